@@ -1,0 +1,39 @@
+# Quick start: `make run` and `make test`; both create the environment on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCENARIO ?= scenarios/default.yaml
+SIM := $(BIN)/sim
+
+.PHONY: run test lint bench compare c clean help
+
+help:
+	@echo "make run [SCENARIO=scenarios/x.yaml]   run a scenario, results in results/"
+	@echo "make test                              run the whole test suite"
+	@echo "make bench [QUICK=1]                   benchmark matrix, bench/results/"
+	@echo "make compare [SPEC=...]                strategy comparison"
+	@echo "make lint                              ruff and mypy"
+	@echo "make c                                 build the C trader (examples/c)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(SIM) run $(SCENARIO)
+
+test: $(STAMP) c
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check sim tests bench examples
+	$(BIN)/mypy
+
+c:
+	$(MAKE) -C examples/c
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

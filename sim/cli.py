@@ -1,0 +1,143 @@
+"""The command line: ``sim run / inspect / trade / check / plot / schema / header``.
+
+User errors (bad scenario, bad file, bad option) print one line and exit with status 2;
+no traceback. A run whose final invariants fail exits 1 unless its scenario expects it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import BadInput, SimError
+
+__all__ = ["main"]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .coordinator import run_scenario
+    from .report import print_run_summary
+    from .scenario import load_scenario
+
+    overrides: dict[str, Any] = {}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.duration is not None:
+        overrides["duration_s"] = args.duration
+    scn = load_scenario(args.scenario, overrides)
+    text = Path(args.scenario).read_text()
+    root = Path(args.out) if args.out else Path("results")
+    outcome = run_scenario(scn, text, root, sys.stdout)
+    print_run_summary(outcome.summary, sys.stdout)
+    return outcome.exit_status
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .report import print_exchange
+    from .exchange import Exchange
+
+    with Exchange.open(args.file, writable=False) as ex:
+        print_exchange(ex, sys.stdout, all_slots=args.all)
+    return 0
+
+
+def _cmd_trade(args: argparse.Namespace) -> int:
+    from .interactive import trade_session
+
+    return trade_session(args.file, sys.stdin, sys.stdout, cash=args.cash,
+                         holdings=args.holdings)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .check import check_command
+
+    return check_command(args.target, repair=args.repair, do_replay=args.replay, out=sys.stdout)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .plots import plot_run
+
+    run = Path(args.run_dir)
+    if not run.is_dir():
+        raise BadInput(f"{run}: not a run folder")
+    for p in plot_run(run):
+        print(p)
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from .scenario import scenario_schema
+
+    json.dump(scenario_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _cmd_header(args: argparse.Namespace) -> int:
+    from .cheader import render
+
+    sys.stdout.write(render())
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sim", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"sim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str
+            ) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    r = add("run", _cmd_run, "run a scenario YAML and write a results folder")
+    r.add_argument("scenario", help="scenario YAML file")
+    r.add_argument("--out", help="results root instead of ./results")
+    r.add_argument("--seed", type=int, help="override the scenario's seed")
+    r.add_argument("--duration", type=float, help="override the scenario's duration_s")
+
+    i = add("inspect", _cmd_inspect, "print header, currencies and accounts of an exchange file")
+    i.add_argument("file")
+    i.add_argument("--all", action="store_true", help="list free slots too")
+
+    t = add("trade", _cmd_trade, "trade interactively as a new account: buy EUR 10, sell EUR 5")
+    t.add_argument("file")
+    t.add_argument("--cash", type=float, default=1000.0, help="starting cash (default 1000)")
+    t.add_argument("--holdings", type=float, default=0.0,
+                   help="starting units of every currency (default 0)")
+
+    c = add("check", _cmd_check, "judge an exchange file or a run folder's invariants")
+    c.add_argument("target", help="exchange file or run folder")
+    c.add_argument("--repair", action="store_true",
+                   help="roll back unfinished transactions and drain ledger rings")
+    c.add_argument("--replay", action="store_true",
+                   help="replay the run's trade log and compare with the final file")
+
+    pl = add("plot", _cmd_plot, "draw a run folder's figures again")
+    pl.add_argument("run_dir")
+
+    add("schema", _cmd_schema, "print the scenario JSON Schema")
+    add("header", _cmd_header, "print the C header generated from the file layout")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except SimError as e:
+        print(f"sim {args.command}: {e}", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        print(f"sim {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

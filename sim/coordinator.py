@@ -1,0 +1,489 @@
+"""A whole run: create the file, start monitor and traders, watch, stop, settle, report.
+
+Traders are ``multiprocess`` processes started with the ``fork`` context and supervised
+through their sentinels (never a pool or a queue: a SIGKILLed worker would hang those).
+External programs (``command`` groups, e.g. the C trader) are supervised as
+subprocesses. Stopping is a store of ``stopping`` into the header's run state; every
+join is bounded, a trader that does not stop is killed and its journal settled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import multiprocess
+import multiprocess.connection
+import numpy as np
+
+from . import __version__
+from . import layout as L
+from .errors import BadScenario, SimError
+from .exchange import CurrencySpec, Exchange
+from .monitor import monitor_main
+from .plots import plot_run
+from .results import (
+    final_check,
+    load_ledger,
+    make_run_dir,
+    mark_complete,
+    merge_ledger,
+    settle,
+    write_json,
+    write_samples,
+    write_trades,
+)
+from .scenario import Scenario, TraderGroup
+from .trader import TraderSpec, trader_main, turn_order
+from .trading import drain_slot, recover_slot
+
+__all__ = ["RunOutcome", "run_scenario"]
+
+JOIN_TIMEOUT_S: Final = 5.0
+TICK_S: Final = 0.05
+EXCHANGE_FILE: Final = "exchange.dat"
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    summary: dict[str, Any]
+    exit_status: int
+
+
+@dataclass
+class _Trader:
+    slot: int
+    group: int
+    strategy: str
+    proc: Any = None
+    popen: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    deaths: list[dict[str, Any]] = field(default_factory=list)
+    exit: str = ""
+
+    def alive(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return bool(self.proc is not None and self.proc.is_alive())
+
+    def exitcode(self) -> int | None:
+        if self.popen is not None:
+            return self.popen.poll()
+        return None if self.proc is None else self.proc.exitcode
+
+    def pid(self) -> int:
+        return int(self.popen.pid if self.popen is not None else self.proc.pid)
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid(), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def reap(self, timeout: float) -> None:
+        if self.popen is not None:
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        elif self.proc is not None:
+            self.proc.join(timeout)
+
+
+def _trader_entry(spec: TraderSpec) -> None:
+    try:
+        trader_main(spec)
+    except SimError as e:
+        print(f"trader slot {spec.slot}: {e}", file=sys.stderr, flush=True)
+        os._exit(e.exit_status)
+
+
+def _monitor_entry(path: str, folder: str, interval_s: float) -> None:
+    try:
+        monitor_main(path, folder, interval_s)
+    except SimError as e:
+        print(f"monitor: {e}", file=sys.stderr, flush=True)
+        os._exit(e.exit_status)
+
+
+class _Interrupted:
+    def __init__(self) -> None:
+        self.flag = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.flag = True
+
+
+def _currency_specs(scn: Scenario) -> list[CurrencySpec]:
+    return [CurrencySpec(c.name, scn.minor(c.rate * c.reserve), scn.minor(c.reserve))
+            for c in scn.currencies]
+
+
+class Run:
+    """The state of one run while it goes; ``run_scenario`` drives it."""
+
+    def __init__(self, scn: Scenario, scenario_text: str, root: Path,
+                 out: IO[str] | None) -> None:
+        self.scn = scn
+        self.out = out
+        self.run_dir = make_run_dir(root, scn.name, scn.seed)
+        (self.run_dir / "scenario.yaml").write_text(scenario_text)
+        self.path = str(self.run_dir / EXCHANGE_FILE)
+        self.ctx = multiprocess.get_context("fork")
+        self.plan = scn.trader_plan()
+        self.seeds = np.random.SeedSequence(scn.seed).spawn(len(self.plan))
+        self.restart_seeds = np.random.SeedSequence([scn.seed, 1])
+        self.traders: list[_Trader] = []
+        self.monitor: Any = None
+        self.monitor_exit = ""
+        self.kills = 0
+        self.kills_in_txn = 0
+        self.restarts = 0
+        self.interrupted = _Interrupted()
+        self.progress = bool(out is not None and out.isatty())
+        self.faults = scn.faults
+        self.fault_rng = np.random.default_rng([scn.seed, 3])
+        self.news_rng = np.random.default_rng([scn.seed, 2])
+        self.group_index = [i for i, g in enumerate(scn.traders) for _ in range(g.count)]
+
+    # ------------------------------------------------------------------ setup
+    def create(self) -> Exchange:
+        scn = self.scn
+        n_slots = len(self.plan) + scn.spare_slots
+        ex = Exchange.create(
+            self.path, _currency_specs(scn), n_slots=n_slots, ring_rows=scn.ring_rows,
+            scale=scn.scale, fee_bps=scn.fee_bps, sync=scn.sync,
+            schedule=L.SCHEDULE_DETERMINISTIC if scn.schedule == "deterministic"
+            else L.SCHEDULE_FREE,
+            race_window_ns=int(scn.race_window_us * 1000),
+            lock_timeout_ms=max(1, int(scn.lock_timeout_s * 1000)))
+        kinds = [L.KIND_C if g.command else L.KIND_TRADER for g in self.plan]
+        ex.fund_slots([(k, scn.minor(g.cash), [scn.minor(g.holdings)] * len(scn.currencies))
+                       for k, g in zip(kinds, self.plan, strict=True)])
+        ex.set_header_int("coordinator_pid", os.getpid())
+        return ex
+
+    def _spec(self, slot: int, seed: np.random.SeedSequence) -> TraderSpec:
+        scn, g = self.scn, self.plan[slot]
+        det = scn.schedule == "deterministic"
+        return TraderSpec(
+            path=self.path, slot=slot, strategy=g.strategy, params=dict(g.params), seed=seed,
+            arrival=g.arrival.kind, rate_hz=g.arrival.rate_hz,
+            pause_in_txn_s=scn.faults.pause_in_txn_us / 1e6, pause_prob=scn.faults.pause_prob,
+            max_orders=scn.max_trades if det else None,
+            turn_seed=scn.seed if det else None, n_turn_slots=len(self.plan))
+
+    def _start_trader(self, t: _Trader, seed: np.random.SeedSequence) -> None:
+        g = self.plan[t.slot]
+        if g.command:
+            t.popen = self._start_command(t.slot, g, int(seed.generate_state(1)[0]))
+        else:
+            t.proc = self.ctx.Process(target=_trader_entry, args=(self._spec(t.slot, seed),),
+                                      name=f"trader-{t.slot}", daemon=False)
+            t.proc.start()
+        t.started = time.monotonic()
+
+    def _start_command(self, slot: int, g: TraderGroup, seed: int) -> subprocess.Popen[bytes]:
+        assert g.command is not None
+        args = [a.format(exchange=self.path, slot=slot, seed=seed) for a in g.command]
+        log = open(self.run_dir / f"external-{slot:04d}.log", "wb")  # noqa: SIM115
+        try:
+            return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT)
+        except OSError as e:
+            raise BadScenario(f"traders[{self.group_index[slot]}].command: cannot run "
+                              f"{args[0]!r}: {e.strerror}") from None
+        finally:
+            log.close()
+
+    def start(self, ex: Exchange) -> None:
+        scn = self.scn
+        if scn.monitor.enabled:
+            self.monitor = self.ctx.Process(
+                target=_monitor_entry,
+                args=(self.path, str(self.run_dir / "monitor"), scn.monitor.interval_ms / 1e3),
+                name="monitor")
+            self.monitor.start()
+        for slot, _g in enumerate(self.plan):
+            t = _Trader(slot, self.group_index[slot], self._strategy_name(slot))
+            self.traders.append(t)
+            self._start_trader(t, self.seeds[slot])
+        if scn.schedule == "deterministic":
+            ex.set_header_int("turns", 0)
+            ex.set_header_int("turn", turn_order(scn.seed, 0, len(self.plan))[0])
+        ex.set_header_int("start_ns", time.clock_gettime_ns(time.CLOCK_MONOTONIC))
+        ex.set_header_int("run_state", L.RUN_RUNNING)
+
+    def _strategy_name(self, slot: int) -> str:
+        g = self.plan[slot]
+        return f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy
+
+    # ------------------------------------------------------------------ supervision
+    def supervise(self, ex: Exchange) -> str:
+        """Watch the run until it should stop; returns why it stopped."""
+        scn = self.scn
+        start = time.monotonic()
+        next_kill = start + self.faults.after_s
+        next_news = start
+        news_every = scn.fundamental.interval_ms / 1e3
+        seq_words = [ex.cword(c, "seq") for c in range(ex.geo.n_currencies)]
+        last_show = 0.0
+        while True:
+            now = time.monotonic()
+            elapsed = now - start
+            trades = sum(ex.q[w] for w in seq_words)
+            ex.set_header_int("heartbeat_ns", time.clock_gettime_ns(time.CLOCK_MONOTONIC))
+            if self.progress and now - last_show >= 0.2:
+                self._show(elapsed, trades)
+                last_show = now
+            if self.interrupted.flag:
+                return "interrupted"
+            if scn.schedule == "deterministic":
+                if scn.max_trades is not None and ex.header_int("turns") >= scn.max_trades:
+                    return "trade budget"
+            elif scn.max_trades is not None and trades >= scn.max_trades:
+                return "trade budget"
+            if elapsed >= scn.duration_s:
+                return "duration"
+            if self.faults.kill_traders > self.kills and now >= next_kill:
+                self._kill_one(ex)
+                next_kill = now + self.faults.every_s
+            if (scn.faults.kill_monitor_after_s is not None and self.monitor is not None
+                    and self.monitor.is_alive() and elapsed >= scn.faults.kill_monitor_after_s):
+                os.kill(self.monitor.pid, signal.SIGKILL)
+            if scn.fundamental.sigma > 0 and now >= next_news:
+                self._publish_news(ex)
+                next_news = now + news_every
+            self._reap_dead(ex)
+            if not any(t.alive() for t in self.traders):
+                return "all traders ended"
+            sentinels = [t.proc.sentinel for t in self.traders if t.proc is not None
+                         and t.alive()]
+            multiprocess.connection.wait(sentinels, timeout=TICK_S)
+
+    def _show(self, elapsed: float, trades: int) -> None:
+        assert self.out is not None
+        rate = trades / elapsed if elapsed > 0 else 0.0
+        self.out.write(f"\r  {elapsed:6.1f}/{self.scn.duration_s:g} s   trades {trades:>12,}"
+                       f"   {rate:>12,.0f} trades/s ")
+        self.out.flush()
+
+    def _publish_news(self, ex: Exchange) -> None:
+        sigma = self.scn.fundamental.sigma
+        for c in range(ex.geo.n_currencies):
+            w = ex.cword(c, "fundamental")
+            ex.d[w] = ex.d[w] * math.exp(sigma * float(self.news_rng.standard_normal()))
+
+    def _kill_one(self, ex: Exchange) -> None:
+        alive = [t for t in self.traders if t.alive()]
+        if not alive:
+            return
+        victim = alive[int(self.fault_rng.integers(len(alive)))]
+        victim.kill()
+        victim.reap(JOIN_TIMEOUT_S)
+        self.kills += 1
+        if ex.q[ex.aword(victim.slot, "j_state")] == L.JOURNAL_ACTIVE:
+            self.kills_in_txn += 1
+
+    def _reap_dead(self, ex: Exchange) -> None:
+        for t in self.traders:
+            if t.alive() or t.exit:
+                continue
+            code = t.exitcode()
+            if code == 0:
+                t.exit = "done"
+                continue
+            death = self._bury(ex, t, code)
+            if self.faults.restart and ex.header_int("run_state") == L.RUN_RUNNING:
+                self.restarts += 1
+                death["restarted"] = True
+                ex.q[ex.aword(t.slot, "status")] = L.SLOT_ACTIVE
+                t.proc = t.popen = None
+                self._start_trader(t, self.restart_seeds.spawn(1)[0])
+
+    def _bury(self, ex: Exchange, t: _Trader, code: int | None) -> dict[str, Any]:
+        """A trader died: settle its journal and ring so the others never wait on it."""
+        ex.q[ex.aword(t.slot, "status")] = L.SLOT_DEAD
+        rolled = recover_slot(ex, t.slot)
+        drain_slot(ex, t.slot)
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        death = {"slot": t.slot, "how": how, "rolled_back": rolled,
+                 "t": round(time.monotonic() - t.started, 3)}
+        t.deaths.append(death)
+        t.exit = how
+        return death
+
+    # ------------------------------------------------------------------ stop
+    def stop(self, ex: Exchange) -> None:
+        ex.set_header_int("run_state", L.RUN_STOPPING)
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        for t in self.traders:
+            t.reap(max(0.0, deadline - time.monotonic()))
+        for t in self.traders:
+            if t.alive():
+                t.kill()
+                t.reap(JOIN_TIMEOUT_S)
+                self._bury(ex, t, t.exitcode())
+                t.exit = "did not stop; killed"
+            elif not t.exit:
+                code = t.exitcode()
+                if code == 0:
+                    t.exit = "done"
+                else:
+                    self._bury(ex, t, code)
+        if self.monitor is not None:
+            self.monitor.join(JOIN_TIMEOUT_S)
+            if self.monitor.is_alive():
+                self.monitor.kill()
+                self.monitor.join(JOIN_TIMEOUT_S)
+                self.monitor_exit = "did not stop; killed"
+            elif self.monitor.exitcode != 0:
+                code = self.monitor.exitcode
+                self.monitor_exit = (f"died (signal {-code})" if code < 0
+                                     else f"failed (exit status {code})")
+            else:
+                self.monitor_exit = "done"
+
+
+def run_scenario(scn: Scenario, scenario_text: str, root: Path,
+                 out: IO[str] | None = sys.stdout) -> RunOutcome:
+    """Run one scenario end to end and write its results folder."""
+    run = Run(scn, scenario_text, root, out)
+    old_int = signal.signal(signal.SIGINT, run.interrupted)
+    ex = run.create()
+    t0 = time.monotonic()
+    reason = "error"
+    try:
+        run.start(ex)
+        reason = run.supervise(ex)
+    finally:
+        duration = time.monotonic() - t0
+        run.stop(ex)
+        signal.signal(signal.SIGINT, old_int)
+        if run.progress and out is not None:
+            out.write("\n")
+    settled = settle(ex)
+    summary = _finish(run, ex, reason, duration, settled)
+    ex.set_header_int("run_state", L.RUN_CLEAN)
+    ex.set_header_int("global_seq", summary["trades"])
+    ex.close()
+    mark_complete(run.run_dir)
+    status = 0 if summary["passed"] else 1
+    return RunOutcome(run.run_dir, summary, status)
+
+
+def _finish(run: Run, ex: Exchange, reason: str, duration: float,
+            settled: dict[str, int]) -> dict[str, Any]:
+    scn = run.scn
+    names = ex.names()
+    cur, acc = ex.copy_tables()
+    rows = load_ledger(ex, acc)
+    trades = merge_ledger(rows)
+    write_trades(run.run_dir, trades, names)
+    verdict = final_check(ex, len(rows))
+    strategies = {t.slot: t.strategy for t in run.traders}
+    n_samples = write_samples(run.run_dir, run.run_dir / "monitor", ex.geo.n_currencies,
+                              ex.geo.n_slots, names, strategies)
+    mon = _monitor_stats(run, n_samples, duration)
+    invariants = {}
+    for name, rec in mon.get("invariants", {}).items():
+        invariants[name] = dict(rec)
+    for name in [*invariants, *verdict["violations"]]:
+        rec = invariants.setdefault(name, {"checks": 0, "violations": 0})
+        rec["checks"] += 1
+        rec["violations"] += 1 if name in verdict["violations"] else 0
+    live = sum(r["violations"] for r in mon.get("invariants", {}).values())
+    init_rate = cur["init_cash_reserve"] / cur["init_unit_reserve"]
+    rate = cur["cash_reserve"] / cur["unit_reserve"]
+    nc = len(cur)
+    traders = []
+    for t in run.traders:
+        a = acc[t.slot]
+        traders.append({
+            "id": t.slot, "strategy": t.strategy,
+            "initial_wealth": float(a["init_cash"] + a["init_holdings"][:nc] @ init_rate)
+            / scn.scale,
+            "final_wealth": float(a["cash"] + a["holdings"][:nc] @ rate) / scn.scale,
+            "trades": int(a["trades"]), "rejected": int(a["rejected"]),
+            "exit": t.exit, "deaths": t.deaths,
+        })
+    joined = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)
+              if s >= len(run.plan)]
+    n_trades = len(trades)
+    rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
+    expect = scn.expect_violations
+    caught = not verdict["ok"] or (live > 0)
+    if expect:
+        passed = caught
+    else:
+        passed = verdict["ok"] and (live == 0 or scn.sync == "none")
+    summary = {
+        "scenario": scn.name,
+        "seed": scn.seed,
+        "run_dir": str(run.run_dir),
+        "versions": {"python": platform.python_version(), "numpy": np.__version__,
+                     "sim": __version__},
+        "scenario_sha256": _sha256(run.run_dir / "scenario.yaml"),
+        "sync": scn.sync,
+        "schedule": scn.schedule,
+        "n_traders": len(run.plan),
+        "joined_slots": joined,
+        "duration_s": round(duration, 4),
+        "stopped_by": reason,
+        "trades": n_trades,
+        "rejected": rejected,
+        "trades_per_s": round(n_trades / duration, 1) if duration > 0 else 0.0,
+        "scale": scn.scale,
+        "invariants": invariants,
+        "live_violations": live,
+        "final_ok": verdict["ok"],
+        "final_violations": verdict["violations"],
+        "expect_violations": expect,
+        "passed": passed,
+        "monitor": mon,
+        "faults": {"kills": run.kills, "kills_in_transaction": run.kills_in_txn,
+                   "restarts": run.restarts, "rolled_back": settled["rolled_back"]
+                   + sum(d["rolled_back"] for t in run.traders for d in t.deaths)},
+        "currencies": [{"name": n, "initial_rate": float(init_rate[c]),
+                        "final_rate": float(rate[c]), "trades": int(cur["seq"][c])}
+                       for c, n in enumerate(names)],
+        "traders": traders,
+    }
+    write_json(run.run_dir / "summary.json", summary)
+    try:
+        plot_run(run.run_dir)
+    except Exception as e:  # a figure must never cost the results of a run
+        summary["plot_error"] = f"{type(e).__name__}: {e}"
+        write_json(run.run_dir / "summary.json", summary)
+    return summary
+
+
+def _monitor_stats(run: Run, n_samples: int, duration: float) -> dict[str, Any]:
+    if run.monitor is None:
+        return {"enabled": False}
+    f = run.run_dir / "monitor" / "monitor.json"
+    if f.exists():
+        stats: dict[str, Any] = json.loads(f.read_text())
+    else:
+        interval = run.scn.monitor.interval_ms / 1e3
+        asked = int(duration / interval) + 1
+        stats = {"samples": n_samples, "samples_asked": asked,
+                 "sample_ratio": round(n_samples / asked, 4), "invariants": {}}
+    stats["enabled"] = True
+    stats["exit"] = run.monitor_exit
+    return stats
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,414 @@
+"""Create, validate, map and close exchange files; typed views and slot claims.
+
+A file is validated from its header bytes (read with ``pread``, not through a mapping)
+before anything is mapped: a mapping larger than its file kills the reader with SIGBUS
+instead of raising. Files are created with ``O_EXCL | O_NOFOLLOW`` and allocated with
+``posix_fallocate``, so a full disk is an ``OSError`` at creation, not a SIGBUS later.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import stat
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from . import layout as L
+from .errors import BadExchangeFile, NoFreeSlot
+from .locking import Locks, RobustMutexes, init_mutex, make_locks
+
+__all__ = ["CurrencySpec", "Exchange", "Snapshot", "ledger_dir"]
+
+MAX_SLOTS: Final = 4096
+MAX_RING_ROWS: Final = 1 << 20
+DEFAULT_LOCK_TIMEOUT_MS: Final = 10_000
+
+
+@dataclass(frozen=True)
+class CurrencySpec:
+    name: str
+    cash_reserve: int
+    unit_reserve: int
+
+
+@dataclass
+class Snapshot:
+    """A decoded copy of the currency and account tables at one instant."""
+
+    t: float
+    currencies: np.ndarray[Any, np.dtype[np.void]]
+    accounts: np.ndarray[Any, np.dtype[np.void]]
+    consistent: bool
+
+
+def ledger_dir(path: str) -> str:
+    """Folder of the per-slot ledger files that belong to the exchange file ``path``."""
+    return os.path.join(os.path.dirname(os.path.abspath(path)), "ledger")
+
+
+def _open_fd(path: str, flags: int) -> int:
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise BadExchangeFile(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BadExchangeFile(f"{path}: is a directory, expected an exchange file") from None
+    except PermissionError:
+        raise BadExchangeFile(f"{path}: permission denied") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise BadExchangeFile(f"{path}: is a symbolic link (refused)") from None
+        raise BadExchangeFile(f"{path}: cannot open: {e.strerror}") from None
+
+
+def validate_header(path: str, raw: bytes, size: int) -> L.Geometry:
+    """Check header bytes against the layout and the real file size; return the geometry."""
+    if len(raw) < L.HEADER.size:
+        raise BadExchangeFile(f"{path}: too short: {size} bytes, a header needs "
+                              f"{L.HEADER.size}")
+    h = np.frombuffer(raw, dtype=L.HEADER.dtype, count=1)[0]
+
+    def bad(field: str, expected: str, found: object) -> BadExchangeFile:
+        return BadExchangeFile(f"{path}: header field {field} at offset "
+                               f"{L.HEADER.offsets[field]}: expected {expected}, found {found}")
+
+    if bytes(h["magic"]).ljust(8, b"\x00") != L.MAGIC:
+        raise bad("magic", repr(L.MAGIC), repr(bytes(h["magic"])))
+    if int(h["version"]) != L.VERSION:
+        raise bad("version", str(L.VERSION), int(h["version"]))
+    if int(h["header_size"]) != L.HEADER.size:
+        raise bad("header_size", str(L.HEADER.size), int(h["header_size"]))
+    nc, ns, rows = int(h["n_currencies"]), int(h["n_slots"]), int(h["ring_rows"])
+    if not 1 <= nc <= L.MAX_CURRENCIES:
+        raise bad("n_currencies", f"1..{L.MAX_CURRENCIES}", nc)
+    if not 1 <= ns <= MAX_SLOTS:
+        raise bad("n_slots", f"1..{MAX_SLOTS}", ns)
+    if not 1 <= rows <= MAX_RING_ROWS:
+        raise bad("ring_rows", f"1..{MAX_RING_ROWS}", rows)
+    geo = L.Geometry(nc, ns, rows)
+    for field, want in geo.header_values().items():
+        if int(h[field]) != want:
+            raise bad(field, str(want), int(h[field]))
+    if size != geo.file_size:
+        raise BadExchangeFile(f"{path}: size is {size} bytes, header field file_size at "
+                              f"offset {L.HEADER.offsets['file_size']} says {geo.file_size}")
+    if int(h["sync"]) not in L.SYNC_NAMES:
+        raise bad("sync", f"one of {sorted(L.SYNC_NAMES)}", int(h["sync"]))
+    if not 1 <= int(h["scale"]) <= 10**9:
+        raise bad("scale", "1..1e9", int(h["scale"]))
+    if not 0 <= int(h["fee_bps"]) < 10_000:
+        raise bad("fee_bps", "0..9999", int(h["fee_bps"]))
+    if not 1 <= int(h["lock_timeout_ms"]) <= 3_600_000:
+        raise bad("lock_timeout_ms", "1..3600000", int(h["lock_timeout_ms"]))
+    return geo
+
+
+class Exchange:
+    """One process's mapping of an exchange file.
+
+    ``q`` and ``d`` are int64 and float64 word views over the whole mapping; the
+    ``*_word`` helpers turn (record, field) into indexes into them.
+    """
+
+    _fd = -1
+    _mm: mmap.mmap | None = None
+    _anchor: ctypes.c_char | None = None
+    _locks: Locks | None = None
+    _registry: RobustMutexes | None = None
+
+    def __init__(self, path: str, fd: int, geo: L.Geometry, writable: bool) -> None:
+        self.path = path
+        self.geo = geo
+        self.writable = writable
+        self._fd = fd
+        try:
+            self._mm = mmap.mmap(fd, geo.file_size,
+                                 access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+        except OSError as e:
+            os.close(fd)
+            self._fd = -1
+            raise BadExchangeFile(f"{path}: cannot map: {e.strerror}") from None
+        mv = memoryview(self._mm)
+        self.q = mv.cast("q")
+        self.d = mv.cast("d")
+        mv.release()
+        self.cur_base = [geo.currency_at(c) // 8 for c in range(geo.n_currencies)]
+        self.acc_base = [geo.account_at(s) // 8 for s in range(geo.n_slots)]
+        self.ring_base = [geo.ring_at(s) // 8 for s in range(geo.n_slots)]
+
+    # ------------------------------------------------------------------ open/create
+    @classmethod
+    def open(cls, path: str, *, writable: bool = True) -> Exchange:
+        """Validate ``path`` and map it; raises :class:`BadExchangeFile` on any defect."""
+        fd = _open_fd(path, os.O_RDWR if writable else os.O_RDONLY)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise BadExchangeFile(f"{path}: not a regular file")
+            raw = os.pread(fd, L.HEADER.size, 0)
+            geo = validate_header(path, raw, st.st_size)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(path, fd, geo, writable)
+
+    @classmethod
+    def create(cls, path: str, currencies: list[CurrencySpec], *, n_slots: int,
+               ring_rows: int = 1024, scale: int = 100, fee_bps: int = 30,
+               sync: str = "per_currency", schedule: int = L.SCHEDULE_FREE,
+               race_window_ns: int = 0,
+               lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Exchange:
+        """Create a new file (never replacing one) and initialise every table and lock."""
+        geo = L.Geometry(len(currencies), n_slots, ring_rows)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        try:
+            os.posix_fallocate(fd, 0, geo.file_size)
+            ex = cls(path, fd, geo, True)
+        except BaseException:
+            os.close(fd)
+            os.unlink(path)
+            raise
+        try:
+            ex._initialise(currencies, scale, fee_bps, sync, schedule, race_window_ns,
+                           lock_timeout_ms)
+        except BaseException:
+            ex.close()
+            os.unlink(path)
+            raise
+        return ex
+
+    def _initialise(self, currencies: list[CurrencySpec], scale: int, fee_bps: int,
+                    sync: str, schedule: int, race_window_ns: int,
+                    lock_timeout_ms: int) -> None:
+        assert self._mm is not None
+        h = np.frombuffer(self._mm, dtype=L.HEADER.dtype, count=1)
+        for field, value in self.geo.header_values().items():
+            h[field] = value
+        h["version"] = L.VERSION
+        h["scale"] = scale
+        h["fee_bps"] = fee_bps
+        h["sync"] = L.SYNC_CODES[sync]
+        h["schedule"] = schedule
+        h["run_state"] = L.RUN_INIT
+        h["created_unix_ns"] = time.time_ns()
+        h["start_ns"] = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        h["turn"] = L.NO_SLOT
+        h["race_window_ns"] = race_window_ns
+        h["lock_timeout_ms"] = lock_timeout_ms
+        cur = np.frombuffer(self._mm, dtype=L.CURRENCY.dtype, count=self.geo.n_currencies,
+                            offset=self.geo.currency_offset)
+        for i, spec in enumerate(currencies):
+            cur[i]["name"] = L.encode_name(spec.name)
+            cur[i]["cash_reserve"] = cur[i]["init_cash_reserve"] = spec.cash_reserve
+            cur[i]["unit_reserve"] = cur[i]["init_unit_reserve"] = spec.unit_reserve
+            cur[i]["inflight"] = L.NO_SLOT
+            cur[i]["last_rate"] = spec.cash_reserve / spec.unit_reserve
+            cur[i]["fundamental"] = spec.cash_reserve / spec.unit_reserve
+        del h, cur
+        base = self.base_address()
+        init_mutex(base + L.HEADER.offsets["global_lock"])
+        init_mutex(base + L.HEADER.offsets["registry_lock"])
+        for c in range(self.geo.n_currencies):
+            init_mutex(base + self.geo.currency_at(c) + L.CURRENCY.offsets["lock"])
+        # Magic last: a file whose creation was interrupted never validates.
+        self._mm[0:8] = L.MAGIC
+
+    def reinit_locks(self) -> None:
+        """Re-initialise every mutex; only for an owner that knows no one else is attached."""
+        base = self.base_address()
+        init_mutex(base + L.HEADER.offsets["global_lock"])
+        init_mutex(base + L.HEADER.offsets["registry_lock"])
+        for c in range(self.geo.n_currencies):
+            init_mutex(base + self.geo.currency_at(c) + L.CURRENCY.offsets["lock"])
+
+    # ------------------------------------------------------------------ addressing
+    def base_address(self) -> int:
+        if self._anchor is None:
+            assert self._mm is not None
+            if not self.writable:
+                raise BadExchangeFile(f"{self.path}: locks need a writable mapping")
+            self._anchor = ctypes.c_char.from_buffer(self._mm)
+        return ctypes.addressof(self._anchor)
+
+    def hword(self, field: str) -> int:
+        return L.HEADER.word(field)
+
+    def header_int(self, field: str) -> int:
+        return int(self.q[L.HEADER.word(field)])
+
+    def set_header_int(self, field: str, value: int) -> None:
+        self.q[L.HEADER.word(field)] = value
+
+    def cword(self, c: int, field: str) -> int:
+        return self.cur_base[c] + L.CURRENCY.word(field)
+
+    def aword(self, slot: int, field: str) -> int:
+        return self.acc_base[slot] + L.ACCOUNT.word(field)
+
+    @property
+    def sync(self) -> str:
+        return L.SYNC_NAMES[self.header_int("sync")]
+
+    @property
+    def scale(self) -> int:
+        return self.header_int("scale")
+
+    @property
+    def fee_bps(self) -> int:
+        return self.header_int("fee_bps")
+
+    def now_ns(self) -> int:
+        """Run time in ns: CLOCK_MONOTONIC relative to the header's start_ns."""
+        return time.clock_gettime_ns(time.CLOCK_MONOTONIC) - self.header_int("start_ns")
+
+    def names(self) -> list[str]:
+        return [L.decode_name(bytes(r["name"])) for r in self.currencies()]
+
+    # ------------------------------------------------------------------ locks
+    @property
+    def locks(self) -> Locks:
+        """This process's lock set for the file's policy (created on first use)."""
+        if self._locks is None:
+            self._locks = make_locks(self.sync, self.path, self.base_address(), self.geo,
+                                     self.header_int("lock_timeout_ms") / 1000)
+        return self._locks
+
+    @property
+    def registry(self) -> RobustMutexes:
+        if self._registry is None:
+            self._registry = RobustMutexes(
+                "registry", [self.base_address() + L.HEADER.offsets["registry_lock"]], 1,
+                self.header_int("lock_timeout_ms") / 1000)
+        return self._registry
+
+    # ------------------------------------------------------------------ views
+    def header(self) -> np.void:
+        """A decoded copy of the header."""
+        assert self._mm is not None
+        return np.frombuffer(self._mm[: L.HEADER.size], dtype=L.HEADER.dtype, count=1)[0]
+
+    def currencies(self) -> np.ndarray[Any, np.dtype[np.void]]:
+        assert self._mm is not None
+        a = self.geo.currency_offset
+        raw = self._mm[a: a + self.geo.n_currencies * L.CURRENCY.size]
+        return np.frombuffer(raw, dtype=L.CURRENCY.dtype)
+
+    def accounts(self) -> np.ndarray[Any, np.dtype[np.void]]:
+        assert self._mm is not None
+        a = self.geo.account_offset
+        raw = self._mm[a: a + self.geo.n_slots * L.ACCOUNT.size]
+        return np.frombuffer(raw, dtype=L.ACCOUNT.dtype)
+
+    def copy_tables(self) -> tuple[np.ndarray[Any, np.dtype[np.void]],
+                                   np.ndarray[Any, np.dtype[np.void]]]:
+        """One byte copy of both tables, decoded: the raw material of a snapshot."""
+        assert self._mm is not None
+        a, b, end = self.geo.currency_offset, self.geo.account_offset, self.geo.ring_offset
+        raw = self._mm[a:end]
+        cur = np.frombuffer(raw, dtype=L.CURRENCY.dtype, count=self.geo.n_currencies)
+        acc = np.frombuffer(raw, dtype=L.ACCOUNT.dtype, count=self.geo.n_slots, offset=b - a)
+        return cur, acc
+
+    def ring_rows(self, slot: int, start: int, stop: int) -> bytes:
+        """Committed ledger rows ``start..stop`` of ``slot`` still held in its ring."""
+        assert self._mm is not None
+        rows, size = self.geo.ring_rows, L.ROW.size
+        base = self.geo.ring_at(slot)
+        out = bytearray()
+        k = start
+        while k < stop:
+            i = k % rows
+            n = min(stop - k, rows - i)
+            out += self._mm[base + i * size: base + (i + n) * size]
+            k += n
+        return bytes(out)
+
+    # ------------------------------------------------------------------ slots
+    def claim_slot(self, kind: int, cash: int, holdings: list[int], *, pid: int = 0,
+                   slot: int | None = None) -> int:
+        """Take a free account slot and fund it; a transaction across every currency.
+
+        Funding changes the conserved totals, so it happens under every currency lock and
+        moves currency 0's seqlock version: no snapshot sees half a claim.
+        """
+        with _Held(self.registry):
+            acc = self.accounts()
+            free = [int(s) for s in np.flatnonzero(acc["status"] == L.SLOT_FREE)]
+            if slot is None:
+                if not free:
+                    raise NoFreeSlot(f"{self.path}: all {self.geo.n_slots} account slots "
+                                     "are taken")
+                slot = free[0]
+            elif slot not in free:
+                raise NoFreeSlot(f"{self.path}: slot {slot} is not free")
+            locks = self.locks
+            locks.acquire_all()
+            v = self.cword(0, "version")
+            try:
+                self.q[v] += 1
+                self._fund(slot, kind, cash, holdings, pid)
+                self.q[v] += 1
+            finally:
+                locks.release_all()
+        return slot
+
+    def _fund(self, slot: int, kind: int, cash: int, holdings: list[int], pid: int) -> None:
+        q = self.q
+        for field in ("trades", "rejected", "log_count", "log_head", "j_state", "j_currency"):
+            q[self.aword(slot, field)] = 0
+        q[self.aword(slot, "kind")] = kind
+        q[self.aword(slot, "pid")] = pid
+        q[self.aword(slot, "cash")] = q[self.aword(slot, "init_cash")] = cash
+        h0, i0 = self.aword(slot, "holdings"), self.aword(slot, "init_holdings")
+        for c in range(L.MAX_CURRENCIES):
+            v = holdings[c] if c < len(holdings) else 0
+            q[h0 + c] = q[i0 + c] = v
+        q[self.aword(slot, "status")] = L.SLOT_ACTIVE
+
+    def fund_slots(self, funding: list[tuple[int, int, list[int]]]) -> None:
+        """Fund slots 0..n-1 of a new file before any process attaches (no locking)."""
+        for slot, (kind, cash, holdings) in enumerate(funding):
+            self._fund(slot, kind, cash, holdings, 0)
+
+    # ------------------------------------------------------------------ close
+    def close(self) -> None:
+        """Unmap and close this process's view; the file and other mappings stay."""
+        if self._locks is not None:
+            self._locks.close()
+            self._locks = None
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+        if self._mm is not None:
+            self.q.release()
+            self.d.release()
+            self._anchor = None
+            self._mm.close()
+            self._mm = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Exchange:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Held:
+    def __init__(self, m: RobustMutexes) -> None:
+        self.m = m
+
+    def __enter__(self) -> None:
+        self.m.acquire(0)
+
+    def __exit__(self, *exc: object) -> None:
+        self.m.release(0)

@@ -1,0 +1,294 @@
+"""The byte layout of the exchange file, defined once.
+
+Every other view of the file derives from the tables below: the numpy dtypes used to
+decode snapshots, the int64 word indexes used on the trade path, docs/FORMAT.md and the
+C header printed by ``sim header``.
+
+File::
+
+    offset 0               header            (HEADER.size bytes)
+    currency_offset        n_currencies x CURRENCY.size   (64-byte aligned records)
+    account_offset         n_slots x ACCOUNT.size         (64-byte aligned records)
+    ring_offset            n_slots x ring_rows x ROW.size (each slot's ledger ring)
+    file_size              ring end rounded up to a 4096-byte page
+
+All integers are little-endian int64; money and quantities are minor units (1/scale of
+a unit). Floats are IEEE-754 float64 and only for display (rates); no invariant reads
+them. A ``lock`` field is 64 opaque bytes holding a process-shared robust pthread mutex,
+on a cache line of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+__all__ = [
+    "ACCOUNT",
+    "CURRENCY",
+    "HEADER",
+    "MAGIC",
+    "MAX_CURRENCIES",
+    "ROW",
+    "VERSION",
+    "Geometry",
+    "Record",
+]
+
+MAGIC: Final = b"MMEXCHG\x00"
+VERSION: Final = 1
+MAX_CURRENCIES: Final = 16
+NAME_LEN: Final = 8
+LOCK_SIZE: Final = 64
+ALIGN: Final = 64
+PAGE: Final = 4096
+
+# Values of enumerated fields, shared by every language that maps the file.
+RUN_INIT: Final = 0
+RUN_RUNNING: Final = 1
+RUN_STOPPING: Final = 2
+RUN_CLEAN: Final = 3
+RUN_STATES: Final = {RUN_INIT: "init", RUN_RUNNING: "running", RUN_STOPPING: "stopping",
+                     RUN_CLEAN: "clean shutdown"}
+
+SLOT_FREE: Final = 0
+SLOT_ACTIVE: Final = 1
+SLOT_DONE: Final = 2
+SLOT_DEAD: Final = 3
+SLOT_STATES: Final = {SLOT_FREE: "free", SLOT_ACTIVE: "active", SLOT_DONE: "done",
+                      SLOT_DEAD: "dead"}
+
+KIND_TRADER: Final = 0
+KIND_INTERACTIVE: Final = 1
+KIND_C: Final = 2
+KINDS: Final = {KIND_TRADER: "trader", KIND_INTERACTIVE: "interactive", KIND_C: "c"}
+
+JOURNAL_IDLE: Final = 0
+JOURNAL_ACTIVE: Final = 1
+
+SIDE_BUY: Final = 0
+SIDE_SELL: Final = 1
+
+SYNC_CODES: Final = {"none": 0, "global": 1, "per_currency": 2, "ofd": 3}
+SYNC_NAMES: Final = {v: k for k, v in SYNC_CODES.items()}
+
+SCHEDULE_FREE: Final = 0
+SCHEDULE_DETERMINISTIC: Final = 1
+NO_SLOT: Final = -1
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a record: ``kind`` is i8 (int64), f8 (float64), name or lock."""
+
+    name: str
+    kind: str
+    doc: str
+    count: int = 1
+
+
+_KIND_SIZE: Final = {"i8": 8, "f8": 8, "name": NAME_LEN, "lock": LOCK_SIZE}
+_KIND_DTYPE: Final = {"i8": "<i8", "f8": "<f8", "name": f"S{NAME_LEN}", "lock": f"V{LOCK_SIZE}"}
+
+
+class Record:
+    """A fixed-size record: field offsets computed from the field list, never typed."""
+
+    def __init__(self, name: str, fields: list[Field]) -> None:
+        self.name = name
+        self.fields: tuple[Field, ...] = tuple(fields)
+        offsets: dict[str, int] = {}
+        pos = 0
+        for f in fields:
+            if f.kind == "lock":
+                pos = _align(pos, ALIGN)
+            offsets[f.name] = pos
+            pos += _KIND_SIZE[f.kind] * f.count
+        self.offsets: dict[str, int] = offsets
+        self.size: int = _align(pos, ALIGN)
+        self.dtype: np.dtype[np.void] = np.dtype({
+            "names": [f.name for f in fields],
+            "formats": [
+                (_KIND_DTYPE[f.kind], (f.count,)) if f.count > 1 else _KIND_DTYPE[f.kind]
+                for f in fields
+            ],
+            "offsets": [offsets[f.name] for f in fields],
+            "itemsize": self.size,
+        })
+        if self.size % 8:
+            raise AssertionError(f"{name} size {self.size} is not a multiple of 8")
+
+    def word(self, name: str) -> int:
+        """Index of an 8-byte field counted in int64 words from the record's start."""
+        off = self.offsets[name]
+        if off % 8:
+            raise AssertionError(f"{self.name}.{name} is not 8-byte aligned")
+        return off // 8
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+HEADER: Final = Record("header", [
+    Field("magic", "name", "file magic, the bytes MMEXCHG\\0"),
+    Field("version", "i8", "format version; readers refuse any other"),
+    Field("header_size", "i8", "bytes in this header"),
+    Field("file_size", "i8", "bytes in the whole file"),
+    Field("n_currencies", "i8", f"currency records in use (1..{MAX_CURRENCIES})"),
+    Field("n_slots", "i8", "account slots (traders, joiners and spares)"),
+    Field("currency_offset", "i8", "byte offset of the first currency record"),
+    Field("currency_size", "i8", "bytes per currency record"),
+    Field("account_offset", "i8", "byte offset of the first account record"),
+    Field("account_size", "i8", "bytes per account record"),
+    Field("ring_offset", "i8", "byte offset of slot 0's ledger ring"),
+    Field("ring_rows", "i8", "rows in each slot's ledger ring"),
+    Field("row_size", "i8", "bytes per ledger row"),
+    Field("scale", "i8", "minor units per unit of money or currency"),
+    Field("fee_bps", "i8", "pool fee in basis points, kept by the pool"),
+    Field("sync", "i8", "synchronisation policy: 0 none, 1 global, 2 per_currency, 3 ofd"),
+    Field("schedule", "i8", "0 free-running traders, 1 deterministic turns"),
+    Field("run_state", "i8", "0 init, 1 running, 2 stopping, 3 clean shutdown"),
+    Field("created_unix_ns", "i8", "wall-clock creation time"),
+    Field("start_ns", "i8", "CLOCK_MONOTONIC at run start; ledger times are relative to it"),
+    Field("coordinator_pid", "i8", "pid of the coordinator that owns the run"),
+    Field("heartbeat_ns", "i8", "CLOCK_MONOTONIC of the coordinator's last heartbeat"),
+    Field("global_seq", "i8", "accepted trades merged into the ledger at the last clean stop"),
+    Field("turn", "i8", "deterministic schedule: slot whose turn it is (-1 none)"),
+    Field("turns", "i8", "deterministic schedule: turns taken so far"),
+    Field("race_window_ns", "i8", "pause between a trade's read and its write (0: none)"),
+    Field("lock_timeout_ms", "i8", "bound on every lock wait"),
+    Field("global_lock", "lock", "the one mutex of the global policy"),
+    Field("registry_lock", "lock", "mutex guarding slot claims and the turn token"),
+])
+
+CURRENCY: Final = Record("currency", [
+    Field("lock", "lock", "this currency's mutex (per_currency policy)"),
+    Field("name", "name", "ASCII code, NUL padded, e.g. EUR"),
+    Field("cash_reserve", "i8", "pool's home cash, minor units"),
+    Field("unit_reserve", "i8", "pool's units of this currency, minor units"),
+    Field("init_cash_reserve", "i8", "cash_reserve at creation"),
+    Field("init_unit_reserve", "i8", "unit_reserve at creation"),
+    Field("seq", "i8", "accepted trades on this currency; the ledger's per-currency sequence"),
+    Field("volume_units", "i8", "units traded, minor units"),
+    Field("volume_cash", "i8", "cash traded, minor units"),
+    Field("version", "i8", "seqlock: odd while a transaction writes this currency or an account"),
+    Field("inflight", "i8", "slot whose transaction is being written here (-1 none)"),
+    Field("last_rate", "f8", "cash per unit after the last trade (display only)"),
+    Field("fundamental", "f8", "fundamental value published by the coordinator"),
+])
+
+ACCOUNT: Final = Record("account", [
+    Field("status", "i8", "0 free, 1 active, 2 done, 3 dead"),
+    Field("pid", "i8", "pid of the process trading on this slot"),
+    Field("kind", "i8", "0 trader process, 1 interactive (sim trade), 2 C trader"),
+    Field("trades", "i8", "accepted trades"),
+    Field("rejected", "i8", "rejected orders"),
+    Field("cash", "i8", "home cash, minor units"),
+    Field("init_cash", "i8", "cash when the slot was claimed"),
+    Field("log_count", "i8", "ledger rows committed by this slot"),
+    Field("log_head", "i8", "ledger rows already drained from the ring to the ledger file"),
+    Field("heartbeat_ns", "i8", "CLOCK_MONOTONIC of the slot's last order"),
+    Field("j_state", "i8", "journal: 0 idle, 1 transaction in flight"),
+    Field("j_currency", "i8", "journal: currency of the transaction in flight"),
+    Field("j_cash", "i8", "journal pre-image: account cash"),
+    Field("j_holding", "i8", "journal pre-image: account holding of j_currency"),
+    Field("j_trades", "i8", "journal pre-image: account trades"),
+    Field("j_log_count", "i8", "journal pre-image: account log_count"),
+    Field("j_pool_cash", "i8", "journal pre-image: currency cash_reserve"),
+    Field("j_pool_units", "i8", "journal pre-image: currency unit_reserve"),
+    Field("j_pool_seq", "i8", "journal pre-image: currency seq"),
+    Field("j_volume_units", "i8", "journal pre-image: currency volume_units"),
+    Field("j_volume_cash", "i8", "journal pre-image: currency volume_cash"),
+    Field("j_last_rate", "f8", "journal pre-image: currency last_rate"),
+    Field("holdings", "i8", "units held per currency, minor units", MAX_CURRENCIES),
+    Field("init_holdings", "i8", "holdings when the slot was claimed", MAX_CURRENCIES),
+])
+
+ROW: Final = Record("row", [
+    Field("t_ns", "i8", "CLOCK_MONOTONIC minus header start_ns, read under the lock"),
+    Field("cur_seq", "i8", "the currency's seq after this trade (1-based)"),
+    Field("slot", "i8", "account slot that traded"),
+    Field("currency", "i8", "currency index"),
+    Field("side", "i8", "0 buy (cash in, units out), 1 sell"),
+    Field("qty", "i8", "units bought or sold, minor units"),
+    Field("cash", "i8", "cash paid (buy) or received (sell), minor units"),
+    Field("unit_reserve", "i8", "pool unit_reserve after this trade"),
+])
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where every table sits, for a given number of currencies, slots and ring rows."""
+
+    n_currencies: int
+    n_slots: int
+    ring_rows: int
+
+    @property
+    def header_size(self) -> int:
+        return HEADER.size
+
+    @property
+    def currency_offset(self) -> int:
+        return _align(HEADER.size, ALIGN)
+
+    @property
+    def account_offset(self) -> int:
+        return _align(self.currency_offset + self.n_currencies * CURRENCY.size, ALIGN)
+
+    @property
+    def ring_offset(self) -> int:
+        return _align(self.account_offset + self.n_slots * ACCOUNT.size, ALIGN)
+
+    @property
+    def file_size(self) -> int:
+        end = self.ring_offset + self.n_slots * self.ring_rows * ROW.size
+        return _align(end, PAGE)
+
+    def currency_at(self, c: int) -> int:
+        return self.currency_offset + c * CURRENCY.size
+
+    def account_at(self, slot: int) -> int:
+        return self.account_offset + slot * ACCOUNT.size
+
+    def ring_at(self, slot: int) -> int:
+        return self.ring_offset + slot * self.ring_rows * ROW.size
+
+    def header_values(self) -> dict[str, int]:
+        """The geometry fields of the header, as written at creation."""
+        return {
+            "header_size": HEADER.size,
+            "file_size": self.file_size,
+            "n_currencies": self.n_currencies,
+            "n_slots": self.n_slots,
+            "currency_offset": self.currency_offset,
+            "currency_size": CURRENCY.size,
+            "account_offset": self.account_offset,
+            "account_size": ACCOUNT.size,
+            "ring_offset": self.ring_offset,
+            "ring_rows": self.ring_rows,
+            "row_size": ROW.size,
+        }
+
+
+def lock_offsets(geo: Geometry) -> dict[str, int]:
+    """Byte offset of every lock; the ofd policy locks one byte at each of these."""
+    out = {"global": HEADER.offsets["global_lock"], "registry": HEADER.offsets["registry_lock"]}
+    for c in range(geo.n_currencies):
+        out[f"currency[{c}]"] = geo.currency_at(c) + CURRENCY.offsets["lock"]
+    return out
+
+
+def encode_name(name: str) -> bytes:
+    """A currency code as the NUL-padded bytes of its name field."""
+    raw = name.encode("ascii")
+    if not 0 < len(raw) < NAME_LEN:
+        raise ValueError(f"currency name {name!r} must be 1..{NAME_LEN - 1} ASCII characters")
+    return raw.ljust(NAME_LEN, b"\x00")
+
+
+def decode_name(raw: bytes) -> str:
+    return raw.split(b"\x00", 1)[0].decode("ascii", "replace")

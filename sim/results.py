@@ -1,0 +1,180 @@
+"""Run folders and what goes in them: ledger merge, samples, final check, summary.
+
+A run folder is ``<root>/<scenario>/<run-id>/``, created with an exclusive ``mkdir`` so
+no run ever overwrites another. While a run is going it holds an ``INCOMPLETE`` marker;
+a run that died keeps it, and ``sim check`` / ``sim plot`` still work on what it left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from . import invariants as inv
+from . import layout as L
+from .errors import BadInput
+from .exchange import Exchange, ledger_dir
+from .monitor import sample_columns
+from .trading import drain_slot, recover_currency, recover_slot
+
+__all__ = [
+    "TRADE_DTYPE",
+    "final_check",
+    "load_ledger",
+    "make_run_dir",
+    "merge_ledger",
+    "settle",
+    "write_samples",
+    "write_trades",
+]
+
+INCOMPLETE: Final = "INCOMPLETE"
+TRADE_DTYPE: Final = np.dtype([
+    ("seq", "<i8"), ("t", "<f8"), ("slot", "<i8"), ("currency", "<i8"), ("side", "<i8"),
+    ("qty", "<i8"), ("cash", "<i8"), ("cur_seq", "<i8"), ("unit_reserve", "<i8"),
+])
+
+
+def make_run_dir(root: Path, scenario: str, seed: int) -> Path:
+    """A new, empty run folder; never an existing one."""
+    base = root / scenario
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        run = base / (f"{stamp}-s{seed}" + (f"-{i}" if i else ""))
+        try:
+            run.mkdir()
+        except FileExistsError:
+            continue
+        (run / INCOMPLETE).write_text("this run has not finished\n")
+        return run
+    raise BadInput(f"{base}: cannot find a free run folder name")
+
+
+def mark_complete(run: Path) -> None:
+    (run / INCOMPLETE).unlink(missing_ok=True)
+
+
+def settle(ex: Exchange) -> dict[str, int]:
+    """At quiescence: finish every journal a dead process left and drain every ring."""
+    rolled = drained = 0
+    acc = ex.accounts()
+    for s in np.flatnonzero(acc["status"] != L.SLOT_FREE):
+        rolled += recover_slot(ex, int(s))
+    for c in range(ex.geo.n_currencies):
+        if ex.q[ex.cword(c, "inflight")] != L.NO_SLOT or ex.q[ex.cword(c, "version")] & 1:
+            ex.locks.acquire(c)
+            try:
+                rolled += recover_currency(ex, c)
+            finally:
+                ex.locks.release(c)
+    for s in np.flatnonzero(acc["status"] != L.SLOT_FREE):
+        drained += drain_slot(ex, int(s))
+    return {"rolled_back": rolled, "drained_rows": drained}
+
+
+def load_ledger(ex: Exchange, acc: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Every committed ledger row of every claimed slot: the drained rows from its ledger
+    file, the rest (a process died before draining) from its ring in the mapping."""
+    parts = []
+    folder = ledger_dir(ex.path)
+    for s in np.flatnonzero(acc["status"] != L.SLOT_FREE):
+        n, head = int(acc["log_count"][s]), int(acc["log_head"][s])
+        if n == 0:
+            continue
+        f = os.path.join(folder, f"slot-{int(s):04d}.bin")
+        rows = np.fromfile(f, dtype=L.ROW.dtype, count=head) if os.path.exists(f) else None
+        have = 0 if rows is None else len(rows)
+        if have < head:
+            raise BadInput(f"{f}: ledger holds {have} rows, account says {head} were drained")
+        if rows is not None and have:
+            parts.append(rows[:head])
+        if n > head:
+            parts.append(np.frombuffer(ex.ring_rows(int(s), head, n), dtype=L.ROW.dtype))
+    if not parts:
+        return np.zeros(0, dtype=L.ROW.dtype)
+    return np.concatenate(parts)
+
+
+def merge_ledger(rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Order rows by time (read under each currency's lock, so consistent with every
+    currency's sequence) and number them: the global sequence."""
+    order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
+    r = rows[order]
+    out = np.zeros(len(r), dtype=TRADE_DTYPE)
+    out["seq"] = np.arange(1, len(r) + 1)
+    out["t"] = r["t_ns"] / 1e9
+    for f in ("slot", "currency", "side", "qty", "cash", "cur_seq", "unit_reserve"):
+        out[f] = r[f]
+    return out
+
+
+def write_trades(run: Path, trades: np.ndarray[Any, Any], names: list[str]) -> None:
+    np.save(run / "trades.npy", trades)
+    side = np.array(["buy", "sell"])
+    cur = np.array(names)
+    with open(run / "trades.csv", "w") as f:
+        f.write("seq,t,trader,currency,side,qty,cash,cur_seq\n")
+        step = 100_000
+        for i in range(0, len(trades), step):
+            b = trades[i: i + step]
+            lines = [f"{a},{t:.9f},{s},{c},{d},{q},{m},{cs}" for a, t, s, c, d, q, m, cs in zip(
+                b["seq"].tolist(), b["t"].tolist(), b["slot"].tolist(),
+                cur[b["currency"]].tolist(), side[b["side"]].tolist(), b["qty"].tolist(),
+                b["cash"].tolist(), b["cur_seq"].tolist(), strict=True)]
+            f.write("\n".join(lines))
+            f.write("\n")
+
+
+def final_check(ex: Exchange, ledger_rows: int | None = None) -> dict[str, Any]:
+    """The verdict at quiescence: every invariant, plus journals and ledger completeness."""
+    cur, acc = ex.copy_tables()
+    found = inv.check_all(cur, acc, None)
+    claimed = acc["status"] != L.SLOT_FREE
+    open_journals = [int(s) for s in np.flatnonzero(claimed & (acc["j_state"] != 0))]
+    inflight = [int(c) for c in np.flatnonzero(cur["inflight"] != L.NO_SLOT)]
+    found["no_transaction_in_flight"] = (
+        [f"slot {s}: journal still active" for s in open_journals]
+        + [f"currency {c}: names slot {cur['inflight'][c]} in flight" for c in inflight])
+    if ledger_rows is not None:
+        committed = int(acc["log_count"][claimed].sum())
+        found["ledger_complete"] = ([] if committed == ledger_rows else
+                                    [f"ledger has {ledger_rows} rows, accounts committed "
+                                     f"{committed}"])
+    return {"ok": not any(found.values()), "violations": {k: v for k, v in found.items() if v}}
+
+
+def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_slots: int,
+                  names: list[str], strategies: dict[int, str]) -> int:
+    """Assemble the monitor's streamed rows into samples.npz; returns the sample count."""
+    width = sample_columns(n_currencies, n_slots)
+    f = monitor_dir / "samples.f8"
+    raw = np.fromfile(f, dtype=np.float64) if f.exists() else np.zeros(0)
+    raw = raw[: len(raw) // width * width].reshape(-1, width)
+    wealth = raw[:, 3 + n_currencies:]
+    slots = np.array(sorted(strategies), dtype=np.int64)
+    np.savez_compressed(
+        run / "samples.npz",
+        t=raw[:, 0],
+        consistent=raw[:, 1].astype(bool),
+        violations=raw[:, 2].astype(np.int64),
+        rate=raw[:, 3: 3 + n_currencies],
+        names=np.array(names),
+        wealth=wealth[:, slots] if len(slots) else np.zeros((len(raw), 0)),
+        trader=slots,
+        strategy=np.array([strategies[int(s)] for s in slots]),
+    )
+    return len(raw)
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)

@@ -1,0 +1,127 @@
+"""Opening validates everything before mapping; bad files raise the project's error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim import layout as L
+from sim.errors import BadExchangeFile, NoFreeSlot
+from sim.exchange import Exchange
+from tests.conftest import make_exchange
+
+
+def test_create_then_reopen_round_trips(tmp_path: Path) -> None:
+    p = tmp_path / "x.dat"
+    make_exchange(p).close()
+    with Exchange.open(str(p), writable=False) as ex:
+        assert ex.names() == ["EUR", "USD"]
+        assert ex.sync == "per_currency"
+        cur = ex.currencies()
+        assert int(cur["cash_reserve"][0]) == 110_000_00
+        assert int(ex.accounts()["cash"][1]) == 10_000_00
+        assert int(ex.accounts()["status"][2]) == L.SLOT_FREE
+
+
+def test_create_never_replaces_a_file(tmp_path: Path) -> None:
+    p = tmp_path / "x.dat"
+    p.write_bytes(b"precious")
+    with pytest.raises(FileExistsError):
+        make_exchange(p)
+    assert p.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda b: b[:100], "too short"),
+    (lambda b: b"XXXXXXXX" + b[8:], "header field magic at offset 0"),
+    (lambda b: b[:8] + (99).to_bytes(8, "little") + b[16:], "header field version"),
+    (lambda b: b[:-4096], "size is"),
+    (lambda b: b + b"\0" * 4096, "size is"),
+])
+def test_bad_files_are_refused_with_one_clear_line(tmp_path: Path, mutate, message) -> None:  # type: ignore[no-untyped-def]
+    p = tmp_path / "x.dat"
+    make_exchange(p).close()
+    data = mutate(p.read_bytes())
+    p.write_bytes(data)
+    with pytest.raises(BadExchangeFile, match=message) as e:
+        Exchange.open(str(p))
+    assert "\n" not in str(e.value)
+    assert p.read_bytes() == data
+
+
+def test_symlink_directory_missing_and_unreadable_are_refused(tmp_path: Path) -> None:
+    p = tmp_path / "x.dat"
+    make_exchange(p).close()
+    link = tmp_path / "link.dat"
+    link.symlink_to(p)
+    with pytest.raises(BadExchangeFile, match="symbolic link"):
+        Exchange.open(str(link))
+    with pytest.raises(BadExchangeFile, match="directory"):
+        Exchange.open(str(tmp_path))
+    with pytest.raises(BadExchangeFile, match="no such file"):
+        Exchange.open(str(tmp_path / "nope.dat"))
+    if os.geteuid() != 0:
+        p.chmod(0)
+        with pytest.raises(BadExchangeFile, match="permission denied"):
+            Exchange.open(str(p))
+
+
+def test_claim_slot_funds_a_free_slot_until_none_is_left(tmp_path: Path) -> None:
+    with make_exchange(tmp_path / "x.dat", n_funded=2, n_slots=3) as ex:
+        s = ex.claim_slot(L.KIND_INTERACTIVE, 500, [1, 2], pid=os.getpid())
+        assert s == 2
+        acc = ex.accounts()
+        assert int(acc["cash"][2]) == 500 and int(acc["init_cash"][2]) == 500
+        assert list(acc["holdings"][2][:2]) == [1, 2]
+        assert int(ex.q[ex.cword(0, "version")]) % 2 == 0
+        with pytest.raises(NoFreeSlot, match="all 3 account slots"):
+            ex.claim_slot(L.KIND_INTERACTIVE, 1, [0, 0])
+
+
+_valid: dict[str, bytes] = {}
+
+
+def _valid_bytes(tmp: Path) -> bytes:
+    if "b" not in _valid:
+        p = tmp / "valid.dat"
+        make_exchange(p, ring_rows=16).close()
+        _valid["b"] = p.read_bytes()
+        p.unlink()
+    return _valid["b"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_mutated_headers_are_accepted_only_when_valid(tmp_path_factory, data) -> None:  # type: ignore[no-untyped-def]
+    tmp = tmp_path_factory.mktemp("fuzz")
+    good = _valid_bytes(tmp)
+    kind = data.draw(st.sampled_from(["bytes", "truncate", "extend", "word"]))
+    b = bytearray(good)
+    if kind == "bytes":
+        for _ in range(data.draw(st.integers(1, 8))):
+            i = data.draw(st.integers(0, L.HEADER.size - 1))
+            b[i] = data.draw(st.integers(0, 255))
+    elif kind == "truncate":
+        b = b[: data.draw(st.integers(0, len(b) - 1))]
+    elif kind == "extend":
+        b += bytes(data.draw(st.integers(1, 9000)))
+    else:
+        w = data.draw(st.integers(0, L.HEADER.size // 8 - 1))
+        b[w * 8: w * 8 + 8] = data.draw(st.integers(-(2**63), 2**63 - 1)).to_bytes(
+            8, "little", signed=True)
+    p = tmp / "m.dat"
+    p.write_bytes(bytes(b))
+    try:
+        ex = Exchange.open(str(p))
+    except BadExchangeFile as e:
+        assert "\n" not in str(e)
+    else:
+        # Accepted: the geometry fields must be intact and the tables fully readable.
+        with ex:
+            assert ex.geo.file_size == len(b)
+            ex.copy_tables()
+    assert p.read_bytes() == bytes(b)

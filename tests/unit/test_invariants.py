@@ -1,0 +1,98 @@
+"""Each invariant on crafted snapshots: holds on a clean state, fires on its own defect."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import invariants as inv
+from sim import layout as L
+
+
+def tables() -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    cur = np.zeros(2, dtype=L.CURRENCY.dtype)
+    cur["name"] = [b"EUR", b"USD"]
+    cur["cash_reserve"] = cur["init_cash_reserve"] = [1000, 2000]
+    cur["unit_reserve"] = cur["init_unit_reserve"] = [500, 2000]
+    acc = np.zeros(3, dtype=L.ACCOUNT.dtype)
+    acc["status"] = [L.SLOT_ACTIVE, L.SLOT_ACTIVE, L.SLOT_FREE]
+    acc["cash"] = acc["init_cash"] = [100, 200, 999]
+    acc["holdings"][:, :2] = acc["init_holdings"][:, :2] = [[10, 20], [30, 40], [9, 9]]
+    return cur, acc
+
+
+def trade(cur, acc, slot=0, c=0, cash=20, units=5):  # type: ignore[no-untyped-def]
+    """A conserving buy: the account pays cash, the pool hands out units."""
+    cur["cash_reserve"][c] += cash
+    cur["unit_reserve"][c] -= units
+    cur["seq"][c] += 1
+    acc["cash"][slot] -= cash
+    acc["holdings"][slot, c] += units
+    acc["trades"][slot] += 1
+
+
+def failing(cur, acc, prev=None) -> set[str]:  # type: ignore[no-untyped-def]
+    return {k for k, v in inv.check_all(cur, acc, prev).items() if v}
+
+
+def test_clean_state_and_a_conserving_trade_pass() -> None:
+    cur, acc = tables()
+    assert failing(cur, acc) == set()
+    prev = inv.remember(cur, acc)
+    trade(cur, acc)
+    assert failing(cur, acc, prev) == set()
+
+
+def test_free_slots_do_not_count() -> None:
+    cur, acc = tables()
+    acc["cash"][2] = -5
+    assert failing(cur, acc) == set()
+
+
+def test_lost_update_is_caught_by_cash_units_and_counts() -> None:
+    cur, acc = tables()
+    trade(cur, acc)
+    # A second trader's update that the pool never saw (its write was overwritten).
+    acc["cash"][1] -= 7
+    acc["holdings"][1, 0] += 3
+    acc["trades"][1] += 1
+    assert failing(cur, acc) >= {"cash_conserved", "units_conserved", "trade_counts_agree"}
+
+
+def test_negative_balance_and_empty_pool() -> None:
+    cur, acc = tables()
+    acc["cash"][0] -= 200
+    cur["cash_reserve"][0] += 200
+    assert failing(cur, acc) == {"non_negative"}
+    cur, acc = tables()
+    acc["holdings"][1, 1] += cur["unit_reserve"][1]
+    cur["unit_reserve"][1] = 0
+    assert "non_negative" in failing(cur, acc)
+
+
+def test_k_decrease_is_caught_against_initial_and_previous() -> None:
+    cur, acc = tables()
+    cur["cash_reserve"][0] -= 1
+    acc["cash"][0] += 1
+    assert failing(cur, acc) == {"k_non_decreasing"}
+    cur, acc = tables()
+    trade(cur, acc, cash=100, units=1)
+    prev = inv.remember(cur, acc)
+    cur["cash_reserve"][0] -= 50
+    acc["cash"][0] += 50
+    assert "k_non_decreasing" in failing(cur, acc, prev)
+
+
+def test_counters_going_backwards() -> None:
+    cur, acc = tables()
+    trade(cur, acc)
+    prev = inv.remember(cur, acc)
+    cur["seq"][0] -= 1
+    acc["trades"][0] -= 1
+    assert failing(cur, acc, prev) == {"counters_monotone"}
+
+
+def test_details_name_the_currency_and_the_difference() -> None:
+    cur, acc = tables()
+    acc["holdings"][0, 1] += 4
+    details = inv.check_all(cur, acc)["units_conserved"]
+    assert details == ["USD: total units 2064 != initial 2060 (diff +4)"]

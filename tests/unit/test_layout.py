@@ -1,0 +1,65 @@
+"""The layout is defined once: offsets, FORMAT.md and hand-packed bytes elsewhere."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from sim import formatdoc
+from sim import layout as L
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_records_are_aligned_and_locks_own_their_cache_line() -> None:
+    for rec in (L.HEADER, L.CURRENCY, L.ACCOUNT, L.ROW):
+        assert rec.size % 64 == 0
+        assert rec.dtype.itemsize == rec.size
+        for f in rec.fields:
+            if f.kind == "lock":
+                assert rec.offsets[f.name] % 64 == 0
+    assert L.CURRENCY.offsets["lock"] == 0
+    assert L.CURRENCY.offsets["name"] == 64
+
+
+def test_geometry_places_tables_without_overlap() -> None:
+    geo = L.Geometry(4, 12, 256)
+    assert geo.currency_offset >= L.HEADER.size
+    assert geo.account_offset >= geo.currency_offset + 4 * L.CURRENCY.size
+    assert geo.ring_offset >= geo.account_offset + 12 * L.ACCOUNT.size
+    assert geo.file_size >= geo.ring_offset + 12 * 256 * L.ROW.size
+    assert geo.file_size % 4096 == 0
+
+
+def test_numpy_dtype_round_trips_every_field() -> None:
+    buf = bytearray(L.ACCOUNT.size)
+    view = np.frombuffer(buf, dtype=L.ACCOUNT.dtype, count=1)
+    view["cash"] = 123456789
+    view["holdings"][0, 3] = -7
+    view["j_last_rate"] = 1.25
+    words = memoryview(buf).cast("q")
+    assert words[L.ACCOUNT.word("cash")] == 123456789
+    assert words[L.ACCOUNT.word("holdings") + 3] == -7
+    assert memoryview(buf).cast("d")[L.ACCOUNT.word("j_last_rate")] == 1.25
+
+
+def test_format_md_matches_the_layout() -> None:
+    text = (ROOT / "docs" / "FORMAT.md").read_text()
+    start = text.index(formatdoc.BEGIN)
+    end = text.index(formatdoc.END) + len(formatdoc.END)
+    assert text[start:end] == formatdoc.render(), (
+        "docs/FORMAT.md is out of date: run sim.formatdoc.update")
+
+
+def test_no_module_packs_mapping_bytes_by_hand() -> None:
+    # Only layout (and the OFD lock's struct flock, which is not mapping bytes) may use
+    # struct; offsets elsewhere must come from layout, never literal numbers.
+    allowed = {"layout.py", "locking.py"}
+    for path in (ROOT / "sim").glob("*.py"):
+        if path.name in allowed:
+            continue
+        src = path.read_text()
+        assert not re.search(r"\bstruct\.(pack|unpack)", src), path.name
+        assert not re.search(r"\bimport struct\b", src), path.name
