@@ -349,7 +349,8 @@ class Exchange:
             elif slot not in free:
                 raise NoFreeSlot(f"{self.path}: slot {slot} is not free")
             locks = self.locks
-            locks.acquire_all()
+            if locks.acquire_all():
+                self._recover_all()
             v = self.cword(0, "version")
             try:
                 self.q[v] += 1
@@ -358,6 +359,13 @@ class Exchange:
             finally:
                 locks.release_all()
         return slot
+
+    def _recover_all(self) -> None:
+        # A holder died: settle what it left on every currency before funding anyone.
+        from .trading import recover_currency
+
+        for c in range(self.geo.n_currencies):
+            recover_currency(self, c)
 
     def _fund(self, slot: int, kind: int, cash: int, holdings: list[int], pid: int) -> None:
         q = self.q

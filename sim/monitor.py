@@ -66,6 +66,7 @@ def take_snapshot(ex: Exchange, tries: int = OPTIMISTIC_TRIES) -> Snap:
     locks = ex.locks
     locks.acquire_all()
     try:
+        # Recover whatever a dead holder left (for OFD the kernel does not tell us who).
         for c in range(ex.geo.n_currencies):
             if q[ex.cur_base[c] + _INFLIGHT] != L.NO_SLOT or q[vw[c]] & 1:
                 recover_currency(ex, c)

@@ -20,7 +20,7 @@ from . import layout as L
 from .errors import BadInput
 from .exchange import Exchange, ledger_dir
 from .monitor import sample_columns
-from .trading import drain_slot, recover_currency, recover_slot
+from .trading import drain_slot, lock_and_recover, recover_currency, recover_slot
 
 __all__ = [
     "TRADE_DTYPE",
@@ -68,7 +68,7 @@ def settle(ex: Exchange) -> dict[str, int]:
         rolled += recover_slot(ex, int(s))
     for c in range(ex.geo.n_currencies):
         if ex.q[ex.cword(c, "inflight")] != L.NO_SLOT or ex.q[ex.cword(c, "version")] & 1:
-            ex.locks.acquire(c)
+            rolled += lock_and_recover(ex, c)
             try:
                 rolled += recover_currency(ex, c)
             finally:

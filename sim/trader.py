@@ -104,6 +104,9 @@ def trader_main(spec: TraderSpec) -> None:
         q = ex.q
         ab = ex.acc_base[spec.slot]
         q[ab + _A("pid")] = os.getpid()
+        # Start together, and only then read start_ns: the coordinator sets it at go.
+        while q[L.HEADER.word("run_state")] == L.RUN_INIT:
+            time.sleep(0.0005)
         acc = Account(ex, spec.slot)
         try:
             _trade_loop(ex, acc, spec, parent)
@@ -119,8 +122,6 @@ def trader_main(spec: TraderSpec) -> None:
 def _trade_loop(ex: Exchange, acc: Account, spec: TraderSpec, parent: int) -> None:
     q = ex.q
     state = L.HEADER.word("run_state")
-    while q[state] == L.RUN_INIT:
-        time.sleep(0.0005)
     view = MappedView(ex, spec.slot)
     strategy = make_strategy(spec.strategy, spec.params, ex.geo.n_currencies, ex.scale)
     rng = np.random.default_rng(spec.seed)

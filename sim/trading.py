@@ -32,6 +32,7 @@ __all__ = [
     "REJECT_REASONS",
     "Account",
     "drain_slot",
+    "lock_and_recover",
     "recover_currency",
     "recover_slot",
 ]
@@ -97,6 +98,20 @@ def recover_currency(ex: Exchange, c: int) -> bool:
     return rolled
 
 
+def lock_and_recover(ex: Exchange, c: int) -> bool:
+    """Take currency ``c``'s lock and, if its holder died, recover what it covered.
+
+    Returns True when something was rolled back; the caller releases the lock.
+    """
+    locks = ex.locks
+    if not locks.acquire(c):
+        return False
+    rolled = False
+    for r in locks.covered(c):
+        rolled |= recover_currency(ex, r)
+    return rolled
+
+
 def recover_slot(ex: Exchange, slot: int) -> bool:
     """Settle ``slot``'s journal after its process died; takes the currency's lock.
 
@@ -109,11 +124,10 @@ def recover_slot(ex: Exchange, slot: int) -> bool:
         return False
     c = q[ab + _J_CUR]
     locks = ex.locks
-    locks.acquire(c)
+    rolled = lock_and_recover(ex, c)
     try:
-        rolled = False
         if q[ex.cur_base[c] + _INFLIGHT] == slot:
-            rolled = recover_currency(ex, c)
+            rolled |= recover_currency(ex, c)
         if q[ab + _J_STATE] == L.JOURNAL_ACTIVE:
             q[ab + _J_STATE] = L.JOURNAL_IDLE
         return rolled

@@ -1,0 +1,320 @@
+"""Trading strategies: pure functions of a read-only market view and a seeded generator.
+
+A strategy sees the market only through a :class:`MarketView` (prices, fundamentals, its
+own account) and draws randomness only from the ``numpy.random.Generator`` handed to
+:meth:`Strategy.decide`, so a run is reproducible from its seed. Strategies do no I/O,
+take no locks, never touch the mapped bytes and never sleep: arrival timing belongs to
+the trader loop, and the exchange decides whether an order is accepted.
+
+Built-ins are looked up by name (:data:`BUILTINS`); anything else is a user plug-in named
+``package.module:ClassName`` and imported on demand (see ``examples/plugin_strategy.py``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections import deque
+from itertools import repeat
+from typing import Any, ClassVar, Final, NamedTuple, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from . import layout as L
+from .errors import BadScenario
+
+__all__ = [
+    "BUILTINS",
+    "Fundamentalist",
+    "MarketView",
+    "Momentum",
+    "Order",
+    "RandomTrader",
+    "Strategy",
+    "make_strategy",
+    "resolve",
+]
+
+# Numbers drawn per refill of the random trader's buffer: large enough that the numpy
+# call overhead (~µs) vanishes per order, small enough that the buffer stays in cache.
+RANDOM_BLOCK: Final = 4096
+_new_tuple: Final = tuple.__new__
+
+
+class Order(NamedTuple):
+    """One order for the exchange; ``qty`` is in minor units of the currency."""
+
+    currency: int
+    side: int
+    qty: int
+
+
+class MarketView(Protocol):
+    """What a strategy may observe; the trader process implements it over the mapping."""
+
+    n_currencies: int
+    names: tuple[str, ...]
+    scale: int
+
+    def rate(self, c: int) -> float:
+        """Current pool price of currency ``c``: home money per unit (NaN if undefined)."""
+        ...
+
+    def fundamental(self, c: int) -> float:
+        """Fundamental value of currency ``c`` published in the mapped header (news)."""
+        ...
+
+    def cash(self) -> int:
+        """Own cash, minor units."""
+        ...
+
+    def holding(self, c: int) -> int:
+        """Own units of currency ``c``, minor units."""
+        ...
+
+    def time(self) -> float:
+        """Seconds since the run started."""
+        ...
+
+
+def _minor(units: float, scale: int) -> int:
+    """Units to minor units, never below one minor unit (a zero order is meaningless)."""
+    return max(1, round(units * scale))
+
+
+class Strategy:
+    """Base of every strategy, built-in or plug-in.
+
+    Subclasses set ``name``, define a nested ``Params`` model deriving from
+    ``Strategy.Params`` (so it inherits ``extra="forbid"`` and ``frozen``) and implement
+    :meth:`decide`. The constructor receives an already validated ``Params`` instance.
+    """
+
+    name: ClassVar[str] = "strategy"
+
+    class Params(BaseModel):
+        """No parameters; subclasses add fields with defaults and constraints."""
+
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, params: BaseModel, n_currencies: int, scale: int) -> None:
+        if not isinstance(params, type(self).Params):
+            raise TypeError(f"{type(self).__name__} needs {type(self).__name__}.Params, "
+                            f"got {type(params).__name__}")
+        if n_currencies < 1:
+            raise BadScenario(f"strategy {self.name!r}: needs at least one currency")
+        if scale < 1:
+            raise BadScenario(f"strategy {self.name!r}: scale must be >= 1, got {scale}")
+        self.params = params
+        self.n_currencies = n_currencies
+        self.scale = scale
+
+    def decide(self, view: MarketView, rng: np.random.Generator) -> Order | None:
+        """The next order, or None to pass this turn."""
+        raise NotImplementedError
+
+
+class RandomTrader(Strategy):
+    """The classic randomized buy/sell; always returns an order.
+
+    Currency uniform, buy with probability ``buy_prob``, quantity uniform in
+    [``min_qty``, ``max_qty``] units rounded to minor units (at least one). It never looks
+    at its account: a sell it cannot cover is sent anyway and the exchange rejects and
+    counts it, as the original program did.
+
+    This is on the benchmark's hot path, where one numpy scalar draw costs more than the
+    rest of a decision, so orders are drawn :data:`RANDOM_BLOCK` at a time from the
+    generator passed to the call that finds the buffer empty and handed out one by one.
+    The sequence is still fully determined by the generator's state.
+    """
+
+    name: ClassVar[str] = "random"
+
+    class Params(Strategy.Params):
+        min_qty: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="units")
+        max_qty: float = Field(default=10.0, gt=0, allow_inf_nan=False, description="units")
+        buy_prob: float = Field(default=0.5, ge=0, le=1, description="probability an order buys")
+
+        @model_validator(mode="after")
+        def _ordered(self) -> RandomTrader.Params:
+            if self.min_qty > self.max_qty:
+                raise ValueError(f"min_qty {self.min_qty} > max_qty {self.max_qty}")
+            return self
+
+    def __init__(self, params: BaseModel, n_currencies: int, scale: int) -> None:
+        super().__init__(params, n_currencies, scale)
+        p = params
+        assert isinstance(p, RandomTrader.Params)
+        self._lo = p.min_qty * scale
+        self._hi = p.max_qty * scale
+        self._buy_prob = p.buy_prob
+        # Stored reversed so list.pop() (O(1) from the end) yields the drawn order.
+        self._buf: list[Order] = []
+
+    def _refill(self, rng: np.random.Generator) -> None:
+        n = RANDOM_BLOCK
+        cur = rng.integers(0, self.n_currencies, size=n)
+        side = np.where(rng.random(n) < self._buy_prob, L.SIDE_BUY, L.SIDE_SELL)
+        qty = np.maximum(np.rint(rng.uniform(self._lo, self._hi, n)), 1).astype(np.int64)
+        # tuple.__new__ builds the Order instances in C; Order(...) would run Python code
+        # per order and cost as much as the rest of the refill.
+        buf = list(map(_new_tuple, repeat(Order),
+                       zip(cur.tolist(), side.tolist(), qty.tolist(), strict=True)))
+        buf.reverse()
+        self._buf = buf
+
+    def decide(self, view: MarketView, rng: np.random.Generator) -> Order:
+        buf = self._buf
+        if not buf:
+            self._refill(rng)
+            buf = self._buf
+        return buf.pop()
+
+
+class Momentum(Strategy):
+    """Trend follower on its own observed prices.
+
+    Every call records ``view.rate(c)`` of every currency in a ring of ``lookback + 1``
+    observations. Once the ring is full it takes the return over the last ``lookback``
+    steps (newest / oldest - 1) and acts on the currency with the largest absolute
+    return (ties: lowest index), so it follows the strongest trend and needs no random
+    draw: buy ``qty`` units if that return exceeds ``threshold``, sell them if it is below
+    ``-threshold``, else pass. It sells only what it holds (else passes); buys are sent
+    unchecked and the exchange rejects those it cannot fund. Currencies whose oldest or
+    newest observed rate is not a positive finite number are skipped.
+    """
+
+    name: ClassVar[str] = "momentum"
+
+    class Params(Strategy.Params):
+        lookback: int = Field(default=20, ge=1,
+                              description="steps (own observations) the return spans")
+        threshold: float = Field(default=0.001, ge=0, allow_inf_nan=False,
+                                 description="return (fraction) that triggers a trade")
+        qty: float = Field(default=5.0, gt=0, allow_inf_nan=False, description="units per order")
+
+    def __init__(self, params: BaseModel, n_currencies: int, scale: int) -> None:
+        super().__init__(params, n_currencies, scale)
+        p = params
+        assert isinstance(p, Momentum.Params)
+        self._lookback = p.lookback
+        self._threshold = p.threshold
+        self._qty = _minor(p.qty, scale)
+        self._hist: list[deque[float]] = [deque(maxlen=p.lookback + 1)
+                                          for _ in range(n_currencies)]
+
+    def decide(self, view: MarketView, rng: np.random.Generator) -> Order | None:
+        hist = self._hist
+        for c, h in enumerate(hist):
+            h.append(view.rate(c))
+        if len(hist[0]) <= self._lookback:
+            return None
+        best, best_ret = -1, 0.0
+        for c, h in enumerate(hist):
+            first, last = h[0], h[-1]
+            if not (first > 0 and math.isfinite(first) and math.isfinite(last)):
+                continue
+            ret = last / first - 1.0
+            if best < 0 or abs(ret) > abs(best_ret):
+                best, best_ret = c, ret
+        if best < 0:
+            return None
+        if best_ret > self._threshold:
+            return Order(best, L.SIDE_BUY, self._qty)
+        if best_ret < -self._threshold and view.holding(best) >= self._qty:
+            return Order(best, L.SIDE_SELL, self._qty)
+        return None
+
+
+class Fundamentalist(Strategy):
+    """Trades each price toward the fundamental value published in the header.
+
+    It acts on the currency with the largest relative mispricing
+    ``gap = rate / fundamental - 1`` (ties: lowest index): buy if
+    ``rate < fundamental * (1 - threshold)``, sell if ``rate > fundamental * (1 + threshold)``,
+    else pass. The order is ``qty * min(cap, |gap| / threshold)`` units (``qty * cap``
+    when ``threshold`` is 0), so it leans harder on bigger mispricings but never beyond
+    ``cap`` times its base size. A sell is cut to what it holds (passes when it holds
+    nothing); buys are sent unchecked. Currencies whose rate or fundamental is not a
+    positive finite number are skipped.
+    """
+
+    name: ClassVar[str] = "fundamentalist"
+
+    class Params(Strategy.Params):
+        threshold: float = Field(default=0.01, ge=0, allow_inf_nan=False,
+                                 description="half-width (fraction) of the no-trade band")
+        qty: float = Field(default=5.0, gt=0, allow_inf_nan=False,
+                           description="base units per order")
+        cap: float = Field(default=4.0, ge=1, allow_inf_nan=False,
+                           description="largest multiple of qty in one order")
+
+    def __init__(self, params: BaseModel, n_currencies: int, scale: int) -> None:
+        super().__init__(params, n_currencies, scale)
+        p = params
+        assert isinstance(p, Fundamentalist.Params)
+        self._threshold = p.threshold
+        self._qty = p.qty
+        self._cap = p.cap
+
+    def decide(self, view: MarketView, rng: np.random.Generator) -> Order | None:
+        best, best_gap, best_rate, best_fund = -1, 0.0, 0.0, 0.0
+        for c in range(self.n_currencies):
+            fund = view.fundamental(c)
+            rate = view.rate(c)
+            if not (fund > 0 and rate > 0 and math.isfinite(fund) and math.isfinite(rate)):
+                continue
+            gap = rate / fund - 1.0
+            if best < 0 or abs(gap) > abs(best_gap):
+                best, best_gap, best_rate, best_fund = c, gap, rate, fund
+        if best < 0:
+            return None
+        thr = self._threshold
+        if best_rate < best_fund * (1.0 - thr):
+            side = L.SIDE_BUY
+        elif best_rate > best_fund * (1.0 + thr):
+            side = L.SIDE_SELL
+        else:
+            return None
+        mult = self._cap if thr == 0 else min(self._cap, abs(best_gap) / thr)
+        qty = _minor(self._qty * mult, self.scale)
+        if side == L.SIDE_SELL:
+            qty = min(qty, view.holding(best))
+            if qty < 1:
+                return None
+        return Order(best, side, qty)
+
+
+BUILTINS: Final[dict[str, type[Strategy]]] = {
+    cls.name: cls for cls in (Fundamentalist, Momentum, RandomTrader)
+}
+
+
+def resolve(name: str) -> type[Strategy]:
+    """The strategy class for a built-in name or a ``package.module:ClassName`` plug-in."""
+    cls = BUILTINS.get(name)
+    if cls is not None:
+        return cls
+    mod_name, sep, cls_name = name.partition(":")
+    if not (sep and mod_name.strip() and cls_name.strip()):
+        raise BadScenario(f"unknown strategy '{name}'; expected one of "
+                          f"{', '.join(sorted(BUILTINS))} or module:Class")
+    try:
+        module = importlib.import_module(mod_name)
+    except Exception as e:  # a plug-in may fail in any way while importing
+        raise BadScenario(f"strategy '{name}': cannot import module '{mod_name}' "
+                          f"({type(e).__name__}: {e})") from e
+    obj = getattr(module, cls_name, None)
+    if obj is None:
+        raise BadScenario(f"strategy '{name}': module '{mod_name}' has no class '{cls_name}'")
+    if not (isinstance(obj, type) and issubclass(obj, Strategy)) or obj is Strategy:
+        raise BadScenario(f"strategy '{name}': '{cls_name}' is not a Strategy subclass")
+    return obj
+
+
+def make_strategy(name: str, params: dict[str, Any], n_currencies: int,
+                  scale: int) -> Strategy:
+    """Resolve, validate ``params`` (pydantic ValidationError propagates) and construct."""
+    cls = resolve(name)
+    return cls(cls.Params.model_validate(params), n_currencies, scale)

@@ -1,0 +1,181 @@
+"""Tests of sim.cheader: the generated C header agrees with sim.layout when compiled."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sim import layout as L
+from sim.cheader import STRUCT_NAMES, render
+from sim.exchange import MAX_RING_ROWS, MAX_SLOTS
+
+__all__: list[str] = []
+
+ROOT = Path(__file__).resolve().parents[2]
+GCC = shutil.which("gcc")
+needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
+RECORDS = (L.HEADER, L.CURRENCY, L.ACCOUNT, L.ROW)
+GEOMETRIES = [(1, 1, 1), (3, 4, 1024), (16, 4096, 7), (5, 17, 33), (2, 9, 1 << 20)]
+CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+
+
+def _constants() -> dict[str, int]:
+    out = {
+        "MMX_VERSION": L.VERSION,
+        "MMX_MAX_CURRENCIES": L.MAX_CURRENCIES,
+        "MMX_NAME_LEN": L.NAME_LEN,
+        "MMX_LOCK_SIZE": L.LOCK_SIZE,
+        "MMX_ALIGN": L.ALIGN,
+        "MMX_PAGE": L.PAGE,
+        "MMX_MAX_SLOTS": MAX_SLOTS,
+        "MMX_MAX_RING_ROWS": MAX_RING_ROWS,
+        "MMX_NO_SLOT": L.NO_SLOT,
+        "MMX_GLOBAL_LOCK_OFFSET": L.HEADER.offsets["global_lock"],
+        "MMX_REGISTRY_LOCK_OFFSET": L.HEADER.offsets["registry_lock"],
+    }
+    for prefix in ("RUN_", "SLOT_", "KIND_", "JOURNAL_", "SIDE_", "SCHEDULE_"):
+        for name, value in vars(L).items():
+            if name.startswith(prefix) and isinstance(value, int):
+                out[f"MMX_{name}"] = value
+    for name, code in L.SYNC_CODES.items():
+        out[f"MMX_SYNC_{name.upper()}"] = code
+    for rec in RECORDS:
+        out[f"MMX_{rec.name.upper()}_SIZE"] = rec.size
+    return out
+
+
+def _probe_source() -> str:
+    """A C program printing every size, offset, constant and geometry value it sees."""
+    lines = ['#include <stdio.h>', '#include <string.h>', '#include "mmx.h"',
+             "int main(void)", "{"]
+    for rec in RECORDS:
+        t = f"struct {STRUCT_NAMES[rec.name]}"
+        lines.append(f'    printf("size {rec.name} %zu\\n", sizeof({t}));')
+        for f in rec.fields:
+            lines.append(f'    printf("field {rec.name}.{f.name} %zu %zu\\n", '
+                         f"offsetof({t}, {f.name}), sizeof((({t} *)0)->{f.name}));")
+    for name in _constants():
+        lines.append(f'    printf("const {name} %lld\\n", (long long)({name}));')
+    lines.append('    printf("magic %zu %d\\n", sizeof(MMX_MAGIC), '
+                 'memcmp(MMX_MAGIC, "MMEXCHG", 8));')
+    for nc, ns, rows in GEOMETRIES:
+        lines.append(
+            f'    printf("geo {nc} {ns} {rows} %lld %lld %lld %lld\\n", '
+            f"(long long)mmx_currency_offset(), (long long)mmx_account_offset({nc}), "
+            f"(long long)mmx_ring_offset({nc}, {ns}), "
+            f"(long long)mmx_file_size({nc}, {ns}, {rows}));")
+        for c in range(nc):
+            lines.append(f'    printf("lock {nc} {c} %lld %lld\\n", '
+                         f"(long long)mmx_currency_lock_offset({c}), "
+                         f"(long long)mmx_currency_at({c}));")
+        lines.append(f'    printf("at {nc} {ns} {rows} %lld %lld\\n", '
+                     f"(long long)mmx_account_at({nc}, {ns - 1}), "
+                     f"(long long)mmx_ring_at({nc}, {ns}, {rows}, {ns - 1}));")
+    for what, table in (("run_state", L.RUN_STATES), ("slot_state", L.SLOT_STATES),
+                        ("kind", L.KINDS), ("sync", L.SYNC_NAMES)):
+        for code in table:
+            lines.append(f'    printf("name {what} {code} %s\\n", mmx_{what}_name({code}));')
+    lines += ["    return 0;", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def _size(rec: L.Record, name: str) -> int:
+    fields = rec.dtype.fields
+    assert fields is not None
+    return int(fields[name][0].itemsize)
+
+
+def _expected() -> list[str]:
+    out = []
+    for rec in RECORDS:
+        out.append(f"size {rec.name} {rec.size}")
+        for f in rec.fields:
+            size = _size(rec, f.name)
+            out.append(f"field {rec.name}.{f.name} {rec.offsets[f.name]} {size}")
+    out += [f"const {name} {value}" for name, value in _constants().items()]
+    out.append(f"magic {len(L.MAGIC)} 0")
+    for nc, ns, rows in GEOMETRIES:
+        geo = L.Geometry(nc, ns, rows)
+        out.append(f"geo {nc} {ns} {rows} {geo.currency_offset} {geo.account_offset} "
+                   f"{geo.ring_offset} {geo.file_size}")
+        locks = L.lock_offsets(geo)
+        out += [f"lock {nc} {c} {locks[f'currency[{c}]']} {geo.currency_at(c)}"
+                for c in range(nc)]
+        out.append(f"at {nc} {ns} {rows} {geo.account_at(ns - 1)} {geo.ring_at(ns - 1)}")
+    for what, table in (("run_state", L.RUN_STATES), ("slot_state", L.SLOT_STATES),
+                        ("kind", L.KINDS), ("sync", L.SYNC_NAMES)):
+        out += [f"name {what} {code} {text}" for code, text in table.items()]
+    return out
+
+
+def _compile(tmp_path: Path, header: str, source: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "mmx.h").write_text(header)
+    (tmp_path / "probe.c").write_text(source)
+    assert GCC is not None
+    return subprocess.run([GCC, *CFLAGS, "-I", str(tmp_path), "-o", str(tmp_path / "probe"),
+                           str(tmp_path / "probe.c")],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.timeout(60)
+def test_render_is_stable_narrow_and_documented() -> None:
+    text = render()
+    assert text == render()
+    assert text.endswith("#endif /* MMX_H */\n")
+    assert "#ifndef MMX_H\n#define MMX_H\n" in text
+    assert "#include <stdint.h>" in text and "#include <pthread.h>" in text
+    assert '#define MMX_MAGIC "MMEXCHG"\n' in text
+    assert all(len(line) <= 100 for line in text.splitlines())
+    assert "struct Currency {" in text
+    for rec in RECORDS:
+        for f in rec.fields:
+            assert f.doc.split()[0] in text, f"{rec.name}.{f.name}: doc missing"
+    assert "_Alignas(MMX_ALIGN) unsigned char lock[MMX_LOCK_SIZE];" in text
+    assert "int64_t holdings[16];" in text
+    assert "double last_rate;" in text
+    assert "char name[MMX_NAME_LEN];" in text
+
+
+@needs_gcc
+@pytest.mark.timeout(60)
+def test_compiled_layout_matches_python(tmp_path: Path) -> None:
+    built = _compile(tmp_path, render(), _probe_source())
+    assert built.returncode == 0, built.stderr
+    assert built.stderr == ""
+    run = subprocess.run([str(tmp_path / "probe")], capture_output=True, text=True,
+                         timeout=30, check=True)
+    assert run.stdout.splitlines() == _expected()
+
+
+@needs_gcc
+@pytest.mark.timeout(60)
+def test_static_asserts_catch_a_drifted_offset(tmp_path: Path) -> None:
+    good = "MMX_CHECK_FIELD(struct mmx_row, cash, 48, 8);"
+    text = render()
+    assert good in text
+    built = _compile(tmp_path, text.replace(good, good.replace("48", "56")),
+                     '#include "mmx.h"\nint main(void) { return 0; }\n')
+    assert built.returncode != 0
+    assert "mmx_row" in built.stderr and "offset differs from layout" in built.stderr
+
+
+@needs_gcc
+@pytest.mark.timeout(60)
+def test_make_builds_the_trader_without_warnings(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    build = tmp_path / "build"
+    env = dict(os.environ, CC=GCC or "gcc")
+    out = subprocess.run(["make", "-C", str(ROOT / "examples" / "c"), f"BUILD={build}"],
+                         capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "warning" not in (out.stdout + out.stderr).lower()
+    assert (build / "mmx.h").read_text() == render()
+    assert os.access(build / "trader", os.X_OK)
+    usage = subprocess.run([str(build / "trader"), "--help"], capture_output=True, text=True,
+                           timeout=30, check=False)
+    assert usage.returncode == 2 and "usage: trader FILE" in usage.stderr
