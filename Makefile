@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check sim tests bench examples
 	$(BIN)/mypy
 
-c:
+c: $(STAMP)
 	$(MAKE) -C examples/c
 
 clean:

@@ -8,7 +8,6 @@ compares pools, accounts and counters with the file, exactly.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import IO
 
@@ -17,7 +16,7 @@ import numpy as np
 from . import invariants as inv
 from . import layout as L
 from .errors import BadInput
-from .exchange import Exchange
+from .exchange import Exchange, pid_alive
 from .pricing import buy_cost, sell_proceeds
 from .results import final_check, load_ledger, settle
 
@@ -32,18 +31,6 @@ def _exchange_path(target: str) -> str:
             raise BadInput(f"{target}: folder has no exchange.dat (expected a run folder)")
         return str(f)
     return target
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def unfinished(ex: Exchange) -> list[str]:
@@ -143,7 +130,7 @@ def check_command(target: str, *, repair: bool, do_replay: bool, out: IO[str]) -
         h = ex.header()
         pid = int(h["coordinator_pid"])
         state = int(h["run_state"])
-        if repair and state in (L.RUN_RUNNING, L.RUN_STOPPING) and _alive(pid):
+        if repair and state in (L.RUN_RUNNING, L.RUN_STOPPING) and pid_alive(pid):
             raise BadInput(f"{path}: in use by a running coordinator (pid {pid}); "
                            "repair only a file nobody trades on")
         out.write(f"{path}: run state {L.RUN_STATES.get(state, '?')}, "

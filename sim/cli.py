@@ -25,6 +25,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .report import print_run_summary
     from .scenario import load_scenario
 
+    if args.resume:
+        from .coordinator import resume_run
+
+        if args.scenario or args.seed is not None:
+            raise BadInput("--resume RUN_DIR takes neither a scenario nor --seed")
+        outcome = resume_run(Path(args.resume), sys.stdout, args.duration)
+        print_run_summary(outcome.summary, sys.stdout)
+        return outcome.exit_status
+    if not args.scenario:
+        raise BadInput("expected a scenario YAML file (or --resume RUN_DIR)")
     overrides: dict[str, Any] = {}
     if args.seed is not None:
         overrides["seed"] = args.seed
@@ -98,7 +108,9 @@ def _parser() -> argparse.ArgumentParser:
         return sp
 
     r = add("run", _cmd_run, "run a scenario YAML and write a results folder")
-    r.add_argument("scenario", help="scenario YAML file")
+    r.add_argument("scenario", nargs="?", help="scenario YAML file")
+    r.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue trading on the file of a run whose coordinator died")
     r.add_argument("--out", help="results root instead of ./results")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--duration", type=float, help="override the scenario's duration_s")

@@ -27,12 +27,14 @@ import multiprocess.connection
 import numpy as np
 
 from . import __version__
+from . import invariants as inv
 from . import layout as L
-from .errors import BadScenario, SimError
-from .exchange import CurrencySpec, Exchange
+from .errors import BadInput, BadScenario, SimError
+from .exchange import CurrencySpec, Exchange, pid_alive
 from .monitor import monitor_main
 from .plots import plot_run
 from .results import (
+    INCOMPLETE,
     final_check,
     load_ledger,
     make_run_dir,
@@ -47,7 +49,7 @@ from .scenario import Scenario, TraderGroup
 from .trader import TraderSpec, trader_main, turn_order
 from .trading import drain_slot, recover_slot
 
-__all__ = ["RunOutcome", "run_scenario"]
+__all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
 JOIN_TIMEOUT_S: Final = 5.0
 TICK_S: Final = 0.05
@@ -134,20 +136,25 @@ def _currency_specs(scn: Scenario) -> list[CurrencySpec]:
 class Run:
     """The state of one run while it goes; ``run_scenario`` drives it."""
 
-    def __init__(self, scn: Scenario, scenario_text: str, root: Path,
-                 out: IO[str] | None) -> None:
+    def __init__(self, scn: Scenario, run_dir: Path, out: IO[str] | None,
+                 resumed: int = 0) -> None:
         self.scn = scn
         self.out = out
-        self.run_dir = make_run_dir(root, scn.name, scn.seed)
-        (self.run_dir / "scenario.yaml").write_text(scenario_text)
+        self.run_dir = run_dir
+        self.resumed = resumed
         self.path = str(self.run_dir / EXCHANGE_FILE)
         self.ctx = multiprocess.get_context("fork")
         self.plan = scn.trader_plan()
-        self.seeds = np.random.SeedSequence(scn.seed).spawn(len(self.plan))
+        # A resumed run draws fresh streams: replaying the first segment's orders on
+        # moved prices would mean nothing.
+        entropy = [scn.seed, 4, resumed] if resumed else scn.seed
+        self.seeds = np.random.SeedSequence(entropy).spawn(len(self.plan))
         self.restart_seeds = np.random.SeedSequence([scn.seed, 1])
         self.traders: list[_Trader] = []
         self.monitor: Any = None
         self.monitor_exit = ""
+        self.rss: dict[str, Any] = {}
+        self.seq_at_start = 0
         self.kills = 0
         self.kills_in_txn = 0
         self.restarts = 0
@@ -210,6 +217,7 @@ class Run:
 
     def start(self, ex: Exchange) -> None:
         scn = self.scn
+        start_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         if scn.monitor.enabled:
             self.monitor = self.ctx.Process(
                 target=_monitor_entry,
@@ -223,7 +231,10 @@ class Run:
         if scn.schedule == "deterministic":
             ex.set_header_int("turns", 0)
             ex.set_header_int("turn", turn_order(scn.seed, 0, len(self.plan))[0])
-        ex.set_header_int("start_ns", time.clock_gettime_ns(time.CLOCK_MONOTONIC))
+        self.seq_at_start = sum(ex.q[ex.cword(c, "seq")] for c in range(ex.geo.n_currencies))
+        if not self.resumed:
+            # A resumed run keeps the clock of the first: ledger times stay ordered.
+            ex.set_header_int("start_ns", start_ns)
         ex.set_header_int("run_state", L.RUN_RUNNING)
 
     def _strategy_name(self, slot: int) -> str:
@@ -291,11 +302,16 @@ class Run:
         if not alive:
             return
         victim = alive[int(self.fault_rng.integers(len(alive)))]
+        # Freeze it first so what it was doing at the instant of the kill can be read.
+        try:
+            os.kill(victim.pid(), signal.SIGSTOP)
+        except ProcessLookupError:
+            return
+        if ex.q[ex.aword(victim.slot, "j_state")] == L.JOURNAL_ACTIVE:
+            self.kills_in_txn += 1
         victim.kill()
         victim.reap(JOIN_TIMEOUT_S)
         self.kills += 1
-        if ex.q[ex.aword(victim.slot, "j_state")] == L.JOURNAL_ACTIVE:
-            self.kills_in_txn += 1
 
     def _reap_dead(self, ex: Exchange) -> None:
         for t in self.traders:
@@ -309,6 +325,7 @@ class Run:
             if self.faults.restart and ex.header_int("run_state") == L.RUN_RUNNING:
                 self.restarts += 1
                 death["restarted"] = True
+                t.exit = ""
                 ex.q[ex.aword(t.slot, "status")] = L.SLOT_ACTIVE
                 t.proc = t.popen = None
                 self._start_trader(t, self.restart_seeds.spawn(1)[0])
@@ -326,7 +343,16 @@ class Run:
         return death
 
     # ------------------------------------------------------------------ stop
+    def peak_rss(self) -> dict[str, Any]:
+        """Peak resident set (VmHWM, kB) of every live process of the run, read now."""
+        return {
+            "coordinator": _vm_hwm(os.getpid()),
+            "monitor": _vm_hwm(self.monitor.pid) if self.monitor is not None else None,
+            "traders": {t.slot: _vm_hwm(t.pid()) for t in self.traders if t.alive()},
+        }
+
     def stop(self, ex: Exchange) -> None:
+        self.rss = self.peak_rss()
         ex.set_header_int("run_state", L.RUN_STOPPING)
         deadline = time.monotonic() + JOIN_TIMEOUT_S
         for t in self.traders:
@@ -360,9 +386,55 @@ class Run:
 def run_scenario(scn: Scenario, scenario_text: str, root: Path,
                  out: IO[str] | None = sys.stdout) -> RunOutcome:
     """Run one scenario end to end and write its results folder."""
-    run = Run(scn, scenario_text, root, out)
+    run_dir = make_run_dir(root, scn.name, scn.seed)
+    (run_dir / "scenario.yaml").write_text(scenario_text)
+    run = Run(scn, run_dir, out)
+    return _drive(run, run.create())
+
+
+def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
+               duration_s: float | None = None) -> RunOutcome:
+    """Continue trading on the exchange file of a run whose coordinator died.
+
+    Everything the dead left is settled first (journals rolled back, rings drained), the
+    locks are re-initialised (no process may still be attached: that is checked), and
+    the same slots trade again, for the scenario's duration or ``duration_s``.
+    """
+    from .scenario import load_scenario
+
+    if not (run_dir / INCOMPLETE).exists():
+        raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker)")
+    overrides = {"duration_s": duration_s} if duration_s is not None else None
+    scn = load_scenario(run_dir / "scenario.yaml", overrides)
+    ex = Exchange.open(str(run_dir / EXCHANGE_FILE))
+    try:
+        h = ex.header()
+        pids = [int(h["coordinator_pid"])] + [int(p) for p in ex.accounts()["pid"]]
+        live = [p for p in pids if p > 0 and p != os.getpid() and pid_alive(p)]
+        if live:
+            raise BadInput(f"{run_dir}: process {live[0]} is still attached to its "
+                           "exchange file; stop it first")
+        ex.reinit_locks()
+        settle(ex)
+        resumed = int((run_dir / "resumed").read_text()) + 1 if (
+            run_dir / "resumed").exists() else 1
+        (run_dir / "resumed").write_text(f"{resumed}\n")
+        run = Run(scn, run_dir, out, resumed)
+        acc = ex.accounts()
+        for slot in range(len(run.plan)):
+            if int(acc["status"][slot]) != L.SLOT_FREE:
+                ex.q[ex.aword(slot, "status")] = L.SLOT_ACTIVE
+        ex.set_header_int("run_state", L.RUN_INIT)
+        ex.set_header_int("coordinator_pid", os.getpid())
+    except BaseException:
+        ex.close()
+        raise
+    return _drive(run, ex)
+
+
+def _drive(run: Run, ex: Exchange) -> RunOutcome:
+    out = run.out
     old_int = signal.signal(signal.SIGINT, run.interrupted)
-    ex = run.create()
     t0 = time.monotonic()
     reason = "error"
     try:
@@ -401,7 +473,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     invariants = {}
     for name, rec in mon.get("invariants", {}).items():
         invariants[name] = dict(rec)
-    for name in [*invariants, *FINAL_ONLY]:
+    for name in [*inv.NAMES, *FINAL_ONLY]:
         rec = invariants.setdefault(name, {"checks": 0, "violations": 0})
         rec["checks"] += 1
         rec["violations"] += 1 if name in verdict["violations"] else 0
@@ -439,13 +511,15 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         "scenario_sha256": _sha256(run.run_dir / "scenario.yaml"),
         "sync": scn.sync,
         "schedule": scn.schedule,
+        "resumed": run.resumed,
         "n_traders": len(run.plan),
         "joined_slots": joined,
         "duration_s": round(duration, 4),
         "stopped_by": reason,
         "trades": n_trades,
         "rejected": rejected,
-        "trades_per_s": round(n_trades / duration, 1) if duration > 0 else 0.0,
+        "trades_per_s": round((n_trades - run.seq_at_start) / duration, 1)
+        if duration > 0 else 0.0,
         "scale": scn.scale,
         "invariants": invariants,
         "live_violations": live,
@@ -454,8 +528,10 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         "expect_violations": expect,
         "passed": passed,
         "monitor": mon,
+        "peak_rss_kb": run.rss,
         "faults": {"kills": run.kills, "kills_in_transaction": run.kills_in_txn,
-                   "restarts": run.restarts, "rolled_back": settled["rolled_back"]
+                   "restarts": run.restarts,
+                   "rolled_back": settled["rolled_back"] + int(acc["rollbacks"].sum())
                    + sum(d["rolled_back"] for t in run.traders for d in t.deaths)},
         "currencies": [{"name": n, "initial_rate": float(init_rate[c]),
                         "final_rate": float(rate[c]), "trades": int(cur["seq"][c])}
@@ -485,6 +561,17 @@ def _monitor_stats(run: Run, n_samples: int, duration: float) -> dict[str, Any]:
     stats["enabled"] = True
     stats["exit"] = run.monitor_exit
     return stats
+
+
+def _vm_hwm(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 def _sha256(path: Path) -> str:

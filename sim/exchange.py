@@ -23,7 +23,7 @@ from . import layout as L
 from .errors import BadExchangeFile, NoFreeSlot
 from .locking import Locks, RobustMutexes, init_mutex, make_locks
 
-__all__ = ["CurrencySpec", "Exchange", "Snapshot", "ledger_dir"]
+__all__ = ["CurrencySpec", "Exchange", "ledger_dir", "pid_alive"]
 
 MAX_SLOTS: Final = 4096
 MAX_RING_ROWS: Final = 1 << 20
@@ -37,19 +37,26 @@ class CurrencySpec:
     unit_reserve: int
 
 
-@dataclass
-class Snapshot:
-    """A decoded copy of the currency and account tables at one instant."""
-
-    t: float
-    currencies: np.ndarray[Any, np.dtype[np.void]]
-    accounts: np.ndarray[Any, np.dtype[np.void]]
-    consistent: bool
-
-
 def ledger_dir(path: str) -> str:
     """Folder of the per-slot ledger files that belong to the exchange file ``path``."""
     return os.path.join(os.path.dirname(os.path.abspath(path)), "ledger")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a live process has this pid (a zombie, dead but not reaped, does not)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _open_fd(path: str, flags: int) -> int:

@@ -191,6 +191,7 @@ ACCOUNT: Final = Record("account", [
     Field("log_count", "i8", "ledger rows committed by this slot"),
     Field("log_head", "i8", "ledger rows already drained from the ring to the ledger file"),
     Field("heartbeat_ns", "i8", "CLOCK_MONOTONIC of the slot's last order"),
+    Field("rollbacks", "i8", "transactions of dead processes this slot rolled back"),
     Field("j_state", "i8", "journal: 0 idle, 1 transaction in flight"),
     Field("j_currency", "i8", "journal: currency of the transaction in flight"),
     Field("j_cash", "i8", "journal pre-image: account cash"),

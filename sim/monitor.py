@@ -177,6 +177,7 @@ class Sampler:
 def monitor_main(path: str, folder: str, interval_s: float) -> None:
     """Process entry point: sample every ``interval_s`` until the run stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
     ex = Exchange.open(path)
     state = L.HEADER.word("run_state")
     try:
@@ -186,7 +187,7 @@ def monitor_main(path: str, folder: str, interval_s: float) -> None:
         start = time.monotonic()
         k = 0
         while True:
-            stopping = ex.q[state] != L.RUN_RUNNING
+            stopping = ex.q[state] != L.RUN_RUNNING or os.getppid() != parent
             sampler.sample()
             if stopping:
                 break

@@ -23,6 +23,7 @@ from .monitor import sample_columns
 from .trading import drain_slot, lock_and_recover, recover_currency, recover_slot
 
 __all__ = [
+    "INCOMPLETE",
     "TRADE_DTYPE",
     "final_check",
     "load_ledger",

@@ -55,6 +55,7 @@ _CASH_R, _UNITS_R, _SEQ, _VOL_U, _VOL_C = (_C("cash_reserve"), _C("unit_reserve"
 _VERSION, _INFLIGHT, _RATE = _C("version"), _C("inflight"), _C("last_rate")
 _CASH, _HOLD, _TRADES, _REJECTED = _A("cash"), _A("holdings"), _A("trades"), _A("rejected")
 _LOG_COUNT, _LOG_HEAD, _HEARTBEAT = _A("log_count"), _A("log_head"), _A("heartbeat_ns")
+_ROLLBACKS = _A("rollbacks")
 _J_STATE, _J_CUR, _J_CASH, _J_HOLD, _J_TRADES, _J_LOG = (
     _A("j_state"), _A("j_currency"), _A("j_cash"), _A("j_holding"), _A("j_trades"),
     _A("j_log_count"))
@@ -186,7 +187,6 @@ class Account:
         self.race_s = ex.header_int("race_window_ns") / 1e9
         self.pause_in_txn = pause_in_txn
         self.start_ns = ex.header_int("start_ns")
-        self.rolled_back = 0
         self._ledger_fd = open_ledger(ex, slot)
 
     def trade(self, c: int, side: int, qty: int) -> int:
@@ -199,7 +199,7 @@ class Account:
         try:
             if self.recovers and (died or q[cb + _INFLIGHT] != L.NO_SLOT):
                 for r in locks.covered(c) if died else (c,):
-                    self.rolled_back += recover_currency(self.ex, r)
+                    q[ab + _ROLLBACKS] += recover_currency(self.ex, r)
             rc = q[cb + _CASH_R]
             ru = q[cb + _UNITS_R]
             if self.race_s:
