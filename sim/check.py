@@ -66,7 +66,9 @@ def replay(ex: Exchange) -> list[str]:
     hold = {s: [int(x) for x in acc["init_holdings"][s][:nc]] for s in claimed}
     trades = dict.fromkeys(claimed, 0)
     problems: list[str] = []
-    order = np.lexsort((rows["cur_seq"], rows["currency"]))
+    # Time order (each row's clock was read under its currency's lock) is consistent with
+    # every currency's sequence and with every account's own order of trades.
+    order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
     for r in rows[order]:
         c, s, side, qty, amount = (int(r["currency"]), int(r["slot"]), int(r["side"]),
                                    int(r["qty"]), int(r["cash"]))

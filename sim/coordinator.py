@@ -532,6 +532,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         "faults": {"kills": run.kills, "kills_in_transaction": run.kills_in_txn,
                    "restarts": run.restarts,
                    "rolled_back": settled["rolled_back"] + int(acc["rollbacks"].sum())
+                   + int(mon.get("rolled_back", 0))
                    + sum(d["rolled_back"] for t in run.traders for d in t.deaths)},
         "currencies": [{"name": n, "initial_rate": float(init_rate[c]),
                         "final_rate": float(rate[c]), "trades": int(cur["seq"][c])}

@@ -156,6 +156,8 @@ class Exchange:
         fd = _open_fd(path, os.O_RDWR if writable else os.O_RDONLY)
         try:
             st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise BadExchangeFile(f"{path}: is a directory, expected an exchange file")
             if not stat.S_ISREG(st.st_mode):
                 raise BadExchangeFile(f"{path}: not a regular file")
             raw = os.pread(fd, L.HEADER.size, 0)

@@ -46,6 +46,7 @@ class Snap:
     acc: Table
     consistent: bool
     locked: bool
+    rolled_back: int = 0
 
 
 def take_snapshot(ex: Exchange, tries: int = OPTIMISTIC_TRIES) -> Snap:
@@ -65,15 +66,16 @@ def take_snapshot(ex: Exchange, tries: int = OPTIMISTIC_TRIES) -> Snap:
         return Snap(cur, acc, False, False)
     locks = ex.locks
     locks.acquire_all()
+    rolled = 0
     try:
         # Recover whatever a dead holder left (for OFD the kernel does not tell us who).
         for c in range(ex.geo.n_currencies):
             if q[ex.cur_base[c] + _INFLIGHT] != L.NO_SLOT or q[vw[c]] & 1:
-                recover_currency(ex, c)
+                rolled += recover_currency(ex, c)
         cur, acc = ex.copy_tables()
     finally:
         locks.release_all()
-    return Snap(cur, acc, True, True)
+    return Snap(cur, acc, True, True, rolled)
 
 
 def sample_columns(n_currencies: int, n_slots: int) -> int:
@@ -106,6 +108,7 @@ class Sampler:
         self.samples = 0
         self.torn = 0
         self.locked = 0
+        self.rolled_back = 0
         self.checks = dict.fromkeys(inv.NAMES, 0)
         self.violations = dict.fromkeys(inv.NAMES, 0)
         self.recorded = 0
@@ -118,6 +121,7 @@ class Sampler:
         t = self.ex.now_ns() / 1e9
         snap = take_snapshot(self.ex)
         self.locked += snap.locked
+        self.rolled_back += snap.rolled_back
         found = inv.check_all(snap.cur, snap.acc, self.prev)
         n_viol = 0
         for name, details in found.items():
@@ -165,6 +169,7 @@ class Sampler:
             "interval_s": interval_s,
             "torn": self.torn,
             "locked_snapshots": self.locked,
+            "rolled_back": self.rolled_back,
             "recorded_violations": self.recorded,
             "invariants": {n: {"checks": self.checks[n], "violations": self.violations[n]}
                            for n in inv.NAMES},

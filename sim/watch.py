@@ -1,0 +1,342 @@
+"""``sim watch``: a live terminal view of any exchange file, attached read-only.
+
+The file is mapped read-only, so no lock can be taken (a process-shared mutex must be
+written to be locked). Every frame is read with the optimistic seqlock alone: read each
+currency's ``version``, copy both tables, read the versions again; if all were even and
+none moved, no transaction wrote during the copy. A copy that never settles within
+``SNAPSHOT_TRIES`` attempts is shown anyway, marked torn, and its invariants are not
+judged (a torn copy "violates" conservation without anything being wrong).
+
+Under ``sync: none`` a settled seqlock proves nothing (racing traders can lose version
+increments as well as money), so those frames are labelled unguarded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import numpy as np
+
+from . import invariants as inv
+from . import layout as L
+from .errors import BadInput, SimError
+from .exchange import Exchange
+
+__all__ = ["Frame", "read_snapshot", "render", "sparkline", "watch_command"]
+
+# A trade holds a currency's version odd for a few microseconds and busy runs make
+# hundreds of thousands per second, so the first tries are back to back; a writer
+# preempted mid-transaction (more traders than CPUs) is waited for, up to the budget.
+SNAPSHOT_TRIES: Final = 200
+TIGHT_TRIES: Final = 20
+RETRY_SLEEP_S: Final = 0.0002
+SNAPSHOT_BUDGET_S: Final = 0.05
+SPARK_LEN: Final = 30
+SPARK_CHARS: Final = "▁▂▃▄▅▆▇█"
+TOP_ACCOUNTS: Final = 10
+# Trades per second are measured over this window, so one slow refresh does not spike.
+RATE_WINDOW_S: Final = 1.0
+# The coordinator beats every 50 ms; a beat older than this means it is gone or stuck.
+STALE_HEARTBEAT_S: Final = 2.0
+SEPARATOR: Final = "-" * 72
+CLEAR: Final = "\x1b[H\x1b[2J"
+HOME: Final = "\x1b[H"
+CLEAR_EOL: Final = "\x1b[K"
+CLEAR_EOS: Final = "\x1b[J"
+HIDE_CURSOR: Final = "\x1b[?25l"
+SHOW_CURSOR: Final = "\x1b[?25h"
+
+Table = np.ndarray[Any, np.dtype[np.void]]
+
+
+@dataclass
+class Snapshot:
+    """Both tables as copied, and whether the seqlock vouched for the copy."""
+
+    cur: Table
+    acc: Table
+    settled: bool
+    tries: int
+
+
+@dataclass
+class Frame:
+    """Everything one refresh shows; :func:`render` turns it into lines."""
+
+    path: str
+    header: dict[str, int]
+    names: list[str]
+    snap: Snapshot
+    history: list[list[float]]
+    trades_per_s: float | None
+    strategies: dict[int, str]
+    invariants: dict[str, list[str]] | None
+    now_ns: int
+    refresh_hz: float
+
+
+@dataclass
+class _State:
+    history: list[deque[float]] = field(default_factory=list)
+    seq_times: deque[tuple[float, int]] = field(default_factory=deque)
+    prev: inv.Previous | None = None
+
+
+def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES,
+                  budget_s: float = SNAPSHOT_BUDGET_S) -> Snapshot:
+    """Copy both tables with the optimistic seqlock only (works on a read-only mapping).
+
+    Gives up after ``tries`` attempts or ``budget_s`` seconds, returning the last copy
+    marked unsettled.
+    """
+    # A strided view over the version words: one numpy copy reads them all, which keeps
+    # the window between the two reads (and so the chance of a clash) small.
+    versions = np.ndarray(shape=(ex.geo.n_currencies,), dtype="<i8", buffer=ex.q,
+                          offset=ex.geo.currency_offset + L.CURRENCY.offsets["version"],
+                          strides=(L.CURRENCY.size,))
+    deadline = time.monotonic() + budget_s
+    cur, acc = ex.copy_tables()
+    k = 0
+    while k < tries:
+        k += 1
+        before = versions.copy()
+        if not (before & 1).any():
+            cur, acc = ex.copy_tables()
+            if np.array_equal(before, versions):
+                return Snapshot(cur, acc, True, k)
+        if k >= TIGHT_TRIES:
+            if time.monotonic() >= deadline:
+                break
+            # A writer preempted inside its transaction keeps a version odd for a whole
+            # time slice; spinning cannot help it, sleeping gives it the CPU back.
+            time.sleep(RETRY_SLEEP_S)
+    return Snapshot(cur, acc, False, k)
+
+
+def sparkline(values: list[float] | deque[float]) -> str:
+    """Unicode bars of ``values`` scaled to their own range; a flat series is a flat line."""
+    v = [x for x in values if math.isfinite(x)]
+    if not v:
+        return ""
+    lo, hi = min(v), max(v)
+    top = len(SPARK_CHARS) - 1
+    if hi - lo <= 1e-12 * max(abs(hi), 1.0):
+        return SPARK_CHARS[top // 2] * len(v)
+    return "".join(SPARK_CHARS[round((x - lo) / (hi - lo) * top)] for x in v)
+
+
+def _rates(cur: Table) -> np.ndarray[Any, np.dtype[np.float64]]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: np.ndarray[Any, np.dtype[np.float64]] = (
+            cur["cash_reserve"].astype(np.float64) / cur["unit_reserve"].astype(np.float64))
+    return out
+
+
+def _strategies(path: str) -> dict[int, str]:
+    """Slot -> strategy, from the scenario.yaml a run keeps next to its exchange file."""
+    f = Path(path).parent / "scenario.yaml"
+    if not f.is_file():
+        return {}
+    from .scenario import load_scenario
+
+    try:
+        plan = load_scenario(f).trader_plan()
+    except SimError:
+        return {}  # labels are a convenience; the file itself is what is watched
+    return {s: (f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy)
+            for s, g in enumerate(plan)}
+
+
+def _money(x: float) -> str:
+    return f"{x:,.2f}" if math.isfinite(x) else "nan"
+
+
+def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for n, r in enumerate(rows):
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        out.append("  " + "  ".join(cells).rstrip())
+        if n == 0:
+            out.append("  " + "  ".join("-" * w for w in widths))
+    return out
+
+
+def render(f: Frame) -> list[str]:
+    """The lines of one frame."""
+    h = f.header
+    scale = max(1, h["scale"])
+    cur, acc = f.snap.cur, f.snap.acc
+    state = L.RUN_STATES.get(h["run_state"], f"unknown ({h['run_state']})")
+    sync = L.SYNC_NAMES.get(h["sync"], "?")
+    lines = [f"sim watch  {f.path}"]
+    head = f"run {state}   sync {sync}"
+    if h["schedule"] == L.SCHEDULE_DETERMINISTIC:
+        head += f"   deterministic, turn {h['turns']:,}"
+    if h["run_state"] in (L.RUN_RUNNING, L.RUN_STOPPING):
+        head += f"   t {max(0, f.now_ns - h['start_ns']) / 1e9:,.1f} s"
+        beat = (f.now_ns - h["heartbeat_ns"]) / 1e9
+        if h["heartbeat_ns"] and beat > STALE_HEARTBEAT_S:
+            head += f"   coordinator silent for {beat:,.0f} s"
+    lines.append(head)
+
+    seq = int(cur["seq"].sum())
+    rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
+    tps = "-" if f.trades_per_s is None else f"{f.trades_per_s:,.0f}"
+    if sync == "none":
+        snap = "unguarded (sync none: no snapshot is provably consistent)"
+    elif f.snap.settled:
+        snap = "consistent"
+    else:
+        snap = f"torn (never settled in {f.snap.tries} tries)"
+    lines.append(f"trades {seq:,}   {tps} trades/s   rejected {rejected:,}   "
+                 f"snapshot {snap}   refresh {f.refresh_hz:g}/s")
+    lines.append("")
+
+    rate = _rates(cur)
+    init = (cur["init_cash_reserve"].astype(np.float64)
+            / cur["init_unit_reserve"].astype(np.float64))
+    rows = [["currency", "rate", "vs start", f"trend (last {SPARK_LEN} refreshes)",
+             "volume (units)", "volume (cash)", "trades"]]
+    for c, name in enumerate(f.names):
+        change = (rate[c] / init[c] - 1.0) * 100.0
+        rows.append([name, f"{rate[c]:.5f}", f"{change:+.2f}%",
+                     sparkline(f.history[c]).ljust(SPARK_LEN),
+                     _money(int(cur["volume_units"][c]) / scale),
+                     _money(int(cur["volume_cash"][c]) / scale), f"{int(cur['seq'][c]):,}"])
+    lines.extend(_table(rows, {1, 2, 4, 5, 6}))
+    lines.append("")
+
+    nc = len(cur)
+    claimed = np.flatnonzero(acc["status"] != L.SLOT_FREE)
+    wealth = (acc["cash"].astype(np.float64)
+              + acc["holdings"][:, :nc].astype(np.float64) @ rate) / scale
+    start = (acc["init_cash"].astype(np.float64)
+             + acc["init_holdings"][:, :nc].astype(np.float64) @ init) / scale
+    order = sorted(claimed.tolist(), key=lambda s: (-wealth[s], s))
+    shown = order[:TOP_ACCOUNTS]
+    more = len(order) - len(shown)
+    lines.append(f"top accounts by wealth (cash + holdings at current rates), "
+                 f"{len(shown)} of {len(order)}")
+    if shown:
+        rows = [["slot", "status", "kind", "strategy", "pid", "wealth", "vs start", "cash",
+                 "trades", "rejected"]]
+        for s in shown:
+            a = acc[s]
+            rows.append([str(s), L.SLOT_STATES.get(int(a["status"]), "?"),
+                         L.KINDS.get(int(a["kind"]), "?"), f.strategies.get(s, ""),
+                         str(int(a["pid"])), _money(wealth[s]),
+                         f"{wealth[s] - start[s]:+,.2f}", _money(int(a["cash"]) / scale),
+                         f"{int(a['trades']):,}", f"{int(a['rejected']):,}"])
+        lines.extend(_table(rows, {0, 4, 5, 6, 7, 8, 9}))
+        if more:
+            lines.append(f"  ... and {more} more")
+    else:
+        lines.append("  no account slots in use")
+    lines.append("")
+
+    if f.invariants is None:
+        lines.append("invariants: not checked (torn snapshot)")
+    else:
+        bad = {k: v for k, v in f.invariants.items() if v}
+        if not bad:
+            lines.append("invariants: ok")
+        for name, details in bad.items():
+            lines.append(f"invariants: VIOLATED {name}: {details[0]}"
+                         + (f" (+{len(details) - 1} more)" if len(details) > 1 else ""))
+    return lines
+
+
+def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: float) -> Frame:
+    hdr = ex.header()
+    header = {k: int(hdr[k]) for k in ("run_state", "sync", "schedule", "turns", "scale",
+                                       "start_ns", "heartbeat_ns")}
+    snap = read_snapshot(ex)
+    now = time.monotonic()
+    names = [L.decode_name(bytes(n)) for n in snap.cur["name"]]
+    rate = _rates(snap.cur)
+    if not st.history:
+        st.history = [deque(maxlen=SPARK_LEN) for _ in names]
+    for c, h in enumerate(st.history):
+        h.append(float(rate[c]))
+    seq = int(snap.cur["seq"].sum())
+    st.seq_times.append((now, seq))
+    while len(st.seq_times) > 2 and now - st.seq_times[1][0] >= RATE_WINDOW_S:
+        st.seq_times.popleft()
+    t0, s0 = st.seq_times[0]
+    tps = (seq - s0) / (now - t0) if now > t0 else None
+    checked: dict[str, list[str]] | None = None
+    if snap.settled:
+        # Monotonicity is judged against this watcher's own last settled frame.
+        checked = inv.check_all(snap.cur, snap.acc, st.prev)
+        st.prev = inv.remember(snap.cur, snap.acc)
+    return Frame(path=ex.path, header=header, names=names, snap=snap,
+                 history=[list(h) for h in st.history], trades_per_s=tps,
+                 strategies=strategies, invariants=checked,
+                 now_ns=time.clock_gettime_ns(time.CLOCK_MONOTONIC),
+                 refresh_hz=round(1.0 / interval_s, 1) if interval_s > 0 else 0.0)
+
+
+def _is_tty(out: IO[str]) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def watch_command(path: str, out: IO[str], interval_s: float = 0.25, once: bool = False,
+                  max_seconds: float | None = None) -> int:
+    """Show ``path`` live until Ctrl-C, ``max_seconds``, or the run's clean shutdown."""
+    if not interval_s > 0 or not math.isfinite(interval_s):
+        raise BadInput(f"--interval: expected a positive number of seconds, got {interval_s}")
+    ex = Exchange.open(path, writable=False)
+    tty = _is_tty(out) and not once
+    st = _State()
+    strategies = _strategies(path)
+    start = time.monotonic()
+    next_tick = start
+    shown = 0
+    try:
+        if tty:
+            out.write(HIDE_CURSOR + CLEAR)
+        while True:
+            frame = _frame(ex, st, strategies, interval_s)
+            lines = render(frame)
+            if tty:
+                out.write(HOME + "".join(line + CLEAR_EOL + "\n" for line in lines)
+                          + CLEAR_EOS)
+            else:
+                if shown:
+                    out.write(SEPARATOR + "\n")
+                out.write("".join(line + "\n" for line in lines))
+            out.flush()
+            shown += 1
+            if once:
+                return 0
+            if frame.header["run_state"] == L.RUN_CLEAN:
+                out.write("run ended\n")
+                out.flush()
+                return 0
+            if max_seconds is not None and time.monotonic() - start >= max_seconds:
+                return 0
+            # Ticks on the monotonic clock keep the rate regular; a late frame skips ahead
+            # instead of bursting to catch up.
+            now = time.monotonic()
+            next_tick = max(next_tick + interval_s, now)
+            time.sleep(next_tick - now)
+    except KeyboardInterrupt:
+        if not tty:
+            out.write("\n")
+        return 0
+    finally:
+        if tty:
+            out.write(SHOW_CURSOR)
+            out.flush()
+        ex.close()

@@ -1,0 +1,138 @@
+"""Process death: killed traders, a killed coordinator, a killed monitor; no money lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from sim import layout as L
+from sim.check import replay
+from sim.exchange import Exchange
+from tests.integration.harness import (
+    pids_gone,
+    reap,
+    run,
+    running_exchange,
+    sim,
+    start_sim,
+    summary,
+    wait_for,
+    write_scenario,
+)
+
+KILLS_PER_RUN = 60
+MIN_KILLS_PER_RUN = 50  # two runs: at least 100 kills in all
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("policy", ["per_currency", "ofd"])
+def test_torture_kill_traders_mid_transaction(tmp_path: Path, policy: str) -> None:
+    # Kills every 30 ms, traders restarted on their own accounts; one trade in 20 pauses
+    # 1 ms between its pool and account writes, so many kills land inside a transaction.
+    out = run(tmp_path, sync=policy, duration_s=4.0, traders=[{"count": 4}],
+              faults={"kill_traders": KILLS_PER_RUN, "after_s": 0.1, "every_s": 0.03,
+                      "restart": True, "pause_in_txn_us": 1000, "pause_prob": 0.05})
+    s = out.summary
+    f = s["faults"]
+    assert MIN_KILLS_PER_RUN <= f["kills"] <= KILLS_PER_RUN, f
+    assert f["kills_in_transaction"] >= 5, f
+    assert f["rolled_back"] >= f["kills_in_transaction"], f
+    assert s["final_ok"] and s["live_violations"] == 0, (s["final_violations"], s["monitor"])
+    assert out.exit_status == 0
+    with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
+        assert replay(ex) == []
+
+
+@pytest.mark.timeout(60)
+def test_killed_trader_without_restart_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
+    out = run(tmp_path, duration_s=1.0, traders=[{"count": 3}],
+              faults={"kill_traders": 1, "after_s": 0.3})
+    s = out.summary
+    assert out.exit_status == 0 and s["final_ok"]
+    dead = [t for t in s["traders"] if t["deaths"]]
+    assert len(dead) == 1 and dead[0]["exit"] == "signal 9"
+    alive = [t for t in s["traders"] if not t["deaths"]]
+    assert all(t["exit"] == "done" and t["trades"] > 0 for t in alive)
+
+
+@pytest.mark.timeout(60)
+def test_monitor_death_is_reported_and_the_final_check_still_runs(tmp_path: Path) -> None:
+    out = run(tmp_path, duration_s=1.0, faults={"kill_monitor_after_s": 0.3})
+    s = out.summary
+    assert s["monitor"]["exit"] == "died (signal 9)"
+    assert s["final_ok"] and s["invariants"]["cash_conserved"]["checks"] >= 1
+    assert out.exit_status == 0
+
+
+@pytest.mark.timeout(120)
+def test_killed_coordinator_leaves_a_file_check_repairs_and_resume_continues(
+        tmp_path: Path) -> None:
+    scn = write_scenario(tmp_path, duration_s=60, traders=[{"count": 3}])
+    proc = start_sim("run", str(scn), "--out", str(tmp_path / "res"))
+    try:
+        ex_path = running_exchange(tmp_path / "res")
+        wait_for(lambda: ex_path.with_name("ledger").exists(), "ledger files")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        reap(proc)
+    run_dir = ex_path.parent
+    with Exchange.open(str(ex_path), writable=False) as ex:
+        pids = [int(p) for p in ex.accounts()["pid"]]
+        assert ex.header_int("run_state") == L.RUN_RUNNING
+    # Orphaned traders notice their parent is gone and stop on their own.
+    wait_for(lambda: pids_gone(pids), "orphaned traders to exit")
+    assert (run_dir / "INCOMPLETE").exists()
+    r = sim("check", str(run_dir))
+    assert "unfinished" in r.stdout or r.returncode == 0, r.stdout
+    r = sim("check", "--repair", "--replay", str(run_dir))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "replay: matches the file exactly" in r.stdout
+    r = sim("run", "--resume", str(run_dir), "--duration", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    s = summary(run_dir)
+    assert s["resumed"] == 1 and s["final_ok"] and s["trades"] > 0
+    assert not (run_dir / "INCOMPLETE").exists()
+    assert sim("check", "--replay", str(run_dir)).returncode == 0
+    r = sim("run", "--resume", str(run_dir))
+    assert r.returncode == 2 and "not an unfinished run folder" in r.stderr
+
+
+@pytest.mark.timeout(60)
+def test_check_reports_a_transaction_left_in_flight_and_repair_rolls_it_back(
+        tmp_path: Path) -> None:
+    from multiprocess import get_context
+
+    from sim.trading import Account
+    from tests.conftest import make_exchange
+
+    p = tmp_path / "exchange.dat"
+    make_exchange(p, n_funded=1).close()
+
+    def trade_and_hang() -> None:
+        with Exchange.open(str(p)) as ex:
+            acc = Account(ex, 0, pause_in_txn=60.0)
+            acc.trade(0, L.SIDE_BUY, 1000)
+
+    child = get_context("fork").Process(target=trade_and_hang)
+    child.start()
+    try:
+        with Exchange.open(str(p), writable=False) as ex:
+            wait_for(lambda: ex.q[ex.aword(0, "j_state")] == L.JOURNAL_ACTIVE,
+                     "the child to be inside its transaction")
+    finally:
+        child.kill()
+        child.join(10)
+    r = sim("check", str(p))
+    assert r.returncode == 1
+    assert "unfinished: currency EUR: transaction of slot 0 in flight" in r.stdout
+    assert "VIOLATED" in r.stdout
+    r = sim("check", "--repair", str(p))
+    assert r.returncode == 0, r.stdout
+    assert "1 transactions rolled back" in r.stdout
+    with Exchange.open(str(p), writable=False) as ex:
+        assert int(ex.currencies()["seq"][0]) == 0
+        assert int(ex.accounts()["cash"][0]) == 10_000_00

@@ -1,0 +1,189 @@
+"""Whole runs with real processes: conservation, no lost update, results, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim import layout as L
+from sim.check import replay
+from sim.exchange import Exchange
+from tests.integration.harness import (
+    reap,
+    run,
+    running_exchange,
+    sim,
+    start_sim,
+    summary,
+    wait_for,
+    write_scenario,
+)
+
+
+@pytest.mark.timeout(90)
+def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) -> None:
+    out = run(tmp_path, duration_s=1.5,
+              currencies=[{"name": n, "rate": 1.0 + i / 10, "reserve": 100000}
+                          for i, n in enumerate(["EUR", "USD", "GBP", "CHF"])],
+              traders=[{"count": 4, "strategy": "random"}])
+    s = out.summary
+    assert out.exit_status == 0, s["final_violations"]
+    assert s["final_ok"] and s["passed"] and s["live_violations"] == 0
+    assert s["trades"] > 1000
+    assert s["n_traders"] == 4 and len(s["traders"]) == 4
+    assert all(rec["violations"] == 0 for rec in s["invariants"].values())
+    assert set(s) >= {"scenario", "seed", "versions", "scenario_sha256", "sync", "n_traders",
+                      "duration_s", "trades", "rejected", "trades_per_s", "invariants",
+                      "final_ok", "currencies", "traders"}
+    d = out.run_dir
+    for f in ("summary.json", "samples.npz", "trades.csv", "trades.npy", "price.png",
+              "exchange.dat"):
+        assert (d / f).stat().st_size > 0, f
+    assert not (d / "INCOMPLETE").exists()
+    samples = np.load(d / "samples.npz")
+    assert samples["rate"].shape == (len(samples["t"]), 4)
+    assert list(samples["names"]) == ["EUR", "USD", "GBP", "CHF"]
+    assert samples["wealth"].shape == (len(samples["t"]), 4)
+    trades = np.load(d / "trades.npy")
+    assert len(trades) == s["trades"]
+    assert (np.diff(trades["t"]) >= 0).all()
+    with open(d / "trades.csv") as f:
+        assert f.readline().startswith("seq,t,trader,currency,side,qty,cash")
+        assert sum(1 for _ in f) == s["trades"]
+    with Exchange.open(str(d / "exchange.dat"), writable=False) as ex:
+        assert ex.header_int("run_state") == L.RUN_CLEAN
+        assert replay(ex) == []
+    # Every currency's own sequence is 1..n in the merged ledger's order.
+    for c in range(4):
+        seq = trades["cur_seq"][trades["currency"] == c]
+        assert (seq == np.arange(1, len(seq) + 1)).all()
+
+
+@pytest.mark.timeout(90)
+def test_eight_traders_on_one_currency_lose_no_update(tmp_path: Path) -> None:
+    out = run(tmp_path, duration_s=2.0, currencies=[{"name": "EUR", "rate": 1.1,
+                                                     "reserve": 100000}],
+              traders=[{"count": 8, "strategy": "random"}])
+    s = out.summary
+    assert out.exit_status == 0, s["final_violations"]
+    assert s["invariants"]["trade_counts_agree"]["violations"] == 0
+    assert sum(t["trades"] for t in s["traders"]) == s["trades"] == s["currencies"][0]["trades"]
+    assert s["trades"] > 1000
+    with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
+        assert replay(ex) == []
+
+
+@pytest.mark.timeout(120)
+def test_cli_run_prints_a_summary_and_check_replays_it(tmp_path: Path) -> None:
+    scn = write_scenario(tmp_path, duration_s=0.5)
+    r = sim("run", str(scn), "--out", str(tmp_path / "res"), "--seed", "9")
+    assert r.returncode == 0, r.stderr
+    assert "trades/s" in r.stdout and "final check: ok" in r.stdout
+    (run_dir,) = (tmp_path / "res" / "t").iterdir()
+    assert summary(run_dir)["seed"] == 9
+    r = sim("check", "--replay", str(run_dir))
+    assert r.returncode == 0, r.stdout
+    assert "replay: matches the file exactly" in r.stdout
+    r = sim("plot", str(run_dir))
+    assert r.returncode == 0 and "price.png" in r.stdout
+    # A second run never overwrites the first.
+    assert sim("run", str(scn), "--out", str(tmp_path / "res")).returncode == 0
+    assert len(list((tmp_path / "res" / "t").iterdir())) == 2
+
+
+@pytest.mark.timeout(120)
+def test_trade_from_stdin_and_inspect_during_a_run(tmp_path: Path) -> None:
+    scn = write_scenario(tmp_path, duration_s=4.0)
+    proc = start_sim("run", str(scn), "--out", str(tmp_path / "res"))
+    try:
+        ex_path = running_exchange(tmp_path / "res")
+        r = sim("inspect", str(ex_path))
+        assert r.returncode == 0, r.stderr
+        assert "EUR" in r.stdout and "running" in r.stdout and "active" in r.stdout
+        r = sim("trade", str(ex_path), "--cash", "500", stdin=(
+            "buy EUR 10\nsell EUR 2.5\nbuy XYZ 1\nbuy EUR -3\nsell EUR 1000\nfly\n"
+            "balance\nquit\n"))
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert any(x.startswith("bought 10.00 EUR for ") for x in lines), r.stdout
+        assert any(x.startswith("sold 2.50 EUR for ") for x in lines), r.stdout
+        assert any("unknown currency 'XYZ'" in x for x in lines)
+        assert any("must be a positive number" in x for x in lines)
+        assert any("rejected: sell 1,000.00 EUR: not enough units held" in x for x in lines)
+        assert any("unknown command 'fly'" in x for x in lines)
+        assert any(x.startswith("cash ") and "EUR 7.50" in x for x in lines)
+        assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        reap(proc)
+    run_dir = ex_path.parent
+    s = summary(run_dir)
+    assert s["final_ok"] and s["joined_slots"] == [2]
+    trades = np.load(run_dir / "trades.npy")
+    assert (trades["slot"] == 2).sum() == 2
+    assert sim("check", "--replay", str(run_dir)).returncode == 0
+
+
+@pytest.mark.timeout(60)
+def test_trade_against_a_finished_file_conserves(tmp_path: Path) -> None:
+    out = run(tmp_path, duration_s=0.3)
+    ex_path = out.run_dir / "exchange.dat"
+    r = sim("trade", str(ex_path), "--cash", "100", "--holdings", "5",
+            stdin="sell USD 5\nbuy USD 1\nrates\n")
+    assert r.returncode == 0, r.stderr
+    assert "sold 5.00 USD" in r.stdout and "bought 1.00 USD" in r.stdout
+    assert "EUR 1." in r.stdout
+    r = sim("check", "--replay", str(out.run_dir))
+    assert r.returncode == 0, r.stdout
+
+
+BAD_SCENARIOS = [
+    ("traders: [\n  {count: 1", "malformed.yaml", "line"),
+    ("traders: [{count: 1}]\nspeed: 3\n", "unknown.yaml", "speed: unknown key"),
+    ("traders: [{count: 0}]\n", "count.yaml", r"traders\[0\]\.count: must be > 0"),
+    ("traders: [{count: 1, strategy: genius}]\n", "strategy.yaml", "unknown strategy 'genius'"),
+    ("duration_s: soon\ntraders: [{count: 1}]\n", "type.yaml", "duration_s: expected a number"),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("text", "name", "message"), BAD_SCENARIOS)
+def test_bad_scenarios_give_one_line_and_exit_2(tmp_path: Path, text: str, name: str,
+                                                 message: str) -> None:
+    p = tmp_path / name
+    p.write_text(text)
+    r = sim("run", str(p), "--out", str(tmp_path / "res"))
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert str(p) in r.stderr
+    import re
+    assert re.search(message, r.stderr), r.stderr
+    assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.timeout(60)
+def test_bad_files_give_one_line_and_exit_2(tmp_path: Path) -> None:
+    missing = sim("run", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    junk = tmp_path / "junk.dat"
+    junk.write_bytes(b"x" * 5000)
+    for cmd in (("inspect", str(junk)), ("check", str(junk)), ("trade", str(junk))):
+        r = sim(*cmd, stdin="quit\n")
+        assert r.returncode == 2, cmd
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+        assert "header field magic" in r.stderr
+    assert junk.read_bytes() == b"x" * 5000
+    r = sim("inspect", str(tmp_path))
+    assert r.returncode == 2 and "is a directory" in r.stderr
+
+
+@pytest.mark.timeout(30)
+def test_schema_is_json_with_the_scenario_fields() -> None:
+    r = sim("schema")
+    assert r.returncode == 0
+    schema = json.loads(r.stdout)
+    assert "traders" in json.dumps(schema)
