@@ -602,12 +602,15 @@ static int64_t trade(int64_t c, int64_t side, int64_t qty)
     struct mmx_account *a = T.acc;
     bool died = lock_currency(c);
     if (T.recovers && (died || ld(&cu->inflight) != MMX_NO_SLOT)) {
+        int64_t rolled = 0;
         if (died && T.sync == MMX_SYNC_GLOBAL) {
             for (int64_t r = 0; r < T.nc; r++)
-                T.n_rolled_back += recover_currency(r);
+                rolled += recover_currency(r);
         } else {
-            T.n_rolled_back += recover_currency(c);
+            rolled += recover_currency(c);
         }
+        T.n_rolled_back += rolled;
+        st(&a->rollbacks, ld(&a->rollbacks) + rolled);
     }
     int64_t rc = ld(&cu->cash_reserve);
     int64_t ru = ld(&cu->unit_reserve);
