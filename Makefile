@@ -11,7 +11,7 @@ SIM := $(BIN)/sim
 help:
 	@echo "make run [SCENARIO=scenarios/x.yaml]   run a scenario, results in results/"
 	@echo "make test                              run the whole test suite"
-	@echo "make bench [QUICK=1]                   benchmark matrix, bench/results/"
+	@echo "make bench [QUICK=1] [LONG=1]          benchmark matrix, bench/results/"
 	@echo "make compare [SPEC=...]                strategy comparison"
 	@echo "make lint                              ruff and mypy"
 	@echo "make c                                 build the C trader (examples/c)"
@@ -31,6 +31,13 @@ test: $(STAMP) c
 lint: $(STAMP)
 	$(BIN)/ruff check sim tests bench examples
 	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(if $(filter 1 yes true,$(QUICK)),--quick,) $(if $(filter 1 yes true,$(LONG)),--long,)
+
+SPEC ?= scenarios/compare/strategies.yaml
+compare: $(STAMP)
+	$(SIM) compare $(SPEC)
 
 c: $(STAMP)
 	$(MAKE) -C examples/c

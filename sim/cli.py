@@ -1,4 +1,4 @@
-"""The command line: ``sim run / inspect / trade / check / plot / schema / header``.
+"""The command line: ``sim run / inspect / trade / check / compare / watch / plot / ...``.
 
 User errors (bad scenario, bad file, bad option) print one line and exit with status 2;
 no traceback. A run whose final invariants fail exits 1 unless its scenario expects it.
@@ -49,8 +49,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from .report import print_exchange
     from .exchange import Exchange
+    from .report import print_exchange
 
     with Exchange.open(args.file, writable=False) as ex:
         print_exchange(ex, sys.stdout, all_slots=args.all)
@@ -72,10 +72,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_run
+    from .results import ensure_samples
 
     run = Path(args.run_dir)
     if not run.is_dir():
         raise BadInput(f"{run}: not a run folder")
+    ensure_samples(run)
     for p in plot_run(run):
         print(p)
     return 0
@@ -87,6 +89,22 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     json.dump(scenario_schema(), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_command
+
+    if args.jobs < 1:
+        raise BadInput(f"--jobs: must be >= 1 (found {args.jobs})")
+    root = Path(args.out) if args.out else Path("results")
+    return compare_command(args.spec, args.jobs, root, sys.stdout)
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from .watch import watch_command
+
+    return watch_command(args.file, sys.stdout, interval_s=args.interval, once=args.once,
+                         max_seconds=args.seconds)
 
 
 def _cmd_header(args: argparse.Namespace) -> int:
@@ -131,6 +149,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="roll back unfinished transactions and drain ledger rings")
     c.add_argument("--replay", action="store_true",
                    help="replay the run's trade log and compare with the final file")
+
+    cm = add("compare", _cmd_compare, "run a comparison spec: variants x paired repeats")
+    cm.add_argument("spec", help="comparison spec YAML")
+    cm.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
+    cm.add_argument("--out", help="results root instead of ./results")
+
+    w = add("watch", _cmd_watch, "live terminal view of an exchange file (read-only)")
+    w.add_argument("file")
+    w.add_argument("--interval", type=float, default=0.25, help="seconds between frames")
+    w.add_argument("--once", action="store_true", help="print one frame and exit")
+    w.add_argument("--seconds", type=float, help="stop after this many seconds")
 
     pl = add("plot", _cmd_plot, "draw a run folder's figures again")
     pl.add_argument("run_dir")

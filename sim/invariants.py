@@ -1,20 +1,24 @@
 """Named invariants: pure functions over a decoded snapshot of the exchange tables.
 
 Each check returns a list of human-readable details, empty when the invariant holds.
-Conservation is exact integer arithmetic: no tolerance anywhere.
+Conservation is exact integer arithmetic: no tolerance anywhere. The monitor runs every
+check on every sample (up to 1 kHz), so the sums a snapshot needs are computed once, in
+numpy, and details are only formatted for an invariant that fails.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 
 from . import layout as L
 
-__all__ = ["NAMES", "Previous", "check_all", "totals"]
+__all__ = ["NAMES", "Facts", "Previous", "check_all", "remember", "totals"]
 
+_CUR_COUNTERS: Final = ("seq", "volume_units", "volume_cash")
+_SLOT_COUNTERS: Final = ("trades", "rejected")
 NAMES: Final = (
     "cash_conserved",
     "units_conserved",
@@ -25,139 +29,134 @@ NAMES: Final = (
 )
 
 Table = np.ndarray[Any, np.dtype[np.void]]
+Ints = np.ndarray[Any, np.dtype[np.int64]]
 
 
 @dataclass
 class Previous:
     """What the monotonicity checks remember from the last consistent snapshot."""
 
-    k: list[int] = field(default_factory=list)
-    seq: list[int] = field(default_factory=list)
-    volume_units: list[int] = field(default_factory=list)
-    volume_cash: list[int] = field(default_factory=list)
-    trades: dict[int, int] = field(default_factory=dict)
-    rejected: dict[int, int] = field(default_factory=dict)
+    k: list[int]
+    counters: list[list[int]]  # seq, volume_units, volume_cash: per currency
+    slot_counters: list[Ints]  # trades, rejected: per slot; -1 where the slot was free
 
 
-def _claimed(acc: Table) -> Table:
-    return acc[acc["status"] != L.SLOT_FREE]
+class Facts:
+    """The sums and masks every invariant reads, computed once per snapshot."""
+
+    def __init__(self, cur: Table, acc: Table) -> None:
+        self.cur = cur
+        self.acc = acc
+        self.nc = nc = len(cur)
+        self.claimed = acc["status"] != L.SLOT_FREE
+        a = acc[self.claimed]
+        self.a = a
+        # Python ints: exact whatever the magnitudes.
+        self.cash = int(a["cash"].sum()) + int(cur["cash_reserve"].sum())
+        self.init_cash = int(a["init_cash"].sum()) + int(cur["init_cash_reserve"].sum())
+        self.units = (a["holdings"][:, :nc].sum(axis=0) + cur["unit_reserve"]).tolist()
+        self.init_units = (a["init_holdings"][:, :nc].sum(axis=0)
+                           + cur["init_unit_reserve"]).tolist()
+        self.k = [a_ * b_ for a_, b_ in zip(cur["cash_reserve"].tolist(),
+                                            cur["unit_reserve"].tolist(), strict=True)]
+        self.counters = [cur[n].tolist() for n in _CUR_COUNTERS]
+        self.slot_counters = [np.where(self.claimed, acc[n], -1) for n in _SLOT_COUNTERS]
+
+    def names(self) -> list[str]:
+        return [L.decode_name(bytes(n)) for n in self.cur["name"]]
 
 
 def totals(cur: Table, acc: Table) -> dict[str, Any]:
     """Current and initial totals of cash and of each currency's units."""
-    a = _claimed(acc)
-    nc = len(cur)
-    return {
-        "cash": int(a["cash"].sum()) + int(cur["cash_reserve"].sum()),
-        "init_cash": int(a["init_cash"].sum()) + int(cur["init_cash_reserve"].sum()),
-        "units": [int(a["holdings"][:, c].sum()) + int(cur["unit_reserve"][c])
-                  for c in range(nc)],
-        "init_units": [int(a["init_holdings"][:, c].sum()) + int(cur["init_unit_reserve"][c])
-                       for c in range(nc)],
-    }
+    f = Facts(cur, acc)
+    return {"cash": f.cash, "init_cash": f.init_cash, "units": f.units,
+            "init_units": f.init_units}
 
 
-def _names(cur: Table) -> list[str]:
-    return [L.decode_name(bytes(n)) for n in cur["name"]]
-
-
-def cash_conserved(cur: Table, acc: Table) -> list[str]:
-    t = totals(cur, acc)
-    if t["cash"] != t["init_cash"]:
-        return [f"total cash {t['cash']} != initial {t['init_cash']} "
-                f"(diff {t['cash'] - t['init_cash']:+d})"]
+def cash_conserved(f: Facts) -> list[str]:
+    if f.cash != f.init_cash:
+        return [f"total cash {f.cash} != initial {f.init_cash} "
+                f"(diff {f.cash - f.init_cash:+d})"]
     return []
 
 
-def units_conserved(cur: Table, acc: Table) -> list[str]:
-    t = totals(cur, acc)
-    out = []
-    for name, now, init in zip(_names(cur), t["units"], t["init_units"], strict=True):
-        if now != init:
-            out.append(f"{name}: total units {now} != initial {init} (diff {now - init:+d})")
+def units_conserved(f: Facts) -> list[str]:
+    if f.units == f.init_units:
+        return []
+    return [f"{name}: total units {now} != initial {init} (diff {now - init:+d})"
+            for name, now, init in zip(f.names(), f.units, f.init_units, strict=True)
+            if now != init]
+
+
+def non_negative(f: Facts) -> list[str]:
+    cur, acc, nc = f.cur, f.acc, f.nc
+    bad_pool = (cur["cash_reserve"] <= 0) | (cur["unit_reserve"] <= 0)
+    bad_cash = f.claimed & (acc["cash"] < 0)
+    bad_hold = f.claimed[:, None] & (acc["holdings"][:, :nc] < 0)
+    if not (bad_pool.any() or bad_cash.any() or bad_hold.any()):
+        return []
+    names = f.names()
+    out = [f"{names[c]}: pool reserves must stay > 0 (cash {cur['cash_reserve'][c]}, "
+           f"units {cur['unit_reserve'][c]})" for c in np.flatnonzero(bad_pool)]
+    out += [f"slot {s}: cash {acc['cash'][s]} < 0" for s in np.flatnonzero(bad_cash)]
+    out += [f"slot {s}: holding of {names[c]} is {acc['holdings'][s, c]} < 0"
+            for s, c in zip(*np.nonzero(bad_hold), strict=True)]
     return out
 
 
-def non_negative(cur: Table, acc: Table) -> list[str]:
+def k_non_decreasing(f: Facts, prev: Previous | None) -> list[str]:
+    cur = f.cur
+    init = [a * b for a, b in zip(cur["init_cash_reserve"].tolist(),
+                                  cur["init_unit_reserve"].tolist(), strict=True)]
     out = []
-    nc = len(cur)
-    for name, cr, ur in zip(_names(cur), cur["cash_reserve"], cur["unit_reserve"], strict=True):
-        if cr <= 0 or ur <= 0:
-            out.append(f"{name}: pool reserves must stay > 0 (cash {cr}, units {ur})")
-    slots = np.flatnonzero(acc["status"] != L.SLOT_FREE)
-    for s in slots:
-        if acc["cash"][s] < 0:
-            out.append(f"slot {s}: cash {acc['cash'][s]} < 0")
-        neg = np.flatnonzero(acc["holdings"][s, :nc] < 0)
-        for c in neg:
-            out.append(f"slot {s}: holding of currency {c} is {acc['holdings'][s, c]} < 0")
+    for c in range(f.nc):
+        if f.k[c] < init[c]:
+            out.append(f"{f.names()[c]}: k {f.k[c]} < initial {init[c]}")
+        elif prev is not None and f.k[c] < prev.k[c]:
+            out.append(f"{f.names()[c]}: k decreased from {prev.k[c]} to {f.k[c]}")
     return out
 
 
-def _k(cur: Table) -> list[int]:
-    return [int(a) * int(b) for a, b in zip(cur["cash_reserve"], cur["unit_reserve"], strict=True)]
-
-
-def k_non_decreasing(cur: Table, acc: Table, prev: Previous | None) -> list[str]:
-    out = []
-    k = _k(cur)
-    init = [int(a) * int(b) for a, b in zip(cur["init_cash_reserve"], cur["init_unit_reserve"],
-                                            strict=True)]
-    for c, name in enumerate(_names(cur)):
-        if k[c] < init[c]:
-            out.append(f"{name}: k {k[c]} < initial {init[c]}")
-        elif prev is not None and prev.k and k[c] < prev.k[c]:
-            out.append(f"{name}: k decreased from {prev.k[c]} to {k[c]}")
-    return out
-
-
-def counters_monotone(cur: Table, acc: Table, prev: Previous | None) -> list[str]:
-    if prev is None or not prev.seq:
+def counters_monotone(f: Facts, prev: Previous | None) -> list[str]:
+    if prev is None:
         return []
     out = []
-    for c, name in enumerate(_names(cur)):
-        for fld, before in (("seq", prev.seq), ("volume_units", prev.volume_units),
-                            ("volume_cash", prev.volume_cash)):
-            now = int(cur[fld][c])
-            if now < before[c]:
-                out.append(f"{name}: {fld} went back from {before[c]} to {now}")
-    for s in np.flatnonzero(acc["status"] != L.SLOT_FREE):
-        for fld, before_map in (("trades", prev.trades), ("rejected", prev.rejected)):
-            before = before_map.get(int(s))
-            now = int(acc[fld][s])
-            if before is not None and now < before:
-                out.append(f"slot {s}: {fld} went back from {before} to {now}")
+    for i, name in enumerate(_CUR_COUNTERS):
+        for c, (now, was) in enumerate(zip(f.counters[i], prev.counters[i], strict=True)):
+            if now < was:
+                out.append(f"{f.names()[c]}: {name} went back from {was} to {now}")
+    for i, name in enumerate(_SLOT_COUNTERS):
+        now_s, was_s = f.slot_counters[i], prev.slot_counters[i]
+        back = now_s < was_s
+        if back.any():
+            out += [f"slot {s}: {name} went back from {was_s[s]} to {now_s[s]}"
+                    for s in np.flatnonzero(back & f.claimed)]
     return out
 
 
-def trade_counts_agree(cur: Table, acc: Table) -> list[str]:
-    pools = int(cur["seq"].sum())
-    accounts = int(_claimed(acc)["trades"].sum())
+def trade_counts_agree(f: Facts) -> list[str]:
+    pools = int(f.cur["seq"].sum())
+    accounts = int(f.a["trades"].sum())
     if pools != accounts:
         return [f"pools counted {pools} trades, accounts {accounts} "
                 f"({accounts - pools:+d} lost updates)"]
     return []
 
 
-def remember(cur: Table, acc: Table) -> Previous:
-    slots = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)]
-    return Previous(
-        k=_k(cur),
-        seq=[int(x) for x in cur["seq"]],
-        volume_units=[int(x) for x in cur["volume_units"]],
-        volume_cash=[int(x) for x in cur["volume_cash"]],
-        trades={s: int(acc["trades"][s]) for s in slots},
-        rejected={s: int(acc["rejected"][s]) for s in slots},
-    )
+def remember(cur: Table, acc: Table, facts: Facts | None = None) -> Previous:
+    f = facts or Facts(cur, acc)
+    return Previous(k=f.k, counters=f.counters, slot_counters=f.slot_counters)
 
 
-def check_all(cur: Table, acc: Table, prev: Previous | None = None) -> dict[str, list[str]]:
+def check_all(cur: Table, acc: Table, prev: Previous | None = None,
+              facts: Facts | None = None) -> dict[str, list[str]]:
     """Every invariant on one snapshot: ``{name: [details of each violation]}``."""
+    f = facts or Facts(cur, acc)
     return {
-        "cash_conserved": cash_conserved(cur, acc),
-        "units_conserved": units_conserved(cur, acc),
-        "non_negative": non_negative(cur, acc),
-        "k_non_decreasing": k_non_decreasing(cur, acc, prev),
-        "counters_monotone": counters_monotone(cur, acc, prev),
-        "trade_counts_agree": trade_counts_agree(cur, acc),
+        "cash_conserved": cash_conserved(f),
+        "units_conserved": units_conserved(f),
+        "non_negative": non_negative(f),
+        "k_non_decreasing": k_non_decreasing(f, prev),
+        "counters_monotone": counters_monotone(f, prev),
+        "trade_counts_agree": trade_counts_agree(f),
     }

@@ -122,7 +122,8 @@ class Sampler:
         snap = take_snapshot(self.ex)
         self.locked += snap.locked
         self.rolled_back += snap.rolled_back
-        found = inv.check_all(snap.cur, snap.acc, self.prev)
+        facts = inv.Facts(snap.cur, snap.acc)
+        found = inv.check_all(snap.cur, snap.acc, self.prev, facts)
         n_viol = 0
         for name, details in found.items():
             self.checks[name] += 1
@@ -135,7 +136,7 @@ class Sampler:
                            "details": details[:8]}
                     self._viol_f.write(json.dumps(rec) + "\n")
         if snap.consistent:
-            self.prev = inv.remember(snap.cur, snap.acc)
+            self.prev = inv.remember(snap.cur, snap.acc, facts)
         else:
             self.torn += 1
         rate, wealth = rates_and_wealth(snap.cur, snap.acc, self.scale)

@@ -25,6 +25,7 @@ from .trading import drain_slot, lock_and_recover, recover_currency, recover_slo
 __all__ = [
     "INCOMPLETE",
     "TRADE_DTYPE",
+    "ensure_samples",
     "final_check",
     "load_ledger",
     "make_run_dir",
@@ -179,3 +180,20 @@ def write_json(path: Path, data: Any) -> None:
         json.dump(data, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def ensure_samples(run: Path) -> None:
+    """Assemble samples.npz from the monitor's stream if the run died before doing it."""
+    if (run / "samples.npz").exists() or not (run / "monitor" / "samples.f8").exists():
+        return
+    from .scenario import load_scenario
+
+    with Exchange.open(str(run / "exchange.dat"), writable=False) as ex:
+        names, nc, ns = ex.names(), ex.geo.n_currencies, ex.geo.n_slots
+        claimed = [int(x) for x in np.flatnonzero(ex.accounts()["status"] != L.SLOT_FREE)]
+    strategies = dict.fromkeys(claimed, "unknown")
+    if (run / "scenario.yaml").exists():
+        for slot, g in enumerate(load_scenario(run / "scenario.yaml").trader_plan()):
+            strategies[slot] = f"command:{os.path.basename(g.command[0])}" if g.command \
+                else g.strategy
+    write_samples(run, run / "monitor", nc, ns, names, strategies)

@@ -88,6 +88,9 @@ def test_killed_coordinator_leaves_a_file_check_repairs_and_resume_continues(
     assert (run_dir / "INCOMPLETE").exists()
     r = sim("check", str(run_dir))
     assert "unfinished" in r.stdout or r.returncode == 0, r.stdout
+    r = sim("plot", str(run_dir))
+    assert r.returncode == 0, r.stderr
+    assert (run_dir / "price.png").exists()
     r = sim("check", "--repair", "--replay", str(run_dir))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "replay: matches the file exactly" in r.stdout

@@ -1,0 +1,297 @@
+"""Command line of ``python -m bench``: plan the runs, interleave them, collect, write, judge.
+
+Every measured point is repeated and its value is the median of its runs. The runs go
+round-robin over all points (harness policies, baselines, monitor settings) one repeat
+at a time, alternating direction, so a noisy stretch of the machine (other users, a
+vCPU that stops giving a full core) lands on every variant alike instead of on one.
+One machine speed-up measurement opens each of the first three rounds for the same
+reason: the ceiling for N=2 scaling is measured under the same conditions as N=2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from .baselines import run_baseline
+from .harness import run_harness
+from .machine import measure_speedup
+from .report import evaluate_targets, fmt_rate, render_markdown, verdict_lines, write_outputs
+from .rss import flat_rss, measure_rss, rss_growth
+
+__all__ = ["Config", "main", "make_config", "run_bench"]
+
+POLICIES: Final = ("none", "global", "per_currency", "ofd")
+BASELINES: Final = ("manager", "sqlite")
+DEFAULT_POLICY: Final = "per_currency"
+MACHINE_REPEATS: Final = 3
+MONITOR_FAST_MS: Final = 1.0
+MONITOR_SLOW_MS: Final = 100.0
+RESULTS: Final = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One measured point: ``kind`` is harness, baseline or monitor."""
+
+    kind: str
+    variant: str
+    n: int
+    currencies: int
+    repeats: int
+    interval_ms: float | None = None
+
+    @property
+    def label(self) -> str:
+        text = f"{self.variant} n={self.n} c={self.currencies}"
+        return text if self.interval_ms is None else f"{text} monitor {self.interval_ms:g} ms"
+
+
+@dataclass(frozen=True)
+class Config:
+    quick: bool
+    long: bool
+    duration_s: float
+    jobs: tuple[Job, ...]
+    rss_short_s: float
+    rss_long_s: float | None
+
+    @property
+    def total_runs(self) -> int:
+        return sum(j.repeats for j in self.jobs)
+
+
+def make_config(quick: bool, long: bool = False) -> Config:
+    """The full matrix, or the quick one that fits in two minutes."""
+    repeats = 3
+    if quick:
+        duration, monitor_repeats, rss_short = 0.5, 3, 2.0
+        ns: tuple[int, ...] = (1, 2, 4)
+        harness = [(p, n, 4) for n in ns for p in POLICIES] + [(DEFAULT_POLICY, 2, 1)]
+        baselines = [(b, 2, 4) for b in BASELINES]
+    else:
+        # Five pairs for the monitor: its 5 % budget is close to the run-to-run noise.
+        duration, monitor_repeats, rss_short = 1.0, 5, 5.0
+        ns = (1, 2, 4, 8)
+        harness = [(p, n, c) for c in (4, 1) for n in ns for p in POLICIES]
+        baselines = [(b, n, c) for c in (4, 1) for n in ns for b in BASELINES]
+    jobs = [Job("harness", p, n, c, repeats) for p, n, c in harness]
+    jobs += [Job("baseline", b, n, c, repeats) for b, n, c in baselines]
+    jobs += [Job("monitor", DEFAULT_POLICY, 2, 4, monitor_repeats, ms)
+             for ms in (MONITOR_FAST_MS, MONITOR_SLOW_MS)]
+    return Config(quick=quick, long=long, duration_s=duration, jobs=tuple(jobs),
+                  rss_short_s=rss_short, rss_long_s=60.0 if long else None)
+
+
+@dataclass
+class _Runs:
+    rates: list[float] = field(default_factory=list)
+    conserved: list[bool] = field(default_factory=list)
+    sample_ratios: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _median(xs: Sequence[float]) -> float | None:
+    return round(statistics.median(xs), 1) if xs else None
+
+
+class _Bench:
+    def __init__(self, cfg: Config, scratch: str, out: IO[str]) -> None:
+        self.cfg = cfg
+        self.scratch = scratch
+        self.out = out
+        self.runs: dict[Job, _Runs] = {j: _Runs() for j in cfg.jobs}
+        self.machine_runs: list[dict[str, float]] = []
+        self.done = 0
+        self.errors: list[str] = []
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def run_rounds(self) -> None:
+        jobs = list(self.cfg.jobs)
+        rounds = max(j.repeats for j in jobs)
+        for r in range(rounds):
+            if r < MACHINE_REPEATS:
+                self._machine(r)
+            order = jobs if r % 2 == 0 else jobs[::-1]
+            for job in order:
+                if r < job.repeats:
+                    self._one(job, r)
+
+    def _machine(self, r: int) -> None:
+        m = measure_speedup()
+        self.machine_runs.append(m)
+        self.say(f"[machine {r + 1}/{MACHINE_REPEATS}] speed-up at 2: {m['speedup']:.2f} "
+                 f"(1 process {m['t1_s']:.3f} s, 2 at once {m['t2_s']:.3f} s)")
+
+    def _one(self, job: Job, r: int) -> None:
+        self.done += 1
+        head = f"[{self.done}/{self.cfg.total_runs}] {job.label} rep {r + 1}"
+        rec = self.runs[job]
+        dur = self.cfg.duration_s
+        try:
+            if job.kind == "baseline":
+                b = run_baseline(job.variant, job.n, job.currencies, dur, seed=r,
+                                 folder=self.scratch)
+                rate, conserved, extra = b.trades_per_s, b.conserved, ""
+            else:
+                h = run_harness(job.variant, job.n, job.currencies, dur, seed=r,
+                                monitor_interval_ms=job.interval_ms, scratch=self.scratch)
+                rate, conserved = h.trades_per_s, h.conserved
+                extra = ""
+                if job.kind == "monitor" and h.sample_ratio is not None:
+                    rec.sample_ratios.append(h.sample_ratio)
+                    extra = f", sample ratio {h.sample_ratio:.3f}"
+                if h.rejected:
+                    extra += f", {h.rejected:,} rejected"
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # one failed run must not cost the others' results
+            msg = f"{job.label} rep {r + 1}: {type(e).__name__}: {e}"
+            rec.errors.append(msg)
+            self.errors.append(msg)
+            self.say(f"{head}: FAILED ({type(e).__name__}: {e})")
+            return
+        rec.rates.append(rate)
+        rec.conserved.append(conserved)
+        flag = "" if conserved else " (not conserved)"
+        self.say(f"{head}: {rate:,.0f} trades/s{extra}{flag}")
+
+    def rss(self) -> dict[str, Any]:
+        cfg = self.cfg
+        out: dict[str, Any] = {"policy": DEFAULT_POLICY, "n": 2, "currencies": 4,
+                               "short": None, "long": None, "growth_kb": None,
+                               "max_growth_kb": None}
+        for key, seconds in (("short", cfg.rss_short_s), ("long", cfg.rss_long_s)):
+            if seconds is None:
+                continue
+            try:
+                run = measure_rss(seconds, scratch=self.scratch)
+            except Exception as e:  # reported, and the RSS target then misses
+                msg = f"RSS {seconds:g} s run: {type(e).__name__}: {e}"
+                self.errors.append(msg)
+                self.say(f"[rss] {msg}")
+                continue
+            out[key] = {"duration_s": seconds, "trades_per_s": run["trades_per_s"],
+                        "peak_rss_kb": run["peak_rss_kb"]}
+            shown = ", ".join(f"{k} {v / 1024:.1f} MB"
+                              for k, v in flat_rss(run["peak_rss_kb"]).items())
+            self.say(f"[rss] {seconds:g} s run ({fmt_rate(run['trades_per_s'])} trades/s): "
+                     f"{shown}")
+        if out["short"] and out["long"]:
+            growth = rss_growth(out["short"]["peak_rss_kb"], out["long"]["peak_rss_kb"])
+            out["growth_kb"] = growth
+            out["max_growth_kb"] = max(growth.values()) if growth else None
+        return out
+
+    def points(self) -> list[dict[str, Any]]:
+        return [{"variant": j.variant, "n": j.n, "currencies": j.currencies,
+                 "trades_per_s": _median(self.runs[j].rates), "runs": self.runs[j].rates,
+                 "conserved": self.runs[j].conserved}
+                for j in self.cfg.jobs if j.kind != "monitor"]
+
+    def monitor_overhead(self) -> dict[str, Any]:
+        fast = next(self.runs[j] for j in self.cfg.jobs if j.interval_ms == MONITOR_FAST_MS)
+        slow = next(self.runs[j] for j in self.cfg.jobs if j.interval_ms == MONITOR_SLOW_MS)
+        f, s = _median(fast.rates), _median(slow.rates)
+        cost = None if f is None or not s else round(100.0 * (1.0 - f / s), 2)
+        ratio = statistics.median(fast.sample_ratios) if fast.sample_ratios else None
+        return {"policy": DEFAULT_POLICY, "n": 2, "currencies": 4,
+                "duration_s": self.cfg.duration_s,
+                "interval_ms_fast": MONITOR_FAST_MS, "interval_ms_slow": MONITOR_SLOW_MS,
+                "trades_per_s_1khz": f, "trades_per_s_10hz": s,
+                "runs_1khz": fast.rates, "runs_10hz": slow.rates, "cost_percent": cost,
+                "sample_ratio_1khz": ratio, "sample_ratios_1khz": fast.sample_ratios}
+
+
+def _machine_info() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def run_bench(cfg: Config, out: IO[str] = sys.stdout) -> tuple[dict[str, Any], list[str]]:
+    """Run everything ``cfg`` plans; returns the result mapping and any run errors."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        bench = _Bench(cfg, scratch, out)
+        bench.run_rounds()
+        rss = bench.rss()
+    speedups = [m["speedup"] for m in bench.machine_runs]
+    ms = round(statistics.median(speedups), 4) if speedups else None
+    points = bench.points()
+    mo = bench.monitor_overhead()
+    result: dict[str, Any] = {
+        "timestamp": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": _machine_info(),
+        "quick": cfg.quick,
+        "machine_speedup_2": ms,
+        "machine_runs": bench.machine_runs,
+        "points": points,
+        "monitor_overhead": mo,
+        "rss": rss,
+        "targets": evaluate_targets(points, ms, mo, rss),
+    }
+    return result, bench.errors
+
+
+def _stem(folder: Path) -> str:
+    base = time.strftime("%Y%m%d-%H%M%S")
+    stem, k = base, 1
+    while any((folder / f"{stem}.{ext}").exists() for ext in ("json", "md", "png")):
+        k += 1
+        stem = f"{base}-{k}"
+    return stem
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Throughput of the harness per sync policy and N, against Manager() and "
+                    "SQLite baselines; monitor overhead; peak RSS; target verdicts.")
+    p.add_argument("--quick", action="store_true",
+                   help="short matrix (N 1, 2, 4 on 4 currencies, 0.5 s runs): ~2 minutes")
+    p.add_argument("--long", action="store_true",
+                   help="also a 60 s run, for the peak RSS growth target")
+    p.add_argument("--out", type=Path, default=RESULTS,
+                   help=f"results folder (default {RESULTS})")
+    args = p.parse_args(argv)
+    cfg = make_config(args.quick, args.long)
+    started = time.monotonic()
+    print(f"bench: {cfg.total_runs} runs of {cfg.duration_s:g} s"
+          f"{' (quick)' if cfg.quick else ''}, results in {args.out}", flush=True)
+    try:
+        result, errors = run_bench(cfg)
+    except KeyboardInterrupt:
+        print("bench: interrupted; nothing written", file=sys.stderr)
+        return 130
+    wall = time.monotonic() - started
+    notes = [
+        "",
+        f"Each point: {cfg.jobs[0].repeats} runs of {cfg.duration_s:g} s, interleaved "
+        f"round-robin with every other point; monitor overhead: "
+        f"{cfg.jobs[-1].repeats} runs per interval. Harness runs use the `random` strategy "
+        f"(default params), monitor every 10 ms, cash 1e6 and holdings 1e4 per trader, "
+        f"pools of 1e6 units. `none` loses updates by design: its runs fail their checks.",
+        f"Wall time of this benchmark: {wall:.0f} s.",
+    ]
+    if errors:
+        notes += ["", "Failed runs (left out of the medians):", *(f"- {e}" for e in errors)]
+    stem = _stem(args.out)
+    paths = write_outputs(result, args.out, stem, notes)
+    print()
+    print(render_markdown(result, notes))
+    print("\n".join(verdict_lines(result["targets"])))
+    print(f"\nwritten: {', '.join(str(p) for p in paths.values())}")
+    print(f"wall time: {wall:.0f} s")
+    return 1 if errors else 0

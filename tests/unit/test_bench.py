@@ -1,0 +1,139 @@
+"""The benchmark's baselines and writers: conservation, positive rates, documented keys."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.baselines import BaselineResult, run_manager, run_sqlite
+from bench.report import RESULT_KEYS, evaluate_targets, render_markdown, write_outputs
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _sqlite(n: int, currencies: int, duration_s: float, folder: Path) -> BaselineResult:
+    return run_sqlite(n, currencies, duration_s, folder=str(folder))
+
+
+def _manager(n: int, currencies: int, duration_s: float, folder: Path) -> BaselineResult:
+    return run_manager(n, currencies, duration_s)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("run", [_manager, _sqlite], ids=["manager", "sqlite"])
+def test_baseline_conserves_and_trades(
+        run: Callable[[int, int, float, Path], BaselineResult], tmp_path: Path) -> None:
+    r = run(2, 4, 0.3, tmp_path)
+    assert r.conserved
+    assert r.n == 2 and r.currencies == 4
+    assert r.trades > 0 and r.trades_per_s > 0
+    assert r.trades <= r.attempted
+    assert 0.25 < r.duration_s < 5.0
+    assert list(tmp_path.iterdir()) == []  # the database went with its scratch folder
+
+
+def _point(variant: str, n: int, c: int, runs: list[float]) -> dict[str, Any]:
+    return {"variant": variant, "n": n, "currencies": c, "trades_per_s": sorted(runs)[1],
+            "runs": runs, "conserved": [variant != "none"] * len(runs)}
+
+
+def _synthetic() -> dict[str, Any]:
+    points = [
+        _point("per_currency", 1, 4, [150e3, 160e3, 170e3]),
+        _point("per_currency", 2, 4, [240e3, 250e3, 260e3]),
+        _point("none", 2, 4, [300e3, 310e3, 320e3]),
+        _point("manager", 2, 4, [3e3, 3.1e3, 3.2e3]),
+        _point("sqlite", 2, 4, [30e3, 31e3, 32e3]),
+        _point("per_currency", 2, 1, [120e3, 125e3, 130e3]),
+    ]
+    monitor = {"policy": "per_currency", "n": 2, "currencies": 4, "duration_s": 0.5,
+               "interval_ms_fast": 1.0, "interval_ms_slow": 100.0,
+               "trades_per_s_1khz": 240e3, "trades_per_s_10hz": 250e3,
+               "runs_1khz": [240e3], "runs_10hz": [250e3], "cost_percent": 4.0,
+               "sample_ratio_1khz": 0.9, "sample_ratios_1khz": [0.9]}
+    rss_run = {"peak_rss_kb": {"coordinator": 80_000, "monitor": 60_000,
+                               "traders": {"0": 62_000, "1": 62_100}}}
+    rss = {"policy": "per_currency", "n": 2, "currencies": 4,
+           "short": {"duration_s": 5.0, "trades_per_s": 2e5, **rss_run},
+           "long": {"duration_s": 60.0, "trades_per_s": 2e5,
+                    "peak_rss_kb": {"coordinator": 81_000, "monitor": 60_500,
+                                    "traders": {"0": 70_000, "1": 62_200}}},
+           "growth_kb": {"coordinator": 1000, "monitor": 500, "trader 0": 8000,
+                         "trader 1": 100},
+           "max_growth_kb": 8000}
+    speedup = 1.6
+    return {
+        "timestamp": "2025-01-01T00:00:00+00:00",
+        "machine": {"cpus": 2, "python": "3.11.7", "platform": "Linux"},
+        "quick": True,
+        "machine_speedup_2": speedup,
+        "machine_runs": [{"t1_s": 0.5, "t2_s": 0.625, "speedup": speedup}],
+        "points": points,
+        "monitor_overhead": monitor,
+        "rss": rss,
+        "targets": evaluate_targets(points, speedup, monitor, rss),
+    }
+
+
+@pytest.mark.timeout(60)
+def test_targets_from_synthetic_result() -> None:
+    verdicts = {t["name"]: t for t in _synthetic()["targets"]}
+    assert all(set(t) == {"name", "value", "target", "pass"} for t in verdicts.values())
+    by_start = {name.split(" >=")[0].split(" <=")[0]: t for name, t in verdicts.items()}
+    assert by_start["per_currency N=2 c=4 trades/s"]["pass"]
+    scaling = next(t for n, t in verdicts.items() if "speed-up" in n)
+    assert scaling["value"] == pytest.approx(250 / 160, abs=1e-3)
+    assert scaling["target"] == pytest.approx(0.85 * 1.6)
+    assert scaling["pass"]
+    manager = next(t for n, t in verdicts.items() if "manager" in n)
+    assert manager["value"] == pytest.approx(250 / 3.1, abs=1e-3) and manager["pass"]
+    sqlite = next(t for n, t in verdicts.items() if "sqlite" in n)
+    assert sqlite["value"] == pytest.approx(250 / 31, abs=1e-3) and sqlite["pass"]
+    monitor = next(t for n, t in verdicts.items() if "monitor" in n)
+    assert monitor["value"] == 4.0 and monitor["pass"]
+    rss = next(t for n, t in verdicts.items() if "RSS" in n)
+    assert rss["value"] == pytest.approx(8000 / 1024) and not rss["pass"]
+
+
+@pytest.mark.timeout(60)
+def test_targets_miss_when_inputs_are_missing() -> None:
+    targets = evaluate_targets([], None, {}, {"short": None, "long": None})
+    assert len(targets) == 5  # no RSS target without the long run
+    assert not any(t["pass"] for t in targets)
+    assert all(t["value"] is None for t in targets)
+
+
+@pytest.mark.timeout(60)
+def test_writers_produce_documented_keys(tmp_path: Path) -> None:
+    result = _synthetic()
+    paths = write_outputs(result, tmp_path, "20250101-000000", notes=["a note"])
+    assert {p.name for p in paths.values()} == {
+        "20250101-000000.json", "20250101-000000.md", "20250101-000000.png"}
+
+    data = json.loads(paths["json"].read_text())
+    assert tuple(data) == RESULT_KEYS
+    assert set(data["machine"]) == {"cpus", "python", "platform"}
+    assert isinstance(data["quick"], bool)
+    assert isinstance(data["machine_speedup_2"], float)
+    for p in data["points"]:
+        assert {"variant", "n", "currencies", "trades_per_s", "runs"} <= set(p)
+        assert isinstance(p["trades_per_s"], float)
+        assert all(isinstance(r, float) for r in p["runs"])
+    for t in data["targets"]:
+        assert set(t) == {"name", "value", "target", "pass"}
+
+    md = paths["md"].read_text()
+    assert md == render_markdown(result, ["a note"])
+    assert "| variant | currencies | N=1 | N=2 | N=2/N=1 | conserved |" in md
+    assert "| per_currency | 4 | 160k [150k-170k] | 250k [240k-260k] | 1.56 | yes |" in md
+    assert "| none | 4 |  | 310k [300k-320k] | - | NO (3/3 runs) |" in md
+    assert "Cost of the 1 kHz monitor: **4.0 %**" in md
+    assert "| trader 0 | 60.5 | 68.4 | 7.8 |" in md
+    assert md.count("PASS") + md.count("MISS") == len(data["targets"])
+    assert "a note" in md
+
+    assert paths["png"].read_bytes()[:8] == PNG_MAGIC
