@@ -44,7 +44,7 @@ from .results import (
     settle,
     write_json,
     write_samples,
-    write_trades,
+    write_trades_csv,
 )
 from .scenario import Scenario, TraderGroup
 from .trader import TraderSpec, trader_main, turn_order
@@ -464,9 +464,14 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     names = ex.names()
     cur, acc = ex.copy_tables()
     rows = load_ledger(ex, acc)
-    trades = merge_ledger(rows)
-    write_trades(run.run_dir, trades, names)
-    verdict = final_check(ex, len(rows))
+    n_trades = len(rows)
+    trades = merge_ledger(rows, run.run_dir / "trades.npy")
+    del rows
+    write_trades_csv(run.run_dir, trades, names)
+    if isinstance(trades, np.memmap):
+        trades.flush()
+    del trades
+    verdict = final_check(ex, n_trades)
     strategies = {t.slot: t.strategy for t in run.traders}
     n_samples = write_samples(run.run_dir, run.run_dir / "monitor", ex.geo.n_currencies,
                               ex.geo.n_slots, names, strategies)
@@ -495,7 +500,6 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         })
     joined = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)
               if s >= len(run.plan)]
-    n_trades = len(trades)
     rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
     expect = scn.expect_violations
     # A locking policy must also keep every live (consistent) sample clean; under none

@@ -32,7 +32,7 @@ __all__ = [
     "merge_ledger",
     "settle",
     "write_samples",
-    "write_trades",
+    "write_trades_csv",
 ]
 
 INCOMPLETE: Final = "INCOMPLETE"
@@ -103,21 +103,28 @@ def load_ledger(ex: Exchange, acc: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]
     return np.concatenate(parts)
 
 
-def merge_ledger(rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def merge_ledger(rows: np.ndarray[Any, Any], out: Path | None = None) -> np.ndarray[Any, Any]:
     """Order rows by time (read under each currency's lock, so consistent with every
-    currency's sequence) and number them: the global sequence."""
+    currency's sequence) and number them: the global sequence.
+
+    With ``out`` the result is built in place in that .npy file (memory-mapped), so a
+    long run's ledger is never held in memory twice.
+    """
     order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
-    r = rows[order]
-    out = np.zeros(len(r), dtype=TRADE_DTYPE)
-    out["seq"] = np.arange(1, len(r) + 1)
-    out["t"] = r["t_ns"] / 1e9
+    if out is None:
+        merged = np.zeros(len(rows), dtype=TRADE_DTYPE)
+    else:
+        merged = np.lib.format.open_memmap(out, mode="w+", dtype=TRADE_DTYPE,
+                                           shape=(len(rows),))
+    merged["seq"] = np.arange(1, len(rows) + 1)
+    merged["t"] = rows["t_ns"][order] / 1e9
     for f in ("slot", "currency", "side", "qty", "cash", "cur_seq", "unit_reserve"):
-        out[f] = r[f]
-    return out
+        merged[f] = rows[f][order]
+    return merged
 
 
-def write_trades(run: Path, trades: np.ndarray[Any, Any], names: list[str]) -> None:
-    np.save(run / "trades.npy", trades)
+def write_trades_csv(run: Path, trades: np.ndarray[Any, Any], names: list[str]) -> None:
+    """The ledger as CSV, written in blocks so memory stays flat for long runs."""
     side = np.array(["buy", "sell"])
     cur = np.array(names)
     with open(run / "trades.csv", "w") as f:
