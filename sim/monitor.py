@@ -32,6 +32,7 @@ from .trading import recover_currency
 __all__ = ["OPTIMISTIC_TRIES", "Sampler", "monitor_main", "sample_columns", "take_snapshot"]
 
 OPTIMISTIC_TRIES: Final = 32
+YIELD_AFTER: Final = 8
 CHUNK: Final = 256
 MAX_RECORDED: Final = 2000
 _VERSION: Final = L.CURRENCY.word("version")
@@ -54,7 +55,10 @@ def take_snapshot(ex: Exchange, tries: int = OPTIMISTIC_TRIES) -> Snap:
     q = ex.q
     vw = [b + _VERSION for b in ex.cur_base]
     policy_none = ex.sync == "none"
-    for _ in range(tries):
+    for i in range(tries):
+        if i >= YIELD_AFTER:
+            # A writer is mid-transaction; it may be waiting for this very CPU.
+            os.sched_yield()
         before = [q[w] for w in vw]
         if any(v & 1 for v in before):
             continue
@@ -183,11 +187,13 @@ class Sampler:
 def monitor_main(path: str, folder: str, interval_s: float) -> None:
     """Process entry point: sample every ``interval_s`` until the run stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
     ex = Exchange.open(path)
+    parent = ex.header_int("coordinator_pid") or os.getppid()
     state = L.HEADER.word("run_state")
     try:
         while ex.q[state] == L.RUN_INIT:
+            if os.getppid() != parent:
+                return
             time.sleep(0.001)
         sampler = Sampler(ex, folder)
         start = time.monotonic()

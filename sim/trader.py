@@ -98,14 +98,18 @@ def trader_main(spec: TraderSpec) -> None:
     """Process entry point of one trader."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_term)
-    parent = os.getppid()
     ex = Exchange.open(spec.path)
+    # The coordinator may already be gone by now, so its pid comes from the header, not
+    # from getppid() (which would then name init and never change again).
+    parent = ex.header_int("coordinator_pid") or os.getppid()
     try:
         q = ex.q
         ab = ex.acc_base[spec.slot]
         q[ab + _A("pid")] = os.getpid()
         # Start together, and only then read start_ns: the coordinator sets it at go.
         while q[L.HEADER.word("run_state")] == L.RUN_INIT:
+            if os.getppid() != parent:
+                return
             time.sleep(0.0005)
         acc = Account(ex, spec.slot)
         try:
@@ -160,9 +164,14 @@ def _turn_loop(ex: Exchange, acc: Account, spec: TraderSpec, view: MappedView,
     assert spec.turn_seed is not None
     n_slots = spec.n_turn_slots
     limit = spec.max_orders
+    parent = ex.header_int("coordinator_pid") or os.getppid()
+    spins = 0
     while q[state] == L.RUN_RUNNING:
         if q[turn_w] != spec.slot:
             os.sched_yield()
+            spins += 1
+            if spins % _PARENT_CHECK == 0 and os.getppid() != parent:
+                return
             continue
         k = q[turns_w]
         if limit is not None and k >= limit:

@@ -101,6 +101,7 @@ struct trader {
     bool recovers;            /* the policy recovers in-flight transactions (not none) */
     /* this process's slot */
     int64_t slot;
+    bool slot_given;          /* --slot: started for a funded slot, normally by a coordinator */
     struct mmx_account *acc;
     struct mmx_row *ring;
     int64_t drain_at;
@@ -793,6 +794,7 @@ static void attach(int64_t slot, bool claim, int64_t cash)
             fail(EXIT_BAD, "%s: slot %" PRId64 " is %s, not active (fund it first)", T.path,
                  slot, mmx_slot_state_name(status));
         T.slot = slot;
+        T.slot_given = true;
     }
     T.acc = account(T.slot);
     T.ring = (struct mmx_row *)(void *)(T.base + mmx_ring_at(T.nc, T.ns, T.rows, T.slot));
@@ -1213,13 +1215,20 @@ static uint64_t below(uint64_t *s, uint64_t n)
     return (uint64_t)(((unsigned __int128)splitmix64(s) * n) >> 64);
 }
 
+/* A trader the coordinator started stops when the coordinator is gone (re-parented). */
+static bool orphaned(void)
+{
+    int64_t coordinator = ld(&T.h->coordinator_pid);
+    return T.slot_given && coordinator > 0 && (int64_t)getppid() != coordinator;
+}
+
 static void random_mode(int64_t count, uint64_t seed, int64_t max_qty)
 {
     int64_t lo = T.scale < max_qty ? T.scale : max_qty;
     uint64_t span = (uint64_t)(max_qty - lo) + 1;
     int64_t waited_from = mono_ns();
     bool told = false;
-    while (ld(&T.h->run_state) == MMX_RUN_INIT && !stop_requested) {
+    while (ld(&T.h->run_state) == MMX_RUN_INIT && !stop_requested && !orphaned()) {
         if (!told && mono_ns() - waited_from > 2000000000) {
             warn("%s: waiting for the run to start (run state init)", T.path);
             told = true;
@@ -1235,8 +1244,11 @@ static void random_mode(int64_t count, uint64_t seed, int64_t max_qty)
         int64_t side = (int64_t)(splitmix64(&seed) >> 63);
         int64_t qty = lo + (int64_t)below(&seed, span);
         (void)trade(c, side, qty);
-        if ((i & 1023) == 0)
+        if ((i & 1023) == 0) {
             heartbeat();
+            if (orphaned())
+                break;
+        }
     }
     double secs = (double)(mono_ns() - t0) / 1e9;
     printf("trader slot %" PRId64 ": %" PRId64 " trades, %" PRId64 " rejected, %.3f s, "

@@ -18,7 +18,6 @@ from tests.integration.harness import (
     sim,
     start_sim,
     summary,
-    wait_for,
     write_scenario,
 )
 
