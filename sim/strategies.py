@@ -180,9 +180,10 @@ class Momentum(Strategy):
     steps (newest / oldest - 1) and acts on the currency with the largest absolute
     return (ties: lowest index), so it follows the strongest trend and needs no random
     draw: buy ``qty`` units if that return exceeds ``threshold``, sell them if it is below
-    ``-threshold``, else pass. It sells only what it holds (else passes); buys are sent
-    unchecked and the exchange rejects those it cannot fund. Currencies whose oldest or
-    newest observed rate is not a positive finite number are skipped.
+    ``-threshold``, else pass. It sells only what it holds (else it moves on to the next
+    strongest trend); buys are sent unchecked and the exchange rejects those it cannot
+    fund. Currencies whose oldest or newest observed rate is not a positive finite number
+    are skipped.
     """
 
     name: ClassVar[str] = "momentum"
@@ -210,20 +211,21 @@ class Momentum(Strategy):
             h.append(view.rate(c))
         if len(hist[0]) <= self._lookback:
             return None
-        best, best_ret = -1, 0.0
+        trends = []
         for c, h in enumerate(hist):
             first, last = h[0], h[-1]
-            if not (first > 0 and math.isfinite(first) and math.isfinite(last)):
+            if first > 0 and math.isfinite(first) and math.isfinite(last):
+                trends.append((-abs(last / first - 1.0), c, last / first - 1.0))
+        # Strongest trend first; one it cannot act on (a sell of what it does not hold)
+        # gives way to the next, so selling out of one currency never freezes it.
+        for _, c, ret in sorted(trends):
+            if ret > self._threshold:
+                return Order(c, L.SIDE_BUY, self._qty)
+            if ret < -self._threshold:
+                if view.holding(c) >= self._qty:
+                    return Order(c, L.SIDE_SELL, self._qty)
                 continue
-            ret = last / first - 1.0
-            if best < 0 or abs(ret) > abs(best_ret):
-                best, best_ret = c, ret
-        if best < 0:
             return None
-        if best_ret > self._threshold:
-            return Order(best, L.SIDE_BUY, self._qty)
-        if best_ret < -self._threshold and view.holding(best) >= self._qty:
-            return Order(best, L.SIDE_SELL, self._qty)
         return None
 
 
@@ -235,9 +237,9 @@ class Fundamentalist(Strategy):
     ``rate < fundamental * (1 - threshold)``, sell if ``rate > fundamental * (1 + threshold)``,
     else pass. The order is ``qty * min(cap, |gap| / threshold)`` units (``qty * cap``
     when ``threshold`` is 0), so it leans harder on bigger mispricings but never beyond
-    ``cap`` times its base size. A sell is cut to what it holds (passes when it holds
-    nothing); buys are sent unchecked. Currencies whose rate or fundamental is not a
-    positive finite number are skipped.
+    ``cap`` times its base size. A sell is cut to what it holds (when it holds nothing it
+    moves on to the next largest mispricing); buys are sent unchecked. Currencies whose
+    rate or fundamental is not a positive finite number are skipped.
     """
 
     name: ClassVar[str] = "fundamentalist"
@@ -259,31 +261,29 @@ class Fundamentalist(Strategy):
         self._cap = p.cap
 
     def decide(self, view: MarketView, rng: np.random.Generator) -> Order | None:
-        best, best_gap, best_rate, best_fund = -1, 0.0, 0.0, 0.0
+        gaps = []
         for c in range(self.n_currencies):
             fund = view.fundamental(c)
             rate = view.rate(c)
-            if not (fund > 0 and rate > 0 and math.isfinite(fund) and math.isfinite(rate)):
-                continue
-            gap = rate / fund - 1.0
-            if best < 0 or abs(gap) > abs(best_gap):
-                best, best_gap, best_rate, best_fund = c, gap, rate, fund
-        if best < 0:
-            return None
+            if fund > 0 and rate > 0 and math.isfinite(fund) and math.isfinite(rate):
+                gaps.append((-abs(rate / fund - 1.0), c, rate, fund))
         thr = self._threshold
-        if best_rate < best_fund * (1.0 - thr):
-            side = L.SIDE_BUY
-        elif best_rate > best_fund * (1.0 + thr):
-            side = L.SIDE_SELL
-        else:
-            return None
-        mult = self._cap if thr == 0 else min(self._cap, abs(best_gap) / thr)
-        qty = _minor(self._qty * mult, self.scale)
-        if side == L.SIDE_SELL:
-            qty = min(qty, view.holding(best))
-            if qty < 1:
+        # Largest mispricing first; a sell of what it does not hold gives way to the next.
+        for neg_gap, c, rate, fund in sorted(gaps):
+            if rate < fund * (1.0 - thr):
+                side = L.SIDE_BUY
+            elif rate > fund * (1.0 + thr):
+                side = L.SIDE_SELL
+            else:
                 return None
-        return Order(best, side, qty)
+            mult = self._cap if thr == 0 else min(self._cap, -neg_gap / thr)
+            qty = _minor(self._qty * mult, self.scale)
+            if side == L.SIDE_SELL:
+                qty = min(qty, view.holding(c))
+                if qty < 1:
+                    continue
+            return Order(c, side, qty)
+        return None
 
 
 BUILTINS: Final[dict[str, type[Strategy]]] = {
