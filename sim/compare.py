@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,12 +66,26 @@ from .scenario import (
 
 __all__ = [
     "CSV_COLUMNS",
+    "Analysis",
     "CompareSpec",
+    "GroupRow",
+    "Plan",
+    "RunResult",
+    "Samples",
     "Variant",
+    "analyse",
     "compare_command",
+    "group_stats",
     "load_spec",
+    "max_drawdown",
+    "mean_ci",
     "paired_seeds",
+    "plot_pnl",
+    "plot_prices",
+    "plot_wealth",
     "t_quantile_975",
+    "write_csv",
+    "write_report",
 ]
 
 CSV_COLUMNS: Final = ("variant", "repeat", "seed", "strategy", "traders", "pnl", "return",
@@ -96,8 +110,7 @@ STOP_WAIT_S: Final = 30.0
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
-                              populate_by_name=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Variant(_Model):
@@ -276,6 +289,8 @@ def max_drawdown(wealth: np.ndarray[Any, Any], start: float) -> float:
 
 @dataclass(frozen=True)
 class Job:
+    """One run to make: a variant at a repeat, with that repeat's seed."""
+
     index: int
     variant: str
     repeat: int
@@ -290,6 +305,8 @@ class Job:
 
 @dataclass
 class RunResult:
+    """What one run left: exit status, folder and summary (None if it made none)."""
+
     job: Job
     exit_status: int | None = None
     seconds: float = 0.0
@@ -467,6 +484,8 @@ def _running(runner: _Runner, jobs: list[Job]) -> list[str]:
 
 @dataclass
 class GroupRow:
+    """One row of compare.csv: one strategy's traders in one run, summed."""
+
     variant: str
     repeat: int
     seed: int
@@ -492,6 +511,8 @@ def _num(x: float, digits: int) -> str:
 
 @dataclass
 class Samples:
+    """The parts of a run's samples.npz the figures need."""
+
     t: np.ndarray[Any, Any]
     rate: np.ndarray[Any, Any]
     names: list[str]
@@ -501,6 +522,8 @@ class Samples:
 
 @dataclass
 class Analysis:
+    """Everything read back from the runs: csv rows, wealth curves, price paths."""
+
     rows: list[GroupRow] = field(default_factory=list)
     # (variant, strategy) -> one (t, wealth change as a fraction) curve per repeat
     curves: dict[tuple[str, str], list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]] = \
@@ -726,14 +749,17 @@ def plot_wealth(a: Analysis, variants: list[str], out: Path, title: str) -> Path
     colours = dict(zip(a.strategies, _colours(len(a.strategies), "Dark2"), strict=True))
     rows, cols = _grid(len(variants))
     fig = Figure(figsize=(5.2 * cols + 1.8, 3.8 * rows + 0.8), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True,
-                                      squeeze=False)).ravel()
+    # Each panel keeps its own wealth scale: one variant with a bubble would flatten the
+    # others; pnl.png is where variants are compared on one axis.
+    # Not sharex: a column whose bottom panel is unused would lose its tick labels.
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     fig.suptitle(f"{title}\nwealth of each strategy's traders over time: median and "
                  "10–90 % band across repeats")
     ends = [float(t[-1]) for cs in a.curves.values() for t, _ in cs if len(t)]
     grid = np.linspace(0.0, max(ends) if ends else 1.0, GRID_POINTS)
     for ax, v in zip(axes, variants, strict=False):
         ax.set_title(v)
+        ax.set_xlim(grid[0], grid[-1])
         ax.set_xlabel("time (s)")
         ax.set_ylabel("wealth change (% of initial)")
         ax.grid(True, alpha=0.3)
@@ -752,8 +778,9 @@ def plot_wealth(a: Analysis, variants: list[str], out: Path, title: str) -> Path
             _note(ax, "no samples")
     for ax in axes[len(variants):]:
         ax.set_visible(False)
-    handles = [(Patch(color=colours[s], alpha=0.2), Line2D([], [], color=colours[s], lw=2.0))
-               for s in a.strategies]
+    # A (band, line) tuple per entry draws both in the key, as they appear in the panels.
+    handles: list[Any] = [(Patch(color=colours[s], alpha=0.2),
+                           Line2D([], [], color=colours[s], lw=2.0)) for s in a.strategies]
     if handles:
         fig.legend(handles, a.strategies, title="strategy", loc="outside right upper",
                    fontsize=8, frameon=False)
@@ -764,11 +791,14 @@ def plot_prices(a: Analysis, variants: list[str], out: Path, title: str) -> Path
     """prices.png: repeat 0 of each variant, one panel each: every rate / its first sample."""
     rows, cols = _grid(len(variants))
     fig = Figure(figsize=(5.2 * cols + 1.8, 3.8 * rows + 0.8), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, squeeze=False)).ravel()
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     fig.suptitle(f"{title}\nprice paths of repeat 0 (same seed in every variant)")
     legend: dict[str, Any] = {}
+    ends = [float(s.t[-1]) for s in a.prices.values() if s is not None and len(s.t)]
     for ax, v in zip(axes, variants, strict=False):
         ax.set_title(v)
+        if ends:
+            ax.set_xlim(0.0, max(ends))
         ax.set_xlabel("time (s)")
         ax.set_ylabel("rate / first rate (1)")
         ax.grid(True, alpha=0.3)
@@ -930,11 +960,13 @@ def compare_command(spec_path: str, jobs: int, out_root: Path, out: IO[str]) -> 
     write_csv(root / "compare.csv", analysis.rows)
     title = f"compare {spec.name}"
     figures: dict[str, str] = {}
-    for name, draw in (
-            ("pnl.png", lambda p: plot_pnl(analysis.rows, variants, analysis.strategies, p,
-                                           title)),
-            ("wealth.png", lambda p: plot_wealth(analysis, variants, p, title)),
-            ("prices.png", lambda p: plot_prices(analysis, variants, p, title))):
+    draws: list[tuple[str, Callable[[Path], Path]]] = [
+        ("pnl.png", lambda p: plot_pnl(analysis.rows, variants, analysis.strategies, p,
+                                       title)),
+        ("wealth.png", lambda p: plot_wealth(analysis, variants, p, title)),
+        ("prices.png", lambda p: plot_prices(analysis, variants, p, title)),
+    ]
+    for name, draw in draws:
         try:
             draw(root / name)
         except Exception as e:  # a figure must never cost the numbers of a comparison

@@ -301,7 +301,8 @@ class Exchange:
     def header(self) -> np.void:
         """A decoded copy of the header."""
         assert self._mm is not None
-        return np.frombuffer(self._mm[: L.HEADER.size], dtype=L.HEADER.dtype, count=1)[0]
+        h: np.void = np.frombuffer(self._mm[: L.HEADER.size], dtype=L.HEADER.dtype, count=1)[0]
+        return h
 
     def currencies(self) -> np.ndarray[Any, np.dtype[np.void]]:
         assert self._mm is not None

@@ -39,7 +39,7 @@ from typing import Final, Protocol
 from . import layout as L
 from .errors import LockTimeout, SimError
 
-__all__ = ["Locks", "init_mutex", "make_locks", "RobustMutexes"]
+__all__ = ["Locks", "RobustMutexes", "init_mutex", "make_locks"]
 
 _PTHREAD_PROCESS_SHARED: Final = 1
 _PTHREAD_MUTEX_ROBUST: Final = 1
