@@ -145,6 +145,7 @@ class Exchange:
         self.q = mv.cast("q")
         self.d = mv.cast("d")
         mv.release()
+        self.b = memoryview(self._mm)
         self.cur_base = [geo.currency_at(c) // 8 for c in range(geo.n_currencies)]
         self.acc_base = [geo.account_at(s) // 8 for s in range(geo.n_slots)]
         self.ring_base = [geo.ring_at(s) // 8 for s in range(geo.n_slots)]
@@ -326,6 +327,23 @@ class Exchange:
         acc = np.frombuffer(raw, dtype=L.ACCOUNT.dtype, count=self.geo.n_slots, offset=b - a)
         return cur, acc
 
+    def tables_size(self) -> int:
+        """Bytes from the first currency record to the end of the account table."""
+        return self.geo.ring_offset - self.geo.currency_offset
+
+    def copy_tables_into(self, dst: memoryview) -> None:
+        """One byte copy of both tables into ``dst`` (``tables_size()`` bytes, no
+        intermediate object): what the monitor batches."""
+        dst[:] = self.b[self.geo.currency_offset: self.geo.ring_offset]
+
+    def decode_tables(self, raw: Any) -> tuple[np.ndarray[Any, np.dtype[np.void]],
+                                             np.ndarray[Any, np.dtype[np.void]]]:
+        """Views of the currency and account tables in a buffer ``copy_tables_into`` filled."""
+        a, b = self.geo.currency_offset, self.geo.account_offset
+        cur = np.frombuffer(raw, dtype=L.CURRENCY.dtype, count=self.geo.n_currencies)
+        acc = np.frombuffer(raw, dtype=L.ACCOUNT.dtype, count=self.geo.n_slots, offset=b - a)
+        return cur, acc
+
     def ring_rows(self, slot: int, start: int, stop: int) -> bytes:
         """Committed ledger rows ``start..stop`` of ``slot`` still held in its ring."""
         assert self._mm is not None
@@ -407,6 +425,7 @@ class Exchange:
         if self._mm is not None:
             self.q.release()
             self.d.release()
+            self.b.release()
             self._anchor = None
             self._mm.close()
             self._mm = None

@@ -4,6 +4,11 @@ Each check returns a list of human-readable details, empty when the invariant ho
 Conservation is exact integer arithmetic: no tolerance anywhere. The monitor runs every
 check on every sample (up to 1 kHz), so the sums a snapshot needs are computed once, in
 numpy, and details are only formatted for an invariant that fails.
+
+``screen`` does the same checks for a whole batch of snapshots at once, vectorised: it
+marks every snapshot that might violate something, never missing one (sums are exact in
+two 32-bit halves; a k compared in floating point that is not clearly larger is marked),
+and only the marked snapshots go through ``check_all`` one by one for their details.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 
 from . import layout as L
 
-__all__ = ["NAMES", "Facts", "Previous", "check_all", "remember", "totals"]
+__all__ = ["NAMES", "Facts", "Previous", "check_all", "remember", "screen", "totals"]
 
 _CUR_COUNTERS: Final = ("seq", "volume_units", "volume_cash")
 _SLOT_COUNTERS: Final = ("trades", "rejected")
@@ -30,6 +35,32 @@ NAMES: Final = (
 
 Table = np.ndarray[Any, np.dtype[np.void]]
 Ints = np.ndarray[Any, np.dtype[np.int64]]
+
+
+_LOW: Final = 0xFFFFFFFF
+# A float product of two int64 values is within 2**-52 of the exact one; a k this much
+# above the other is larger for certain, anything closer is checked exactly.
+_K_MARGIN: Final = 1e-12
+
+
+def _exact_sum(x: Ints, axis: int) -> tuple[Ints, Ints]:
+    """Exact sums of int64 values along ``axis`` as (high, low), sum = high * 2**32 + low
+    with 0 <= low < 2**32: no overflow for fewer than 2**31 terms of any int64 values."""
+    lo = (x & _LOW).sum(axis=axis)
+    hi = (x >> 32).sum(axis=axis) + (lo >> 32)
+    return hi, lo & _LOW
+
+
+def _total(x: Ints) -> int:
+    """The exact sum of a 1-d int64 array, as a Python int."""
+    hi, lo = _exact_sum(x, 0)
+    return int(hi) * 2**32 + int(lo)
+
+
+def _totals(x: Ints) -> list[int]:
+    """Exact column sums of a 2-d int64 array, as Python ints."""
+    hi, lo = _exact_sum(x, 0)
+    return [h * 2**32 + low for h, low in zip(hi.tolist(), lo.tolist(), strict=True)]
 
 
 @dataclass
@@ -51,12 +82,12 @@ class Facts:
         self.claimed = acc["status"] != L.SLOT_FREE
         a = acc[self.claimed]
         self.a = a
-        # Python ints: exact whatever the magnitudes.
-        self.cash = int(a["cash"].sum()) + int(cur["cash_reserve"].sum())
-        self.init_cash = int(a["init_cash"].sum()) + int(cur["init_cash_reserve"].sum())
-        self.units = (a["holdings"][:, :nc].sum(axis=0) + cur["unit_reserve"]).tolist()
-        self.init_units = (a["init_holdings"][:, :nc].sum(axis=0)
-                           + cur["init_unit_reserve"]).tolist()
+        # Python ints from exact sums: right whatever the magnitudes.
+        self.cash = _total(a["cash"]) + _total(cur["cash_reserve"])
+        self.init_cash = _total(a["init_cash"]) + _total(cur["init_cash_reserve"])
+        self.units = _totals(np.concatenate([a["holdings"][:, :nc], cur["unit_reserve"][None]]))
+        self.init_units = _totals(np.concatenate([a["init_holdings"][:, :nc],
+                                                  cur["init_unit_reserve"][None]]))
         self.k = [a_ * b_ for a_, b_ in zip(cur["cash_reserve"].tolist(),
                                             cur["unit_reserve"].tolist(), strict=True)]
         self.counters = [cur[n].tolist() for n in _CUR_COUNTERS]
@@ -135,8 +166,8 @@ def counters_monotone(f: Facts, prev: Previous | None) -> list[str]:
 
 
 def trade_counts_agree(f: Facts) -> list[str]:
-    pools = int(f.cur["seq"].sum())
-    accounts = int(f.a["trades"].sum())
+    pools = _total(f.cur["seq"])
+    accounts = _total(f.a["trades"])
     if pools != accounts:
         return [f"pools counted {pools} trades, accounts {accounts} "
                 f"({accounts - pools:+d} lost updates)"]
@@ -160,3 +191,77 @@ def check_all(cur: Table, acc: Table, prev: Previous | None = None,
         "counters_monotone": counters_monotone(f, prev),
         "trade_counts_agree": trade_counts_agree(f),
     }
+
+
+# ---------------------------------------------------------------- batches
+def _differ(a: tuple[Ints, Ints], b: tuple[Ints, Ints]) -> np.ndarray[Any, Any]:
+    out: np.ndarray[Any, Any] = (a[0] != b[0]) | (a[1] != b[1])
+    return out
+
+
+def _k_not_above(cr: Ints, ur: Ints, pcr: Ints, pur: Ints) -> np.ndarray[Any, Any]:
+    """Where k = cr * ur is not certainly >= the earlier pcr * pur (equal pairs are)."""
+    k = cr.astype(np.float64) * ur.astype(np.float64)
+    pk = pcr.astype(np.float64) * pur.astype(np.float64)
+    same = (cr == pcr) & (ur == pur)
+    out: np.ndarray[Any, Any] = ~(same | (k > pk * (1.0 + _K_MARGIN)))
+    return out
+
+
+def screen(cur: Table, acc: Table, consistent: np.ndarray[Any, Any],
+           prev: tuple[Table, Table] | None) -> np.ndarray[Any, Any]:
+    """Which of B snapshots (``cur`` B x currencies, ``acc`` B x slots, oldest first) need
+    ``check_all``: every one that violates an invariant is marked, and every torn one.
+
+    ``prev`` is the last consistent snapshot before the batch (its tables), if any; each
+    consistent snapshot is compared with the consistent one before it, as the monitor's
+    sequence of ``check_all`` calls does.
+    """
+    nc = cur.shape[1]
+    consistent = np.asarray(consistent, dtype=bool)
+    claimed = acc["status"] != L.SLOT_FREE
+    suspect = ~consistent
+    # cash: accounts plus pools, now and initially
+    cash = np.concatenate([np.where(claimed, acc["cash"], 0), cur["cash_reserve"]], axis=1)
+    init_cash = np.concatenate([np.where(claimed, acc["init_cash"], 0),
+                                cur["init_cash_reserve"]], axis=1)
+    suspect |= _differ(_exact_sum(cash, 1), _exact_sum(init_cash, 1))
+    # units of each currency
+    held = claimed[:, :, None]
+    units = np.concatenate([np.where(held, acc["holdings"][:, :, :nc], 0),
+                            cur["unit_reserve"][:, None, :]], axis=1)
+    init_units = np.concatenate([np.where(held, acc["init_holdings"][:, :, :nc], 0),
+                                 cur["init_unit_reserve"][:, None, :]], axis=1)
+    suspect |= _differ(_exact_sum(units, 1), _exact_sum(init_units, 1)).any(axis=1)
+    # nothing negative
+    suspect |= ((cur["cash_reserve"] <= 0) | (cur["unit_reserve"] <= 0)).any(axis=1)
+    suspect |= (claimed & (acc["cash"] < 0)).any(axis=1)
+    suspect |= (held & (acc["holdings"][:, :, :nc] < 0)).any(axis=(1, 2))
+    # trade counts: pools against accounts
+    suspect |= _differ(_exact_sum(cur["seq"], 1),
+                       _exact_sum(np.where(claimed, acc["trades"], 0), 1))
+    suspect |= _k_not_above(cur["cash_reserve"], cur["unit_reserve"],
+                            cur["init_cash_reserve"], cur["init_unit_reserve"]).any(axis=1)
+    # k and counters: each consistent snapshot against the consistent one before it
+    idx = np.flatnonzero(consistent)
+    now = idx if prev is not None else idx[1:]
+    if len(now) == 0:
+        return suspect
+
+    def before(x: np.ndarray[Any, Any], first: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        earlier = x[idx[:-1]]
+        return earlier if prev is None else np.concatenate([first[None], earlier])
+
+    pc: Table = prev[0] if prev is not None else cur[0]
+    pa: Table = prev[1] if prev is not None else acc[0]
+    cr, ur = cur["cash_reserve"], cur["unit_reserve"]
+    back = _k_not_above(cr[now], ur[now], before(cr, pc["cash_reserve"]),
+                        before(ur, pc["unit_reserve"])).any(axis=1)
+    for name in _CUR_COUNTERS:
+        back |= (cur[name][now] < before(cur[name], pc[name])).any(axis=1)
+    was_claimed = before(claimed, pa["status"] != L.SLOT_FREE)
+    for name in _SLOT_COUNTERS:
+        was = np.where(was_claimed, before(acc[name], pa[name]), -1)
+        back |= (claimed[now] & (acc[name][now] < was)).any(axis=1)
+    suspect[now] |= back
+    return suspect

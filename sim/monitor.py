@@ -8,9 +8,10 @@ takes every lock (recovering anything a dead holder left) and copies under them,
 never starved. Under ``sync: none`` there is nothing to make a copy consistent: its
 samples are marked torn, and the final check at quiescence is the verdict.
 
-Samples stream to ``monitor/samples.f8`` in chunks of ``CHUNK`` rows (memory does not
-grow with the run); violations to ``monitor/violations.jsonl`` (the first
-``MAX_RECORDED`` in full, all of them counted); a summary to ``monitor/monitor.json``.
+Snapshots are checked a batch at a time (see ``Sampler``) and stream to
+``monitor/samples.f8`` a batch at a time, so memory does not grow with the run;
+violations go to ``monitor/violations.jsonl`` (the first ``MAX_RECORDED`` in full, all of
+them counted); a summary to ``monitor/monitor.json``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import os
 import signal
 import time
-from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -27,31 +27,32 @@ import numpy as np
 from . import invariants as inv
 from . import layout as L
 from .exchange import Exchange
+from .sched import current_slice_ns, request_slice
 from .trading import recover_currency
 
-__all__ = ["OPTIMISTIC_TRIES", "Sampler", "monitor_main", "sample_columns", "take_snapshot"]
+__all__ = ["OPTIMISTIC_TRIES", "Sampler", "monitor_main", "sample_columns", "snapshot_into"]
 
 OPTIMISTIC_TRIES: Final = 32
 YIELD_AFTER: Final = 8
-CHUNK: Final = 256
+CHUNK: Final = 256  # most snapshots per batch
+BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
+BATCH_S: Final = 0.25  # a batch is checked and written at least this often
 MAX_RECORDED: Final = 2000
+# A sample is a burst of ~0.1 ms CPU: ask for a slice that size so that each wake-up
+# preempts a trader at once instead of after the trader's ~1 ms slice (see sched.py).
+SLICE_NS: Final = 100_000
 _VERSION: Final = L.CURRENCY.word("version")
 _INFLIGHT: Final = L.CURRENCY.word("inflight")
 
 Table = np.ndarray[Any, np.dtype[np.void]]
 
 
-@dataclass
-class Snap:
-    cur: Table
-    acc: Table
-    consistent: bool
-    locked: bool
-    rolled_back: int = 0
+def snapshot_into(ex: Exchange, dst: memoryview,
+                  tries: int = OPTIMISTIC_TRIES) -> tuple[bool, bool, int]:
+    """Copy both tables into ``dst``: (consistent, taken under the locks, rolled back).
 
-
-def take_snapshot(ex: Exchange, tries: int = OPTIMISTIC_TRIES) -> Snap:
-    """A copy of both tables; consistent unless the policy is ``none``."""
+    Consistent unless the policy is ``none``.
+    """
     q = ex.q
     vw = [b + _VERSION for b in ex.cur_base]
     policy_none = ex.sync == "none"
@@ -62,12 +63,12 @@ def take_snapshot(ex: Exchange, tries: int = OPTIMISTIC_TRIES) -> Snap:
         before = [q[w] for w in vw]
         if any(v & 1 for v in before):
             continue
-        cur, acc = ex.copy_tables()
+        ex.copy_tables_into(dst)
         if all(q[w] == v for w, v in zip(vw, before, strict=True)):
-            return Snap(cur, acc, not policy_none, False)
+            return not policy_none, False, 0
     if policy_none:
-        cur, acc = ex.copy_tables()
-        return Snap(cur, acc, False, False)
+        ex.copy_tables_into(dst)
+        return False, False, 0
     locks = ex.locks
     locks.acquire_all()
     rolled = 0
@@ -76,10 +77,10 @@ def take_snapshot(ex: Exchange, tries: int = OPTIMISTIC_TRIES) -> Snap:
         for c in range(ex.geo.n_currencies):
             if q[ex.cur_base[c] + _INFLIGHT] != L.NO_SLOT or q[vw[c]] & 1:
                 rolled += recover_currency(ex, c)
-        cur, acc = ex.copy_tables()
+        ex.copy_tables_into(dst)
     finally:
         locks.release_all()
-    return Snap(cur, acc, True, True, rolled)
+    return True, True, rolled
 
 
 def sample_columns(n_currencies: int, n_slots: int) -> int:
@@ -89,26 +90,41 @@ def sample_columns(n_currencies: int, n_slots: int) -> int:
 
 def rates_and_wealth(cur: Table, acc: Table, scale: int) -> tuple[np.ndarray[Any, Any],
                                                                     np.ndarray[Any, Any]]:
-    """Pool rates (home money per unit) and each claimed slot's wealth (NaN if free)."""
-    nc = len(cur)
+    """Pool rates (home money per unit) and each claimed slot's wealth (NaN if free), for
+    one snapshot (``cur`` C, ``acc`` S) or a batch (B x C, B x S)."""
+    nc = cur.shape[-1]
     rate = cur["cash_reserve"].astype(np.float64) / cur["unit_reserve"].astype(np.float64)
+    held = acc["holdings"][..., :nc].astype(np.float64)
     wealth = (acc["cash"].astype(np.float64)
-              + acc["holdings"][:, :nc].astype(np.float64) @ rate) / scale
+              + np.einsum("...sc,...c->...s", held, rate)) / scale
     wealth[acc["status"] == L.SLOT_FREE] = np.nan
     return rate, wealth
 
 
 class Sampler:
-    """Takes samples, checks invariants, and streams both to a folder."""
+    """Takes samples, checks invariants, and streams both to a folder.
+
+    Snapshots are copied, raw, into a batch; every ``BATCH_S`` seconds (or when the batch
+    is full) the batch is screened at once (``invariants.screen``), the few snapshots it
+    marks are checked one by one for their details, and the rows go to disk. A sample
+    thus costs one byte copy; the checks cost a fraction of their per-sample price.
+    """
 
     def __init__(self, ex: Exchange, folder: str) -> None:
         self.ex = ex
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
         self.nc = ex.geo.n_currencies
-        self.width = sample_columns(self.nc, ex.geo.n_slots)
-        self.buf = np.empty((CHUNK, self.width), dtype=np.float64)
-        self.n_buf = 0
+        self.ns = ex.geo.n_slots
+        self.width = sample_columns(self.nc, self.ns)
+        self.row_bytes = ex.tables_size()
+        self.batch_rows = max(1, min(CHUNK, BATCH_BYTES // self.row_bytes))
+        self.raw = np.zeros((self.batch_rows, self.row_bytes), dtype=np.uint8)
+        self._dst = [memoryview(self.raw[i]) for i in range(self.batch_rows)]
+        self.t = np.zeros(self.batch_rows)
+        self.consistent = np.zeros(self.batch_rows, dtype=bool)
+        self.n = 0
+        self.batch_started = 0.0
         self.samples = 0
         self.torn = 0
         self.locked = 0
@@ -116,51 +132,81 @@ class Sampler:
         self.checks = dict.fromkeys(inv.NAMES, 0)
         self.violations = dict.fromkeys(inv.NAMES, 0)
         self.recorded = 0
-        self.prev: inv.Previous | None = None
+        self.prev: tuple[Table, Table] | None = None
         self.scale = ex.scale
         self._samples_f = open(os.path.join(folder, "samples.f8"), "ab")  # noqa: SIM115
         self._viol_f = open(os.path.join(folder, "violations.jsonl"), "a")  # noqa: SIM115
 
-    def sample(self) -> int:
+    def sample(self) -> None:
         t = self.ex.now_ns() / 1e9
-        snap = take_snapshot(self.ex)
-        self.locked += snap.locked
-        self.rolled_back += snap.rolled_back
-        facts = inv.Facts(snap.cur, snap.acc)
-        found = inv.check_all(snap.cur, snap.acc, self.prev, facts)
-        n_viol = 0
-        for name, details in found.items():
-            self.checks[name] += 1
-            if details:
+        i = self.n
+        consistent, locked, rolled = snapshot_into(self.ex, self._dst[i])
+        self.t[i] = t
+        self.consistent[i] = consistent
+        self.locked += locked
+        self.rolled_back += rolled
+        self.torn += not consistent
+        self.samples += 1
+        if i == 0:
+            self.batch_started = t
+        self.n = i + 1
+        if self.n == self.batch_rows or t - self.batch_started >= BATCH_S:
+            self.flush()
+
+    def _tables(self, n: int) -> tuple[Table, Table]:
+        """The batch's first ``n`` snapshots as B x C and B x S record arrays (views)."""
+        off = self.ex.geo.account_offset - self.ex.geo.currency_offset
+        cur = np.ndarray((n, self.nc), dtype=L.CURRENCY.dtype, buffer=self.raw,
+                         strides=(self.row_bytes, L.CURRENCY.size))
+        acc = np.ndarray((n, self.ns), dtype=L.ACCOUNT.dtype, buffer=self.raw, offset=off,
+                         strides=(self.row_bytes, L.ACCOUNT.size))
+        return cur, acc
+
+    def _check(self, n: int) -> np.ndarray[Any, Any]:
+        """Every invariant on the batch's ``n`` snapshots; violations per snapshot."""
+        cur, acc = self._tables(n)
+        consistent = self.consistent[:n]
+        suspect = inv.screen(cur, acc, consistent, self.prev)
+        n_viol = np.zeros(n)
+        for name in inv.NAMES:
+            self.checks[name] += n
+        # The consistent snapshot before each one: what its monotonicity checks compare to.
+        last = np.maximum.accumulate(np.where(consistent, np.arange(n), -1))
+        for i in np.flatnonzero(suspect).tolist():
+            j = int(last[i - 1]) if i > 0 else -1
+            earlier = (cur[j], acc[j]) if j >= 0 else self.prev
+            prev = inv.remember(*earlier) if earlier is not None else None
+            found = inv.check_all(cur[i], acc[i], prev)
+            for name, details in found.items():
+                if not details:
+                    continue
                 self.violations[name] += 1
-                n_viol += len(details)
+                n_viol[i] += len(details)
                 if self.recorded < MAX_RECORDED:
                     self.recorded += 1
-                    rec = {"t": round(t, 6), "invariant": name, "consistent": snap.consistent,
-                           "details": details[:8]}
+                    rec = {"t": round(float(self.t[i]), 6), "invariant": name,
+                           "consistent": bool(consistent[i]), "details": details[:8]}
                     self._viol_f.write(json.dumps(rec) + "\n")
-        if snap.consistent:
-            self.prev = inv.remember(snap.cur, snap.acc, facts)
-        else:
-            self.torn += 1
-        rate, wealth = rates_and_wealth(snap.cur, snap.acc, self.scale)
-        row = self.buf[self.n_buf]
-        row[0] = t
-        row[1] = snap.consistent
-        row[2] = n_viol
-        row[3: 3 + self.nc] = rate
-        row[3 + self.nc:] = wealth
-        self.n_buf += 1
-        self.samples += 1
-        if self.n_buf == CHUNK:
-            self.flush()
+        if last[-1] >= 0:
+            j = int(last[-1])
+            self.prev = (cur[j].copy(), acc[j].copy())
         return n_viol
 
     def flush(self) -> None:
-        if self.n_buf:
-            self.buf[: self.n_buf].tofile(self._samples_f)
+        n = self.n
+        if n:
+            n_viol = self._check(n)
+            cur, acc = self._tables(n)
+            rate, wealth = rates_and_wealth(cur, acc, self.scale)
+            rows = np.empty((n, self.width), dtype=np.float64)
+            rows[:, 0] = self.t[:n]
+            rows[:, 1] = self.consistent[:n]
+            rows[:, 2] = n_viol
+            rows[:, 3: 3 + self.nc] = rate
+            rows[:, 3 + self.nc:] = wealth
+            rows.tofile(self._samples_f)
             self._samples_f.flush()
-            self.n_buf = 0
+            self.n = 0
         self._viol_f.flush()
 
     def close(self, asked: int, interval_s: float) -> dict[str, Any]:
@@ -172,6 +218,7 @@ class Sampler:
             "samples_asked": asked,
             "sample_ratio": round(self.samples / asked, 4) if asked else 1.0,
             "interval_s": interval_s,
+            "slice_ns": current_slice_ns(),
             "torn": self.torn,
             "locked_snapshots": self.locked,
             "rolled_back": self.rolled_back,
@@ -187,6 +234,7 @@ class Sampler:
 def monitor_main(path: str, folder: str, interval_s: float) -> None:
     """Process entry point: sample every ``interval_s`` until the run stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    request_slice(SLICE_NS)
     ex = Exchange.open(path)
     parent = ex.header_int("coordinator_pid") or os.getppid()
     state = L.HEADER.word("run_state")
