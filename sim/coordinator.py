@@ -263,11 +263,12 @@ class Run:
                     return "trade budget"
             elif scn.max_trades is not None and trades >= scn.max_trades:
                 return "trade budget"
-            if elapsed >= scn.duration_s:
-                return "duration"
+            # A kill that is due happens even on a tick that comes late, past the end.
             if self.faults.kill_traders > self.kills and now >= next_kill:
                 self._kill_one(ex)
                 next_kill = now + self.faults.every_s
+            if elapsed >= scn.duration_s:
+                return "duration"
             if (scn.faults.kill_monitor_after_s is not None and self.monitor is not None
                     and self.monitor.is_alive() and elapsed >= scn.faults.kill_monitor_after_s):
                 os.kill(self.monitor.pid, signal.SIGKILL)
