@@ -186,9 +186,13 @@ def _monitor_table(mo: Mapping[str, Any]) -> list[str]:
          runs("runs_1khz"), _fmt_num(mo.get("sample_ratio_1khz"))],
     ]
     cost = mo.get("cost_percent")
+    iqr = mo.get("cost_percent_iqr")
+    spread = (f" (quartiles of the {len(mo.get('cost_percent_pairs') or [])} pairs: "
+              f"{iqr[0]:.1f} to {iqr[2]:.1f} %; from the two medians: "
+              f"{_fmt_num(mo.get('cost_percent_of_medians'))} %)") if iqr else ""
     return [*_table(["monitor interval", "trades/s (median)", "runs", "sample ratio"], rows),
-            "", f"Cost of the 1 kHz monitor: **{'-' if cost is None else f'{cost:.1f}'} %** "
-                f"of trades/s."]
+            "", f"Cost of the 1 kHz monitor, median over back-to-back pairs of runs: "
+                f"**{'-' if cost is None else f'{cost:.1f}'} %** of trades/s{spread}."]
 
 
 def _mb(kb: float | None) -> str:

@@ -54,6 +54,8 @@ def _synthetic() -> dict[str, Any]:
                "interval_ms_fast": 1.0, "interval_ms_slow": 100.0,
                "trades_per_s_1khz": 240e3, "trades_per_s_10hz": 250e3,
                "runs_1khz": [240e3], "runs_10hz": [250e3], "cost_percent": 4.0,
+               "cost_percent_pairs": [4.0, 3.0, 5.0], "cost_percent_iqr": [3.0, 4.0, 5.0],
+               "cost_percent_of_medians": 4.0,
                "sample_ratio_1khz": 0.9, "sample_ratios_1khz": [0.9]}
     rss_run = {"peak_rss_kb": {"coordinator": 80_000, "monitor": 60_000,
                                "traders": {"0": 62_000, "1": 62_100}}}
@@ -131,7 +133,8 @@ def test_writers_produce_documented_keys(tmp_path: Path) -> None:
     assert "| variant | currencies | N=1 | N=2 | N=2/N=1 | conserved |" in md
     assert "| per_currency | 4 | 160k [150k-170k] | 250k [240k-260k] | 1.56 | yes |" in md
     assert "| none | 4 |  | 310k [300k-320k] | - | NO (3/3 runs) |" in md
-    assert "Cost of the 1 kHz monitor: **4.0 %**" in md
+    assert "Cost of the 1 kHz monitor, median over back-to-back pairs of runs: **4.0 %**" in md
+    assert "quartiles of the 3 pairs: 3.0 to 5.0 %" in md
     assert "| trader 0 | 60.5 | 68.4 | 7.8 |" in md
     assert md.count("PASS") + md.count("MISS") == len(data["targets"])
     assert "a note" in md
