@@ -99,7 +99,12 @@ class _Runs:
     rates: list[float] = field(default_factory=list)
     conserved: list[bool] = field(default_factory=list)
     sample_ratios: list[float] = field(default_factory=list)
+    cpu_shares: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+def _pct(shares: Sequence[float]) -> float | None:
+    return round(100.0 * statistics.median(shares), 2) if shares else None
 
 
 def _median(xs: Sequence[float]) -> float | None:
@@ -155,6 +160,9 @@ class _Bench:
                 if job.kind == "monitor" and h.sample_ratio is not None:
                     rec.sample_ratios.append(h.sample_ratio)
                     extra = f", sample ratio {h.sample_ratio:.3f}"
+                    if h.monitor_cpu_share is not None:
+                        rec.cpu_shares.append(h.monitor_cpu_share)
+                        extra += f", monitor CPU {100 * h.monitor_cpu_share:.1f} %"
                 if h.rejected:
                     extra += f", {h.rejected:,} rejected"
         except KeyboardInterrupt:
@@ -222,7 +230,10 @@ class _Bench:
                 "cost_percent_iqr": [round(x, 2) for x in q] if q else None,
                 "cost_percent_of_medians": (None if f is None or not s
                                             else round(100.0 * (1.0 - f / s), 2)),
-                "sample_ratio_1khz": ratio, "sample_ratios_1khz": fast.sample_ratios}
+                "sample_ratio_1khz": ratio, "sample_ratios_1khz": fast.sample_ratios,
+                # The monitor's own CPU time over the run, as a share of one CPU.
+                "monitor_cpu_percent_1khz": _pct(fast.cpu_shares),
+                "monitor_cpu_percent_10hz": _pct(slow.cpu_shares)}
 
 
 def _machine_info() -> dict[str, Any]:

@@ -37,6 +37,7 @@ class HarnessRun:
     conserved: bool
     stopped_by: str
     sample_ratio: float | None
+    monitor_cpu_share: float | None
     peak_rss_kb: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,4 +70,5 @@ def run_harness(sync: str, n: int, currencies: int, duration_s: float, seed: int
         conserved="cash_conserved" not in broken and "units_conserved" not in broken,
         stopped_by=str(s.get("stopped_by", "")),
         sample_ratio=float(ratio) if ratio is not None else None,
+        monitor_cpu_share=monitor.get("cpu_share"),
         peak_rss_kb=dict(s.get("peak_rss_kb") or {}))

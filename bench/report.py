@@ -181,16 +181,18 @@ def _monitor_table(mo: Mapping[str, Any]) -> list[str]:
 
     rows = [
         [f"{mo['interval_ms_slow']:g} ms (10 Hz)", fmt_rate(mo.get("trades_per_s_10hz")),
-         runs("runs_10hz"), "-"],
+         runs("runs_10hz"), "-", _fmt_num(mo.get("monitor_cpu_percent_10hz"))],
         [f"{mo['interval_ms_fast']:g} ms (1 kHz)", fmt_rate(mo.get("trades_per_s_1khz")),
-         runs("runs_1khz"), _fmt_num(mo.get("sample_ratio_1khz"))],
+         runs("runs_1khz"), _fmt_num(mo.get("sample_ratio_1khz")),
+         _fmt_num(mo.get("monitor_cpu_percent_1khz"))],
     ]
     cost = mo.get("cost_percent")
     iqr = mo.get("cost_percent_iqr")
     spread = (f" (quartiles of the {len(mo.get('cost_percent_pairs') or [])} pairs: "
               f"{iqr[0]:.1f} to {iqr[2]:.1f} %; from the two medians: "
               f"{_fmt_num(mo.get('cost_percent_of_medians'))} %)") if iqr else ""
-    return [*_table(["monitor interval", "trades/s (median)", "runs", "sample ratio"], rows),
+    return [*_table(["monitor interval", "trades/s (median)", "runs", "sample ratio",
+                     "monitor CPU (% of one CPU)"], rows),
             "", f"Cost of the 1 kHz monitor, median over back-to-back pairs of runs: "
                 f"**{'-' if cost is None else f'{cost:.1f}'} %** of trades/s{spread}."]
 

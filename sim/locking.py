@@ -98,6 +98,8 @@ class Locks(Protocol):
     recovers: bool
 
     def acquire(self, c: int) -> bool: ...
+    def try_acquire(self, c: int) -> bool | None: ...
+    def lock_ids(self) -> range: ...
     def release(self, c: int) -> None: ...
     def acquire_all(self) -> bool: ...
     def release_all(self) -> None: ...
@@ -116,6 +118,12 @@ class NoLocks:
 
     def acquire(self, c: int) -> bool:
         return False
+
+    def try_acquire(self, c: int) -> bool | None:
+        return False
+
+    def lock_ids(self) -> range:
+        return range(0)
 
     def release(self, c: int) -> None:
         return None
@@ -194,6 +202,23 @@ class RobustMutexes:
             raise LockTimeout(f"{self.name} lock for currency {c}: still held after "
                               f"{self.timeout_s:g} s (holder stopped or stuck)")
         raise SimError(f"{self.name} lock for currency {c}: {os.strerror(rc)}")
+
+    def try_acquire(self, c: int) -> bool | None:
+        """One non-blocking try: None if taken, else whether the last holder died."""
+        ptr = self._ptrs[0] if self._single else self._ptrs[c]
+        rc = self._trylock(ptr)
+        if rc == 0:
+            return False
+        if rc == errno.EBUSY:
+            return None
+        if rc == errno.EOWNERDEAD:
+            self._consistent(ptr)
+            self.owner_dead += 1
+            return True
+        raise SimError(f"{self.name} lock for currency {c}: {os.strerror(rc)}")
+
+    def lock_ids(self) -> range:
+        return range(1 if self._single else self._n)
 
     def _wait(self, ptr: ctypes.c_void_p) -> int:
         if self._clocklock is not None:
@@ -284,6 +309,18 @@ class OfdLocks:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
         return False
+
+    def try_acquire(self, c: int) -> bool | None:
+        try:
+            fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK, self._lock[c])
+            return False
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        return None
+
+    def lock_ids(self) -> range:
+        return range(self._n)
 
     def release(self, c: int) -> None:
         fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK, self._unlock[c])

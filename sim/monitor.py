@@ -3,10 +3,11 @@
 A snapshot is first tried optimistically (seqlock): read every currency's ``version``,
 copy both tables, read the versions again; if all were even and none moved, no
 transaction wrote during the copy, because every write to a pool or an account happens
-while its currency's version is odd. After ``OPTIMISTIC_TRIES`` failures the monitor
-takes every lock (recovering anything a dead holder left) and copies under them, so it is
-never starved. Under ``sync: none`` there is nothing to make a copy consistent: its
-samples are marked torn, and the final check at quiescence is the verdict.
+while its currency's version is odd. When that fails it tries every lock without waiting
+and copies under them (recovering anything a dead holder left); only after
+``SNAPSHOT_ROUNDS`` rounds of both does it wait for the locks, so it is never starved.
+Under ``sync: none`` there is nothing to make a copy consistent: its samples are marked
+torn, and the final check at quiescence is the verdict.
 
 Snapshots are checked a batch at a time (see ``Sampler``) and stream to
 ``monitor/samples.f8`` a batch at a time, so memory does not grow with the run;
@@ -30,10 +31,12 @@ from .exchange import Exchange
 from .sched import current_slice_ns, request_slice
 from .trading import recover_currency
 
-__all__ = ["OPTIMISTIC_TRIES", "Sampler", "monitor_main", "sample_columns", "snapshot_into"]
+__all__ = ["SNAPSHOT_ROUNDS", "Sampler", "monitor_main", "sample_columns", "snapshot_into"]
 
-OPTIMISTIC_TRIES: Final = 32
-YIELD_AFTER: Final = 8
+# Under full load a copy rarely fits between two trades, so each round also tries every
+# lock without waiting: held for one copy (a few microseconds), they cost the traders a
+# short spin, never a sleep. Only after this many rounds does the monitor wait for them.
+SNAPSHOT_ROUNDS: Final = 16
 CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
 BATCH_S: Final = 0.25  # a batch is checked and written at least this often
@@ -48,35 +51,63 @@ Table = np.ndarray[Any, np.dtype[np.void]]
 
 
 def snapshot_into(ex: Exchange, dst: memoryview,
-                  tries: int = OPTIMISTIC_TRIES) -> tuple[bool, bool, int]:
+                  rounds: int = SNAPSHOT_ROUNDS) -> tuple[bool, bool, int]:
     """Copy both tables into ``dst``: (consistent, taken under the locks, rolled back).
 
-    Consistent unless the policy is ``none``.
+    Consistent unless the policy is ``none``. Each round tries an optimistic copy, then
+    every lock without waiting (giving back what it got if one is taken); after
+    ``rounds`` rounds it waits for every lock in turn.
     """
     q = ex.q
     vw = [b + _VERSION for b in ex.cur_base]
-    policy_none = ex.sync == "none"
-    for i in range(tries):
-        if i >= YIELD_AFTER:
-            # A writer is mid-transaction; it may be waiting for this very CPU.
-            os.sched_yield()
-        before = [q[w] for w in vw]
-        if any(v & 1 for v in before):
-            continue
-        ex.copy_tables_into(dst)
-        if all(q[w] == v for w, v in zip(vw, before, strict=True)):
-            return not policy_none, False, 0
-    if policy_none:
+    if ex.sync == "none":
         ex.copy_tables_into(dst)
         return False, False, 0
     locks = ex.locks
-    locks.acquire_all()
+    ids = locks.lock_ids()
     rolled = 0
+    for _ in range(rounds):
+        before = [q[w] for w in vw]
+        if not any(v & 1 for v in before):
+            ex.copy_tables_into(dst)
+            if all(q[w] == v for w, v in zip(vw, before, strict=True)):
+                return True, False, rolled
+        got: list[int] = []
+        try:
+            for i in ids:
+                died = locks.try_acquire(i)
+                if died is None:
+                    break
+                got.append(i)
+                if died:  # held now: settle what its dead holder left, as a trader would
+                    rolled += sum(recover_currency(ex, c) for c in locks.covered(i))
+            else:
+                rolled += _recover_leftovers(ex, vw)
+                ex.copy_tables_into(dst)
+                return True, True, rolled
+        finally:
+            for i in reversed(got):
+                locks.release(i)
+    return _locked_copy(ex, dst, vw, rolled)
+
+
+def _recover_leftovers(ex: Exchange, vw: list[int]) -> int:
+    """Under every lock: recover any currency a dead holder left mid-transaction (for
+    OFD the kernel does not say who died)."""
+    q = ex.q
+    rolled = 0
+    for c in range(ex.geo.n_currencies):
+        if q[ex.cur_base[c] + _INFLIGHT] != L.NO_SLOT or q[vw[c]] & 1:
+            rolled += recover_currency(ex, c)
+    return rolled
+
+
+def _locked_copy(ex: Exchange, dst: memoryview, vw: list[int],
+                 rolled: int) -> tuple[bool, bool, int]:
+    locks = ex.locks
+    locks.acquire_all()
     try:
-        # Recover whatever a dead holder left (for OFD the kernel does not tell us who).
-        for c in range(ex.geo.n_currencies):
-            if q[ex.cur_base[c] + _INFLIGHT] != L.NO_SLOT or q[vw[c]] & 1:
-                rolled += recover_currency(ex, c)
+        rolled += _recover_leftovers(ex, vw)
         ex.copy_tables_into(dst)
     finally:
         locks.release_all()
@@ -136,6 +167,7 @@ class Sampler:
         self.scale = ex.scale
         self._samples_f = open(os.path.join(folder, "samples.f8"), "ab")  # noqa: SIM115
         self._viol_f = open(os.path.join(folder, "violations.jsonl"), "a")  # noqa: SIM115
+        self.cpu0 = time.process_time()
 
     def sample(self) -> None:
         t = self.ex.now_ns() / 1e9
@@ -209,8 +241,9 @@ class Sampler:
             self.n = 0
         self._viol_f.flush()
 
-    def close(self, asked: int, interval_s: float) -> dict[str, Any]:
+    def close(self, asked: int, interval_s: float, elapsed_s: float) -> dict[str, Any]:
         self.flush()
+        cpu = time.process_time() - self.cpu0
         self._samples_f.close()
         self._viol_f.close()
         stats = {
@@ -219,6 +252,9 @@ class Sampler:
             "sample_ratio": round(self.samples / asked, 4) if asked else 1.0,
             "interval_s": interval_s,
             "slice_ns": current_slice_ns(),
+            # CPU the sampling took (from the traders, when they keep every CPU busy).
+            "cpu_s": round(cpu, 4),
+            "cpu_share": round(cpu / elapsed_s, 4) if elapsed_s > 0 else None,
             "torn": self.torn,
             "locked_snapshots": self.locked,
             "rolled_back": self.rolled_back,
@@ -259,6 +295,6 @@ def monitor_main(path: str, folder: str, interval_s: float) -> None:
                 # Fell behind: skip the missed ticks rather than bursting to catch up.
                 k = int((time.monotonic() - start) / interval_s)
         elapsed = time.monotonic() - start
-        sampler.close(int(elapsed / interval_s) + 1, interval_s)
+        sampler.close(int(elapsed / interval_s) + 1, interval_s, elapsed)
     finally:
         ex.close()

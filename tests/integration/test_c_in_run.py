@@ -38,7 +38,7 @@ def test_three_python_and_two_c_traders_conserve_and_log_every_trade(tmp_path: P
 @pytest.mark.timeout(90)
 def test_c_trader_killed_mid_trade_is_recovered_like_a_python_one(tmp_path: Path) -> None:
     # Only C traders, each pausing inside every transaction: every kill lands mid-trade.
-    out = run(tmp_path, duration_s=2.0, traders=[c_group(2, "--pause-in-txn-us", "300")],
+    out = run(tmp_path, duration_s=2.0, traders=[c_group(2, "--pause-in-txn-us", "1000")],
               faults={"kill_traders": 8, "after_s": 0.2, "every_s": 0.15, "restart": True})
     s = out.summary
     f = s["faults"]

@@ -48,7 +48,7 @@ def test_batches_check_every_sample_and_catch_a_corruption(tmp_path: Path) -> No
     ex.q[seq_w] += 1
     ex.q[trades_w] += 1
     s.sample()
-    stats = s.close(11, 0.01)
+    stats = s.close(11, 0.01, 0.11)
     assert stats["samples"] == 11
     got = {n: v["violations"] for n, v in stats["invariants"].items()}
     assert {n: v["checks"] for n, v in stats["invariants"].items()} == dict.fromkeys(inv.NAMES,
