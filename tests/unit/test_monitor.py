@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ import pytest
 from sim import invariants as inv
 from sim import layout as L
 from sim.exchange import Exchange
-from sim.monitor import Sampler, sample_columns
+from sim.monitor import Sampler, sample_columns, snapshot_into
 from sim.trading import Account
 from tests.conftest import make_exchange
 
@@ -81,3 +84,34 @@ def test_the_monitor_can_ask_for_a_short_slice() -> None:
     if out[0] != "True":
         pytest.skip("the kernel has no per-task slice (Linux < 6.12)")
     assert int(out[1]) == 100_000
+
+
+@pytest.mark.timeout(30)
+def test_snapshot_settles_a_transaction_whose_holder_died(tmp_path: Path) -> None:
+    """A trader SIGKILLed inside a trade, holding its lock: the monitor's non-blocking
+    round gets the lock as its owner's heir, rolls the trade back, and copies a clean state."""
+    ex = make_exchange(tmp_path / "exchange.dat")
+    ex.set_header_int("run_state", L.RUN_RUNNING)
+    pid = os.fork()
+    if pid == 0:  # the trader
+        try:
+            child = Exchange.open(str(tmp_path / "exchange.dat"))
+            Account(child, 0, pause_in_txn=30.0).trade(0, L.SIDE_BUY, 1_00)
+        finally:
+            os._exit(0)
+    j_state = ex.acc_base[0] + L.ACCOUNT.word("j_state")
+    deadline = time.monotonic() + 10
+    while ex.q[j_state] != L.JOURNAL_ACTIVE and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.05)  # well inside the pause, after the writes before it
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert ex.q[j_state] == L.JOURNAL_ACTIVE
+    raw = bytearray(ex.tables_size())
+    consistent, locked, rolled = snapshot_into(ex, memoryview(raw))
+    assert (consistent, locked, rolled) == (True, True, 1)
+    cur, acc = ex.decode_tables(raw)
+    assert not any(inv.check_all(cur, acc).values())
+    assert ex.locks.try_acquire(0) is False  # given back, and no longer marked dead
+    ex.locks.release(0)
+    ex.close()
