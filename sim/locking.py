@@ -291,12 +291,8 @@ class OfdLocks:
         # As for the mutexes: a few non-blocking tries (each a system call, ~1 us) before
         # a blocking wait, which costs a sleep, a wake-up and the alarm around it.
         for _ in range(OFD_SPIN_TRIES):
-            try:
-                fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK, self._lock[c])
+            if self.try_acquire(c) is not None:
                 return False
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
         self.waits += 1
         old = signal.signal(signal.SIGALRM, _on_alarm)
         signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
@@ -311,6 +307,8 @@ class OfdLocks:
         return False
 
     def try_acquire(self, c: int) -> bool | None:
+        """One non-blocking try: None if taken, else False (the kernel drops a dead
+        holder's record locks, so there is no heir to tell)."""
         try:
             fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK, self._lock[c])
             return False
