@@ -253,6 +253,15 @@ class Exchange:
     def header_int(self, field: str) -> int:
         return int(self.q[L.HEADER.word(field)])
 
+    def coordinator_pid(self) -> int:
+        """The pid of the coordinator that started this process's run.
+
+        Read from the header, not from getppid(): a child that starts after its
+        coordinator died would be re-parented already and never see the change. A file
+        with no coordinator recorded (0) falls back to the parent.
+        """
+        return self.header_int("coordinator_pid") or os.getppid()
+
     def set_header_int(self, field: str, value: int) -> None:
         self.q[L.HEADER.word(field)] = value
 
@@ -321,11 +330,7 @@ class Exchange:
                                    np.ndarray[Any, np.dtype[np.void]]]:
         """One byte copy of both tables, decoded: the raw material of a snapshot."""
         assert self._mm is not None
-        a, b, end = self.geo.currency_offset, self.geo.account_offset, self.geo.ring_offset
-        raw = self._mm[a:end]
-        cur = np.frombuffer(raw, dtype=L.CURRENCY.dtype, count=self.geo.n_currencies)
-        acc = np.frombuffer(raw, dtype=L.ACCOUNT.dtype, count=self.geo.n_slots, offset=b - a)
-        return cur, acc
+        return self.decode_tables(self._mm[self.geo.currency_offset: self.geo.ring_offset])
 
     def tables_size(self) -> int:
         """Bytes from the first currency record to the end of the account table."""

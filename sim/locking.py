@@ -177,23 +177,33 @@ class RobustMutexes:
         return self._ptrs[0] if self._single else self._ptrs[c]
 
     def acquire(self, c: int) -> bool:
+        # The holder is most likely running on another CPU and done within a few
+        # microseconds: retrying is far cheaper than sleeping in the kernel and being
+        # woken. Only a holder that stays (descheduled, paused) costs a wait.
         ptr = self._ptrs[0] if self._single else self._ptrs[c]
         rc = self._trylock(ptr)
+        if rc == 0:  # the common case, kept free of any further call
+            return False
+        spins = SPIN_TRIES
+        while rc == errno.EBUSY and spins:
+            rc = self._trylock(ptr)
+            spins -= 1
+        if rc == errno.EBUSY:
+            self.waits += 1
+            rc = self._wait(ptr)
+        return self._owned(ptr, rc, c)
+
+    def try_acquire(self, c: int) -> bool | None:
+        """One non-blocking try: None if taken, else whether the last holder died."""
+        ptr = self._ptr(c)
+        rc = self._trylock(ptr)
+        return None if rc == errno.EBUSY else self._owned(ptr, rc, c)
+
+    def _owned(self, ptr: ctypes.c_void_p, rc: int, c: int) -> bool:
+        """The outcome of a lock call that did not find the lock busy: True if it was
+        taken over from a dead holder (now marked consistent; the caller recovers)."""
         if rc == 0:
             return False
-        if rc == errno.EBUSY:
-            # The holder is most likely running on another CPU and done within a few
-            # microseconds: retrying is far cheaper than sleeping in the kernel and being
-            # woken. Only a holder that stays (descheduled, paused) costs a wait.
-            spins = SPIN_TRIES
-            while rc == errno.EBUSY and spins:
-                rc = self._trylock(ptr)
-                spins -= 1
-            if rc == errno.EBUSY:
-                self.waits += 1
-                rc = self._wait(ptr)
-            if rc == 0:
-                return False
         if rc == errno.EOWNERDEAD:
             self._consistent(ptr)
             self.owner_dead += 1
@@ -201,20 +211,6 @@ class RobustMutexes:
         if rc == errno.ETIMEDOUT:
             raise LockTimeout(f"{self.name} lock for currency {c}: still held after "
                               f"{self.timeout_s:g} s (holder stopped or stuck)")
-        raise SimError(f"{self.name} lock for currency {c}: {os.strerror(rc)}")
-
-    def try_acquire(self, c: int) -> bool | None:
-        """One non-blocking try: None if taken, else whether the last holder died."""
-        ptr = self._ptrs[0] if self._single else self._ptrs[c]
-        rc = self._trylock(ptr)
-        if rc == 0:
-            return False
-        if rc == errno.EBUSY:
-            return None
-        if rc == errno.EOWNERDEAD:
-            self._consistent(ptr)
-            self.owner_dead += 1
-            return True
         raise SimError(f"{self.name} lock for currency {c}: {os.strerror(rc)}")
 
     def lock_ids(self) -> range:

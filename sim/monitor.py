@@ -272,7 +272,7 @@ def monitor_main(path: str, folder: str, interval_s: float) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     request_slice(SLICE_NS)
     ex = Exchange.open(path)
-    parent = ex.header_int("coordinator_pid") or os.getppid()
+    parent = ex.coordinator_pid()
     state = L.HEADER.word("run_state")
     try:
         while ex.q[state] == L.RUN_INIT:

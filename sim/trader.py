@@ -99,9 +99,7 @@ def trader_main(spec: TraderSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_term)
     ex = Exchange.open(spec.path)
-    # The coordinator may already be gone by now, so its pid comes from the header, not
-    # from getppid() (which would then name init and never change again).
-    parent = ex.header_int("coordinator_pid") or os.getppid()
+    parent = ex.coordinator_pid()
     try:
         q = ex.q
         ab = ex.acc_base[spec.slot]
@@ -134,7 +132,7 @@ def _trade_loop(ex: Exchange, acc: Account, spec: TraderSpec, parent: int) -> No
     wait = _arrival(spec, rng)
     faults = spec.pause_prob > 0 and spec.pause_in_txn_s > 0
     if spec.turn_seed is not None:
-        _turn_loop(ex, acc, spec, view, strategy, rng)
+        _turn_loop(ex, acc, spec, view, strategy, rng, parent)
         return
     n = 0
     running = L.RUN_RUNNING
@@ -156,7 +154,7 @@ def _trade_loop(ex: Exchange, acc: Account, spec: TraderSpec, parent: int) -> No
 
 
 def _turn_loop(ex: Exchange, acc: Account, spec: TraderSpec, view: MappedView,
-               strategy: Any, rng: np.random.Generator) -> None:
+               strategy: Any, rng: np.random.Generator, parent: int) -> None:
     """Deterministic schedule: act only while the header's turn token names this slot."""
     q = ex.q
     state, turn_w, turns_w = (L.HEADER.word("run_state"), L.HEADER.word("turn"),
@@ -164,7 +162,6 @@ def _turn_loop(ex: Exchange, acc: Account, spec: TraderSpec, view: MappedView,
     assert spec.turn_seed is not None
     n_slots = spec.n_turn_slots
     limit = spec.max_orders
-    parent = ex.header_int("coordinator_pid") or os.getppid()
     spins = 0
     while q[state] == L.RUN_RUNNING:
         if q[turn_w] != spec.slot:
