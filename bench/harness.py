@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from sim.coordinator import run_scenario
-from sim.scenario import parse_scenario
+from sim.config.scenario import parse_scenario
+from sim.harness.coordinator import run_scenario
 
 from .workload import scenario_data
 

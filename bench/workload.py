@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from sim.pricing import buy_cost, sell_proceeds
+from sim.core.pricing import buy_cost, sell_proceeds
 
 __all__ = [
     "CASH",

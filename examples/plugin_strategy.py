@@ -26,8 +26,8 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, Field
 
-from sim.layout import SIDE_BUY, SIDE_SELL
-from sim.strategies import MarketView, Order, Strategy
+from sim.core.layout import SIDE_BUY, SIDE_SELL
+from sim.market.strategies import MarketView, Order, Strategy
 
 __all__ = ["MeanReverter"]
 

@@ -14,19 +14,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import BadInput, SimError
+from sim import __version__
+from sim.errors import BadInput, SimError
 
 __all__ = ["main"]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .coordinator import run_scenario
-    from .report import print_run_summary
-    from .scenario import load_scenario
+    from sim.config.scenario import load_scenario
+    from sim.harness.coordinator import run_scenario
+    from sim.harness.report import print_run_summary
 
     if args.resume:
-        from .coordinator import resume_run
+        from sim.harness.coordinator import resume_run
 
         if args.scenario or args.seed is not None:
             raise BadInput("--resume RUN_DIR takes neither a scenario nor --seed")
@@ -49,8 +49,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from .exchange import Exchange
-    from .report import print_exchange
+    from sim.core.exchange import Exchange
+    from sim.tools.inspect import print_exchange
 
     with Exchange.open(args.file, writable=False) as ex:
         print_exchange(ex, sys.stdout, all_slots=args.all)
@@ -58,21 +58,21 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_trade(args: argparse.Namespace) -> int:
-    from .interactive import trade_session
+    from sim.tools.trade import trade_session
 
     return trade_session(args.file, sys.stdin, sys.stdout, cash=args.cash,
                          holdings=args.holdings)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .check import check_command
+    from sim.tools.check import check_command
 
     return check_command(args.target, repair=args.repair, do_replay=args.replay, out=sys.stdout)
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import plot_run
-    from .results import ensure_samples
+    from sim.harness.rundir import ensure_samples
+    from sim.viz.figures import plot_run
 
     run = Path(args.run_dir)
     if not run.is_dir():
@@ -84,7 +84,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from .scenario import scenario_schema
+    from sim.config.scenario import scenario_schema
 
     json.dump(scenario_schema(), sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -92,7 +92,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_command
+    from sim.compare.command import compare_command
 
     if args.jobs < 1:
         raise BadInput(f"--jobs: must be >= 1 (found {args.jobs})")
@@ -101,14 +101,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
-    from .watch import watch_command
+    from sim.tools.watch import watch_command
 
     return watch_command(args.file, sys.stdout, interval_s=args.interval, once=args.once,
                          max_seconds=args.seconds)
 
 
 def _cmd_header(args: argparse.Namespace) -> int:
-    from .cheader import render
+    from sim.codegen.cheader import render
 
     sys.stdout.write(render())
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from sim.exchange import CurrencySpec, Exchange
+from sim.core.exchange import CurrencySpec, Exchange
 
 settings.register_profile("default", deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture])

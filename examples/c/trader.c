@@ -1,22 +1,22 @@
 /*
- * trader.c: a C trader on the mmap exchange file, speaking the protocol of sim/trading.py.
+ * trader.c: a C trader on the mmap exchange file, speaking the protocol of sim/core/transaction.py.
  *
  *   trader FILE [--slot N] [--random COUNT] [--seed S] [--cash UNITS] [--max-qty UNITS]
  *
  * The file is validated from its header bytes (pread) before anything is mapped. With
  * --slot the program trades on a slot the coordinator funded; without it, it claims a
- * free slot like sim.exchange.Exchange.claim_slot. Without --random it reads commands
+ * free slot like sim.core.transaction.claim_slot. Without --random it reads commands
  * (buy CODE QTY, sell CODE QTY, balance, rates, help, quit) from stdin.
  *
  * Every store to the mapping goes through st()/std_() below: a relaxed atomic store
  * followed by a compiler barrier, so the compiler emits the stores in program order.
  * On x86-64 (TSO) the CPU then makes them visible to other processes in that same order,
  * which is what crash recovery relies on: a trader killed between two stores leaves
- * exactly a prefix of the transaction, as with sim/trading.py.
+ * exactly a prefix of the transaction, as with sim/core/transaction.py.
  *
- * Layout, constants and geometry come from mmx.h, generated from sim/layout.py by
- * sim/cheader.py (see the Makefile); nothing about the file is retyped here except the
- * header value ranges of sim/exchange.py validate_header.
+ * Layout, constants and geometry come from mmx.h, generated from sim/core/layout.py by
+ * sim/codegen/cheader.py (see the Makefile); nothing about the file is retyped here except the
+ * header value ranges of sim/core/exchange.py validate_header.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -49,7 +49,7 @@
 #define EXIT_TIMEOUT 3 /* a lock wait passed header.lock_timeout_ms: like LockTimeout */
 
 #define BPS 10000
-/* Rejection codes and reasons of sim/trading.py; REJ_RANGE is this program's own. */
+/* Rejection codes and reasons of sim/core/transaction.py; REJ_RANGE is this program's own. */
 #define REJ_POOL (-1)
 #define REJ_FUNDS (-2)
 #define REJ_HOLDINGS (-3)
@@ -470,7 +470,7 @@ static void __attribute__((noreturn)) bad_inflight(int64_t c, int64_t s)
          T.path, c, s);
 }
 
-/* sim.trading.recover_currency: undo what a dead holder left in flight on currency c.
+/* sim.core.transaction.recover_currency: undo what a dead holder left in flight on currency c.
  * The caller holds c's lock. Returns 1 when a transaction was rolled back. */
 static int recover_currency(int64_t c)
 {
@@ -504,7 +504,7 @@ static int recover_currency(int64_t c)
     return rolled;
 }
 
-/* sim.trading.recover_slot: settle this slot's journal left by a previous process. */
+/* sim.core.transaction.recover_slot: settle this slot's journal left by a previous process. */
 static void recover_own_slot(void)
 {
     struct mmx_account *a = T.acc;
@@ -542,7 +542,7 @@ static void pwrite_all(int fd, const void *buf, size_t len, off_t off, const cha
 
 static char ledger_path[PATH_MAX];
 
-/* <dir of FILE>/ledger/slot-NNNN.bin, like sim.trading.open_ledger. */
+/* <dir of FILE>/ledger/slot-NNNN.bin, like sim.core.transaction.open_ledger. */
 static void open_ledger(void)
 {
     char dir[PATH_MAX];
@@ -566,7 +566,7 @@ static void open_ledger(void)
         fail(EXIT_BAD, "%s: cannot open ledger file: %s", ledger_path, strerror(errno));
 }
 
-/* sim.trading.drain_slot: committed ring rows [log_head, log_count) go to their absolute
+/* sim.core.transaction.drain_slot: committed ring rows [log_head, log_count) go to their absolute
  * position in the ledger file, so draining the same rows twice rewrites identical bytes. */
 static void drain(void)
 {
@@ -596,7 +596,7 @@ static bool add_ok(int64_t a, int64_t b, int64_t *out)
     return !__builtin_add_overflow(a, b, out);
 }
 
-/* Account.trade of sim/trading.py, store for store: the cash moved (> 0) or REJ_*. */
+/* Account.trade of sim/core/transaction.py, store for store: the cash moved (> 0) or REJ_*. */
 static int64_t trade(int64_t c, int64_t side, int64_t qty)
 {
     struct Currency *cu = &T.cur[c];
@@ -947,7 +947,7 @@ static void open_exchange(void)
         fail(EXIT_BAD, "%s: size is %lld bytes, header field file_size at offset %zu says %"
              PRId64, T.path, (long long)sb.st_size, offsetof(struct mmx_header, file_size),
              hdr.file_size);
-    /* Value ranges of sim/exchange.py validate_header. */
+    /* Value ranges of sim/core/exchange.py validate_header. */
     CHECK_RANGE(hdr, sync, MMX_SYNC_NONE, MMX_SYNC_OFD);
     CHECK_RANGE(hdr, scale, 1, 1000000000);
     CHECK_RANGE(hdr, fee_bps, 0, 9999);

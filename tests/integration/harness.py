@@ -12,9 +12,9 @@ from typing import Any, Final
 
 import yaml
 
-from sim import layout as L
-from sim.coordinator import RunOutcome, run_scenario
-from sim.scenario import parse_scenario
+from sim.config.scenario import parse_scenario
+from sim.core import layout as L
+from sim.harness.coordinator import RunOutcome, run_scenario
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 C_TRADER: Final = ROOT / "examples" / "c" / "build" / "trader"
@@ -108,6 +108,6 @@ def reap(proc: subprocess.Popen[str]) -> None:
 
 
 def pids_gone(pids: list[int]) -> bool:
-    from sim.exchange import pid_alive
+    from sim.core.exchange import pid_alive
 
     return not any(pid_alive(p) for p in pids if p > 0 and p != os.getpid())

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.check import replay
-from sim.exchange import Exchange
+from sim.core.exchange import Exchange
+from sim.tools.check import replay
 from tests.integration.harness import C_TRADER, run
 
 pytestmark = pytest.mark.skipif(not C_TRADER.exists(), reason="C trader not built (make c)")

@@ -1,6 +1,6 @@
-"""Integration tests of the C trader (examples/c) against files made by sim.exchange.
+"""Integration tests of the C trader (examples/c) against files made by sim.core.exchange.
 
-C traders run next to a Python process trading through sim.trading.Account on the same
+C traders run next to a Python process trading through sim.core.transaction.Account on the same
 mapping, under each sync policy; afterwards money and units are conserved exactly, every
 ledger file holds exactly the rows its slot committed, and replaying the ledgers through
 sim.pricing reproduces the pools. Also: interactive mode on stdin, refusal of bad files,
@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim import layout as L
-from sim.exchange import CurrencySpec, Exchange, ledger_dir
-from sim.pricing import buy_cost, sell_proceeds
-from sim.trading import REJECT_REASONS, Account, drain_slot, recover_slot
+from sim.core import layout as L
+from sim.core.exchange import CurrencySpec, Exchange
+from sim.core.ledger import drain_slot, ledger_dir
+from sim.core.pricing import buy_cost, sell_proceeds
+from sim.core.transaction import REJECT_REASONS, Account, recover_slot
 
 __all__: list[str] = []
 
@@ -46,9 +47,9 @@ SUMMARY = re.compile(r"^trader slot (\d+): (\d+) trades, (\d+) rejected, [0-9.]+
 
 PY_WORKER = """
 import random, sys
-from sim import layout as L
-from sim.exchange import Exchange
-from sim.trading import Account
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.core.transaction import Account
 path, slot, limit, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ex = Exchange.open(path)
 acc = Account(ex, slot)

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim import layout as L
-from sim.coordinator import RunOutcome
-from sim.exchange import Exchange
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.harness.coordinator import RunOutcome
 from tests.integration.harness import run
 
 __all__: list[str] = []

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sim import layout as L
-from sim.check import replay
-from sim.exchange import Exchange
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.tools.check import replay
 from tests.integration.harness import (
     pids_gone,
     reap,
@@ -109,7 +109,7 @@ def test_check_reports_a_transaction_left_in_flight_and_repair_rolls_it_back(
         tmp_path: Path) -> None:
     from multiprocess import get_context
 
-    from sim.trading import Account
+    from sim.core.transaction import Account
     from tests.conftest import make_exchange
 
     p = tmp_path / "exchange.dat"

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import layout as L
-from sim.check import replay
-from sim.exchange import Exchange
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.tools.check import replay
 from tests.integration.harness import (
     reap,
     run,

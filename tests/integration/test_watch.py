@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sim.errors import BadInput
-from sim.watch import sparkline, watch_command
+from sim.tools.watch import sparkline, watch_command
 from tests.integration.harness import (
     ROOT,
     reap,

@@ -1,4 +1,4 @@
-"""Tests of sim.cheader: the generated C header agrees with sim.layout when compiled."""
+"""Tests of sim.codegen.cheader: the generated C header agrees with the layout when compiled."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sim import layout as L
-from sim.cheader import STRUCT_NAMES, render
-from sim.exchange import MAX_RING_ROWS, MAX_SLOTS
+from sim.codegen.cheader import STRUCT_NAMES, render
+from sim.core import layout as L
+from sim.core.exchange import MAX_RING_ROWS, MAX_SLOTS
 
 __all__: list[str] = []
 

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import layout as L
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.core.transaction import claim_slot
 from sim.errors import BadExchangeFile, NoFreeSlot
-from sim.exchange import Exchange
 from tests.conftest import make_exchange
 
 
@@ -72,14 +73,14 @@ def test_symlink_directory_missing_and_unreadable_are_refused(tmp_path: Path) ->
 
 def test_claim_slot_funds_a_free_slot_until_none_is_left(tmp_path: Path) -> None:
     with make_exchange(tmp_path / "x.dat", n_funded=2, n_slots=3) as ex:
-        s = ex.claim_slot(L.KIND_INTERACTIVE, 500, [1, 2], pid=os.getpid())
+        s = claim_slot(ex, L.KIND_INTERACTIVE, 500, [1, 2], pid=os.getpid())
         assert s == 2
         acc = ex.accounts()
         assert int(acc["cash"][2]) == 500 and int(acc["init_cash"][2]) == 500
         assert list(acc["holdings"][2][:2]) == [1, 2]
         assert int(ex.q[ex.cword(0, "version")]) % 2 == 0
         with pytest.raises(NoFreeSlot, match="all 3 account slots"):
-            ex.claim_slot(L.KIND_INTERACTIVE, 1, [0, 0])
+            claim_slot(ex, L.KIND_INTERACTIVE, 1, [0, 0])
 
 
 _valid: dict[str, bytes] = {}

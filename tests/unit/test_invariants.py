@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import invariants as inv
-from sim import layout as L
+from sim.core import invariants as inv
+from sim.core import layout as L
 
 
 def tables() -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim import formatdoc
-from sim import layout as L
+from sim.codegen import formatdoc
+from sim.core import layout as L
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,14 +50,14 @@ def test_format_md_matches_the_layout() -> None:
     start = text.index(formatdoc.BEGIN)
     end = text.index(formatdoc.END) + len(formatdoc.END)
     assert text[start:end] == formatdoc.render(), (
-        "docs/FORMAT.md is out of date: run sim.formatdoc.update")
+        "docs/FORMAT.md is out of date: run sim.codegen.formatdoc.update")
 
 
 def test_no_module_packs_mapping_bytes_by_hand() -> None:
     # Only layout (and the OFD lock's struct flock, which is not mapping bytes) may use
     # struct; offsets elsewhere must come from layout, never literal numbers.
     allowed = {"layout.py", "locking.py"}
-    for path in (ROOT / "sim").glob("*.py"):
+    for path in (ROOT / "sim").rglob("*.py"):
         if path.name in allowed:
             continue
         src = path.read_text()

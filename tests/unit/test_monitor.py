@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import invariants as inv
-from sim import layout as L
-from sim.exchange import Exchange
-from sim.monitor import Sampler, sample_columns, snapshot_into
-from sim.trading import Account
+from sim.core import invariants as inv
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.core.snapshot import snapshot_into
+from sim.core.transaction import Account
+from sim.harness.monitor import Sampler, sample_columns
 from tests.conftest import make_exchange
 
 
@@ -74,7 +75,7 @@ def test_batches_check_every_sample_and_catch_a_corruption(tmp_path: Path) -> No
 
 def test_the_monitor_can_ask_for_a_short_slice() -> None:
     """In a child, so the test process keeps its own slice."""
-    code = ("from sim.sched import request_slice, current_slice_ns\n"
+    code = ("from sim.core.sched import request_slice, current_slice_ns\n"
             "ok = request_slice(100_000)\n"
             "print(ok, current_slice_ns())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sim.errors import BadInput
-from sim.plots import (
+from sim.viz.figures import (
     excess_kurtosis,
     log_returns,
     market_stats,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.pricing import buy_cost, sell_proceeds
+from sim.core.pricing import buy_cost, sell_proceeds
 
 
 def test_uniswap_reference_values() -> None:

@@ -14,9 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field
 
-import sim
-from sim.errors import BadScenario
-from sim.scenario import (
+import sim.market
+from sim.config.scenario import (
     Arrival,
     Scenario,
     TraderGroup,
@@ -25,6 +24,7 @@ from sim.scenario import (
     scenario_schema,
     strategy_params,
 )
+from sim.errors import BadScenario
 
 REPO = Path(__file__).resolve().parents[2]
 MINIMAL = "traders:\n  - count: 2\n"
@@ -58,7 +58,7 @@ class StubStrategy:
 
 @pytest.fixture
 def stub_strategies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stand-in registry with one strategy 'stub', whatever sim/strategies.py holds."""
+    """A stand-in registry with one strategy 'stub', whatever sim/market/strategies.py holds."""
 
     def resolve(name: str) -> type[StubStrategy]:
         if name != "stub":
@@ -66,10 +66,10 @@ def stub_strategies(monkeypatch: pytest.MonkeyPatch) -> None:
                               "module:Class")
         return StubStrategy
 
-    fake = types.ModuleType("sim.strategies")
+    fake = types.ModuleType("sim.market.strategies")
     fake.resolve = resolve  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sim.strategies", fake)
-    monkeypatch.setattr(sim, "strategies", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "sim.market.strategies", fake)
+    monkeypatch.setattr(sim.market, "strategies", fake, raising=False)
 
 
 # --- defaults and helpers ------------------------------------------------------------

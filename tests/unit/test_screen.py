@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import invariants as inv
-from sim import layout as L
+from sim.core import invariants as inv
+from sim.core import layout as L
 from tests.unit.test_invariants import tables, trade
 
 FIELDS_CUR = ("cash_reserve", "unit_reserve", "seq", "volume_units", "volume_cash")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from sim.core.layout import SIDE_BUY, SIDE_SELL
 from sim.errors import BadScenario
-from sim.layout import SIDE_BUY, SIDE_SELL
-from sim.strategies import (
+from sim.market.strategies import (
     BUILTINS,
     RANDOM_BLOCK,
     Fundamentalist,
@@ -317,18 +317,18 @@ def test_resolve_import_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(BadScenario, match=r"cannot import module 'broken_plugin_xyz' "
                                           r"\(RuntimeError: boom\)"):
         resolve("broken_plugin_xyz:C")
-    with pytest.raises(BadScenario, match=r"strategy 'sim.strategies:Nope': module "
-                                          r"'sim.strategies' has no class 'Nope'"):
-        resolve("sim.strategies:Nope")
-    for name in ("sim.errors:BadScenario", "sim.strategies:RANDOM_BLOCK",
-                 "sim.strategies:Strategy"):
+    with pytest.raises(BadScenario, match=r"strategy 'sim.market.strategies:Nope': module "
+                                          r"'sim.market.strategies' has no class 'Nope'"):
+        resolve("sim.market.strategies:Nope")
+    for name in ("sim.errors:BadScenario", "sim.market.strategies:RANDOM_BLOCK",
+                 "sim.market.strategies:Strategy"):
         with pytest.raises(BadScenario, match="is not a Strategy subclass"):
             resolve(name)
 
 
 def test_resolve_accepts_a_builtin_by_path() -> None:
-    assert resolve("sim.strategies:Momentum") is Momentum
-    assert resolve("sim.strategies:Fundamentalist") is Fundamentalist
+    assert resolve("sim.market.strategies:Momentum") is Momentum
+    assert resolve("sim.market.strategies:Fundamentalist") is Fundamentalist
 
 
 # plug-in

@@ -13,30 +13,41 @@ the errors of every group together with the structural ones.
 
 from __future__ import annotations
 
-import copy
-import difflib
 import os
 import re
-import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
+from typing import Any, Final, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from . import layout as L
-from .errors import BadScenario
-from .exchange import MAX_SLOTS
+from sim.config.loading import (
+    CURRENCY_PATTERN,
+    NAME_PATTERN,
+    Float,
+    Int,
+    Problem,
+    StrictModel,
+    fail,
+    not_a_parent,
+    one_line,
+    parse_yaml,
+    path_text,
+    problems_error,
+    read_text,
+    show,
+    validation_problems,
+    with_overrides,
+)
+from sim.core import layout as L
+from sim.core.exchange import MAX_SLOTS
+from sim.errors import BadScenario
 
 __all__ = [
     "Arrival",
@@ -55,49 +66,12 @@ __all__ = [
 # Money is int64 minor units; staying below 2**53 keeps each amount exact as a float64 too
 # and leaves ample headroom for sums over every pool and account.
 MONEY_LIMIT: Final = 2**53
-NAME_PATTERN: Final = r"^[A-Za-z0-9_.-]*$"
-CURRENCY_PATTERN: Final = rf"^[A-Z][A-Z0-9]{{0,{L.NAME_LEN - 2}}}$"
 PLACEHOLDERS: Final = ("exchange", "slot", "seed")
 JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
-_PATTERN_TEXT: Final = {
-    NAME_PATTERN: "letters, digits, '_', '.' or '-'",
-    CURRENCY_PATTERN: f"an uppercase letter then up to {L.NAME_LEN - 2} uppercase letters or "
-                      "digits",
-}
-
-Loc = tuple[int | str, ...]
-Problem = tuple[Loc, str]
 
 
-def _no_bool(kind: str, what: str) -> BeforeValidator:
-    """YAML's ``yes``/``true`` would otherwise pass for 1 in a numeric field."""
-
-    def check(value: Any) -> Any:
-        if isinstance(value, bool):
-            raise PydanticCustomError(kind, f"Input should be {what}")
-        return value
-
-    return BeforeValidator(check)
-
-
-Float = Annotated[float, _no_bool("float_type", "a valid number")]
-Int = Annotated[int, _no_bool("int_type", "a valid integer")]
-
-
-def _fail(problems: list[Problem]) -> None:
-    """Raise cross-field problems so the formatter can place each under its own field."""
-    if problems:
-        detail = "; ".join(f"{_path(loc)}: {msg}" for loc, msg in problems)
-        raise PydanticCustomError("scenario", "{detail}",
-                                  {"detail": detail, "problems": tuple(problems)})
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Arrival(_Model):
+class Arrival(StrictModel):
     """When a trader sends orders, independently of what its strategy decides."""
 
     kind: Literal["asap", "fixed", "poisson"] = Field(
@@ -111,14 +85,14 @@ class Arrival(_Model):
     @model_validator(mode="after")
     def _rate_matches_kind(self) -> Arrival:
         if self.kind == "asap" and self.rate_hz is not None:
-            _fail([(("rate_hz",), "not used with kind 'asap'; remove it or choose kind "
+            fail([(("rate_hz",), "not used with kind 'asap'; remove it or choose kind "
                                   "'fixed' or 'poisson'")])
         if self.kind != "asap" and self.rate_hz is None:
-            _fail([(("rate_hz",), f"required for kind '{self.kind}'")])
+            fail([(("rate_hz",), f"required for kind '{self.kind}'")])
         return self
 
 
-class TraderGroup(_Model):
+class TraderGroup(StrictModel):
     """``count`` traders that share a strategy (or an external command) and an endowment."""
 
     count: Int = Field(gt=0, description="number of traders in this group")
@@ -144,7 +118,7 @@ class TraderGroup(_Model):
         problems: list[Problem] = []
         if self.params:
             problems.append((("params",), "must be empty when command is given (found "
-                                          f"{_show(self.params)})"))
+                                          f"{show(self.params)})"))
         if not self.command[0].strip():
             problems.append((("command", 0), "the program must not be empty"))
         for i, arg in enumerate(self.command):
@@ -155,13 +129,13 @@ class TraderGroup(_Model):
                 what = (f"unknown placeholder {{{e.args[0]}}}" if isinstance(e, KeyError)
                         else f"bad braces ({e})")
                 problems.append((("command", i),
-                                 f"{what} in {_show(arg)}; expected {{exchange}}, {{slot}} "
+                                 f"{what} in {show(arg)}; expected {{exchange}}, {{slot}} "
                                  "or {seed}, and {{ }} for a literal brace"))
-        _fail(problems)
+        fail(problems)
         return self
 
 
-class Currency(_Model):
+class Currency(StrictModel):
     """One traded currency and its pool at the start."""
 
     name: str = Field(pattern=CURRENCY_PATTERN, description="code such as EUR")
@@ -170,14 +144,14 @@ class Currency(_Model):
                                              "start; the pool's cash side is rate*reserve")
 
 
-class MonitorConfig(_Model):
+class MonitorConfig(StrictModel):
     """The invariant monitor process."""
 
     enabled: bool = True
     interval_ms: Float = Field(default=10.0, gt=0, description="time between two checks")
 
 
-class Faults(_Model):
+class Faults(StrictModel):
     """Fault injection: SIGKILLed traders, pauses inside the critical section."""
 
     kill_traders: Int = Field(default=0, ge=0, description="SIGKILLs sent to random traders")
@@ -194,7 +168,7 @@ class Faults(_Model):
                                                description="SIGKILL the monitor at this time")
 
 
-class Fundamental(_Model):
+class Fundamental(StrictModel):
     """Exogenous news: a log-normal random walk of each currency's fundamental value."""
 
     sigma: Float = Field(default=0.0, ge=0,
@@ -207,7 +181,7 @@ def _default_currencies() -> list[Currency]:
             for n, r in (("EUR", 1.10), ("USD", 1.00), ("GBP", 1.27), ("CHF", 1.13))]
 
 
-class Scenario(_Model):
+class Scenario(StrictModel):
     """A whole run: market, traders, duration, synchronization and faults."""
 
     name: str = Field(default="", pattern=NAME_PATTERN,
@@ -241,12 +215,7 @@ class Scenario(_Model):
     faults: Faults = Faults()
     fundamental: Fundamental = Fundamental()
 
-    @field_validator("name")
-    @classmethod
-    def _not_a_parent(cls, v: str) -> str:
-        if v in (".", ".."):
-            raise ValueError(f"must not be '{v}' (it names a folder)")
-        return v
+    _not_a_parent = field_validator("name")(not_a_parent)
 
     @field_validator("currencies")
     @classmethod
@@ -258,7 +227,7 @@ class Scenario(_Model):
                 problems.append(((i, "name"), f"duplicate currency '{c.name}' (also "
                                               f"currencies[{seen[c.name]}])"))
             seen.setdefault(c.name, i)
-        _fail(problems)
+        fail(problems)
         return v
 
     @model_validator(mode="after")
@@ -290,7 +259,7 @@ class Scenario(_Model):
             problems.extend(((("traders", i, "command"), "not allowed with schedule "
                                                          "'deterministic'")
                              for i, g in enumerate(self.traders) if g.command is not None))
-        _fail(problems)
+        fail(problems)
         return self
 
     @property
@@ -311,72 +280,6 @@ class Scenario(_Model):
 # Reading files
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML that refuses duplicate keys, which PyYAML would silently overwrite."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # unhashable; the base class reports it
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark,
-                    f"duplicate key {key!r}", key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _read_text(path: Path, src: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadScenario(f"{src}: no such file") from None
-    except IsADirectoryError:
-        raise BadScenario(f"{src}: is a directory, expected a scenario YAML file") from None
-    except PermissionError:
-        raise BadScenario(f"{src}: cannot read: permission denied") from None
-    except UnicodeDecodeError as e:
-        raise BadScenario(f"{src}: not UTF-8 text (bad byte at offset {e.start})") from None
-    except OSError as e:
-        raise BadScenario(f"{src}: cannot read: {e.strerror or e}") from None
-
-
-def _parse_yaml(text: str, src: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no object tags
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = e.problem or e.context or "syntax error"
-        raise BadScenario(_one_line(f"{src}: not valid YAML{where}: {what}")) from None
-    except yaml.YAMLError as e:
-        raise BadScenario(_one_line(f"{src}: not valid YAML: {e}")) from None
-
-
-def _with_overrides(data: dict[Any, Any], overrides: Mapping[str, Any], src: str
-                    ) -> dict[Any, Any]:
-    """A copy of ``data`` with each override set; dotted keys reach into nested mappings."""
-    out = copy.deepcopy(data)
-    for key, value in overrides.items():
-        *parents, last = key.split(".")
-        node = out
-        for i, part in enumerate(parents):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                where = ".".join(parents[:i + 1])
-                raise BadScenario(f"{src}: override {key}: {where} is not a mapping "
-                                  f"(found {_show(child)})")
-            node = child
-        node[last] = value
-    return out
-
-
 def _safe_name(stem: str) -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
     return "scenario" if name in ("", ".", "..") else name
@@ -386,153 +289,9 @@ def _safe_name(stem: str) -> str:
 # Turning validation errors into one line
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _path(loc: Iterable[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif str(part).startswith("["):
-            out += str(part)
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _number(v: float) -> str:
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    return repr(v)
-
-
-def _show(v: Any) -> str:
-    """A found value as the user would write it in YAML, kept short."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return _number(v)
-    if isinstance(v, str):
-        return repr(v if len(v) <= 40 else v[:37] + "...")
-    if isinstance(v, Mapping):
-        return "a mapping" if v else "an empty mapping"
-    if isinstance(v, list | tuple):
-        return f"a list of {len(v)}" if v else "an empty list"
-    return f"a {type(v).__name__}"
-
-
-def _unwrap(tp: Any) -> Any:
-    """``X | None`` to ``X``."""
-    if get_origin(tp) in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return _unwrap(args[0])
-    return tp
-
-
-def _walk(model: type[BaseModel], loc: Loc) -> tuple[Any, list[int]]:
-    """The annotation at ``loc`` below ``model`` (None if unknown) and a sort key for it."""
-    tp: Any = model
-    key: list[int] = []
-    for part in loc:
-        tp = _unwrap(tp)
-        if isinstance(part, int) and get_origin(tp) is list:
-            tp = get_args(tp)[0]
-            key.append(part)
-        elif isinstance(part, str) and isinstance(tp, type) and issubclass(tp, BaseModel) \
-                and part in tp.model_fields:
-            key.append(list(tp.model_fields).index(part))
-            tp = tp.model_fields[part].annotation
-        else:
-            return None, [*key, 1 << 30]
-    return _unwrap(tp), key
-
-
-def _ctx_bound(v: Any) -> str:
-    return _number(v) if isinstance(v, int | float) else str(v)
-
-
-def _describe(err: Mapping[str, Any], model: type[BaseModel]) -> str:
-    """One pydantic error as 'what was expected (found X)'."""
-    kind: str = err["type"]
-    loc: Loc = tuple(err["loc"])
-    ctx: Mapping[str, Any] = err.get("ctx") or {}
-    found = f" (found {_show(err.get('input'))})"
-    simple = {
-        "int_type": "expected a whole number", "int_parsing": "expected a whole number",
-        "int_from_float": "expected a whole number",
-        "int_parsing_size": "expected a whole number of reasonable size",
-        "float_type": "expected a number", "float_parsing": "expected a number",
-        "finite_number": "must be a finite number",
-        "bool_type": "expected true or false", "bool_parsing": "expected true or false",
-        "string_type": "expected a string", "list_type": "expected a list",
-        "dict_type": "expected a mapping", "model_type": "expected a mapping",
-        "model_attributes_type": "expected a mapping",
-        "invalid_key": "keys must be strings",
-    }
-    bounds = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
-              "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
-    if kind == "missing":
-        return "required"
-    if kind == "extra_forbidden":
-        parent, _ = _walk(model, loc[:-1])
-        hint = ""
-        if isinstance(parent, type) and issubclass(parent, BaseModel):
-            close = difflib.get_close_matches(str(loc[-1]), list(parent.model_fields), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return "unknown key" + hint
-    if kind in simple:
-        return simple[kind] + found
-    if kind in bounds:
-        name, op = bounds[kind]
-        return f"must be {op} {_ctx_bound(ctx.get(name))}{found}"
-    if kind == "literal_error":
-        tp, _ = _walk(model, loc)
-        options = (", ".join(repr(a) for a in get_args(tp)) if get_origin(tp) is Literal
-                   else str(ctx.get("expected")))
-        return f"expected one of {options}{found}"
-    if kind == "string_pattern_mismatch":
-        pattern = str(ctx.get("pattern"))
-        return f"expected {_PATTERN_TEXT.get(pattern, 'a match for ' + pattern)}{found}"
-    if kind in ("too_short", "too_long"):
-        n = ctx.get("min_length" if kind == "too_short" else "max_length")
-        most = "least" if kind == "too_short" else "most"
-        items = "item" if n == 1 else "items"
-        return f"must have at {most} {n} {items} (found {ctx.get('actual_length')})"
-    if kind in ("string_too_short", "string_too_long"):
-        n = ctx.get("min_length" if kind == "string_too_short" else "max_length")
-        most = "least" if kind == "string_too_short" else "most"
-        return f"must have at {most} {n} characters{found}"
-    if kind in ("value_error", "assertion_error") and "error" in ctx:
-        return str(ctx["error"])
-    return f"{err['msg']}{found}"
-
-
-def _problems(e: ValidationError, model: type[BaseModel], prefix: Loc = ()) -> list[Problem]:
-    out: list[Problem] = []
-    for err in e.errors(include_url=False):
-        loc = tuple(err["loc"])
-        ctx = err.get("ctx") or {}
-        if err["type"] == "scenario" and "problems" in ctx:
-            out.extend(((*prefix, *loc, *sub), msg) for sub, msg in ctx["problems"])
-        else:
-            out.append(((*prefix, *loc), _describe(err, model)))
-    return out
-
-
-def _raise(src: str, problems: list[Problem]) -> None:
-    ordered = sorted(problems, key=lambda p: _walk(Scenario, p[0])[1])
-    raise BadScenario(_one_line(f"{src}: " + "; ".join(f"{_path(loc)}: {msg}"
-                                                        for loc, msg in ordered)))
-
-
 def _group_problems(i: int, group: Any) -> list[Problem]:
     """Strategy name and params of raw group ``i``; fields of wrong type are left to pydantic."""
-    from . import strategies
+    from sim.market import strategies
 
     if not isinstance(group, Mapping) or group.get("command") is not None:
         return []
@@ -549,7 +308,7 @@ def _group_problems(i: int, group: Any) -> list[Problem]:
     try:
         cls.Params.model_validate(params)
     except ValidationError as e:
-        return _problems(e, cls.Params, ("traders", i, "params"))
+        return validation_problems(e, cls.Params, ("traders", i, "params"))
     except Exception as e:  # a plug-in's validator may fail in any way
         return [(("traders", i, "params"), f"strategy '{name}' failed to check them "
                                            f"({type(e).__name__}: {e})")]
@@ -567,7 +326,7 @@ def parse_scenario(data: Any, source: str = "<scenario>",
         raise BadScenario(f"{source}: is empty; expected a mapping with at least 'traders'")
     if not isinstance(data, Mapping):
         raise BadScenario(f"{source}: top level must be a mapping of keys to values "
-                          f"(found {_show(data)})")
+                          f"(found {show(data)})")
     raw = {k if isinstance(k, str) else str(k): v for k, v in data.items()}
     if raw.get("name") in (None, ""):
         raw["name"] = _safe_name(default_name)
@@ -576,13 +335,13 @@ def parse_scenario(data: Any, source: str = "<scenario>",
     try:
         scn = Scenario.model_validate(raw)
     except ValidationError as e:
-        problems.extend(_problems(e, Scenario))
+        problems.extend(validation_problems(e, Scenario))
     groups = raw.get("traders")
     if isinstance(groups, list):
         for i, group in enumerate(groups):
             problems.extend(_group_problems(i, group))
     if problems or scn is None:
-        _raise(source, problems)
+        raise problems_error(source, Scenario, problems)
     assert scn is not None
     return scn
 
@@ -596,9 +355,9 @@ def load_scenario(path: str | os.PathLike[str],
     """
     src = os.fspath(path)
     p = Path(src)
-    data = _parse_yaml(_read_text(p, src), src)
+    data = parse_yaml(read_text(p, src), src)
     if overrides and isinstance(data, dict):
-        data = _with_overrides(data, overrides, src)
+        data = with_overrides(data, overrides, src)
     return parse_scenario(data, source=src, default_name=p.stem)
 
 
@@ -611,7 +370,7 @@ def scenario_schema() -> dict[str, Any]:
 
 def strategy_params(scn: Scenario, group: TraderGroup) -> BaseModel | None:
     """The validated ``Params`` of ``group``'s strategy; None for an external command."""
-    from . import strategies
+    from sim.market import strategies
 
     if group.command is not None:
         return None
@@ -624,6 +383,6 @@ def strategy_params(scn: Scenario, group: TraderGroup) -> BaseModel | None:
     try:
         return cls.Params.model_validate(group.params)
     except ValidationError as e:
-        detail = "; ".join(f"{where}.{_path(loc)}: {msg}"
-                           for loc, msg in _problems(e, cls.Params, ("params",)))
-        raise BadScenario(_one_line(f"{scn.name}: {detail}")) from None
+        detail = "; ".join(f"{where}.{path_text(loc)}: {msg}"
+                           for loc, msg in validation_problems(e, cls.Params, ("params",)))
+        raise BadScenario(one_line(f"{scn.name}: {detail}")) from None

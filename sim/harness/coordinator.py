@@ -27,28 +27,27 @@ import multiprocess
 import multiprocess.connection
 import numpy as np
 
-from . import __version__
-from . import invariants as inv
-from . import layout as L
-from .errors import BadInput, BadScenario, SimError
-from .exchange import CurrencySpec, Exchange, pid_alive
-from .monitor import monitor_main
-from .plots import plot_run
-from .results import (
+from sim import __version__
+from sim.config.scenario import Scenario, TraderGroup
+from sim.core import invariants as inv
+from sim.core import layout as L
+from sim.core.exchange import CurrencySpec, Exchange, pid_alive
+from sim.core.ledger import drain_slot, load_ledger
+from sim.core.quiescence import final_check, settle
+from sim.core.transaction import recover_slot
+from sim.errors import BadInput, BadScenario, SimError
+from sim.harness.monitor import monitor_main
+from sim.harness.rundir import (
     INCOMPLETE,
-    final_check,
-    load_ledger,
     make_run_dir,
     mark_complete,
     merge_ledger,
-    settle,
     write_json,
     write_samples,
     write_trades_csv,
 )
-from .scenario import Scenario, TraderGroup
-from .trader import TraderSpec, trader_main, turn_order
-from .trading import drain_slot, recover_slot
+from sim.market.trader import TraderSpec, trader_main, turn_order
+from sim.viz.figures import plot_run
 
 __all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
@@ -402,7 +401,7 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
     locks are re-initialised (no process may still be attached: that is checked), and
     the same slots trade again, for the scenario's duration or ``duration_s``.
     """
-    from .scenario import load_scenario
+    from sim.config.scenario import load_scenario
 
     if not (run_dir / INCOMPLETE).exists():
         raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker)")

@@ -24,14 +24,18 @@ import os
 import time
 from typing import Final
 
-from . import layout as L
-from .exchange import Exchange, ledger_dir
-from .pricing import buy_cost, sell_proceeds
+import numpy as np
+
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.core.ledger import drain_slot, open_ledger
+from sim.core.pricing import buy_cost, sell_proceeds
+from sim.errors import NoFreeSlot
 
 __all__ = [
     "REJECT_REASONS",
     "Account",
-    "drain_slot",
+    "claim_slot",
     "lock_and_recover",
     "recover_currency",
     "recover_slot",
@@ -136,37 +140,40 @@ def recover_slot(ex: Exchange, slot: int) -> bool:
         locks.release(c)
 
 
-def drain_slot(ex: Exchange, slot: int, fd: int | None = None) -> int:
-    """Copy ``slot``'s committed ring rows to its ledger file; returns rows written.
+def claim_slot(ex: Exchange, kind: int, cash: int, holdings: list[int], *, pid: int = 0,
+               slot: int | None = None) -> int:
+    """Take a free account slot and fund it; a transaction across every currency.
 
-    Rows go to their absolute position (row k at byte k * ROW.size), so draining the same
-    rows twice (a drainer killed before it moved ``log_head``) rewrites identical bytes.
+    Funding changes the conserved totals, so it happens under every currency lock and
+    moves currency 0's seqlock version: no snapshot sees half a claim. A lock inherited
+    from a dead holder is settled first, as a trader would.
     """
-    q = ex.q
-    ab = ex.acc_base[slot]
-    head, count = q[ab + _LOG_HEAD], q[ab + _LOG_COUNT]
-    if count <= head:
-        return 0
-    if count - head > ex.geo.ring_rows:
-        raise AssertionError(f"slot {slot}: {count - head} undrained rows exceed the ring")
-    own = fd is None
-    if fd is None:
-        fd = open_ledger(ex, slot)
+    registry = ex.registry
+    registry.acquire(0)
     try:
-        data = ex.ring_rows(slot, head, count)
-        os.pwrite(fd, data, head * L.ROW.size)
+        acc = ex.accounts()
+        free = [int(s) for s in np.flatnonzero(acc["status"] == L.SLOT_FREE)]
+        del acc
+        if slot is None:
+            if not free:
+                raise NoFreeSlot(f"{ex.path}: all {ex.geo.n_slots} account slots are taken")
+            slot = free[0]
+        elif slot not in free:
+            raise NoFreeSlot(f"{ex.path}: slot {slot} is not free")
+        locks = ex.locks
+        if locks.acquire_all():
+            for c in range(ex.geo.n_currencies):
+                recover_currency(ex, c)
+        v = ex.cword(0, "version")
+        try:
+            ex.q[v] += 1
+            ex.fund(slot, kind, cash, holdings, pid)
+            ex.q[v] += 1
+        finally:
+            locks.release_all()
     finally:
-        if own:
-            os.close(fd)
-    q[ab + _LOG_HEAD] = count
-    return count - head
-
-
-def open_ledger(ex: Exchange, slot: int) -> int:
-    folder = ledger_dir(ex.path)
-    os.makedirs(folder, exist_ok=True)
-    return os.open(os.path.join(folder, f"slot-{slot:04d}.bin"),
-                   os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        registry.release(0)
+    return slot
 
 
 class Account:

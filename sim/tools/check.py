@@ -13,12 +13,13 @@ from typing import IO
 
 import numpy as np
 
-from . import invariants as inv
-from . import layout as L
-from .errors import BadInput
-from .exchange import Exchange, pid_alive
-from .pricing import buy_cost, sell_proceeds
-from .results import final_check, load_ledger, settle
+from sim.core import invariants as inv
+from sim.core import layout as L
+from sim.core.exchange import Exchange, pid_alive
+from sim.core.ledger import load_ledger
+from sim.core.pricing import buy_cost, sell_proceeds
+from sim.core.quiescence import final_check, settle
+from sim.errors import BadInput
 
 __all__ = ["check_command", "replay"]
 

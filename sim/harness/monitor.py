@@ -1,14 +1,6 @@
 """The monitor process: consistent snapshots of the mapping, invariant checks, samples.
 
-A snapshot is first tried optimistically (seqlock): read every currency's ``version``,
-copy both tables, read the versions again; if all were even and none moved, no
-transaction wrote during the copy, because every write to a pool or an account happens
-while its currency's version is odd. When that fails it tries every lock without waiting
-and copies under them (recovering anything a dead holder left); only after
-``SNAPSHOT_ROUNDS`` rounds of both does it wait for the locks, so it is never starved.
-Under ``sync: none`` there is nothing to make a copy consistent: its samples are marked
-torn, and the final check at quiescence is the verdict.
-
+A snapshot (:func:`sim.core.snapshot.snapshot_into`) is a consistent copy of both tables.
 Snapshots are checked a batch at a time (see ``Sampler``) and stream to
 ``monitor/samples.f8`` a batch at a time, so memory does not grow with the run;
 violations go to ``monitor/violations.jsonl`` (the first ``MAX_RECORDED`` in full, all of
@@ -25,18 +17,14 @@ from typing import Any, Final
 
 import numpy as np
 
-from . import invariants as inv
-from . import layout as L
-from .exchange import Exchange
-from .sched import current_slice_ns, request_slice
-from .trading import recover_currency
+from sim.core import invariants as inv
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.core.sched import current_slice_ns, request_slice
+from sim.core.snapshot import snapshot_into
 
-__all__ = ["SNAPSHOT_ROUNDS", "Sampler", "monitor_main", "sample_columns", "snapshot_into"]
+__all__ = ["Sampler", "monitor_main", "sample_columns"]
 
-# Under full load a copy rarely fits between two trades, so each round also tries every
-# lock without waiting: held for one copy (a few microseconds), they cost the traders a
-# short spin, never a sleep. Only after this many rounds does the monitor wait for them.
-SNAPSHOT_ROUNDS: Final = 16
 CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
 BATCH_S: Final = 0.25  # a batch is checked and written at least this often
@@ -44,74 +32,8 @@ MAX_RECORDED: Final = 2000
 # A sample is a burst of ~0.1 ms CPU: ask for a slice that size so that each wake-up
 # preempts a trader at once instead of after the trader's ~1 ms slice (see sched.py).
 SLICE_NS: Final = 100_000
-_VERSION: Final = L.CURRENCY.word("version")
-_INFLIGHT: Final = L.CURRENCY.word("inflight")
 
 Table = np.ndarray[Any, np.dtype[np.void]]
-
-
-def snapshot_into(ex: Exchange, dst: memoryview,
-                  rounds: int = SNAPSHOT_ROUNDS) -> tuple[bool, bool, int]:
-    """Copy both tables into ``dst``: (consistent, taken under the locks, rolled back).
-
-    Consistent unless the policy is ``none``. Each round tries an optimistic copy, then
-    every lock without waiting (giving back what it got if one is taken); after
-    ``rounds`` rounds it waits for every lock in turn.
-    """
-    q = ex.q
-    vw = [b + _VERSION for b in ex.cur_base]
-    if ex.sync == "none":
-        ex.copy_tables_into(dst)
-        return False, False, 0
-    locks = ex.locks
-    ids = locks.lock_ids()
-    rolled = 0
-    for _ in range(rounds):
-        before = [q[w] for w in vw]
-        if not any(v & 1 for v in before):
-            ex.copy_tables_into(dst)
-            if all(q[w] == v for w, v in zip(vw, before, strict=True)):
-                return True, False, rolled
-        got: list[int] = []
-        try:
-            for i in ids:
-                died = locks.try_acquire(i)
-                if died is None:
-                    break
-                got.append(i)
-                if died:  # held now: settle what its dead holder left, as a trader would
-                    rolled += sum(recover_currency(ex, c) for c in locks.covered(i))
-            else:
-                rolled += _recover_leftovers(ex, vw)
-                ex.copy_tables_into(dst)
-                return True, True, rolled
-        finally:
-            for i in reversed(got):
-                locks.release(i)
-    return _locked_copy(ex, dst, vw, rolled)
-
-
-def _recover_leftovers(ex: Exchange, vw: list[int]) -> int:
-    """Under every lock: recover any currency a dead holder left mid-transaction (for
-    OFD the kernel does not say who died)."""
-    q = ex.q
-    rolled = 0
-    for c in range(ex.geo.n_currencies):
-        if q[ex.cur_base[c] + _INFLIGHT] != L.NO_SLOT or q[vw[c]] & 1:
-            rolled += recover_currency(ex, c)
-    return rolled
-
-
-def _locked_copy(ex: Exchange, dst: memoryview, vw: list[int],
-                 rolled: int) -> tuple[bool, bool, int]:
-    locks = ex.locks
-    locks.acquire_all()
-    try:
-        rolled += _recover_leftovers(ex, vw)
-        ex.copy_tables_into(dst)
-    finally:
-        locks.release_all()
-    return True, True, rolled
 
 
 def sample_columns(n_currencies: int, n_slots: int) -> int:

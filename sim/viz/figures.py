@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from .errors import BadInput
+from sim.errors import BadInput
+from sim.viz.style import colours as palette
+from sim.viz.style import note, percentile_band, save
 
 __all__ = [
     "excess_kurtosis",
@@ -41,7 +41,6 @@ __all__ = [
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
-DPI: Final = 110
 # Below this many samples lines alone can be invisible (one sample is one point).
 MARKER_BELOW: Final = 30
 # A rate range wider than this factor is drawn on a log axis, or the small ones flatten.
@@ -211,27 +210,6 @@ def _names(samples: Mapping[str, np.ndarray[Any, Any]], key: str, n: int,
     return [raw[i] if i < len(raw) else f"{fallback}{i}" for i in range(n)]
 
 
-def _colours(n: int, strategies: bool = False) -> list[Any]:
-    # Qualitative maps keep neighbours distinguishable; past 20 only a sampled
-    # perceptual map has enough distinct hues.
-    if strategies and n <= 8:
-        cmap = colormaps["Dark2"]
-        return [cmap(i) for i in range(n)]
-    if n <= 10:
-        cmap = colormaps["tab10"]
-        return [cmap(i) for i in range(n)]
-    if n <= 20:
-        cmap = colormaps["tab20"]
-        return [cmap(i) for i in range(n)]
-    cmap = colormaps["turbo"]
-    return [cmap(x) for x in np.linspace(0.05, 0.95, n)]
-
-
-def _note(ax: Axes, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
-            fontsize=11, color="0.35", wrap=True)
-
-
 def _legend_outside(ax: Axes, n_entries: int, **kw: Any) -> None:
     # Outside the axes so 8+ currencies never cover the data; columns keep it short.
     handles, labels = kw.pop("handles", None), kw.pop("labels", None)
@@ -247,17 +225,6 @@ def _legend_outside(ax: Axes, n_entries: int, **kw: Any) -> None:
 def _target(out: Path, default_name: str) -> Path:
     out = Path(out)
     return out / default_name if out.is_dir() else out
-
-
-def _save(fig: Figure, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # tight_layout only warns when it cannot shrink further; the figure is still fine.
-        warnings.simplefilter("ignore", UserWarning)
-        fig.tight_layout()
-    fig.savefig(out, dpi=DPI, bbox_inches="tight")
-    fig.clear()
-    return out
 
 
 def _short_note(s: int) -> str:
@@ -283,7 +250,7 @@ def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     rate = _matrix(samples, "rate", s)
     c = rate.shape[1] if rate.ndim == 2 else 0
     names = _names(samples, "names", c, "cur")
-    colours = _colours(c)
+    colours = palette(c)
     marker = "o" if s < MARKER_BELOW else None
 
     fig = Figure(figsize=(11, 7.5))
@@ -298,9 +265,9 @@ def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     axn.set_ylabel("rate / first rate (1)")
 
     if s == 0 or c == 0:
-        _note(ax, "no samples (run too short)" if s == 0 else "no currencies")
-        _note(axn, "nothing to normalise")
-        return _save(fig, out)
+        note(ax, "no samples (run too short)" if s == 0 else "no currencies")
+        note(axn, "nothing to normalise")
+        return save(fig, out)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         finite = np.isfinite(rate)
@@ -325,15 +292,7 @@ def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
                    transform=a.get_xaxis_transform(), clip_on=False,
                    label=f"sample with violations ({len(bad)})" if a is ax else None)
     _legend_outside(ax, c + (1 if len(bad) else 0), title="currency")
-    return _save(fig, out)
-
-
-def _band(w: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    with warnings.catch_warnings():
-        # An all-NaN row is a moment when every trader of the group held a free slot.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        q: FloatArray = np.nanpercentile(w, [10.0, 50.0, 90.0], axis=1)
-    return q[0], q[1], q[2]
+    return save(fig, out)
 
 
 def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: str) -> Path:
@@ -349,7 +308,7 @@ def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     n = wealth.shape[1] if wealth.ndim == 2 else 0
     strat = _names(samples, "strategy", n, "strategy ")
     groups = list(dict.fromkeys(strat))
-    colours = _colours(len(groups), strategies=True)
+    colours = palette(len(groups), "Dark2")
     marker = "o" if s < MARKER_BELOW else None
 
     fig = Figure(figsize=(11, 6))
@@ -359,8 +318,8 @@ def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     ax.set_ylabel("wealth (home money)")
     ax.grid(True, alpha=0.3)
     if s == 0 or n == 0:
-        _note(ax, "no samples (run too short)" if s == 0 else "no traders")
-        return _save(fig, out)
+        note(ax, "no samples (run too short)" if s == 0 else "no traders")
+        return save(fig, out)
 
     thin = 0.6 if n > 8 else 1.2
     handles: list[Any] = []
@@ -375,13 +334,13 @@ def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
             handles.append(Line2D([], [], color=colour, lw=thin))
             labels.append(f"{g} (1 trader)")
             continue
-        lo, med, hi = _band(w)
+        lo, med, hi = percentile_band(w, axis=1)
         ax.fill_between(t, lo, hi, color=colour, alpha=0.18, lw=0)
         ax.plot(t, med, color=colour, lw=2.4, marker=marker, ms=5)
         handles.append((Patch(color=colour, alpha=0.18), Line2D([], [], color=colour, lw=2.4)))
         labels.append(f"{g}: median and 10–90 % of {len(cols)}")
     _legend_outside(ax, len(labels), handles=handles, labels=labels, title="strategy")
-    return _save(fig, out)
+    return save(fig, out)
 
 
 def _acf_panel(ax: Axes, per: Sequence[FloatArray], pooled: FloatArray, n: int,
@@ -392,7 +351,7 @@ def _acf_panel(ax: Axes, per: Sequence[FloatArray], pooled: FloatArray, n: int,
     ax.set_ylabel(f"autocorrelation of {what} (1)")
     ax.grid(True, alpha=0.3)
     if n < MIN_ACF_PAIRS + 1 or not np.isfinite(pooled).any():
-        _note(ax, f"too few returns (n={n})")
+        note(ax, f"too few returns (n={n})")
         return
     for acf, name, colour in zip(per, names, colours, strict=True):
         ax.plot(lags, acf, color=colour, lw=0.7, alpha=0.6, label=name)
@@ -420,7 +379,7 @@ def plot_market(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     rate = _matrix(samples, "rate", s)
     c = rate.shape[1] if rate.ndim == 2 else 0
     names = _names(samples, "names", c, "cur")
-    colours = _colours(c)
+    colours = palette(c)
     r = log_returns(rate)
     cols = [r[:, j] for j in range(c)]
     pooled_stats = market_stats(rate)["pooled"]
@@ -453,7 +412,7 @@ def plot_market(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
                   label=f"normal fit μ={mu:.2f}, σ={sd:.2f}")
         ax_h.legend(fontsize=8, loc="upper right")
     else:
-        _note(ax_h, f"too few returns (n={len(z)})")
+        note(ax_h, f"too few returns (n={len(z)})")
 
     acf_r = [_acf_pooled([col], max_lag)[0] for col in cols]
     acf_a = [_acf_pooled([np.abs(col)], max_lag)[0] for col in cols]
@@ -463,7 +422,7 @@ def plot_market(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     _acf_panel(ax_a, acf_a, pooled_a, n_a, names, colours, "|returns|")
     if ax_a.get_legend_handles_labels()[0]:
         _legend_outside(ax_a, c + 2, title="currency")
-    return _save(fig, out)
+    return save(fig, out)
 
 
 # --------------------------------------------------------------------------- a run

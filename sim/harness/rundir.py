@@ -1,4 +1,4 @@
-"""Run folders and what goes in them: ledger merge, samples, final check, summary.
+"""Run folders and what goes in them: the merged ledger, samples, the summary file.
 
 A run folder is ``<root>/<scenario>/<run-id>/``, created with an exclusive ``mkdir`` so
 no run ever overwrites another. While a run is going it holds an ``INCOMPLETE`` marker;
@@ -15,22 +15,17 @@ from typing import Any, Final
 
 import numpy as np
 
-from . import invariants as inv
-from . import layout as L
-from .errors import BadInput
-from .exchange import Exchange, ledger_dir
-from .monitor import sample_columns
-from .trading import drain_slot, lock_and_recover, recover_currency, recover_slot
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.errors import BadInput
+from sim.harness.monitor import sample_columns
 
 __all__ = [
     "INCOMPLETE",
     "TRADE_DTYPE",
     "ensure_samples",
-    "final_check",
-    "load_ledger",
     "make_run_dir",
     "merge_ledger",
-    "settle",
     "write_samples",
     "write_trades_csv",
 ]
@@ -60,47 +55,6 @@ def make_run_dir(root: Path, scenario: str, seed: int) -> Path:
 
 def mark_complete(run: Path) -> None:
     (run / INCOMPLETE).unlink(missing_ok=True)
-
-
-def settle(ex: Exchange) -> dict[str, int]:
-    """At quiescence: finish every journal a dead process left and drain every ring."""
-    rolled = drained = 0
-    acc = ex.accounts()
-    for s in np.flatnonzero(acc["status"] != L.SLOT_FREE):
-        rolled += recover_slot(ex, int(s))
-    for c in range(ex.geo.n_currencies):
-        if ex.q[ex.cword(c, "inflight")] != L.NO_SLOT or ex.q[ex.cword(c, "version")] & 1:
-            rolled += lock_and_recover(ex, c)
-            try:
-                rolled += recover_currency(ex, c)
-            finally:
-                ex.locks.release(c)
-    for s in np.flatnonzero(acc["status"] != L.SLOT_FREE):
-        drained += drain_slot(ex, int(s))
-    return {"rolled_back": rolled, "drained_rows": drained}
-
-
-def load_ledger(ex: Exchange, acc: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Every committed ledger row of every claimed slot: the drained rows from its ledger
-    file, the rest (a process died before draining) from its ring in the mapping."""
-    parts = []
-    folder = ledger_dir(ex.path)
-    for s in np.flatnonzero(acc["status"] != L.SLOT_FREE):
-        n, head = int(acc["log_count"][s]), int(acc["log_head"][s])
-        if n == 0:
-            continue
-        f = os.path.join(folder, f"slot-{int(s):04d}.bin")
-        rows = np.fromfile(f, dtype=L.ROW.dtype, count=head) if os.path.exists(f) else None
-        have = 0 if rows is None else len(rows)
-        if have < head:
-            raise BadInput(f"{f}: ledger holds {have} rows, account says {head} were drained")
-        if rows is not None and have:
-            parts.append(rows[:head])
-        if n > head:
-            parts.append(np.frombuffer(ex.ring_rows(int(s), head, n), dtype=L.ROW.dtype))
-    if not parts:
-        return np.zeros(0, dtype=L.ROW.dtype)
-    return np.concatenate(parts)
 
 
 def merge_ledger(rows: np.ndarray[Any, Any], out: Path | None = None) -> np.ndarray[Any, Any]:
@@ -140,24 +94,6 @@ def write_trades_csv(run: Path, trades: np.ndarray[Any, Any], names: list[str]) 
             f.write("\n")
 
 
-def final_check(ex: Exchange, ledger_rows: int | None = None) -> dict[str, Any]:
-    """The verdict at quiescence: every invariant, plus journals and ledger completeness."""
-    cur, acc = ex.copy_tables()
-    found = inv.check_all(cur, acc, None)
-    claimed = acc["status"] != L.SLOT_FREE
-    open_journals = [int(s) for s in np.flatnonzero(claimed & (acc["j_state"] != 0))]
-    inflight = [int(c) for c in np.flatnonzero(cur["inflight"] != L.NO_SLOT)]
-    found["no_transaction_in_flight"] = (
-        [f"slot {s}: journal still active" for s in open_journals]
-        + [f"currency {c}: names slot {cur['inflight'][c]} in flight" for c in inflight])
-    if ledger_rows is not None:
-        committed = int(acc["log_count"][claimed].sum())
-        found["ledger_complete"] = ([] if committed == ledger_rows else
-                                    [f"ledger has {ledger_rows} rows, accounts committed "
-                                     f"{committed}"])
-    return {"ok": not any(found.values()), "violations": {k: v for k, v in found.items() if v}}
-
-
 def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_slots: int,
                   names: list[str], strategies: dict[int, str]) -> int:
     """Assemble the monitor's streamed rows into samples.npz; returns the sample count."""
@@ -193,7 +129,7 @@ def ensure_samples(run: Path) -> None:
     """Assemble samples.npz from the monitor's stream if the run died before doing it."""
     if (run / "samples.npz").exists() or not (run / "monitor" / "samples.f8").exists():
         return
-    from .scenario import load_scenario
+    from sim.config.scenario import load_scenario
 
     with Exchange.open(str(run / "exchange.dat"), writable=False) as ex:
         names, nc, ns = ex.names(), ex.geo.n_currencies, ex.geo.n_slots

@@ -11,10 +11,10 @@ import os
 from decimal import Decimal, InvalidOperation
 from typing import IO
 
-from . import layout as L
-from .errors import BadInput
-from .exchange import Exchange
-from .trading import REJECT_REASONS, Account
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.core.transaction import REJECT_REASONS, Account, claim_slot
+from sim.errors import BadInput
 
 __all__ = ["parse_amount", "trade_session"]
 
@@ -50,7 +50,7 @@ def trade_session(path: str, inp: IO[str], out: IO[str], cash: float = 1000.0,
         hold_minor = round(holdings * scale)
         if cash_minor < 0 or hold_minor < 0:
             raise BadInput("--cash and --holdings must be >= 0")
-        slot = ex.claim_slot(L.KIND_INTERACTIVE, cash_minor, [hold_minor] * len(names),
+        slot = claim_slot(ex, L.KIND_INTERACTIVE, cash_minor, [hold_minor] * len(names),
                              pid=os.getpid())
         acc = Account(ex, slot)
         out.write(f"joined {path} as slot {slot} with {_money(cash_minor, scale)} cash; "

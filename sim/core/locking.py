@@ -36,8 +36,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Final, Protocol
 
-from . import layout as L
-from .errors import LockTimeout, SimError
+from sim.core import layout as L
+from sim.errors import LockTimeout, SimError
 
 __all__ = ["Locks", "RobustMutexes", "init_mutex", "make_locks"]
 

@@ -16,10 +16,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from . import layout as L
-from .exchange import Exchange
-from .strategies import make_strategy
-from .trading import Account
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.core.transaction import Account
+from sim.market.strategies import make_strategy
 
 __all__ = ["MappedView", "TraderSpec", "trader_main"]
 

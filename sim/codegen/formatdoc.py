@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from . import layout as L
+from sim.core import layout as L
 
 __all__ = ["BEGIN", "END", "render", "update"]
 
-BEGIN: Final = "<!-- BEGIN GENERATED LAYOUT (sim/formatdoc.py) -->"
+BEGIN: Final = "<!-- BEGIN GENERATED LAYOUT (sim/codegen/formatdoc.py) -->"
 END: Final = "<!-- END GENERATED LAYOUT -->"
 _TYPES: Final = {"i8": "int64", "f8": "float64", "name": "char[8]", "lock": "mutex (64 B)"}
 

@@ -21,8 +21,8 @@ from typing import Any, ClassVar, Final, NamedTuple, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from . import layout as L
-from .errors import BadScenario
+from sim.core import layout as L
+from sim.errors import BadScenario
 
 __all__ = [
     "BUILTINS",

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from . import layout as L
+from sim.core import layout as L
 
 __all__ = ["NAMES", "Facts", "Previous", "check_all", "remember", "screen", "totals"]
 

@@ -19,11 +19,11 @@ from typing import Any, Final
 
 import numpy as np
 
-from . import layout as L
-from .errors import BadExchangeFile, NoFreeSlot
-from .locking import Locks, RobustMutexes, init_mutex, make_locks
+from sim.core import layout as L
+from sim.core.locking import Locks, RobustMutexes, init_mutex, make_locks
+from sim.errors import BadExchangeFile
 
-__all__ = ["CurrencySpec", "Exchange", "ledger_dir", "pid_alive"]
+__all__ = ["CurrencySpec", "Exchange", "pid_alive"]
 
 MAX_SLOTS: Final = 4096
 MAX_RING_ROWS: Final = 1 << 20
@@ -35,11 +35,6 @@ class CurrencySpec:
     name: str
     cash_reserve: int
     unit_reserve: int
-
-
-def ledger_dir(path: str) -> str:
-    """Folder of the per-slot ledger files that belong to the exchange file ``path``."""
-    return os.path.join(os.path.dirname(os.path.abspath(path)), "ledger")
 
 
 def pid_alive(pid: int) -> bool:
@@ -364,43 +359,8 @@ class Exchange:
         return bytes(out)
 
     # ------------------------------------------------------------------ slots
-    def claim_slot(self, kind: int, cash: int, holdings: list[int], *, pid: int = 0,
-                   slot: int | None = None) -> int:
-        """Take a free account slot and fund it; a transaction across every currency.
-
-        Funding changes the conserved totals, so it happens under every currency lock and
-        moves currency 0's seqlock version: no snapshot sees half a claim.
-        """
-        with _Held(self.registry):
-            acc = self.accounts()
-            free = [int(s) for s in np.flatnonzero(acc["status"] == L.SLOT_FREE)]
-            if slot is None:
-                if not free:
-                    raise NoFreeSlot(f"{self.path}: all {self.geo.n_slots} account slots "
-                                     "are taken")
-                slot = free[0]
-            elif slot not in free:
-                raise NoFreeSlot(f"{self.path}: slot {slot} is not free")
-            locks = self.locks
-            if locks.acquire_all():
-                self._recover_all()
-            v = self.cword(0, "version")
-            try:
-                self.q[v] += 1
-                self._fund(slot, kind, cash, holdings, pid)
-                self.q[v] += 1
-            finally:
-                locks.release_all()
-        return slot
-
-    def _recover_all(self) -> None:
-        # A holder died: settle what it left on every currency before funding anyone.
-        from .trading import recover_currency
-
-        for c in range(self.geo.n_currencies):
-            recover_currency(self, c)
-
-    def _fund(self, slot: int, kind: int, cash: int, holdings: list[int], pid: int) -> None:
+    def fund(self, slot: int, kind: int, cash: int, holdings: list[int], pid: int) -> None:
+        """Write a slot's endowment and mark it active; the caller makes that atomic."""
         q = self.q
         for field in ("trades", "rejected", "log_count", "log_head", "j_state", "j_currency"):
             q[self.aword(slot, field)] = 0
@@ -416,7 +376,7 @@ class Exchange:
     def fund_slots(self, funding: list[tuple[int, int, list[int]]]) -> None:
         """Fund slots 0..n-1 of a new file before any process attaches (no locking)."""
         for slot, (kind, cash, holdings) in enumerate(funding):
-            self._fund(slot, kind, cash, holdings, 0)
+            self.fund(slot, kind, cash, holdings, 0)
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:
@@ -444,13 +404,3 @@ class Exchange:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-class _Held:
-    def __init__(self, m: RobustMutexes) -> None:
-        self.m = m
-
-    def __enter__(self) -> None:
-        self.m.acquire(0)
-
-    def __exit__(self, *exc: object) -> None:
-        self.m.release(0)

@@ -23,10 +23,10 @@ from typing import IO, Any, Final
 
 import numpy as np
 
-from . import invariants as inv
-from . import layout as L
-from .errors import BadInput, SimError
-from .exchange import Exchange
+from sim.core import invariants as inv
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.errors import BadInput, SimError
 
 __all__ = ["Frame", "read_snapshot", "render", "sparkline", "watch_command"]
 
@@ -143,7 +143,7 @@ def _strategies(path: str) -> dict[int, str]:
     f = Path(path).parent / "scenario.yaml"
     if not f.is_file():
         return {}
-    from .scenario import load_scenario
+    from sim.config.scenario import load_scenario
 
     try:
         plan = load_scenario(f).trader_plan()

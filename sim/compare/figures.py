@@ -1,0 +1,180 @@
+"""A comparison's figures: PnL per trader, wealth bands over time, price paths.
+
+Figures are drawn on :class:`~matplotlib.figure.Figure` objects, never through pyplot.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from sim.compare.analysis import Analysis, GroupRow
+from sim.viz.style import colours as palette
+from sim.viz.style import note, percentile_band, save
+
+__all__ = [
+    "plot_pnl",
+    "plot_prices",
+    "plot_wealth",
+]
+
+GRID_POINTS: Final = 200
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = min(3, max(1, n))
+    return math.ceil(n / cols), cols
+
+
+def plot_pnl(rows: list[GroupRow], variants: list[str], strategies: list[str],
+             out: Path, title: str) -> Path:
+    """pnl.png: per variant, a box and the single repeats of each strategy's PnL per trader.
+
+    Per trader (group PnL / group size), so a group of 8 is not 4 times "better" than a
+    group of 2.
+    """
+    colours = dict(zip(strategies, palette(len(strategies), "Dark2"), strict=True))
+    k = max(1, len(strategies))
+    fig = Figure(figsize=(max(7.0, 2.0 + 0.8 * len(variants) * k), 5.5),
+                 layout="constrained")
+    ax = fig.subplots()
+    ax.set_title(f"{title}\nPnL per trader by strategy (box: quartiles; dots: repeats)")
+    ax.set_xlabel("variant")
+    ax.set_ylabel("PnL per trader (home money)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.axhline(0.0, color="0.4", lw=0.8)
+    width = 0.8 / k
+    drawn = False
+    for i, v in enumerate(variants):
+        for j, strat in enumerate(strategies):
+            vals = np.array([r.pnl / r.traders for r in rows
+                             if r.variant == v and r.strategy == strat and r.traders
+                             and math.isfinite(r.pnl)])
+            if not len(vals):
+                continue
+            x = i - 0.4 + width * (j + 0.5)
+            c = colours[strat]
+            bp = ax.boxplot([vals], positions=[x], widths=width * 0.8, patch_artist=True,
+                            showfliers=False, manage_ticks=False)
+            for box in bp["boxes"]:
+                box.set_facecolor((*c[:3], 0.25))
+                box.set_edgecolor(c)
+            for part in ("whiskers", "caps", "medians"):
+                for line in bp[part]:
+                    line.set_color(c)
+            # Fixed offsets instead of random jitter: the figure is the same every time.
+            jitter = (np.linspace(-0.25, 0.25, len(vals)) if len(vals) > 1
+                      else np.zeros(1)) * width
+            ax.plot(x + jitter, vals, "o", color=c, ms=4, alpha=0.85, mec="white", mew=0.5)
+            drawn = True
+    ax.set_xticks(range(len(variants)), variants, rotation=20 if len(variants) > 4 else 0)
+    ax.set_xlim(-0.6, len(variants) - 0.4)
+    if drawn:
+        ax.legend([Patch(facecolor=(*colours[s][:3], 0.25), edgecolor=colours[s])
+                   for s in strategies], strategies, title="strategy", fontsize=8,
+                  loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    else:
+        note(ax, "no finished runs")
+    return save(fig, out)
+
+
+def _band(curves: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
+          grid: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
+    # Outside its samples a curve holds its end values: wealth is frozen once a run
+    # stopped, and runs of one comparison end a sample or two apart, which would otherwise
+    # show as a jump where the median loses a member.
+    m = np.array([np.interp(grid, t, y) for t, y in curves if len(t)])
+    if not len(m):
+        nan = np.full(len(grid), np.nan)
+        return nan, nan, nan
+    return percentile_band(m, axis=0)
+
+
+def plot_wealth(a: Analysis, variants: list[str], out: Path, title: str) -> Path:
+    """wealth.png: one panel per variant; each strategy's wealth change over time.
+
+    Every repeat is resampled onto a common time grid; the line is the median across
+    repeats and the band spans their 10th to 90th percentiles.
+    """
+    colours = dict(zip(a.strategies, palette(len(a.strategies), "Dark2"), strict=True))
+    rows, cols = _grid(len(variants))
+    fig = Figure(figsize=(5.2 * cols + 1.8, 3.8 * rows + 0.8), layout="constrained")
+    # Each panel keeps its own wealth scale: one variant with a bubble would flatten the
+    # others; pnl.png is where variants are compared on one axis.
+    # Not sharex: a column whose bottom panel is unused would lose its tick labels.
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    fig.suptitle(f"{title}\nwealth of each strategy's traders over time: median and "
+                 "10–90 % band across repeats")
+    ends = [float(t[-1]) for cs in a.curves.values() for t, _ in cs if len(t)]
+    grid = np.linspace(0.0, max(ends) if ends else 1.0, GRID_POINTS)
+    for ax, v in zip(axes, variants, strict=False):
+        ax.set_title(v)
+        ax.set_xlim(grid[0], grid[-1])
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("wealth change (% of initial)")
+        ax.grid(True, alpha=0.3)
+        ax.axhline(0.0, color="0.4", lw=0.8)
+        any_curve = False
+        for strat in a.strategies:
+            curves = a.curves.get((v, strat), [])
+            if not curves:
+                continue
+            lo, med, hi = _band(curves, grid)
+            c = colours[strat]
+            ax.fill_between(grid, 100 * lo, 100 * hi, color=c, alpha=0.2, lw=0)
+            ax.plot(grid, 100 * med, color=c, lw=2.0)
+            any_curve = True
+        if not any_curve:
+            note(ax, "no samples")
+    for ax in axes[len(variants):]:
+        ax.set_visible(False)
+    # A (band, line) tuple per entry draws both in the key, as they appear in the panels.
+    handles: list[Any] = [(Patch(color=colours[s], alpha=0.2),
+                           Line2D([], [], color=colours[s], lw=2.0)) for s in a.strategies]
+    if handles:
+        fig.legend(handles, a.strategies, title="strategy", loc="outside right upper",
+                   fontsize=8, frameon=False)
+    return save(fig, out)
+
+
+def plot_prices(a: Analysis, variants: list[str], out: Path, title: str) -> Path:
+    """prices.png: repeat 0 of each variant, one panel each: every rate / its first sample."""
+    rows, cols = _grid(len(variants))
+    fig = Figure(figsize=(5.2 * cols + 1.8, 3.8 * rows + 0.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    fig.suptitle(f"{title}\nprice paths of repeat 0 (same seed in every variant)")
+    legend: dict[str, Any] = {}
+    ends = [float(s.t[-1]) for s in a.prices.values() if s is not None and len(s.t)]
+    for ax, v in zip(axes, variants, strict=False):
+        ax.set_title(v)
+        if ends:
+            ax.set_xlim(0.0, max(ends))
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("rate / first rate (1)")
+        ax.grid(True, alpha=0.3)
+        s = a.prices.get(v)
+        if s is None or len(s.t) < 1 or s.rate.shape[1] == 0:
+            note(ax, "no samples")
+            continue
+        first = s.rate[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = s.rate / np.where(first > 0, first, np.nan)
+        colours = palette(len(s.names), "tab10")
+        marker = "o" if len(s.t) < 30 else None
+        for j, name in enumerate(s.names):
+            (line,) = ax.plot(s.t, rel[:, j], color=colours[j], lw=1.0, marker=marker, ms=3)
+            legend.setdefault(name, line)
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+    for ax in axes[len(variants):]:
+        ax.set_visible(False)
+    if legend:
+        fig.legend(list(legend.values()), list(legend), title="currency",
+                   loc="outside right upper", fontsize=8, frameon=False,
+                   ncol=max(1, math.ceil(len(legend) / 16)))
+    return save(fig, out)
