@@ -13,7 +13,7 @@ help:
 	@echo "make test                              run the whole test suite"
 	@echo "make bench [QUICK=1] [LONG=1]          benchmark matrix, bench/results/"
 	@echo "make compare [SPEC=...]                strategy comparison"
-	@echo "make lint                              ruff and mypy"
+	@echo "make lint                              ruff, mypy (strict), import-linter layers"
 	@echo "make c                                 build the C trader (examples/c)"
 
 $(STAMP): pyproject.toml
@@ -31,6 +31,7 @@ test: $(STAMP) c
 lint: $(STAMP)
 	$(BIN)/ruff check sim tests bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(filter 1 yes true,$(QUICK)),--quick,) $(if $(filter 1 yes true,$(LONG)),--long,)
