@@ -118,7 +118,8 @@ def analyse(results: list[RunResult]) -> Analysis:
             dd = max_drawdown(curve, initial) if len(curve) else math.nan
             a.rows.append(GroupRow(
                 variant=job.variant, repeat=job.repeat, seed=job.seed, strategy=strat,
-                traders=len(members), pnl=pnl, ret=pnl / initial if initial else math.nan,
+                traders=sum(int(m.get("agents", 1)) for m in members), pnl=pnl,
+                ret=pnl / initial if initial else math.nan,
                 max_drawdown=dd, trades=int(sum(m["trades"] for m in members)),
                 rejected=int(sum(m.get("rejected", 0) for m in members)), initial=initial))
             if len(curve) and initial:

@@ -1,9 +1,13 @@
 """Named invariants: pure functions over a decoded snapshot of the exchange tables.
 
 Each check returns a list of human-readable details, empty when the invariant holds.
-Conservation is exact integer arithmetic: no tolerance anywhere. The monitor runs every
-check on every sample (up to 1 kHz), so the sums a snapshot needs are computed once, in
-numpy, and details are only formatted for an invariant that fails.
+Conservation is exact integer arithmetic: no tolerance anywhere. A *sample* is the
+currency and writer tables: pools plus each writer's running totals over its accounts,
+O(currencies + writers) whatever the population, so the monitor checks every sample (up
+to 1 kHz). An *audit* adds the account table and proves that each writer's totals are
+the sums of its accounts and that no account is negative (:func:`audit`); it runs at a
+lower rate and at the end. The sums a snapshot needs are computed once, in numpy, and
+details are only formatted for an invariant that fails.
 
 ``screen`` does the same checks for a whole batch of snapshots at once, vectorised: it
 marks every snapshot that might violate something, never missing one (sums are exact in
@@ -20,10 +24,12 @@ import numpy as np
 
 from sim.core import layout as L
 
-__all__ = ["NAMES", "Facts", "Previous", "check_all", "remember", "screen", "totals"]
+__all__ = ["AUDIT_NAMES", "NAMES", "Facts", "Previous", "audit", "check_all", "remember",
+           "screen", "totals"]
 
 _CUR_COUNTERS: Final = ("seq", "volume_units", "volume_cash")
-_SLOT_COUNTERS: Final = ("trades", "rejected")
+_SLOT_COUNTERS: Final = ("tot_trades",)
+AUDIT_NAMES: Final = ("totals_match_accounts", "accounts_non_negative")
 NAMES: Final = (
     "cash_conserved",
     "units_conserved",
@@ -69,13 +75,14 @@ class Previous:
 
     k: list[int]
     counters: list[list[int]]  # seq, volume_units, volume_cash: per currency
-    slot_counters: list[Ints]  # trades, rejected: per slot; -1 where the slot was free
+    slot_counters: list[Ints]  # tot_trades: per writer; -1 where the writer was free
 
 
 class Facts:
     """The sums and masks every invariant reads, computed once per snapshot."""
 
     def __init__(self, cur: Table, acc: Table) -> None:
+        # ``acc`` is the writer table: each writer's running totals stand for its accounts.
         self.cur = cur
         self.acc = acc
         self.nc = nc = len(cur)
@@ -83,10 +90,11 @@ class Facts:
         a = acc[self.claimed]
         self.a = a
         # Python ints from exact sums: right whatever the magnitudes.
-        self.cash = _total(a["cash"]) + _total(cur["cash_reserve"])
-        self.init_cash = _total(a["init_cash"]) + _total(cur["init_cash_reserve"])
-        self.units = _totals(np.concatenate([a["holdings"][:, :nc], cur["unit_reserve"][None]]))
-        self.init_units = _totals(np.concatenate([a["init_holdings"][:, :nc],
+        self.cash = _total(a["tot_cash"]) + _total(cur["cash_reserve"])
+        self.init_cash = _total(a["init_tot_cash"]) + _total(cur["init_cash_reserve"])
+        self.units = _totals(np.concatenate([a["tot_holdings"][:, :nc],
+                                             cur["unit_reserve"][None]]))
+        self.init_units = _totals(np.concatenate([a["init_tot_holdings"][:, :nc],
                                                   cur["init_unit_reserve"][None]]))
         self.k = [a_ * b_ for a_, b_ in zip(cur["cash_reserve"].tolist(),
                                             cur["unit_reserve"].tolist(), strict=True)]
@@ -122,15 +130,16 @@ def units_conserved(f: Facts) -> list[str]:
 def non_negative(f: Facts) -> list[str]:
     cur, acc, nc = f.cur, f.acc, f.nc
     bad_pool = (cur["cash_reserve"] <= 0) | (cur["unit_reserve"] <= 0)
-    bad_cash = f.claimed & (acc["cash"] < 0)
-    bad_hold = f.claimed[:, None] & (acc["holdings"][:, :nc] < 0)
+    bad_cash = f.claimed & (acc["tot_cash"] < 0)
+    bad_hold = f.claimed[:, None] & (acc["tot_holdings"][:, :nc] < 0)
     if not (bad_pool.any() or bad_cash.any() or bad_hold.any()):
         return []
     names = f.names()
     out = [f"{names[c]}: pool reserves must stay > 0 (cash {cur['cash_reserve'][c]}, "
            f"units {cur['unit_reserve'][c]})" for c in np.flatnonzero(bad_pool)]
-    out += [f"slot {s}: cash {acc['cash'][s]} < 0" for s in np.flatnonzero(bad_cash)]
-    out += [f"slot {s}: holding of {names[c]} is {acc['holdings'][s, c]} < 0"
+    out += [f"writer {s}: total cash {acc['tot_cash'][s]} < 0"
+            for s in np.flatnonzero(bad_cash)]
+    out += [f"writer {s}: total holding of {names[c]} is {acc['tot_holdings'][s, c]} < 0"
             for s, c in zip(*np.nonzero(bad_hold), strict=True)]
     return out
 
@@ -160,16 +169,16 @@ def counters_monotone(f: Facts, prev: Previous | None) -> list[str]:
         now_s, was_s = f.slot_counters[i], prev.slot_counters[i]
         back = now_s < was_s
         if back.any():
-            out += [f"slot {s}: {name} went back from {was_s[s]} to {now_s[s]}"
+            out += [f"writer {s}: {name} went back from {was_s[s]} to {now_s[s]}"
                     for s in np.flatnonzero(back & f.claimed)]
     return out
 
 
 def trade_counts_agree(f: Facts) -> list[str]:
     pools = _total(f.cur["seq"])
-    accounts = _total(f.a["trades"])
+    accounts = _total(f.a["tot_trades"])
     if pools != accounts:
-        return [f"pools counted {pools} trades, accounts {accounts} "
+        return [f"pools counted {pools} trades, writers {accounts} "
                 f"({accounts - pools:+d} lost updates)"]
     return []
 
@@ -210,7 +219,7 @@ def _k_not_above(cr: Ints, ur: Ints, pcr: Ints, pur: Ints) -> np.ndarray[Any, An
 
 def screen(cur: Table, acc: Table, consistent: np.ndarray[Any, Any],
            prev: tuple[Table, Table] | None) -> np.ndarray[Any, Any]:
-    """Which of B snapshots (``cur`` B x currencies, ``acc`` B x slots, oldest first) need
+    """Which of B snapshots (``cur`` B x currencies, ``acc`` B x writers, oldest first) need
     ``check_all``: every one that violates an invariant is marked, and every torn one.
 
     ``prev`` is the last consistent snapshot before the batch (its tables), if any; each
@@ -222,24 +231,25 @@ def screen(cur: Table, acc: Table, consistent: np.ndarray[Any, Any],
     claimed = acc["status"] != L.SLOT_FREE
     suspect = ~consistent
     # cash: accounts plus pools, now and initially
-    cash = np.concatenate([np.where(claimed, acc["cash"], 0), cur["cash_reserve"]], axis=1)
-    init_cash = np.concatenate([np.where(claimed, acc["init_cash"], 0),
+    cash = np.concatenate([np.where(claimed, acc["tot_cash"], 0), cur["cash_reserve"]],
+                          axis=1)
+    init_cash = np.concatenate([np.where(claimed, acc["init_tot_cash"], 0),
                                 cur["init_cash_reserve"]], axis=1)
     suspect |= _differ(_exact_sum(cash, 1), _exact_sum(init_cash, 1))
     # units of each currency
     held = claimed[:, :, None]
-    units = np.concatenate([np.where(held, acc["holdings"][:, :, :nc], 0),
+    units = np.concatenate([np.where(held, acc["tot_holdings"][:, :, :nc], 0),
                             cur["unit_reserve"][:, None, :]], axis=1)
-    init_units = np.concatenate([np.where(held, acc["init_holdings"][:, :, :nc], 0),
+    init_units = np.concatenate([np.where(held, acc["init_tot_holdings"][:, :, :nc], 0),
                                  cur["init_unit_reserve"][:, None, :]], axis=1)
     suspect |= _differ(_exact_sum(units, 1), _exact_sum(init_units, 1)).any(axis=1)
     # nothing negative
     suspect |= ((cur["cash_reserve"] <= 0) | (cur["unit_reserve"] <= 0)).any(axis=1)
-    suspect |= (claimed & (acc["cash"] < 0)).any(axis=1)
-    suspect |= (held & (acc["holdings"][:, :, :nc] < 0)).any(axis=(1, 2))
-    # trade counts: pools against accounts
+    suspect |= (claimed & (acc["tot_cash"] < 0)).any(axis=1)
+    suspect |= (held & (acc["tot_holdings"][:, :, :nc] < 0)).any(axis=(1, 2))
+    # trade counts: pools against writers
     suspect |= _differ(_exact_sum(cur["seq"], 1),
-                       _exact_sum(np.where(claimed, acc["trades"], 0), 1))
+                       _exact_sum(np.where(claimed, acc["tot_trades"], 0), 1))
     suspect |= _k_not_above(cur["cash_reserve"], cur["unit_reserve"],
                             cur["init_cash_reserve"], cur["init_unit_reserve"]).any(axis=1)
     # k and counters: each consistent snapshot against the consistent one before it
@@ -265,3 +275,56 @@ def screen(cur: Table, acc: Table, consistent: np.ndarray[Any, Any],
         back |= (claimed[now] & (acc[name][now] < was)).any(axis=1)
     suspect[now] |= back
     return suspect
+
+
+# ---------------------------------------------------------------- audits
+def _per_writer(n_writers: int, writer: Ints, values: Ints) -> Ints:
+    """Exact int64 sums of ``values`` (rows) grouped by ``writer``; money stays below
+    2**53 in all (the scenario checks it), so int64 cannot overflow here."""
+    out = np.zeros((n_writers, *values.shape[1:]), dtype=np.int64)
+    np.add.at(out, writer, values)
+    return out
+
+
+def audit(cur: Table, wri: Table, acc: Table) -> dict[str, list[str]]:
+    """The account-level checks of one consistent snapshot of all three tables: each
+    writer's running totals equal the sums over its accounts, and no account is
+    negative. ``{name: [details]}`` over :data:`AUDIT_NAMES`."""
+    nc = len(cur)
+    nw = len(wri)
+    claimed = acc["status"] != L.SLOT_FREE
+    a = acc[claimed]
+    owner = a["writer"]
+    out: dict[str, list[str]] = {n: [] for n in AUDIT_NAMES}
+    bad_owner = (owner < 0) | (owner >= nw)
+    if bad_owner.any():
+        out["totals_match_accounts"] += [
+            f"account {int(i)}: writer {int(w)} out of range"
+            for i, w in zip(np.flatnonzero(claimed)[bad_owner][:8], owner[bad_owner][:8],
+                            strict=True)]
+        a = a[~bad_owner]
+        owner = owner[~bad_owner]
+    names = [L.decode_name(bytes(n)) for n in cur["name"]]
+    pairs = (("tot_cash", "cash"), ("init_tot_cash", "init_cash"),
+             ("tot_trades", "trades"))
+    live = wri["status"] != L.SLOT_FREE
+    for tot, field in pairs:
+        sums = _per_writer(nw, owner, a[field])
+        for w in np.flatnonzero(live & (sums != wri[tot])).tolist():
+            out["totals_match_accounts"].append(
+                f"writer {w}: {tot} {int(wri[tot][w])} != sum of its accounts' {field} "
+                f"{int(sums[w])}")
+    for tot, field in (("tot_holdings", "holdings"), ("init_tot_holdings", "init_holdings")):
+        sums = _per_writer(nw, owner, a[field][:, :nc])
+        for w, c in zip(*np.nonzero(live[:, None] & (sums != wri[tot][:, :nc])), strict=True):
+            out["totals_match_accounts"].append(
+                f"writer {int(w)}: {tot} of {names[c]} {int(wri[tot][w, c])} != sum of its "
+                f"accounts' {field} {int(sums[w, c])}")
+    bad_cash = claimed & (acc["cash"] < 0)
+    bad_hold = claimed[:, None] & (acc["holdings"][:, :nc] < 0)
+    out["accounts_non_negative"] += [f"account {s}: cash {acc['cash'][s]} < 0"
+                                     for s in np.flatnonzero(bad_cash)[:8]]
+    out["accounts_non_negative"] += [
+        f"account {s}: holding of {names[c]} is {acc['holdings'][s, c]} < 0"
+        for s, c in list(zip(*np.nonzero(bad_hold), strict=True))[:8]]
+    return out

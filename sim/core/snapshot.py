@@ -1,9 +1,11 @@
 """Consistent snapshots of the mapped tables, for readers that must not see a torn state.
 
 A snapshot is first tried optimistically (seqlock): read every currency's ``version``,
-copy both tables, read the versions again; if all were even and none moved, no
-transaction wrote during the copy, because every write to a pool or an account happens
-while its currency's version is odd. When that fails it tries every lock without waiting
+copy the tables, read the versions again; if all were even and none moved, no
+transaction wrote during the copy, because every write to a pool, an account or a
+writer's totals happens while its currency's version is odd. A sample copies currencies
+and writers (small: it usually fits between two trades); an audit (``full``) copies the
+accounts too. When that fails it tries every lock without waiting
 and copies under them (recovering anything a dead holder left); only after
 ``SNAPSHOT_ROUNDS`` rounds of both does it wait for the locks, so it is never starved.
 Under ``sync: none`` there is nothing to make a copy consistent: the copy is marked torn.
@@ -27,9 +29,10 @@ _VERSION: Final = L.CURRENCY.word("version")
 _INFLIGHT: Final = L.CURRENCY.word("inflight")
 
 
-def snapshot_into(ex: Exchange, dst: memoryview,
-                  rounds: int = SNAPSHOT_ROUNDS) -> tuple[bool, bool, int]:
-    """Copy both tables into ``dst``: (consistent, taken under the locks, rolled back).
+def snapshot_into(ex: Exchange, dst: memoryview, rounds: int = SNAPSHOT_ROUNDS,
+                  full: bool = False) -> tuple[bool, bool, int]:
+    """Copy the tables into ``dst`` (``ex.tables_size(full)`` bytes): (consistent, taken
+    under the locks, rolled back).
 
     Consistent unless the policy is ``none``. Each round tries an optimistic copy, then
     every lock without waiting (giving back what it got if one is taken); after
@@ -38,7 +41,7 @@ def snapshot_into(ex: Exchange, dst: memoryview,
     q = ex.q
     vw = [b + _VERSION for b in ex.cur_base]
     if ex.sync == "none":
-        ex.copy_tables_into(dst)
+        ex.copy_tables_into(dst, full)
         return False, False, 0
     locks = ex.locks
     ids = locks.lock_ids()
@@ -46,7 +49,7 @@ def snapshot_into(ex: Exchange, dst: memoryview,
     for _ in range(rounds):
         before = [q[w] for w in vw]
         if not any(v & 1 for v in before):
-            ex.copy_tables_into(dst)
+            ex.copy_tables_into(dst, full)
             if all(q[w] == v for w, v in zip(vw, before, strict=True)):
                 return True, False, rolled
         got: list[int] = []
@@ -60,12 +63,12 @@ def snapshot_into(ex: Exchange, dst: memoryview,
                     rolled += sum(recover_currency(ex, c) for c in locks.covered(i))
             else:
                 rolled += _recover_leftovers(ex, vw)
-                ex.copy_tables_into(dst)
+                ex.copy_tables_into(dst, full)
                 return True, True, rolled
         finally:
             for i in reversed(got):
                 locks.release(i)
-    return _locked_copy(ex, dst, vw, rolled)
+    return _locked_copy(ex, dst, vw, rolled, full)
 
 
 def _recover_leftovers(ex: Exchange, vw: list[int]) -> int:
@@ -74,18 +77,18 @@ def _recover_leftovers(ex: Exchange, vw: list[int]) -> int:
     q = ex.q
     rolled = 0
     for c in range(ex.geo.n_currencies):
-        if q[ex.cur_base[c] + _INFLIGHT] != L.NO_SLOT or q[vw[c]] & 1:
+        if q[ex.cur_base[c] + _INFLIGHT] != L.NO_WRITER or q[vw[c]] & 1:
             rolled += recover_currency(ex, c)
     return rolled
 
 
 def _locked_copy(ex: Exchange, dst: memoryview, vw: list[int],
-                 rolled: int) -> tuple[bool, bool, int]:
+                 rolled: int, full: bool) -> tuple[bool, bool, int]:
     locks = ex.locks
     locks.acquire_all()
     try:
         rolled += _recover_leftovers(ex, vw)
-        ex.copy_tables_into(dst)
+        ex.copy_tables_into(dst, full)
     finally:
         locks.release_all()
     return True, True, rolled

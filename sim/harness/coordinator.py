@@ -31,11 +31,12 @@ from sim import __version__
 from sim.config.scenario import Scenario, TraderGroup
 from sim.core import invariants as inv
 from sim.core import layout as L
-from sim.core.exchange import CurrencySpec, Exchange, pid_alive
-from sim.core.ledger import drain_slot, load_ledger
+from sim.core.exchange import CurrencySpec, Exchange, Funding, pid_alive
+from sim.core.ledger import drain_writer, load_ledger
 from sim.core.quiescence import final_check, settle
-from sim.core.transaction import recover_slot
+from sim.core.transaction import recover_writer
 from sim.errors import BadInput, BadScenario, SimError
+from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
 from sim.harness.monitor import monitor_main
 from sim.harness.rundir import (
     INCOMPLETE,
@@ -46,7 +47,7 @@ from sim.harness.rundir import (
     write_samples,
     write_trades_csv,
 )
-from sim.market.trader import TraderSpec, trader_main, turn_order
+from sim.market.trader import AgentSpec, GroupSpec, TraderSpec, trader_main
 from sim.viz.figures import plot_run
 
 __all__ = ["RunOutcome", "resume_run", "run_scenario"]
@@ -66,12 +67,16 @@ class RunOutcome:
 
 @dataclass
 class _Trader:
-    slot: int
-    group: int
+    """One trader process of the run: a writer hosting agents, or a command instance."""
+
+    writer: int
     strategy: str
+    agents: tuple[AgentSpec, ...]
+    command: TraderGroup | None = None
     proc: Any = None
     popen: subprocess.Popen[bytes] | None = None
     started: float = 0.0
+    generation: int = 0
     deaths: list[dict[str, Any]] = field(default_factory=list)
     exit: str = ""
 
@@ -104,13 +109,14 @@ def _trader_entry(spec: TraderSpec) -> None:
     try:
         trader_main(spec)
     except SimError as e:
-        print(f"trader slot {spec.slot}: {e}", file=sys.stderr, flush=True)
+        print(f"trader writer {spec.writer}: {e}", file=sys.stderr, flush=True)
         os._exit(e.exit_status)
 
 
-def _monitor_entry(path: str, folder: str, interval_s: float) -> None:
+def _monitor_entry(path: str, folder: str, interval_s: float, audit_s: float,
+                   n_groups: int) -> None:
     try:
-        monitor_main(path, folder, interval_s)
+        monitor_main(path, folder, interval_s, audit_s, n_groups)
     except SimError as e:
         print(f"monitor: {e}", file=sys.stderr, flush=True)
         os._exit(e.exit_status)
@@ -129,11 +135,29 @@ def _currency_specs(scn: Scenario) -> list[CurrencySpec]:
             for c in scn.currencies]
 
 
+def assign_writers(scn: Scenario) -> list[int]:
+    """The writer of each account, in account order: strategy agents dealt round-robin
+    over the trader processes (writers 0..P-1), then one writer per command instance."""
+    plan = scn.trader_plan()
+    n_proc = scn.n_processes
+    out = []
+    k = 0
+    cmd = n_proc
+    for g in plan:
+        if g.command is None:
+            out.append(k % n_proc)
+            k += 1
+        else:
+            out.append(cmd)
+            cmd += 1
+    return out
+
+
 class Run:
     """The state of one run while it goes; ``run_scenario`` drives it."""
 
     def __init__(self, scn: Scenario, run_dir: Path, out: IO[str] | None,
-                 resumed: int = 0) -> None:
+                 resumed: int = 0, hosts: list[int] | None = None) -> None:
         self.scn = scn
         self.out = out
         self.run_dir = run_dir
@@ -141,12 +165,14 @@ class Run:
         self.path = str(self.run_dir / EXCHANGE_FILE)
         self.ctx = multiprocess.get_context("fork")
         self.plan = scn.trader_plan()
+        self.group_index = [i for i, g in enumerate(scn.traders) for _ in range(g.count)]
         # A resumed run draws fresh streams: replaying the first segment's orders on
-        # moved prices would mean nothing.
-        entropy = [scn.seed, 4, resumed] if resumed else scn.seed
-        self.seeds = np.random.SeedSequence(entropy).spawn(len(self.plan))
-        self.restart_seeds = np.random.SeedSequence([scn.seed, 1])
-        self.traders: list[_Trader] = []
+        # moved prices would mean nothing. A resumed file keeps its agents' writers.
+        self.generation: tuple[int, ...] = (4, resumed) if resumed else ()
+        self.hosts = hosts if hosts is not None else assign_writers(scn)
+        self.groups = tuple(GroupSpec(g.strategy, dict(g.params), g.arrival.kind,
+                                      g.arrival.rate_hz) for g in scn.traders)
+        self.traders: list[_Trader] = self._processes()
         self.monitor: Any = None
         self.monitor_exit = ""
         self.rss: dict[str, Any] = {}
@@ -159,54 +185,87 @@ class Run:
         self.faults = scn.faults
         self.fault_rng = np.random.default_rng([scn.seed, 3])
         self.news_rng = np.random.default_rng([scn.seed, 2])
-        self.group_index = [i for i, g in enumerate(scn.traders) for _ in range(g.count)]
+
+    def _processes(self) -> list[_Trader]:
+        by_writer: dict[int, list[int]] = {}
+        for a, w in enumerate(self.hosts):
+            by_writer.setdefault(w, []).append(a)
+        out = []
+        for w in sorted(by_writer):
+            accounts = by_writer[w]
+            g0 = self.plan[accounts[0]]
+            if g0.command is not None:
+                label = f"command:{os.path.basename(g0.command[0])}"
+            else:
+                names = sorted({self.plan[a].strategy for a in accounts})
+                label = names[0] if len(names) == 1 else "+".join(names)
+            agents = tuple(AgentSpec(a, self.group_index[a]) for a in accounts)
+            out.append(_Trader(w, label, agents, g0 if g0.command is not None else None))
+        return out
+
+    @property
+    def n_writers(self) -> int:
+        return max(self.hosts) + 1 if self.hosts else 0
 
     # ------------------------------------------------------------------ setup
     def create(self) -> Exchange:
         scn = self.scn
-        n_slots = len(self.plan) + scn.spare_slots
         ex = Exchange.create(
-            self.path, _currency_specs(scn), n_slots=n_slots, ring_rows=scn.ring_rows,
+            self.path, _currency_specs(scn), n_writers=self.n_writers + scn.spare_slots,
+            n_accounts=len(self.plan) + scn.spare_slots, ring_rows=scn.ring_rows,
             scale=scn.scale, fee_bps=scn.fee_bps, sync=scn.sync,
             schedule=L.SCHEDULE_DETERMINISTIC if scn.schedule == "deterministic"
             else L.SCHEDULE_FREE,
             race_window_ns=int(scn.race_window_us * 1000),
             lock_timeout_ms=max(1, int(scn.lock_timeout_s * 1000)))
-        kinds = [L.KIND_C if g.command else L.KIND_TRADER for g in self.plan]
-        ex.fund_slots([(k, scn.minor(g.cash), [scn.minor(g.holdings)] * len(scn.currencies))
-                       for k, g in zip(kinds, self.plan, strict=True)])
+        n_cur = len(scn.currencies)
+        ex.fund_accounts(
+            [Funding(w, scn.minor(g.cash), [scn.minor(g.holdings)] * n_cur, gi)
+             for w, g, gi in zip(self.hosts, self.plan, self.group_index, strict=True)],
+            {t.writer: L.KIND_C if t.command is not None else L.KIND_TRADER
+             for t in self.traders})
         ex.set_header_int("coordinator_pid", os.getpid())
         return ex
 
-    def _spec(self, slot: int, seed: np.random.SeedSequence) -> TraderSpec:
-        scn, g = self.scn, self.plan[slot]
+    def _spec(self, t: _Trader) -> TraderSpec:
+        scn = self.scn
         det = scn.schedule == "deterministic"
+        gen = self.generation + ((1, t.generation) if t.generation else ())
+        n_proc = sum(1 for x in self.traders if x.command is None)
         return TraderSpec(
-            path=self.path, slot=slot, strategy=g.strategy, params=dict(g.params), seed=seed,
-            arrival=g.arrival.kind, rate_hz=g.arrival.rate_hz,
+            path=self.path, writer=t.writer, agents=t.agents, groups=self.groups,
+            seed=scn.seed, generation=gen,
             pause_in_txn_s=scn.faults.pause_in_txn_us / 1e6, pause_prob=scn.faults.pause_prob,
-            max_orders=scn.max_trades if det else None,
-            turn_seed=scn.seed if det else None, n_turn_slots=len(self.plan))
+            max_orders=scn.max_trades if det else None, deterministic=det,
+            n_processes=n_proc, n_agents=len(self.plan),
+            # Spin on the turn word only when every process (and the monitor's short
+            # bursts aside) can have a CPU: a spinner on a shared CPU steals the time of
+            # the very process it waits for.
+            spin=n_proc <= len(os.sched_getaffinity(0)))
 
-    def _start_trader(self, t: _Trader, seed: np.random.SeedSequence) -> None:
-        g = self.plan[t.slot]
-        if g.command:
-            t.popen = self._start_command(t.slot, g, int(seed.generate_state(1)[0]))
+    def _start_trader(self, t: _Trader) -> None:
+        if t.command is not None:
+            seed = np.random.SeedSequence([self.scn.seed, 6, *self.generation,
+                                           t.writer, t.generation])
+            t.popen = self._start_command(t, int(seed.generate_state(1)[0]))
         else:
-            t.proc = self.ctx.Process(target=_trader_entry, args=(self._spec(t.slot, seed),),
-                                      name=f"trader-{t.slot}", daemon=False)
+            t.proc = self.ctx.Process(target=_trader_entry, args=(self._spec(t),),
+                                      name=f"trader-{t.writer}", daemon=False)
             t.proc.start()
         t.started = time.monotonic()
 
-    def _start_command(self, slot: int, g: TraderGroup, seed: int) -> subprocess.Popen[bytes]:
-        assert g.command is not None
-        args = [a.format(exchange=self.path, slot=slot, seed=seed) for a in g.command]
-        log = open(self.run_dir / f"external-{slot:04d}.log", "wb")  # noqa: SIM115
+    def _start_command(self, t: _Trader, seed: int) -> subprocess.Popen[bytes]:
+        g = t.command
+        assert g is not None
+        account = t.agents[0].account
+        args = [a.format(exchange=self.path, writer=t.writer, account=account, seed=seed)
+                for a in g.command or ()]
+        log = open(self.run_dir / f"external-{t.writer:04d}.log", "wb")  # noqa: SIM115
         try:
             return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT)
         except OSError as e:
-            raise BadScenario(f"traders[{self.group_index[slot]}].command: cannot run "
+            raise BadScenario(f"traders[{self.group_index[account]}].command: cannot run "
                               f"{args[0]!r}: {e.strerror}") from None
         finally:
             log.close()
@@ -217,25 +276,20 @@ class Run:
         if scn.monitor.enabled:
             self.monitor = self.ctx.Process(
                 target=_monitor_entry,
-                args=(self.path, str(self.run_dir / "monitor"), scn.monitor.interval_ms / 1e3),
+                args=(self.path, str(self.run_dir / "monitor"), scn.monitor.interval_ms / 1e3,
+                      scn.monitor.audit_ms / 1e3, len(scn.traders)),
                 name="monitor")
             self.monitor.start()
-        for slot, _g in enumerate(self.plan):
-            t = _Trader(slot, self.group_index[slot], self._strategy_name(slot))
-            self.traders.append(t)
-            self._start_trader(t, self.seeds[slot])
+        for t in self.traders:
+            self._start_trader(t)
         if scn.schedule == "deterministic":
             ex.set_header_int("turns", 0)
-            ex.set_header_int("turn", turn_order(scn.seed, 0, len(self.plan))[0])
+            ex.set_header_int("turn", L.NO_SLOT)
         self.seq_at_start = sum(ex.q[ex.cword(c, "seq")] for c in range(ex.geo.n_currencies))
         if not self.resumed:
             # A resumed run keeps the clock of the first: ledger times stay ordered.
             ex.set_header_int("start_ns", start_ns)
         ex.set_header_int("run_state", L.RUN_RUNNING)
-
-    def _strategy_name(self, slot: int) -> str:
-        g = self.plan[slot]
-        return f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy
 
     # ------------------------------------------------------------------ supervision
     def supervise(self, ex: Exchange) -> str:
@@ -304,7 +358,7 @@ class Run:
             os.kill(victim.pid(), signal.SIGSTOP)
         except ProcessLookupError:
             return
-        if ex.q[ex.aword(victim.slot, "j_state")] == L.JOURNAL_ACTIVE:
+        if ex.q[ex.wword(victim.writer, "j_state")] == L.JOURNAL_ACTIVE:
             self.kills_in_txn += 1
         victim.kill()
         victim.reap(JOIN_TIMEOUT_S)
@@ -323,17 +377,18 @@ class Run:
                 self.restarts += 1
                 death["restarted"] = True
                 t.exit = ""
-                ex.q[ex.aword(t.slot, "status")] = L.SLOT_ACTIVE
+                ex.q[ex.wword(t.writer, "status")] = L.SLOT_ACTIVE
                 t.proc = t.popen = None
-                self._start_trader(t, self.restart_seeds.spawn(1)[0])
+                t.generation += 1
+                self._start_trader(t)
 
     def _bury(self, ex: Exchange, t: _Trader, code: int | None) -> dict[str, Any]:
         """A trader died: settle its journal and ring so the others never wait on it."""
-        ex.q[ex.aword(t.slot, "status")] = L.SLOT_DEAD
-        rolled = recover_slot(ex, t.slot)
-        drain_slot(ex, t.slot)
+        ex.q[ex.wword(t.writer, "status")] = L.SLOT_DEAD
+        rolled = recover_writer(ex, t.writer)
+        drain_writer(ex, t.writer)
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-        death = {"slot": t.slot, "how": how, "rolled_back": rolled,
+        death = {"writer": t.writer, "how": how, "rolled_back": rolled,
                  "t": round(time.monotonic() - t.started, 3)}
         t.deaths.append(death)
         t.exit = how
@@ -345,7 +400,7 @@ class Run:
         return {
             "coordinator": _vm_hwm(os.getpid()),
             "monitor": _vm_hwm(self.monitor.pid) if self.monitor is not None else None,
-            "traders": {t.slot: _vm_hwm(t.pid()) for t in self.traders if t.alive()},
+            "traders": {t.writer: _vm_hwm(t.pid()) for t in self.traders if t.alive()},
         }
 
     def stop(self, ex: Exchange) -> None:
@@ -399,7 +454,8 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
 
     Everything the dead left is settled first (journals rolled back, rings drained), the
     locks are re-initialised (no process may still be attached: that is checked), and
-    the same slots trade again, for the scenario's duration or ``duration_s``.
+    the same agents trade again on the same accounts, hosted by the same writers (as the
+    file records them), for the scenario's duration or ``duration_s``.
     """
     from sim.config.scenario import load_scenario
 
@@ -410,7 +466,7 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
     ex = Exchange.open(str(run_dir / EXCHANGE_FILE))
     try:
         h = ex.header()
-        pids = [int(h["coordinator_pid"])] + [int(p) for p in ex.accounts()["pid"]]
+        pids = [int(h["coordinator_pid"])] + [int(p) for p in ex.writers()["pid"]]
         live = [p for p in pids if p > 0 and p != os.getpid() and pid_alive(p)]
         if live:
             raise BadInput(f"{run_dir}: process {live[0]} is still attached to its "
@@ -420,11 +476,14 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
         resumed = int((run_dir / "resumed").read_text()) + 1 if (
             run_dir / "resumed").exists() else 1
         (run_dir / "resumed").write_text(f"{resumed}\n")
-        run = Run(scn, run_dir, out, resumed)
-        acc = ex.accounts()
-        for slot in range(len(run.plan)):
-            if int(acc["status"][slot]) != L.SLOT_FREE:
-                ex.q[ex.aword(slot, "status")] = L.SLOT_ACTIVE
+        n_agents = scn.n_traders
+        hosts = [int(w) for w in ex.accounts()["writer"][:n_agents]]
+        if n_agents > ex.geo.n_accounts or min(hosts, default=0) < 0:
+            raise BadInput(f"{run_dir}: the exchange file does not hold the scenario's "
+                           f"{n_agents} funded agents")
+        run = Run(scn, run_dir, out, resumed, hosts)
+        for t in run.traders:
+            ex.q[ex.wword(t.writer, "status")] = L.SLOT_ACTIVE
         ex.set_header_int("run_state", L.RUN_INIT)
         ex.set_header_int("coordinator_pid", os.getpid())
     except BaseException:
@@ -462,8 +521,9 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
             settled: dict[str, int], figures: bool) -> dict[str, Any]:
     scn = run.scn
     names = ex.names()
-    cur, acc = ex.copy_tables()
-    rows = load_ledger(ex, acc)
+    cur, wri, acc = ex.copy_all()
+    rows, _owners = load_ledger(ex, wri)
+    del _owners
     n_trades = len(rows)
     trades = merge_ledger(rows, run.run_dir / "trades.npy")
     del rows
@@ -472,32 +532,27 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         trades.flush()
     del trades
     verdict = final_check(ex, n_trades)
-    strategies = {t.slot: t.strategy for t in run.traders}
+    labels = {t.writer: t.strategy for t in run.traders}
+    group_names = [g.strategy if g.command is None
+                   else f"command:{os.path.basename(g.command[0])}" for g in scn.traders]
     n_samples = write_samples(run.run_dir, run.run_dir / "monitor", ex.geo.n_currencies,
-                              ex.geo.n_slots, names, strategies)
+                              ex.geo.n_writers, names, labels, group_names)
+    write_agents(run.run_dir, acc, cur, scn.scale, len(run.plan), group_names)
     mon = _monitor_stats(run, n_samples, duration)
     invariants = {}
     for name, rec in mon.get("invariants", {}).items():
         invariants[name] = dict(rec)
-    for name in [*inv.NAMES, *FINAL_ONLY]:
+    for name in [*inv.NAMES, *inv.AUDIT_NAMES, *FINAL_ONLY]:
         rec = invariants.setdefault(name, {"checks": 0, "violations": 0})
         rec["checks"] += 1
         rec["violations"] += 1 if name in verdict["violations"] else 0
     live = sum(r["violations"] for r in mon.get("invariants", {}).values())
     init_rate = cur["init_cash_reserve"] / cur["init_unit_reserve"]
     rate = cur["cash_reserve"] / cur["unit_reserve"]
-    nc = len(cur)
-    traders = []
-    for t in run.traders:
-        a = acc[t.slot]
-        traders.append({
-            "id": t.slot, "strategy": t.strategy,
-            "initial_wealth": float(a["init_cash"] + a["init_holdings"][:nc] @ init_rate)
-            / scn.scale,
-            "final_wealth": float(a["cash"] + a["holdings"][:nc] @ rate) / scn.scale,
-            "trades": int(a["trades"]), "rejected": int(a["rejected"]),
-            "exit": t.exit, "deaths": t.deaths,
-        })
+    processes = [{"writer": t.writer, "strategy": t.strategy, "agents": len(t.agents),
+                  "trades": int(wri["tot_trades"][t.writer]),
+                  "rollbacks": int(wri["rollbacks"][t.writer]),
+                  "exit": t.exit, "deaths": t.deaths} for t in run.traders]
     joined = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)
               if s >= len(run.plan)]
     rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
@@ -517,6 +572,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         "schedule": scn.schedule,
         "resumed": run.resumed,
         "n_traders": len(run.plan),
+        "n_processes": len(run.traders),
         "joined_slots": joined,
         "duration_s": round(duration, 4),
         "stopped_by": reason,
@@ -535,13 +591,16 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         "peak_rss_kb": run.rss,
         "faults": {"kills": run.kills, "kills_in_transaction": run.kills_in_txn,
                    "restarts": run.restarts,
-                   "rolled_back": settled["rolled_back"] + int(acc["rollbacks"].sum())
+                   "rolled_back": settled["rolled_back"] + int(wri["rollbacks"].sum())
                    + int(mon.get("rolled_back", 0))
                    + sum(d["rolled_back"] for t in run.traders for d in t.deaths)},
         "currencies": [{"name": n, "initial_rate": float(init_rate[c]),
                         "final_rate": float(rate[c]), "trades": int(cur["seq"][c])}
                        for c, n in enumerate(names)],
-        "traders": traders,
+        # One entry per scenario group (the agents table has one row per agent).
+        "traders": group_stats(acc, cur, scn.scale, len(run.plan), group_names),
+        "processes": processes,
+        "agents_table": AGENTS_FILE,
     }
     write_json(run.run_dir / "summary.json", summary)
     if not figures:

@@ -14,7 +14,8 @@ def print_run_summary(s: dict[str, Any], out: IO[str]) -> None:
     if s["expect_violations"]:
         verdict += " (violations expected: " + ("caught" if s["passed"] else "NOT caught") + ")"
     out.write(f"\n{s['scenario']}  seed {s['seed']}  sync {s['sync']}  "
-              f"{s['n_traders']} traders  {s['duration_s']:.2f} s  ({s['stopped_by']})\n")
+              f"{s['n_traders']:,} agents on {s.get('n_processes', 0)} processes  "
+              f"{s['duration_s']:.2f} s  ({s['stopped_by']})\n")
     out.write(f"  trades {s['trades']:,}  rejected {s['rejected']:,}  "
               f"{s['trades_per_s']:,.0f} trades/s\n\n")
     rows = [["currency", "initial rate", "final rate", "trades"]]
@@ -23,21 +24,24 @@ def print_run_summary(s: dict[str, Any], out: IO[str]) -> None:
                      f"{c['trades']:,}"])
     _table(rows, out, {1, 2, 3})
     out.write("\n")
-    rows = [["invariant", "checks", "violations"]]
+    rows = [["invariant", "checks", "violations", "rate"]]
     for name, rec in s["invariants"].items():
-        rows.append([name, f"{rec['checks']:,}", f"{rec['violations']:,}"])
-    _table(rows, out, {1, 2})
+        rate = rec.get("rate_hz")
+        rows.append([name, f"{rec['checks']:,}", f"{rec['violations']:,}",
+                     "-" if rate is None else f"{rate:,.1f}/s"])
+    _table(rows, out, {1, 2, 3})
     mon = s["monitor"]
     if mon.get("enabled"):
         out.write(f"\n  monitor: {mon.get('samples', 0):,} samples of "
                   f"{mon.get('samples_asked', 0):,} asked ({mon.get('exit', '')})\n")
     f = s["faults"]
-    if f["kills"] or any(t["deaths"] for t in s["traders"]):
+    procs = s.get("processes", [])
+    if f["kills"] or any(t["deaths"] for t in procs):
         out.write(f"  faults: {f['kills']} kills ({f['kills_in_transaction']} inside a "
                   f"transaction), {f['restarts']} restarts, {f['rolled_back']} rolled back\n")
-    dead = [t for t in s["traders"] if t["exit"] not in ("done", "")]
+    dead = [t for t in procs if t["exit"] not in ("done", "")]
     for t in dead:
-        out.write(f"  trader {t['id']}: {t['exit']}\n")
+        out.write(f"  trader process (writer {t['writer']}): {t['exit']}\n")
     if s["final_violations"]:
         for name, details in s["final_violations"].items():
             out.write(f"  final {name}: {details[0]}\n")

@@ -18,7 +18,7 @@ import numpy as np
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.errors import BadInput
-from sim.harness.monitor import sample_columns
+from sim.harness.monitor import AUDIT_BANDS, audit_columns, sample_columns
 
 __all__ = [
     "INCOMPLETE",
@@ -32,7 +32,7 @@ __all__ = [
 
 INCOMPLETE: Final = "INCOMPLETE"
 TRADE_DTYPE: Final = np.dtype([
-    ("seq", "<i8"), ("t", "<f8"), ("slot", "<i8"), ("currency", "<i8"), ("side", "<i8"),
+    ("seq", "<i8"), ("t", "<f8"), ("account", "<i8"), ("currency", "<i8"), ("side", "<i8"),
     ("qty", "<i8"), ("cash", "<i8"), ("cur_seq", "<i8"), ("unit_reserve", "<i8"),
 ])
 
@@ -72,7 +72,7 @@ def merge_ledger(rows: np.ndarray[Any, Any], out: Path | None = None) -> np.ndar
                                            shape=(len(rows),))
     merged["seq"] = np.arange(1, len(rows) + 1)
     merged["t"] = rows["t_ns"][order] / 1e9
-    for f in ("slot", "currency", "side", "qty", "cash", "cur_seq", "unit_reserve"):
+    for f in ("account", "currency", "side", "qty", "cash", "cur_seq", "unit_reserve"):
         merged[f] = rows[f][order]
     return merged
 
@@ -82,27 +82,37 @@ def write_trades_csv(run: Path, trades: np.ndarray[Any, Any], names: list[str]) 
     side = np.array(["buy", "sell"])
     cur = np.array(names)
     with open(run / "trades.csv", "w") as f:
-        f.write("seq,t,trader,currency,side,qty,cash,cur_seq\n")
+        f.write("seq,t,account,currency,side,qty,cash,cur_seq\n")
         step = 100_000
         for i in range(0, len(trades), step):
             b = trades[i: i + step]
             lines = [f"{a},{t:.9f},{s},{c},{d},{q},{m},{cs}" for a, t, s, c, d, q, m, cs in zip(
-                b["seq"].tolist(), b["t"].tolist(), b["slot"].tolist(),
+                b["seq"].tolist(), b["t"].tolist(), b["account"].tolist(),
                 cur[b["currency"]].tolist(), side[b["side"]].tolist(), b["qty"].tolist(),
                 b["cash"].tolist(), b["cur_seq"].tolist(), strict=True)]
             f.write("\n".join(lines))
             f.write("\n")
 
 
-def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_slots: int,
-                  names: list[str], strategies: dict[int, str]) -> int:
-    """Assemble the monitor's streamed rows into samples.npz; returns the sample count."""
-    width = sample_columns(n_currencies, n_slots)
+def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: int,
+                  names: list[str], strategies: dict[int, str],
+                  groups: list[str] | None = None) -> int:
+    """Assemble the monitor's streamed rows into samples.npz; returns the sample count.
+
+    ``wealth`` has one column per trader process (its writer's totals, labelled by
+    ``strategies``); ``audit_bands`` (audits x groups x AUDIT_BANDS) the wealth
+    percentiles across each group's agents at each audit."""
+    width = sample_columns(n_currencies, n_writers)
     f = monitor_dir / "samples.f8"
     raw = np.fromfile(f, dtype=np.float64) if f.exists() else np.zeros(0)
     raw = raw[: len(raw) // width * width].reshape(-1, width)
     wealth = raw[:, 3 + n_currencies:]
     slots = np.array(sorted(strategies), dtype=np.int64)
+    n_groups = len(groups or [])
+    aw = audit_columns(n_groups)
+    fa = monitor_dir / "audits.f8"
+    audits = np.fromfile(fa, dtype=np.float64) if fa.exists() and n_groups else np.zeros(0)
+    audits = audits[: len(audits) // aw * aw].reshape(-1, aw)
     np.savez_compressed(
         run / "samples.npz",
         t=raw[:, 0],
@@ -113,6 +123,10 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_slots: int,
         wealth=wealth[:, slots] if len(slots) else np.zeros((len(raw), 0)),
         trader=slots,
         strategy=np.array([strategies[int(s)] for s in slots]),
+        audit_t=audits[:, 0],
+        audit_bands=audits[:, 1:].reshape(len(audits), n_groups, len(AUDIT_BANDS)),
+        groups=np.array(groups or []),
+        bands=np.array(AUDIT_BANDS),
     )
     return len(raw)
 
@@ -132,11 +146,12 @@ def ensure_samples(run: Path) -> None:
     from sim.config.scenario import load_scenario
 
     with Exchange.open(str(run / "exchange.dat"), writable=False) as ex:
-        names, nc, ns = ex.names(), ex.geo.n_currencies, ex.geo.n_slots
-        claimed = [int(x) for x in np.flatnonzero(ex.accounts()["status"] != L.SLOT_FREE)]
+        names, nc, nw = ex.names(), ex.geo.n_currencies, ex.geo.n_writers
+        claimed = [int(x) for x in np.flatnonzero(ex.writers()["status"] != L.SLOT_FREE)]
     strategies = dict.fromkeys(claimed, "unknown")
+    groups: list[str] = []
     if (run / "scenario.yaml").exists():
-        for slot, g in enumerate(load_scenario(run / "scenario.yaml").trader_plan()):
-            strategies[slot] = f"command:{os.path.basename(g.command[0])}" if g.command \
-                else g.strategy
-    write_samples(run, run / "monitor", nc, ns, names, strategies)
+        scn = load_scenario(run / "scenario.yaml")
+        groups = [g.strategy if g.command is None
+                  else f"command:{os.path.basename(g.command[0])}" for g in scn.traders]
+    write_samples(run, run / "monitor", nc, nw, names, strategies, groups)

@@ -57,12 +57,15 @@ Table = np.ndarray[Any, np.dtype[np.void]]
 
 @dataclass
 class Snapshot:
-    """Both tables as copied, and whether the seqlock vouched for the copy."""
+    """The currency and writer tables as copied, and whether the seqlock vouched for the
+    copy; ``accounts`` is copied beside it, unguarded (display only: the monitor's audits
+    are what check accounts)."""
 
     cur: Table
     acc: Table
     settled: bool
     tries: int
+    accounts: Table | None = None
 
 
 @dataclass
@@ -90,7 +93,8 @@ class _State:
 
 def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES,
                   budget_s: float = SNAPSHOT_BUDGET_S) -> Snapshot:
-    """Copy both tables with the optimistic seqlock only (works on a read-only mapping).
+    """Copy the currency and writer tables with the optimistic seqlock only (works on a
+    read-only mapping), and the accounts after them.
 
     Gives up after ``tries`` attempts or ``budget_s`` seconds, returning the last copy
     marked unsettled.
@@ -109,14 +113,14 @@ def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES,
         if not (before & 1).any():
             cur, acc = ex.copy_tables()
             if np.array_equal(before, versions):
-                return Snapshot(cur, acc, True, k)
+                return Snapshot(cur, acc, True, k, ex.accounts())
         if k >= TIGHT_TRIES:
             if time.monotonic() >= deadline:
                 break
             # A writer preempted inside its transaction keeps a version odd for a whole
             # time slice; spinning cannot help it, sleeping gives it the CPU back.
             time.sleep(RETRY_SLEEP_S)
-    return Snapshot(cur, acc, False, k)
+    return Snapshot(cur, acc, False, k, ex.accounts())
 
 
 def sparkline(values: list[float] | deque[float]) -> str:
@@ -139,7 +143,7 @@ def _rates(cur: Table) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 
 def _strategies(path: str) -> dict[int, str]:
-    """Slot -> strategy, from the scenario.yaml a run keeps next to its exchange file."""
+    """Account -> strategy, from the scenario.yaml a run keeps next to its exchange file."""
     f = Path(path).parent / "scenario.yaml"
     if not f.is_file():
         return {}
@@ -188,7 +192,9 @@ def render(f: Frame) -> list[str]:
     lines.append(head)
 
     seq = int(cur["seq"].sum())
-    rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
+    accounts = f.snap.accounts if f.snap.accounts is not None else np.zeros(
+        0, dtype=L.ACCOUNT.dtype)
+    rejected = int(accounts["rejected"][accounts["status"] != L.SLOT_FREE].sum())
     tps = "-" if f.trades_per_s is None else f"{f.trades_per_s:,.0f}"
     if sync == "none":
         snap = "unguarded (sync none: no snapshot is provably consistent)"
@@ -215,31 +221,35 @@ def render(f: Frame) -> list[str]:
     lines.append("")
 
     nc = len(cur)
-    claimed = np.flatnonzero(acc["status"] != L.SLOT_FREE)
-    wealth = (acc["cash"].astype(np.float64)
-              + acc["holdings"][:, :nc].astype(np.float64) @ rate) / scale
-    start = (acc["init_cash"].astype(np.float64)
-             + acc["init_holdings"][:, :nc].astype(np.float64) @ init) / scale
-    order = sorted(claimed.tolist(), key=lambda s: (-wealth[s], s))
-    shown = order[:TOP_ACCOUNTS]
-    more = len(order) - len(shown)
+    claimed = np.flatnonzero(accounts["status"] != L.SLOT_FREE)
+    wealth = (accounts["cash"].astype(np.float64)
+              + accounts["holdings"][:, :nc].astype(np.float64) @ rate) / scale
+    start = (accounts["init_cash"].astype(np.float64)
+             + accounts["init_holdings"][:, :nc].astype(np.float64) @ init) / scale
+    # Top N without sorting a population: partition, then order the few.
+    cand = claimed
+    if len(cand) > TOP_ACCOUNTS:
+        cand = cand[np.argpartition(-wealth[cand], TOP_ACCOUNTS)[:TOP_ACCOUNTS]]
+    shown = sorted(cand.tolist(), key=lambda s: (-wealth[s], s))
+    more = len(claimed) - len(shown)
     lines.append(f"top accounts by wealth (cash + holdings at current rates), "
-                 f"{len(shown)} of {len(order)}")
+                 f"{len(shown)} of {len(claimed)}")
     if shown:
-        rows = [["slot", "status", "kind", "strategy", "pid", "wealth", "vs start", "cash",
+        rows = [["account", "writer", "pid", "strategy", "wealth", "vs start", "cash",
                  "trades", "rejected"]]
         for s in shown:
-            a = acc[s]
-            rows.append([str(s), L.SLOT_STATES.get(int(a["status"]), "?"),
-                         L.KINDS.get(int(a["kind"]), "?"), f.strategies.get(s, ""),
-                         str(int(a["pid"])), _money(wealth[s]),
-                         f"{wealth[s] - start[s]:+,.2f}", _money(int(a["cash"]) / scale),
+            a = accounts[s]
+            w = int(a["writer"])
+            pid = int(acc["pid"][w]) if 0 <= w < len(acc) else 0
+            rows.append([str(s), str(w), str(pid), f.strategies.get(s, ""),
+                         _money(wealth[s]), f"{wealth[s] - start[s]:+,.2f}",
+                         _money(int(a["cash"]) / scale),
                          f"{int(a['trades']):,}", f"{int(a['rejected']):,}"])
-        lines.extend(_table(rows, {0, 4, 5, 6, 7, 8, 9}))
+        lines.extend(_table(rows, {0, 1, 2, 4, 5, 6, 7, 8}))
         if more:
             lines.append(f"  ... and {more} more")
     else:
-        lines.append("  no account slots in use")
+        lines.append("  no accounts in use")
     lines.append("")
 
     if f.invariants is None:

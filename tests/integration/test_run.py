@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from sim.core import layout as L
@@ -32,25 +34,32 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
     assert out.exit_status == 0, s["final_violations"]
     assert s["final_ok"] and s["passed"] and s["live_violations"] == 0
     assert s["trades"] > 1000
-    assert s["n_traders"] == 4 and len(s["traders"]) == 4
+    assert s["n_traders"] == 4 and s["n_processes"] == min(4, len(os.sched_getaffinity(0)))
+    assert [(t["strategy"], t["agents"]) for t in s["traders"]] == [("random", 4)]
+    assert sum(p["agents"] for p in s["processes"]) == 4
     assert all(rec["violations"] == 0 for rec in s["invariants"].values())
     assert set(s) >= {"scenario", "seed", "versions", "scenario_sha256", "sync", "n_traders",
                       "duration_s", "trades", "rejected", "trades_per_s", "invariants",
                       "final_ok", "currencies", "traders"}
     d = out.run_dir
     for f in ("summary.json", "samples.npz", "trades.csv", "trades.npy", "price.png",
-              "exchange.dat"):
+              "exchange.dat", "agents.parquet"):
         assert (d / f).stat().st_size > 0, f
     assert not (d / "INCOMPLETE").exists()
     samples = np.load(d / "samples.npz")
     assert samples["rate"].shape == (len(samples["t"]), 4)
     assert list(samples["names"]) == ["EUR", "USD", "GBP", "CHF"]
-    assert samples["wealth"].shape == (len(samples["t"]), 4)
+    assert samples["wealth"].shape == (len(samples["t"]), s["n_processes"])
+    agents = pq.read_table(d / "agents.parquet").to_pandas()
+    assert list(agents.columns) == ["id", "group", "strategy", "process", "initial_wealth",
+                                    "final_wealth", "trades", "rejected"]
+    assert agents["id"].tolist() == [0, 1, 2, 3]
+    assert agents["trades"].sum() == s["trades"]
     trades = np.load(d / "trades.npy")
     assert len(trades) == s["trades"]
     assert (np.diff(trades["t"]) >= 0).all()
     with open(d / "trades.csv") as f:
-        assert f.readline().startswith("seq,t,trader,currency,side,qty,cash")
+        assert f.readline().startswith("seq,t,account,currency,side,qty,cash")
         assert sum(1 for _ in f) == s["trades"]
     with Exchange.open(str(d / "exchange.dat"), writable=False) as ex:
         assert ex.header_int("run_state") == L.RUN_CLEAN
@@ -121,7 +130,7 @@ def test_trade_from_stdin_and_inspect_during_a_run(tmp_path: Path) -> None:
     s = summary(run_dir)
     assert s["final_ok"] and s["joined_slots"] == [2]
     trades = np.load(run_dir / "trades.npy")
-    assert (trades["slot"] == 2).sum() == 2
+    assert (trades["account"] == 2).sum() == 2
     assert sim("check", "--replay", str(run_dir)).returncode == 0
 
 
