@@ -200,6 +200,8 @@ WRITER: Final = Record("writer", [
     Field("pid", "i8", "pid of the process writing as this writer"),
     Field("kind", "i8", "0 trader process, 1 interactive (sim trade), 2 C trader"),
     Field("heartbeat_ns", "i8", "CLOCK_MONOTONIC of the writer's last sign of life"),
+    Field("ready_ns", "i8", "CLOCK_MONOTONIC when its process had set up its agents (0: not yet)"),
+    Field("arrivals", "i8", "agent arrivals its process handled (orders and passes)"),
     Field("rollbacks", "i8", "transactions of dead processes this writer rolled back"),
     Field("log_count", "i8", "ledger rows committed by this writer"),
     Field("log_head", "i8", "ledger rows already drained from the ring to the ledger file"),

@@ -48,11 +48,12 @@ from sim.harness.rundir import (
     write_trades_csv,
 )
 from sim.market.trader import AgentSpec, GroupSpec, TraderSpec, trader_main
-from sim.viz.figures import plot_run
 
 __all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
 JOIN_TIMEOUT_S: Final = 5.0
+READY_TIMEOUT_S: Final = 120.0
+READY_POLL_S: Final = 0.001
 TICK_S: Final = 0.05
 EXCHANGE_FILE: Final = "exchange.dat"
 FINAL_ONLY: Final = ("no_transaction_in_flight", "ledger_complete")
@@ -177,6 +178,7 @@ class Run:
         self.monitor_exit = ""
         self.rss: dict[str, Any] = {}
         self.seq_at_start = 0
+        self.arrivals_at_start = 0
         self.kills = 0
         self.kills_in_txn = 0
         self.restarts = 0
@@ -272,7 +274,6 @@ class Run:
 
     def start(self, ex: Exchange) -> None:
         scn = self.scn
-        start_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         if scn.monitor.enabled:
             self.monitor = self.ctx.Process(
                 target=_monitor_entry,
@@ -281,15 +282,34 @@ class Run:
                 name="monitor")
             self.monitor.start()
         for t in self.traders:
+            ex.q[ex.wword(t.writer, "ready_ns")] = 0
             self._start_trader(t)
+        self._wait_ready(ex)
+        start_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         if scn.schedule == "deterministic":
             ex.set_header_int("turns", 0)
             ex.set_header_int("turn", L.NO_SLOT)
         self.seq_at_start = sum(ex.q[ex.cword(c, "seq")] for c in range(ex.geo.n_currencies))
+        self.arrivals_at_start = sum(ex.q[ex.wword(t.writer, "arrivals")] for t in self.traders)
         if not self.resumed:
             # A resumed run keeps the clock of the first: ledger times stay ordered.
             ex.set_header_int("start_ns", start_ns)
         ex.set_header_int("run_state", L.RUN_RUNNING)
+
+    def _wait_ready(self, ex: Exchange) -> None:
+        """Until every trader process has set up its agents (thousands take a while), so
+        that the run's clock starts when they can trade; bounded, and a process that
+        died meanwhile is the supervisor's business."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for t in self.traders:
+            if t.command is not None:
+                continue
+            w = ex.wword(t.writer, "ready_ns")
+            while ex.q[w] == 0 and t.alive() and not self.interrupted.flag:
+                if time.monotonic() > deadline:
+                    raise SimError(f"trader process of writer {t.writer} not ready after "
+                                   f"{READY_TIMEOUT_S:g} s")
+                time.sleep(READY_POLL_S)
 
     # ------------------------------------------------------------------ supervision
     def supervise(self, ex: Exchange) -> str:
@@ -580,6 +600,12 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         "rejected": rejected,
         "trades_per_s": round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,
+        # Agent arrivals (orders decided, passes included) against what the arrival laws
+        # ask for; asap agents ask for nothing in particular.
+        "arrivals_per_s": round(int(wri["arrivals"].sum() - run.arrivals_at_start)
+                                / duration, 1) if duration > 0 else 0.0,
+        "arrivals_asked_per_s": round(sum(g.count * (g.arrival.rate_hz or 0.0)
+                                          for g in scn.traders if g.command is None), 1),
         "scale": scn.scale,
         "invariants": invariants,
         "live_violations": live,
@@ -606,6 +632,9 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     if not figures:
         return summary
     try:
+        # Imported here: matplotlib takes a second to import, before the first trade.
+        from sim.viz.figures import plot_run
+
         plot_run(run.run_dir)
     except Exception as e:  # a figure must never cost the results of a run
         summary["plot_error"] = f"{type(e).__name__}: {e}"

@@ -6,7 +6,8 @@ the number of agents. Samples are checked a batch at a time (see ``Sampler``) an
 to ``monitor/samples.f8`` a batch at a time, so memory does not grow with the run. At a
 lower rate an audit copies every account too and proves each writer's totals are the
 sums of its accounts and no account is negative (:func:`sim.core.invariants.audit`); each
-audit also streams every group's wealth percentiles to ``monitor/audits.f8``.
+audit also streams percentiles of every group's agents' profit and loss (wealth now at
+current rates minus initial wealth at initial rates) to ``monitor/audits.f8``.
 Violations go to ``monitor/violations.jsonl`` (the first ``MAX_RECORDED`` in full, all of
 them counted); a summary, with how often each check ran, to ``monitor/monitor.json``.
 """
@@ -37,7 +38,7 @@ MAX_RECORDED: Final = 2000
 # A sample is a burst of ~0.1 ms CPU: ask for a slice that size so that each wake-up
 # preempts a trader at once instead of after the trader's ~1 ms slice (see sched.py).
 SLICE_NS: Final = 100_000
-# Wealth percentiles across a group's agents that each audit records.
+# Percentiles of profit and loss across a group's agents that each audit records.
 AUDIT_BANDS: Final = (10, 50, 90)
 
 Table = np.ndarray[Any, np.dtype[np.void]]
@@ -49,7 +50,7 @@ def sample_columns(n_currencies: int, n_writers: int) -> int:
 
 
 def audit_columns(n_groups: int) -> int:
-    """Width of one audit row: t, then each group's wealth percentiles."""
+    """Width of one audit row: t, then each group's profit-and-loss percentiles."""
     return 1 + n_groups * len(AUDIT_BANDS)
 
 
@@ -196,7 +197,8 @@ class Sampler:
             return
         claimed = acc["status"] != L.SLOT_FREE
         a = acc[claimed]
-        _, wealth = agent_wealth(a, cur, self.scale)
+        initial, final = agent_wealth(a, cur, self.scale)
+        wealth = final - initial
         row = np.full(audit_columns(self.n_groups), np.nan)
         row[0] = t
         for g in range(self.n_groups):

@@ -115,30 +115,38 @@ def free_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Ag
     frng = np.random.default_rng([spec.seed, 5, spec.writer])
     limit = spec.max_orders
     n_asap = len(asap)
-    j = n = 0
-    while q[state] == running:
-        if heap and heap[0][0] <= now():
-            t, i = heap[0]
-            ag = timed[i]
-            heapq.heapreplace(heap, (t + ag.wait(), i))
-        elif n_asap:
-            ag = asap[j]
-            j = j + 1 if j + 1 < n_asap else 0
-        elif heap:
-            time.sleep(min(heap[0][0] - now(), _MAX_SLEEP_S))
-            continue
-        else:
-            return
-        if faults:
-            w.pause_in_txn = spec.pause_in_txn_s if frng.random() < spec.pause_prob else 0.0
-        _act(w, view, ag)
-        n += 1
-        if n % _PARENT_CHECK == 0:
-            w.heartbeat()
-            if os.getppid() != parent:
+    arrivals = ex.wword(spec.writer, "arrivals")
+    j = n = flushed = 0
+    try:
+        while q[state] == running:
+            if heap and heap[0][0] <= now():
+                t, i = heap[0]
+                ag = timed[i]
+                heapq.heapreplace(heap, (t + ag.wait(), i))
+            elif n_asap:
+                ag = asap[j]
+                j = j + 1 if j + 1 < n_asap else 0
+            elif heap:
+                wait = heap[0][0] - now()
+                if wait > 0:
+                    time.sleep(min(wait, _MAX_SLEEP_S))
+                continue
+            else:
                 return
-        if limit is not None and n >= limit:
-            return
+            if faults:
+                w.pause_in_txn = spec.pause_in_txn_s if frng.random() < spec.pause_prob else 0.0
+            _act(w, view, ag)
+            n += 1
+            if n % _PARENT_CHECK == 0:
+                q[arrivals] += n - flushed
+                flushed = n
+                w.heartbeat()
+                if os.getppid() != parent:
+                    return
+            if limit is not None and n >= limit:
+                return
+    finally:
+        q[arrivals] += n - flushed
 
 
 def turn_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Agent],
@@ -157,6 +165,7 @@ def turn_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Ag
     seed = spec.seed
     perm: list[int] = []
     perm_round = -1
+    arrivals = ex.wword(spec.writer, "arrivals")
     k = q[turns_w]
     while q[state] == running:
         if limit is not None and k >= limit:
@@ -170,6 +179,7 @@ def turn_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Ag
         if own is not None:
             q[turn_w] = x
             _act(w, view, own)
+            q[arrivals] += 1
             k += 1
             q[turns_w] = k
             continue

@@ -11,6 +11,7 @@ its parent disappears, or on SIGTERM; Ctrl-C is the coordinator's business.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
@@ -154,6 +155,11 @@ def trader_main(spec: TraderSpec) -> None:
         q = ex.q
         q[ex.wword(spec.writer, "pid")] = os.getpid()
         agents = make_agents(ex, spec)
+        # Thousands of agents are hundreds of thousands of long-lived objects: out of the
+        # collector's sight, a full collection no longer walks them all mid-run.
+        gc.freeze()
+        # The coordinator starts the run once every trader process is ready.
+        q[ex.wword(spec.writer, "ready_ns")] = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         # Start together, and only then read start_ns: the coordinator sets it at go.
         while q[L.HEADER.word("run_state")] == L.RUN_INIT:
             if os.getppid() != parent:

@@ -26,6 +26,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from sim.errors import BadInput
+from sim.viz.bands import has_bands, plot_group_bands
 from sim.viz.style import colours as palette
 from sim.viz.style import note, percentile_band, save
 
@@ -296,12 +297,16 @@ def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
 
 
 def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: str) -> Path:
-    """wealth.png: each trader's wealth over time, grouped by strategy.
+    """wealth.png: each group's agents' wealth percentiles at every audit when the run
+    recorded them (see :mod:`sim.viz.bands`); else each column's wealth over time,
+    grouped by strategy.
 
     Thin lines are single traders; a strategy with several traders also gets its median
     (thick) and 10-90 % band, which stay legible when 32 thin lines overlap.
     """
     out = _target(out, "wealth.png")
+    if has_bands(samples):
+        return plot_group_bands(samples, out, title)
     t = _time(samples)
     s = len(t)
     wealth = _matrix(samples, "wealth", s)

@@ -195,3 +195,25 @@ def test_schema_is_json_with_the_scenario_fields() -> None:
     assert r.returncode == 0
     schema = json.loads(r.stdout)
     assert "traders" in json.dumps(schema)
+
+
+@pytest.mark.timeout(120)
+def test_shipped_population_scenario_runs_briefly_with_its_tables_and_bands(
+        tmp_path: Path) -> None:
+    r = sim("run", "scenarios/population.yaml", "--out", str(tmp_path / "res"),
+            "--duration", "1.5", timeout=110)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "10,000 agents on" in r.stdout
+    (run_dir,) = (tmp_path / "res" / "population").iterdir()
+    s = summary(run_dir)
+    assert s["final_ok"] and s["n_traders"] == 10_000
+    assert [g["agents"] for g in s["traders"]] == [9000, 800, 200]
+    assert s["invariants"]["totals_match_accounts"]["checks"] >= 2
+    assert s["arrivals_asked_per_s"] == 20_000.0 and s["arrivals_per_s"] > 0
+    agents = pq.read_table(run_dir / "agents.parquet")
+    assert agents.num_rows == 10_000
+    samples = np.load(run_dir / "samples.npz")
+    assert samples["audit_bands"].shape[1:] == (3, 3)
+    assert list(samples["groups"]) == ["random", "momentum", "fundamentalist"]
+    assert (run_dir / "wealth.png").stat().st_size > 0
+    assert sim("check", "--replay", str(run_dir), timeout=110).returncode == 0
