@@ -6,12 +6,14 @@ order still goes through the process's one :class:`~sim.core.transaction.Writer`
 a time, under the same locks and journal.
 
 Deterministic: one global turn order over all agents, a function of the scenario seed and
-the turn number alone (a seeded permutation per round of turns), so it does not depend on
-how many processes host the agents. The header's ``turns`` word counts turns taken; the
-process hosting the agent of turn ``k`` acts when ``turns == k`` and then stores
-``k + 1``. A process whose next turns are its own agents goes on without a handoff; the
-others spin on the word (or yield the CPU when processes outnumber CPUs, where a spinning
-waiter would steal the time of the process it waits for).
+the turn number alone (a seeded permutation of the agents per round of turns, drawn a
+block of rounds at a time), so it does not depend on how many processes host the agents.
+The header's ``turns`` word counts turns taken; the process hosting the agent of turn
+``k`` acts when ``turns == k`` and then stores ``k + 1``. A process whose next turns are
+its own agents goes on without a handoff. The others spin on the word for a while when
+every process can have a CPU, then sleep on it (a futex); a process that hands the turn
+on wakes the sleepers. Where processes outnumber CPUs they sleep at once: a spinning
+waiter would steal the time of the process it waits for.
 """
 
 from __future__ import annotations
@@ -26,15 +28,22 @@ import numpy as np
 
 from sim.core import layout as L
 from sim.core.exchange import Exchange
+from sim.core.futex import Futex
 from sim.core.transaction import Writer
 from sim.market.strategies import MarketView, Strategy
 
-__all__ = ["Agent", "free_loop", "turn_loop", "turn_order"]
+__all__ = ["TURN_BLOCK", "Agent", "block_rounds", "free_loop", "turn_loop", "turn_order"]
 
 # Iterations between two checks that the parent is alive (and heartbeats).
 _PARENT_CHECK: Final = 1024
 # Longest sleep while waiting for the next timed agent: bounds how late a stop is seen.
 _MAX_SLEEP_S: Final = 0.01
+# Fewest turns whose order is drawn at once (one generator per block).
+TURN_BLOCK: Final = 4096
+# Checks of the turn word before a waiter sleeps on it (~0.1 ms of spinning), and the
+# longest sleep before it looks at the run state again.
+_SPIN_CHECKS: Final = 2000
+_SLEEP_S: Final = 0.01
 
 
 class _Spec(Protocol):
@@ -86,9 +95,20 @@ class Agent:
         return self.wait()
 
 
-def turn_order(seed: int, round_no: int, n: int) -> list[int]:
-    """The deterministic schedule's order of agents for one round of ``n`` turns."""
-    return [int(x) for x in np.random.default_rng([seed, round_no]).permutation(n)]
+def block_rounds(n: int) -> int:
+    """Rounds of turns per block: a block is at least ``TURN_BLOCK`` turns, so that
+    drawing its order costs little per turn however few the agents."""
+    return max(1, -(-TURN_BLOCK // n))
+
+
+def turn_order(seed: int, block: int, n: int) -> list[int]:
+    """The deterministic schedule's order of agents for one block of turns: every agent
+    once per round, in a seeded permutation per round, ``block_rounds(n)`` rounds. A
+    function of the seed, the block number and the number of agents only."""
+    rounds = np.tile(np.arange(n, dtype=np.int64), (block_rounds(n), 1))
+    out: list[int] = np.random.default_rng([seed, block]).permuted(rounds, axis=1).ravel(
+        ).tolist()
+    return out
 
 
 def _act(w: Writer, view: _View, ag: Agent) -> None:
@@ -151,7 +171,11 @@ def free_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Ag
 
 def turn_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Agent],
               parent: int) -> None:
-    """Deterministic schedule: act on the turns whose agent this process hosts."""
+    """Deterministic schedule: act on the turns whose agent this process hosts.
+
+    Runs of consecutive turns of this process's own agents go without a handoff: only
+    the ``turns`` word is stored after each (it is what the others wait on).
+    """
     q = ex.q
     state, turn_w, turns_w = (L.HEADER.word("run_state"), L.HEADER.word("turn"),
                               L.HEADER.word("turns"))
@@ -159,37 +183,67 @@ def turn_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Ag
     mine: list[Agent | None] = [None] * n_agents
     for ag in agents:
         mine[ag.account] = ag
-    limit = spec.max_orders
+    limit = spec.max_orders if spec.max_orders is not None else 1 << 62
     spin = spec.spin
     running = L.RUN_RUNNING
     seed = spec.seed
-    perm: list[int] = []
-    perm_round = -1
+    bind, trade = view.bind, w.trade
     arrivals = ex.wword(spec.writer, "arrivals")
+    futex = Futex(ex.base_address() + L.HEADER.offsets["turns"])
+    perm: list[int] = []
+    perm_block = -1
+    size = n_agents * block_rounds(n_agents)
+    acted = 0
     k = q[turns_w]
-    while q[state] == running:
-        if limit is not None and k >= limit:
-            return
-        r, i = divmod(k, n_agents)
-        if r != perm_round:
-            perm = turn_order(seed, r, n_agents)
-            perm_round = r
-        x = perm[i]
-        own = mine[x]
-        if own is not None:
-            q[turn_w] = x
-            _act(w, view, own)
-            q[arrivals] += 1
-            k += 1
-            q[turns_w] = k
-            continue
-        spins = 0
-        while q[turns_w] == k:
-            spins += 1
-            if spins % _PARENT_CHECK == 0:
-                if q[state] != running or os.getppid() != parent:
-                    return
-                w.heartbeat()
-            if not spin:
-                os.sched_yield()
-        k = q[turns_w]
+    try:
+        while q[state] == running and k < limit:
+            b, i = divmod(k, size)
+            if b != perm_block:
+                perm = turn_order(seed, b, n_agents)
+                perm_block = b
+            stop = min(size, i + limit - k)
+            start = i
+            while i < stop:
+                own = mine[perm[i]]
+                if own is None:
+                    break
+                bind(own.account)
+                order = own.strategy.decide(view, own.rng)
+                if order is not None:
+                    trade(own.account, order[0], order[1], order[2])
+                i += 1
+                q[turns_w] = k + i - start
+                if i % _PARENT_CHECK == 0 and q[state] != running:
+                    break
+            if i > start:
+                acted += i - start
+                k += i - start
+                q[turn_w] = perm[i - 1]
+                # The turn leaves this process (or the block ends): wake who sleeps on it.
+                futex.wake()
+                continue
+            k = _wait_turn(q, turns_w, k, state, running, parent, spin, futex, w)
+            if k < 0:
+                return
+    finally:
+        q[arrivals] += acted
+        futex.wake()
+
+
+def _wait_turn(q: memoryview, turns_w: int, k: int, state: int, running: int, parent: int,
+               spin: bool, futex: Futex, w: Writer) -> int:
+    """Until the ``turns`` word moves past ``k``; returns its new value, or -1 when the
+    run stops or the parent is gone meanwhile."""
+    if spin or not futex.available:
+        for _ in range(_SPIN_CHECKS):
+            if q[turns_w] != k:
+                return int(q[turns_w])
+    while q[turns_w] == k:
+        if q[state] != running or os.getppid() != parent:
+            return -1
+        w.heartbeat()
+        if futex.available:
+            futex.wait(k, _SLEEP_S)
+        else:
+            os.sched_yield()
+    return int(q[turns_w])

@@ -29,7 +29,8 @@ from sim.market.strategies import resolve
 __all__ = ["AgentSpec", "GroupSpec", "MappedView", "TraderSpec", "agent_seed", "trader_main"]
 
 _C = L.CURRENCY.word
-_A = L.ACCOUNT.word
+_A_CASH: Final = L.ACCOUNT.word("cash")
+_A_HOLD: Final = L.ACCOUNT.word("holdings")
 _STARTUP_POLL_S: Final = 0.0005
 
 
@@ -96,14 +97,16 @@ class MappedView:
         self._units_w = [b + _C("unit_reserve") for b in ex.cur_base]
         self._fund_w = [b + _C("fundamental") for b in ex.cur_base]
         self._start = ex.header_int("start_ns")
+        self._acc0 = ex.acc_base0
+        self._acc_words = ex.acc_words
         self._acc_cash = 0
         self._acc_hold = 0
         self.bind(account)
 
     def bind(self, account: int) -> None:
-        ab = self._ex.abase(account)
-        self._acc_cash = ab + _A("cash")
-        self._acc_hold = ab + _A("holdings")
+        ab = self._acc0 + account * self._acc_words
+        self._acc_cash = ab + _A_CASH
+        self._acc_hold = ab + _A_HOLD
 
     def rate(self, c: int) -> float:
         units = self._q[self._units_w[c]]
