@@ -26,7 +26,8 @@ from sim.errors import BadExchangeFile
 __all__ = ["MAX_ACCOUNTS", "MAX_WRITERS", "CurrencySpec", "Exchange", "Funding", "pid_alive"]
 
 MAX_WRITERS: Final = 4096
-MAX_ACCOUNTS: Final = 1 << 22
+# An audit sums accounts exactly in float64 halves of 32 bits: at most 2**21 of them.
+MAX_ACCOUNTS: Final = 1 << 21
 MAX_RING_ROWS: Final = 1 << 20
 DEFAULT_LOCK_TIMEOUT_MS: Final = 10_000
 

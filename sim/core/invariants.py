@@ -278,12 +278,29 @@ def screen(cur: Table, acc: Table, consistent: np.ndarray[Any, Any],
 
 
 # ---------------------------------------------------------------- audits
-def _per_writer(n_writers: int, writer: Ints, values: Ints) -> Ints:
-    """Exact int64 sums of ``values`` (rows) grouped by ``writer``; money stays below
-    2**53 in all (the scenario checks it), so int64 cannot overflow here."""
-    out = np.zeros((n_writers, *values.shape[1:]), dtype=np.int64)
-    np.add.at(out, writer, values)
-    return out
+def _per_writer(n_writers: int, owner: Ints, x: Ints) -> list[int]:
+    """Exact sums of the int64 column ``x`` grouped by ``owner`` (0..n_writers; the last
+    bucket collects what belongs to no writer), as Python ints. ``bincount`` adds in
+    float64, exact below 2**53: each value is split into 32-bit halves, and at most 2**21
+    of them (``MAX_ACCOUNTS``) add up below 2**53."""
+    lo = np.bincount(owner, weights=(x & _LOW).astype(np.float64), minlength=n_writers + 1)
+    hi = np.bincount(owner, weights=(x >> 32).astype(np.float64), minlength=n_writers + 1)
+    return [int(h) * 2**32 + int(v) for h, v in zip(hi[:n_writers].tolist(),
+                                                    lo[:n_writers].tolist(), strict=True)]
+
+
+def _columns(acc: Table, nc: int) -> tuple[Ints, dict[str, int]]:
+    """The account fields an audit reads, gathered in one pass over the records into a
+    contiguous (accounts x fields) array: reading 8-byte fields one at a time out of
+    records of a few hundred bytes would sweep the whole table once per field."""
+    names = ["status", "writer", "cash", "init_cash", "trades"]
+    cols = [L.ACCOUNT.word(n) for n in names]
+    for field in ("holdings", "init_holdings"):
+        base = L.ACCOUNT.word(field)
+        names += [f"{field}[{c}]" for c in range(nc)]
+        cols += [base + c for c in range(nc)]
+    words = np.ascontiguousarray(acc).view(np.int64).reshape(len(acc), -1)
+    return words[:, cols], {n: i for i, n in enumerate(names)}
 
 
 def audit(cur: Table, wri: Table, acc: Table) -> dict[str, list[str]]:
@@ -292,39 +309,37 @@ def audit(cur: Table, wri: Table, acc: Table) -> dict[str, list[str]]:
     negative. ``{name: [details]}`` over :data:`AUDIT_NAMES`."""
     nc = len(cur)
     nw = len(wri)
-    claimed = acc["status"] != L.SLOT_FREE
-    a = acc[claimed]
-    owner = a["writer"]
+    m, col = _columns(acc, nc)
+    claimed = m[:, col["status"]] != L.SLOT_FREE
+    writer = m[:, col["writer"]]
     out: dict[str, list[str]] = {n: [] for n in AUDIT_NAMES}
-    bad_owner = (owner < 0) | (owner >= nw)
+    bad_owner = claimed & ((writer < 0) | (writer >= nw))
     if bad_owner.any():
         out["totals_match_accounts"] += [
-            f"account {int(i)}: writer {int(w)} out of range"
-            for i, w in zip(np.flatnonzero(claimed)[bad_owner][:8], owner[bad_owner][:8],
-                            strict=True)]
-        a = a[~bad_owner]
-        owner = owner[~bad_owner]
+            f"account {i}: writer {int(writer[i])} out of range"
+            for i in np.flatnonzero(bad_owner)[:8].tolist()]
+    owner = np.where(claimed & ~bad_owner, writer, nw)
     names = [L.decode_name(bytes(n)) for n in cur["name"]]
-    pairs = (("tot_cash", "cash"), ("init_tot_cash", "init_cash"),
-             ("tot_trades", "trades"))
-    live = wri["status"] != L.SLOT_FREE
-    for tot, field in pairs:
-        sums = _per_writer(nw, owner, a[field])
-        for w in np.flatnonzero(live & (sums != wri[tot])).tolist():
-            out["totals_match_accounts"].append(
-                f"writer {w}: {tot} {int(wri[tot][w])} != sum of its accounts' {field} "
-                f"{int(sums[w])}")
-    for tot, field in (("tot_holdings", "holdings"), ("init_tot_holdings", "init_holdings")):
-        sums = _per_writer(nw, owner, a[field][:, :nc])
-        for w, c in zip(*np.nonzero(live[:, None] & (sums != wri[tot][:, :nc])), strict=True):
-            out["totals_match_accounts"].append(
-                f"writer {int(w)}: {tot} of {names[c]} {int(wri[tot][w, c])} != sum of its "
-                f"accounts' {field} {int(sums[w, c])}")
-    bad_cash = claimed & (acc["cash"] < 0)
-    bad_hold = claimed[:, None] & (acc["holdings"][:, :nc] < 0)
-    out["accounts_non_negative"] += [f"account {s}: cash {acc['cash'][s]} < 0"
-                                     for s in np.flatnonzero(bad_cash)[:8]]
+    live = (wri["status"] != L.SLOT_FREE).tolist()
+    scalars = (("tot_cash", "cash"), ("init_tot_cash", "init_cash"), ("tot_trades", "trades"))
+    vectors = (("tot_holdings", "holdings"), ("init_tot_holdings", "init_holdings"))
+    checks: list[tuple[str, str, int | None]] = [(t, f, None) for t, f in scalars]
+    checks += [(t, f, c) for t, f in vectors for c in range(nc)]
+    for tot, field, c in checks:
+        key = field if c is None else f"{field}[{c}]"
+        sums = _per_writer(nw, owner, m[:, col[key]])
+        have = (wri[tot] if c is None else wri[tot][:, c]).tolist()
+        for w in range(nw):
+            if live[w] and sums[w] != have[w]:
+                what = tot if c is None else f"{tot} of {names[c]}"
+                out["totals_match_accounts"].append(
+                    f"writer {w}: {what} {have[w]} != sum of its accounts' {field} {sums[w]}")
+    bad_cash = claimed & (m[:, col["cash"]] < 0)
+    out["accounts_non_negative"] += [f"account {a}: cash {int(m[a, col['cash']])} < 0"
+                                     for a in np.flatnonzero(bad_cash)[:8].tolist()]
+    hold = m[:, [col[f"holdings[{c}]"] for c in range(nc)]]
+    bad_hold = claimed[:, None] & (hold < 0)
     out["accounts_non_negative"] += [
-        f"account {s}: holding of {names[c]} is {acc['holdings'][s, c]} < 0"
-        for s, c in list(zip(*np.nonzero(bad_hold), strict=True))[:8]]
+        f"account {int(a)}: holding of {names[c]} is {int(hold[a, c])} < 0"
+        for a, c in list(zip(*np.nonzero(bad_hold), strict=True))[:8]]
     return out

@@ -38,6 +38,9 @@ MAX_RECORDED: Final = 2000
 # A sample is a burst of ~0.1 ms CPU: ask for a slice that size so that each wake-up
 # preempts a trader at once instead of after the trader's ~1 ms slice (see sched.py).
 SLICE_NS: Final = 100_000
+# An audit of a large population takes a while and no sample is taken meanwhile: audits
+# are spaced so that they take at most this share of the monitor's time.
+AUDIT_SHARE: Final = 0.05
 # Percentiles of profit and loss across a group's agents that each audit records.
 AUDIT_BANDS: Final = (10, 50, 90)
 
@@ -195,14 +198,14 @@ class Sampler:
     def _audit_row(self, t: float, cur: Table, acc: Table) -> None:
         if not self.n_groups:
             return
-        claimed = acc["status"] != L.SLOT_FREE
-        a = acc[claimed]
-        initial, final = agent_wealth(a, cur, self.scale)
+        # Free and joined accounts have no group (-1): no mask is needed to leave them out.
+        initial, final = agent_wealth(acc, cur, self.scale)
         wealth = final - initial
+        group = acc["group"]
         row = np.full(audit_columns(self.n_groups), np.nan)
         row[0] = t
         for g in range(self.n_groups):
-            w = wealth[a["group"] == g]
+            w = wealth[group == g]
             if len(w):
                 k = 1 + g * len(AUDIT_BANDS)
                 row[k: k + len(AUDIT_BANDS)] = np.percentile(w, AUDIT_BANDS)
@@ -261,8 +264,9 @@ class Sampler:
 
 def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5,
                  n_groups: int = 0) -> None:
-    """Process entry point: sample every ``interval_s`` and audit every ``audit_s`` until
-    the run stops, then audit once more."""
+    """Process entry point: sample every ``interval_s`` and audit every ``audit_s`` (or
+    less often, when audits would take more than ``AUDIT_SHARE`` of the time) until the
+    run stops, then audit once more."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     request_slice(SLICE_NS)
     ex = Exchange.open(path)
@@ -281,8 +285,10 @@ def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5
             stopping = ex.q[state] != L.RUN_RUNNING or os.getppid() != parent
             sampler.sample()
             if stopping or time.monotonic() >= next_audit:
+                t_audit = time.monotonic()
                 sampler.audit()
-                next_audit = time.monotonic() + audit_s
+                took = time.monotonic() - t_audit
+                next_audit = time.monotonic() + max(audit_s, took / AUDIT_SHARE)
             if stopping:
                 break
             k += 1

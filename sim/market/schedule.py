@@ -76,7 +76,17 @@ class Agent:
     rng: np.random.Generator
     arrival: str = "asap"
     rate_hz: float | None = None
-    orders: int = field(default=0)
+    # Seconds from the start of trading to its first arrival (timed agents), drawn when
+    # the agent is made, before the run starts.
+    first: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        if self.timed:
+            self.first = self.first_wait()
+
+    @property
+    def timed(self) -> bool:
+        return self.arrival != "asap" and bool(self.rate_hz)
 
     def wait(self) -> float:
         """Seconds to its next arrival, drawn from its own generator."""
@@ -114,7 +124,6 @@ def turn_order(seed: int, block: int, n: int) -> list[int]:
 def _act(w: Writer, view: _View, ag: Agent) -> None:
     view.bind(ag.account)
     order = ag.strategy.decide(view, ag.rng)
-    ag.orders += 1
     if order is not None:
         w.trade(ag.account, order[0], order[1], order[2])
 
@@ -125,11 +134,11 @@ def free_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Ag
     q = ex.q
     state = L.HEADER.word("run_state")
     running = L.RUN_RUNNING
-    asap = [ag for ag in agents if ag.arrival == "asap" or not ag.rate_hz]
-    timed = [ag for ag in agents if not (ag.arrival == "asap" or not ag.rate_hz)]
+    asap = [ag for ag in agents if not ag.timed]
+    timed = [ag for ag in agents if ag.timed]
     now = time.monotonic
     t0 = now()
-    heap: list[tuple[float, int]] = [(t0 + ag.first_wait(), i) for i, ag in enumerate(timed)]
+    heap: list[tuple[float, int]] = [(t0 + ag.first, i) for i, ag in enumerate(timed)]
     heapq.heapify(heap)
     faults = spec.pause_prob > 0 and spec.pause_in_txn_s > 0
     frng = np.random.default_rng([spec.seed, 5, spec.writer])

@@ -21,7 +21,7 @@ needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
 RECORDS = (L.HEADER, L.CURRENCY, L.WRITER, L.ACCOUNT, L.ROW)
 # (currencies, writers, accounts, ring rows)
 GEOMETRIES = [(1, 1, 1, 1), (3, 4, 10, 1024), (16, 4096, 100_000, 7), (5, 17, 3, 33),
-              (2, 9, 1 << 22, 1 << 20)]
+              (2, 9, 1 << 21, 1 << 20)]
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
 

@@ -324,8 +324,8 @@ def test_cross_field_checks() -> None:
     dup = [{"name": "EUR", "rate": 1, "reserve": 1}, {"name": "EUR", "rate": 2, "reserve": 1}]
     assert "currencies[1].name: duplicate currency 'EUR' (also currencies[0])" in error_of(
         {"currencies": dup, "traders": [{"count": 1}]})
-    assert ("traders: 4194303 agents + spare_slots 4 need 4194307 accounts; at most 4194304"
-            in error_of({"traders": [{"count": 4194303}]}))
+    assert ("traders: 2097149 agents + spare_slots 4 need 2097153 accounts; at most 2097152"
+            in error_of({"traders": [{"count": 2097149}]}))
     assert "processes: 4101 writers (processes, command instances and spares); at most 4096" \
         in error_of({"processes": 4097, "traders": [{"count": 5000}]})
     assert "traders[1].command: not allowed with schedule 'deterministic'" in error_of(
