@@ -26,6 +26,7 @@ from typing import IO, Any, Final
 from .baselines import run_baseline
 from .harness import run_harness
 from .machine import measure_speedup
+from .population import population_targets, run_population
 from .report import evaluate_targets, fmt_rate, render_markdown, verdict_lines, write_outputs
 from .rss import flat_rss, measure_rss, rss_growth
 
@@ -61,6 +62,7 @@ class Job:
 class Config:
     quick: bool
     long: bool
+    population_only: bool
     duration_s: float
     jobs: tuple[Job, ...]
     rss_short_s: float
@@ -71,8 +73,9 @@ class Config:
         return sum(j.repeats for j in self.jobs)
 
 
-def make_config(quick: bool, long: bool = False) -> Config:
-    """The full matrix, or the quick one that fits in two minutes."""
+def make_config(quick: bool, long: bool = False, population_only: bool = False) -> Config:
+    """The full matrix, or the quick one that fits in two minutes; with
+    ``population_only`` just the population series."""
     repeats = 3
     if quick:
         duration, monitor_repeats, rss_short = 0.5, 5, 2.0
@@ -90,8 +93,11 @@ def make_config(quick: bool, long: bool = False) -> Config:
     jobs += [Job("baseline", b, n, c, repeats) for b, n, c in baselines]
     jobs += [Job("monitor", DEFAULT_POLICY, 2, 4, monitor_repeats, ms)
              for ms in (MONITOR_FAST_MS, MONITOR_SLOW_MS)]
-    return Config(quick=quick, long=long, duration_s=duration, jobs=tuple(jobs),
-                  rss_short_s=rss_short, rss_long_s=60.0 if long else None)
+    if population_only:
+        jobs = []
+    return Config(quick=quick, long=long, population_only=population_only,
+                  duration_s=duration, jobs=tuple(jobs), rss_short_s=rss_short,
+                  rss_long_s=60.0 if long else None)
 
 
 @dataclass
@@ -127,6 +133,8 @@ class _Bench:
 
     def run_rounds(self) -> None:
         jobs = list(self.cfg.jobs)
+        if not jobs:
+            return
         rounds = max(j.repeats for j in jobs)
         for r in range(rounds):
             if r < MACHINE_REPEATS:
@@ -212,6 +220,8 @@ class _Bench:
                 for j in self.cfg.jobs if j.kind != "monitor"]
 
     def monitor_overhead(self) -> dict[str, Any]:
+        if self.cfg.population_only:
+            return {}
         fast = next(self.runs[j] for j in self.cfg.jobs if j.interval_ms == MONITOR_FAST_MS)
         slow = next(self.runs[j] for j in self.cfg.jobs if j.interval_ms == MONITOR_SLOW_MS)
         f, s = _median(fast.rates), _median(slow.rates)
@@ -246,7 +256,9 @@ def run_bench(cfg: Config, out: IO[str] = sys.stdout) -> tuple[dict[str, Any], l
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         bench = _Bench(cfg, scratch, out)
         bench.run_rounds()
-        rss = bench.rss()
+        rss = bench.rss() if not cfg.population_only else {}
+        population = run_population(cfg.quick, scratch, bench.say)
+        bench.errors += population["errors"]
     speedups = [m["speedup"] for m in bench.machine_runs]
     ms = round(statistics.median(speedups), 4) if speedups else None
     points = bench.points()
@@ -260,7 +272,9 @@ def run_bench(cfg: Config, out: IO[str] = sys.stdout) -> tuple[dict[str, Any], l
         "points": points,
         "monitor_overhead": mo,
         "rss": rss,
-        "targets": evaluate_targets(points, ms, mo, rss),
+        "population": population,
+        "targets": ([] if cfg.population_only else evaluate_targets(points, ms, mo, rss))
+        + population_targets(population),
     }
     return result, bench.errors
 
@@ -283,10 +297,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="short matrix (N 1, 2, 4 on 4 currencies, 0.5 s runs): ~2 minutes")
     p.add_argument("--long", action="store_true",
                    help="also a 60 s run, for the peak RSS growth target")
+    p.add_argument("--population", action="store_true",
+                   help="only the population series (agents 10 to 100k on 2 processes)")
     p.add_argument("--out", type=Path, default=RESULTS,
                    help=f"results folder (default {RESULTS})")
     args = p.parse_args(argv)
-    cfg = make_config(args.quick, args.long)
+    cfg = make_config(args.quick, args.long, args.population)
     started = time.monotonic()
     print(f"bench: {cfg.total_runs} runs of {cfg.duration_s:g} s"
           f"{' (quick)' if cfg.quick else ''}, results in {args.out}", flush=True)
@@ -296,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: interrupted; nothing written", file=sys.stderr)
         return 130
     wall = time.monotonic() - started
-    notes = [
+    notes = [] if cfg.population_only else [
         "",
         f"Each point: {cfg.jobs[0].repeats} runs of {cfg.duration_s:g} s, interleaved "
         f"round-robin with every other point; monitor overhead: "
