@@ -1,7 +1,8 @@
 """The trader loops that schedule a process's agents: free-running and deterministic turns.
 
 Free-running: agents with a rate (``fixed`` or ``poisson`` arrivals) wait in a heap of
-next-arrival times; ``asap`` agents act in turn whenever no timed agent is due. Every
+next-arrival times; ``asap`` agents act in turn, a short burst of orders each, whenever
+no timed agent is due (a burst keeps one agent's account and state in the cache). Every
 order still goes through the process's one :class:`~sim.core.transaction.Writer`, one at
 a time, under the same locks and journal.
 
@@ -38,6 +39,9 @@ __all__ = ["TURN_BLOCK", "Agent", "block_rounds", "free_loop", "turn_loop", "tur
 _PARENT_CHECK: Final = 1024
 # Longest sleep while waiting for the next timed agent: bounds how late a stop is seen.
 _MAX_SLEEP_S: Final = 0.01
+# Orders an asap agent sends in a row when its turn comes: with a thousand agents taking
+# single turns, every order would touch cold memory (measured: 25 % slower than 2 agents).
+ASAP_BURST: Final = 8
 # Fewest turns whose order is drawn at once (one generator per block).
 TURN_BLOCK: Final = 4096
 # Checks of the turn word before a waiter sleeps on it (~0.1 ms of spinning), and the
@@ -153,8 +157,8 @@ def free_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Ag
                 ag = timed[i]
                 heapq.heapreplace(heap, (t + ag.wait(), i))
             elif n_asap:
-                ag = asap[j]
-                j = j + 1 if j + 1 < n_asap else 0
+                ag = asap[j // ASAP_BURST]
+                j = j + 1 if j + 1 < n_asap * ASAP_BURST else 0
             elif heap:
                 wait = heap[0][0] - now()
                 if wait > 0:

@@ -39,7 +39,7 @@ __all__ = [
 # Numbers drawn per refill of the random trader's buffer: large enough that the numpy
 # call overhead (~µs) vanishes per order, small enough that the buffer stays in cache.
 RANDOM_BLOCK: Final = 4096
-# The first refill's size; each refill doubles it up to RANDOM_BLOCK. A process hosting
+# The first refill's size; each refill quadruples it up to RANDOM_BLOCK. A process hosting
 # thousands of agents that each send a few orders would otherwise draw (and hold) 4096
 # orders per agent before its first trade.
 RANDOM_FIRST_BLOCK: Final = 16
@@ -128,7 +128,7 @@ class RandomTrader(Strategy):
     counts it, as the original program did.
 
     This is on the benchmark's hot path, where one numpy scalar draw costs more than the
-    rest of a decision, so orders are drawn in blocks (doubling from
+    rest of a decision, so orders are drawn in blocks (growing fourfold from
     :data:`RANDOM_FIRST_BLOCK` to :data:`RANDOM_BLOCK`) from the generator passed to the
     call that finds the buffer empty and handed out one by one. The sequence is still
     fully determined by the generator's state.
@@ -160,7 +160,7 @@ class RandomTrader(Strategy):
 
     def _refill(self, rng: np.random.Generator) -> None:
         n = self._block
-        self._block = min(2 * n, RANDOM_BLOCK)
+        self._block = min(4 * n, RANDOM_BLOCK)
         cur = rng.integers(0, self.n_currencies, size=n)
         side = np.where(rng.random(n) < self._buy_prob, L.SIDE_BUY, L.SIDE_SELL)
         qty = np.maximum(np.rint(rng.uniform(self._lo, self._hi, n)), 1).astype(np.int64)
