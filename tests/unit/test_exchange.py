@@ -150,3 +150,16 @@ def test_mutated_headers_are_accepted_only_when_valid(tmp_path_factory, data) ->
             assert ex.geo.file_size == len(b)
             ex.copy_tables()
     assert p.read_bytes() == bytes(b)
+
+
+def test_a_sample_copies_the_same_bytes_whatever_the_number_of_accounts(tmp_path: Path) -> None:
+    from sim.core.exchange import CurrencySpec
+
+    specs = [CurrencySpec("EUR", 110_000_00, 100_000_00)]
+    sizes = []
+    for n in (10, 100_000):
+        with Exchange.create(str(tmp_path / f"x{n}.dat"), specs, n_writers=4,
+                             n_accounts=n) as ex:
+            sizes.append((ex.tables_size(), ex.tables_size(full=True)))
+    assert sizes[0][0] == sizes[1][0] == L.CURRENCY.size + 4 * L.WRITER.size
+    assert sizes[1][1] - sizes[0][1] == (100_000 - 10) * L.ACCOUNT.size
