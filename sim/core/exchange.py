@@ -175,9 +175,13 @@ class Exchange:
                      0o600)
         try:
             os.posix_fallocate(fd, 0, geo.file_size)
-            ex = cls(path, fd, geo, True)
         except BaseException:
             os.close(fd)
+            os.unlink(path)
+            raise
+        try:
+            ex = cls(path, fd, geo, True)  # owns fd from here on, closes it if it fails
+        except BaseException:
             os.unlink(path)
             raise
         try:
