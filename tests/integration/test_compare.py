@@ -160,11 +160,6 @@ def test_bad_spec_is_one_line_naming_file_and_field(tmp_path: Path, spec: Any,
     assert not (tmp_path / "out").exists(), "nothing may be written for a refused spec"
 
 
-def test_jobs_must_be_positive(tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="--jobs: expected a whole number >= 1"):
-        compare_command(str(write_spec(tmp_path, SPEC)), 0, tmp_path / "out", io.StringIO())
-
-
 def test_statistics() -> None:
     assert t_quantile_975(1) == 12.706 and t_quantile_975(30) == 2.042
     # Beyond the table the expansion continues it smoothly toward 1.96.
