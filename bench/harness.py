@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sim.config.scenario import parse_scenario
 from sim.harness.coordinator import run_scenario
 
@@ -53,8 +51,7 @@ def run_harness(sync: str, n: int, currencies: int, duration_s: float, seed: int
     root = Path(tempfile.mkdtemp(prefix="bench-run-", dir=scratch))
     try:
         # Figures are drawn after the measured interval and the folder is deleted unread.
-        outcome = run_scenario(scn, yaml.safe_dump(data, sort_keys=False), root=root, out=None,
-                               figures=False)
+        outcome = run_scenario(scn, root=root, out=None, figures=False)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     s = outcome.summary

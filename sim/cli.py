@@ -41,9 +41,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.duration is not None:
         overrides["duration_s"] = args.duration
     scn = load_scenario(args.scenario, overrides)
-    text = Path(args.scenario).read_text()
     root = Path(args.out) if args.out else Path("results")
-    outcome = run_scenario(scn, text, root, sys.stdout)
+    outcome = run_scenario(scn, root, sys.stdout)
     print_run_summary(outcome.summary, sys.stdout)
     return outcome.exit_status
 

@@ -39,9 +39,11 @@ from sim.errors import BadInput, BadScenario, SimError
 from sim.harness.monitor import monitor_main
 from sim.harness.rundir import (
     INCOMPLETE,
+    SCENARIO_FILE,
     make_run_dir,
     mark_complete,
     merge_ledger,
+    scenario_text,
     write_json,
     write_samples,
     write_trades_csv,
@@ -380,15 +382,16 @@ class Run:
                 self.monitor_exit = "done"
 
 
-def run_scenario(scn: Scenario, scenario_text: str, root: Path,
-                 out: IO[str] | None = sys.stdout, *, figures: bool = True) -> RunOutcome:
+def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
+                 figures: bool = True) -> RunOutcome:
     """Run one scenario end to end and write its results folder.
 
+    The folder's ``scenario.yaml`` is ``scn`` itself, as validated (overrides included).
     ``figures=False`` skips the PNGs (``sim plot`` draws them later), for callers that
     run many short scenarios and read only the numbers.
     """
     run_dir = make_run_dir(root, scn.name, scn.seed)
-    (run_dir / "scenario.yaml").write_text(scenario_text)
+    (run_dir / SCENARIO_FILE).write_text(scenario_text(scn))
     run = Run(scn, run_dir, out)
     return _drive(run, run.create(), figures)
 
@@ -406,7 +409,7 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
     if not (run_dir / INCOMPLETE).exists():
         raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker)")
     overrides = {"duration_s": duration_s} if duration_s is not None else None
-    scn = load_scenario(run_dir / "scenario.yaml", overrides)
+    scn = load_scenario(run_dir / SCENARIO_FILE, overrides)
     ex = Exchange.open(str(run_dir / EXCHANGE_FILE))
     try:
         h = ex.header()
@@ -512,7 +515,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         "run_dir": str(run.run_dir),
         "versions": {"python": platform.python_version(), "numpy": np.__version__,
                      "sim": __version__},
-        "scenario_sha256": _sha256(run.run_dir / "scenario.yaml"),
+        "scenario_sha256": _sha256(run.run_dir / SCENARIO_FILE),
         "sync": scn.sync,
         "schedule": scn.schedule,
         "resumed": run.resumed,

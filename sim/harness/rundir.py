@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import yaml
 
+from sim.config.scenario import Scenario, load_scenario
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.errors import BadInput
@@ -22,15 +24,18 @@ from sim.harness.monitor import sample_columns
 
 __all__ = [
     "INCOMPLETE",
+    "SCENARIO_FILE",
     "TRADE_DTYPE",
     "ensure_samples",
     "make_run_dir",
     "merge_ledger",
+    "scenario_text",
     "write_samples",
     "write_trades_csv",
 ]
 
 INCOMPLETE: Final = "INCOMPLETE"
+SCENARIO_FILE: Final = "scenario.yaml"
 TRADE_DTYPE: Final = np.dtype([
     ("seq", "<i8"), ("t", "<f8"), ("slot", "<i8"), ("currency", "<i8"), ("side", "<i8"),
     ("qty", "<i8"), ("cash", "<i8"), ("cur_seq", "<i8"), ("unit_reserve", "<i8"),
@@ -51,6 +56,16 @@ def make_run_dir(root: Path, scenario: str, seed: int) -> Path:
         (run / INCOMPLETE).write_text("this run has not finished\n")
         return run
     raise BadInput(f"{base}: cannot find a free run folder name")
+
+
+def scenario_text(scn: Scenario) -> str:
+    """The validated scenario as YAML, fields in model order: what a run folder keeps.
+
+    It is the scenario as run (overrides applied, defaults filled in), so loading it back
+    gives an equal :class:`Scenario`: ``sim run --resume`` continues with the same seed and
+    settings, and ``scenario_sha256`` hashes what ran.
+    """
+    return yaml.safe_dump(scn.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
 def mark_complete(run: Path) -> None:
@@ -129,8 +144,6 @@ def ensure_samples(run: Path) -> None:
     """Assemble samples.npz from the monitor's stream if the run died before doing it."""
     if (run / "samples.npz").exists() or not (run / "monitor" / "samples.f8").exists():
         return
-    from sim.config.scenario import load_scenario
-
     with Exchange.open(str(run / "exchange.dat"), writable=False) as ex:
         names, nc, ns = ex.names(), ex.geo.n_currencies, ex.geo.n_slots
         claimed = [int(x) for x in np.flatnonzero(ex.accounts()["status"] != L.SLOT_FREE)]

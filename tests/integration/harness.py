@@ -40,7 +40,7 @@ def run(tmp: Path, **fields: Any) -> RunOutcome:
     """Run a scenario in this process (traders and monitor are real forked processes)."""
     data = scenario(**fields)
     scn = parse_scenario(data, "<test>", "t")
-    return run_scenario(scn, yaml.safe_dump(data), tmp / "results", out=None)
+    return run_scenario(scn, tmp / "results", out=None)
 
 
 def write_scenario(tmp: Path, **fields: Any) -> Path:

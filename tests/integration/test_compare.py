@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from sim.compare import compare_command, max_drawdown, mean_ci, t_quantile_975
+from sim.config.scenario import load_scenario
 from sim.errors import BadInput
 
 __all__: list[str] = []
@@ -87,6 +88,7 @@ def test_tiny_comparison_writes_every_file(tmp_path: Path,
         assert run_dir.is_relative_to(root / "runs")
         s = json.loads((run_dir / "summary.json").read_text())
         assert s["seed"] == r["seed"] and s["duration_s"] < 3.0
+        assert load_scenario(run_dir / "scenario.yaml").seed == r["seed"]
         run_summaries[(r["variant"], r["repeat"])] = s
 
     with open(root / "compare.csv", newline="") as f:

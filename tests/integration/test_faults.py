@@ -71,7 +71,8 @@ def test_monitor_death_is_reported_and_the_final_check_still_runs(tmp_path: Path
 def test_killed_coordinator_leaves_a_file_check_repairs_and_resume_continues(
         tmp_path: Path) -> None:
     scn = write_scenario(tmp_path, duration_s=60, traders=[{"count": 3}])
-    proc = start_sim("run", str(scn), "--out", str(tmp_path / "res"))
+    # The seed comes from the command line: the resumed run must continue with it.
+    proc = start_sim("run", str(scn), "--out", str(tmp_path / "res"), "--seed", "77")
     try:
         ex_path = running_exchange(tmp_path / "res")
         wait_for(lambda: ex_path.with_name("ledger").exists(), "ledger files")
@@ -98,6 +99,7 @@ def test_killed_coordinator_leaves_a_file_check_repairs_and_resume_continues(
     assert r.returncode == 0, r.stdout + r.stderr
     s = summary(run_dir)
     assert s["resumed"] == 1 and s["final_ok"] and s["trades"] > 0
+    assert s["seed"] == 77
     assert not (run_dir / "INCOMPLETE").exists()
     assert sim("check", "--replay", str(run_dir)).returncode == 0
     r = sim("run", "--resume", str(run_dir))

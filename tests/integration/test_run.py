@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sim.config.scenario import load_scenario
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.tools.check import replay
@@ -91,6 +93,22 @@ def test_cli_run_prints_a_summary_and_check_replays_it(tmp_path: Path) -> None:
     # A second run never overwrites the first.
     assert sim("run", str(scn), "--out", str(tmp_path / "res")).returncode == 0
     assert len(list((tmp_path / "res" / "t").iterdir())) == 2
+
+
+@pytest.mark.timeout(60)
+def test_the_run_folder_keeps_the_scenario_as_run_after_overrides(tmp_path: Path) -> None:
+    scn = write_scenario(tmp_path, seed=1, duration_s=2.0)
+    r = sim("run", str(scn), "--out", str(tmp_path / "res"), "--seed", "99",
+            "--duration", "0.3")
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = (tmp_path / "res" / "t").iterdir()
+    kept = run_dir / "scenario.yaml"
+    ran = load_scenario(kept)
+    assert (ran.seed, ran.duration_s) == (99, 0.3)
+    assert ran == load_scenario(scn, {"seed": 99, "duration_s": 0.3})
+    s = summary(run_dir)
+    assert s["seed"] == 99
+    assert s["scenario_sha256"] == hashlib.sha256(kept.read_bytes()).hexdigest()
 
 
 @pytest.mark.timeout(120)
