@@ -346,15 +346,15 @@ class OfdLocks:
 
 def make_locks(policy: str, path: str, base: int, geo: L.Geometry, timeout_s: float) -> Locks:
     """The lock set of ``policy`` for a mapping of ``path`` starting at address ``base``."""
-    cur = [geo.currency_at(c) + L.CURRENCY.offsets["lock"] for c in range(geo.n_currencies)]
+    offsets = L.lock_offsets(geo)
     if policy == "none":
         return NoLocks(geo.n_currencies)
     if policy == "global":
-        return RobustMutexes("global", [base + L.HEADER.offsets["global_lock"]],
-                             geo.n_currencies, timeout_s)
-    if policy == "per_currency":
-        return RobustMutexes("per_currency", [base + o for o in cur], geo.n_currencies,
+        return RobustMutexes("global", [base + offsets.global_lock], geo.n_currencies,
                              timeout_s)
+    if policy == "per_currency":
+        return RobustMutexes("per_currency", [base + o for o in offsets.currencies],
+                             geo.n_currencies, timeout_s)
     if policy == "ofd":
-        return OfdLocks(path, cur, timeout_s)
+        return OfdLocks(path, list(offsets.currencies), timeout_s)
     raise SimError(f"unknown sync policy {policy!r}; expected one of {sorted(L.SYNC_CODES)}")

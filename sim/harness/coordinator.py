@@ -44,6 +44,7 @@ from sim.harness.rundir import (
     mark_complete,
     merge_ledger,
     scenario_text,
+    strategy_labels,
     write_json,
     write_samples,
     write_trades_csv,
@@ -55,7 +56,6 @@ __all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
 JOIN_TIMEOUT_S: Final = 5.0
 TICK_S: Final = 0.05
-EXCHANGE_FILE: Final = "exchange.dat"
 FINAL_ONLY: Final = ("no_transaction_in_flight", "ledger_complete")
 
 
@@ -140,7 +140,7 @@ class Run:
         self.out = out
         self.run_dir = run_dir
         self.resumed = resumed
-        self.path = str(self.run_dir / EXCHANGE_FILE)
+        self.path = str(self.run_dir / L.EXCHANGE_FILE)
         self.ctx = multiprocess.get_context("fork")
         self.plan = scn.trader_plan()
         # A resumed run draws fresh streams: replaying the first segment's orders on
@@ -222,8 +222,9 @@ class Run:
                 args=(self.path, str(self.run_dir / "monitor"), scn.monitor.interval_ms / 1e3),
                 name="monitor")
             self.monitor.start()
-        for slot, _g in enumerate(self.plan):
-            t = _Trader(slot, self.group_index[slot], self._strategy_name(slot))
+        labels = strategy_labels(scn)
+        for slot in range(len(self.plan)):
+            t = _Trader(slot, self.group_index[slot], labels[slot])
             self.traders.append(t)
             self._start_trader(t, self.seeds[slot])
         if scn.schedule == "deterministic":
@@ -234,10 +235,6 @@ class Run:
             # A resumed run keeps the clock of the first: ledger times stay ordered.
             ex.set_header_int("start_ns", start_ns)
         ex.set_header_int("run_state", L.RUN_RUNNING)
-
-    def _strategy_name(self, slot: int) -> str:
-        g = self.plan[slot]
-        return f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy
 
     # ------------------------------------------------------------------ supervision
     def supervise(self, ex: Exchange) -> str:
@@ -410,7 +407,7 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
         raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker)")
     overrides = {"duration_s": duration_s} if duration_s is not None else None
     scn = load_scenario(run_dir / SCENARIO_FILE, overrides)
-    ex = Exchange.open(str(run_dir / EXCHANGE_FILE))
+    ex = Exchange.open(str(run_dir / L.EXCHANGE_FILE))
     try:
         h = ex.header()
         pids = [int(h["coordinator_pid"])] + [int(p) for p in ex.accounts()["pid"]]

@@ -30,6 +30,7 @@ __all__ = [
     "make_run_dir",
     "merge_ledger",
     "scenario_text",
+    "strategy_labels",
     "write_samples",
     "write_trades_csv",
 ]
@@ -66,6 +67,13 @@ def scenario_text(scn: Scenario) -> str:
     settings, and ``scenario_sha256`` hashes what ran.
     """
     return yaml.safe_dump(scn.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def strategy_labels(scn: Scenario) -> dict[int, str]:
+    """Slot -> what trades on it: its strategy's name, or ``command:<program>`` for an
+    external program (the label summaries, samples and ``sim watch`` show)."""
+    return {slot: f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy
+            for slot, g in enumerate(scn.trader_plan())}
 
 
 def mark_complete(run: Path) -> None:
@@ -144,12 +152,10 @@ def ensure_samples(run: Path) -> None:
     """Assemble samples.npz from the monitor's stream if the run died before doing it."""
     if (run / "samples.npz").exists() or not (run / "monitor" / "samples.f8").exists():
         return
-    with Exchange.open(str(run / "exchange.dat"), writable=False) as ex:
+    with Exchange.open(str(run / L.EXCHANGE_FILE), writable=False) as ex:
         names, nc, ns = ex.names(), ex.geo.n_currencies, ex.geo.n_slots
         claimed = [int(x) for x in np.flatnonzero(ex.accounts()["status"] != L.SLOT_FREE)]
     strategies = dict.fromkeys(claimed, "unknown")
-    if (run / "scenario.yaml").exists():
-        for slot, g in enumerate(load_scenario(run / "scenario.yaml").trader_plan()):
-            strategies[slot] = f"command:{os.path.basename(g.command[0])}" if g.command \
-                else g.strategy
+    if (run / SCENARIO_FILE).exists():
+        strategies.update(strategy_labels(load_scenario(run / SCENARIO_FILE)))
     write_samples(run, run / "monitor", nc, ns, names, strategies)

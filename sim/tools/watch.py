@@ -14,7 +14,6 @@ increments as well as money), so those frames are labelled unguarded.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,10 +22,12 @@ from typing import IO, Any, Final
 
 import numpy as np
 
+from sim.config.scenario import load_scenario
 from sim.core import invariants as inv
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.errors import BadInput, SimError
+from sim.harness.rundir import SCENARIO_FILE, strategy_labels
 
 __all__ = ["Frame", "read_snapshot", "render", "sparkline", "watch_command"]
 
@@ -140,17 +141,13 @@ def _rates(cur: Table) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 def _strategies(path: str) -> dict[int, str]:
     """Slot -> strategy, from the scenario.yaml a run keeps next to its exchange file."""
-    f = Path(path).parent / "scenario.yaml"
+    f = Path(path).parent / SCENARIO_FILE
     if not f.is_file():
         return {}
-    from sim.config.scenario import load_scenario
-
     try:
-        plan = load_scenario(f).trader_plan()
+        return strategy_labels(load_scenario(f))
     except SimError:
         return {}  # labels are a convenience; the file itself is what is watched
-    return {s: (f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy)
-            for s, g in enumerate(plan)}
 
 
 def _money(x: float) -> str:

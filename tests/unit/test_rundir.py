@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from sim.config.scenario import Scenario, load_scenario, parse_scenario
-from sim.harness.rundir import scenario_text
+from sim.harness.rundir import scenario_text, strategy_labels
 
 __all__: list[str] = []
 
@@ -36,3 +36,12 @@ def test_scenario_text_keeps_plugin_params_and_commands() -> None:
     again = parse_scenario(yaml.safe_load(scenario_text(scn)), "<t>", "t")
     assert again == scn
     assert again.traders[0].params == {"lookback": 7}
+
+
+def test_strategy_labels_name_the_strategy_or_the_program_by_slot() -> None:
+    scn = parse_scenario({"traders": [
+        {"count": 2, "strategy": "momentum"},
+        {"count": 1, "command": ["examples/c/build/trader", "{exchange}"]},
+        {"count": 1}]}, "<t>", "t")
+    assert strategy_labels(scn) == {0: "momentum", 1: "momentum", 2: "command:trader",
+                                    3: "random"}
