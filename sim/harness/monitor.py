@@ -22,6 +22,7 @@ from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.sched import current_slice_ns, request_slice
 from sim.core.snapshot import snapshot_into
+from sim.core.valuation import pool_rates, wealth
 
 __all__ = ["Sampler", "monitor_main", "sample_columns"]
 
@@ -39,19 +40,6 @@ Table = np.ndarray[Any, np.dtype[np.void]]
 def sample_columns(n_currencies: int, n_slots: int) -> int:
     """Width of one sample row: t, consistent, violations, rates, wealth per slot."""
     return 3 + n_currencies + n_slots
-
-
-def rates_and_wealth(cur: Table, acc: Table, scale: int) -> tuple[np.ndarray[Any, Any],
-                                                                    np.ndarray[Any, Any]]:
-    """Pool rates (home money per unit) and each claimed slot's wealth (NaN if free), for
-    one snapshot (``cur`` C, ``acc`` S) or a batch (B x C, B x S)."""
-    nc = cur.shape[-1]
-    rate = cur["cash_reserve"].astype(np.float64) / cur["unit_reserve"].astype(np.float64)
-    held = acc["holdings"][..., :nc].astype(np.float64)
-    wealth = (acc["cash"].astype(np.float64)
-              + np.einsum("...sc,...c->...s", held, rate)) / scale
-    wealth[acc["status"] == L.SLOT_FREE] = np.nan
-    return rate, wealth
 
 
 class Sampler:
@@ -151,13 +139,13 @@ class Sampler:
         if n:
             n_viol = self._check(n)
             cur, acc = self._tables(n)
-            rate, wealth = rates_and_wealth(cur, acc, self.scale)
+            rate = pool_rates(cur)
             rows = np.empty((n, self.width), dtype=np.float64)
             rows[:, 0] = self.t[:n]
             rows[:, 1] = self.consistent[:n]
             rows[:, 2] = n_viol
             rows[:, 3: 3 + self.nc] = rate
-            rows[:, 3 + self.nc:] = wealth
+            rows[:, 3 + self.nc:] = wealth(acc, rate, self.scale)
             rows.tofile(self._samples_f)
             self._samples_f.flush()
             self.n = 0
