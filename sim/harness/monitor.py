@@ -82,12 +82,12 @@ class Sampler:
     def sample(self) -> None:
         t = self.ex.now_ns() / 1e9
         i = self.n
-        consistent, locked, rolled = snapshot_into(self.ex, self._dst[i])
+        copy = snapshot_into(self.ex, self._dst[i])
         self.t[i] = t
-        self.consistent[i] = consistent
-        self.locked += locked
-        self.rolled_back += rolled
-        self.torn += not consistent
+        self.consistent[i] = copy.consistent
+        self.locked += copy.locked
+        self.rolled_back += copy.rolled_back
+        self.torn += not copy.consistent
         self.samples += 1
         if i == 0:
             self.batch_started = t
