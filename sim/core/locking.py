@@ -93,6 +93,23 @@ def init_mutex(address: int) -> None:
             raise SimError(f"cannot initialise a robust mutex: {os.strerror(rc)}")
 
 
+def _acquire_in_order(acquire: Callable[[int], bool], release: Callable[[int], None],
+                      n: int) -> bool:
+    """Take locks ``0..n-1`` in that order (every process does, so none deadlocks); if
+    one fails (a timeout), give back those taken. True if any holder had died."""
+    died = False
+    taken = 0
+    try:
+        for c in range(n):
+            died |= acquire(c)
+            taken += 1
+    except BaseException:
+        for c in reversed(range(taken)):
+            release(c)
+        raise
+    return died
+
+
 class Locks(Protocol):
     name: str
     recovers: bool
@@ -231,17 +248,7 @@ class RobustMutexes:
     def acquire_all(self) -> bool:
         if self._single:
             return self.acquire(0)
-        died = False
-        taken = 0
-        try:
-            for c in range(self._n):
-                died |= self.acquire(c)
-                taken += 1
-        except BaseException:
-            for c in reversed(range(taken)):
-                self.release(c)
-            raise
-        return died
+        return _acquire_in_order(self.acquire, self.release, self._n)
 
     def release_all(self) -> None:
         for c in reversed(range(1 if self._single else self._n)):
@@ -320,16 +327,7 @@ class OfdLocks:
         fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK, self._unlock[c])
 
     def acquire_all(self) -> bool:
-        taken = 0
-        try:
-            for c in range(self._n):
-                self.acquire(c)
-                taken += 1
-        except BaseException:
-            for c in reversed(range(taken)):
-                self.release(c)
-            raise
-        return False
+        return _acquire_in_order(self.acquire, self.release, self._n)
 
     def release_all(self) -> None:
         for c in reversed(range(self._n)):

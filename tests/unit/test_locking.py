@@ -69,6 +69,13 @@ def test_ofd_acquire_times_out_and_restores_the_alarm(tmp_path: Path) -> None:
         # Other currencies were never blocked; the holder's death frees its lock.
         assert locks.acquire(0) is False
         locks.release(0)
+        # All or nothing: a timeout on currency 1 gives back currency 0, which another
+        # descriptor (another process's view) can then take.
+        with pytest.raises(LockTimeout):
+            locks.acquire_all()
+        with Exchange.open(path) as other:
+            assert other.locks.try_acquire(0) is False, "acquire_all kept currency 0"
+            other.locks.release(0)
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         pid = 0
