@@ -12,6 +12,7 @@ import numpy as np
 
 from sim.compare.runner import RunResult
 from sim.compare.stats import max_drawdown, mean_ci
+from sim.harness.rundir import SAMPLES_NPZ
 from sim.harness.summary import TraderResult
 
 __all__ = [
@@ -74,7 +75,7 @@ class Analysis:
 
 
 def _load_samples(run_dir: Path) -> Samples | None:
-    f = run_dir / "samples.npz"
+    f = run_dir / SAMPLES_NPZ
     try:
         with np.load(f, allow_pickle=False) as z:
             t = np.asarray(z["t"], dtype=np.float64)

@@ -36,10 +36,11 @@ from sim.core.quiescence import final_check, settle
 from sim.core.transaction import recover_slot
 from sim.core.valuation import pool_rates, wealth
 from sim.errors import BadInput, BadScenario, SimError
-from sim.harness.monitor import monitor_main
+from sim.harness.monitor import MONITOR_DIR, STATS_FILE, monitor_main
 from sim.harness.rundir import (
     INCOMPLETE,
     SCENARIO_FILE,
+    TRADES_NPY,
     make_run_dir,
     mark_complete,
     merge_ledger,
@@ -231,7 +232,7 @@ class Run:
         if scn.monitor.enabled:
             self.monitor = self.ctx.Process(
                 target=_monitor_entry,
-                args=(self.path, str(self.run_dir / "monitor"), scn.monitor.interval_ms / 1e3),
+                args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3),
                 name="monitor")
             self.monitor.start()
         labels = strategy_labels(scn)
@@ -477,7 +478,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     cur, acc = ex.copy_tables()
     rows = load_ledger(ex, acc)
     n_trades = len(rows)
-    trades = merge_ledger(rows, run.run_dir / "trades.npy")
+    trades = merge_ledger(rows, run.run_dir / TRADES_NPY)
     del rows
     write_trades_csv(run.run_dir, trades, names)
     if isinstance(trades, np.memmap):
@@ -485,7 +486,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     del trades
     verdict = final_check(ex, n_trades)
     strategies = {t.slot: t.strategy for t in run.traders}
-    n_samples = write_samples(run.run_dir, run.run_dir / "monitor", ex.geo.n_currencies,
+    n_samples = write_samples(run.run_dir, run.run_dir / MONITOR_DIR, ex.geo.n_currencies,
                               ex.geo.n_slots, names, strategies)
     mon = _monitor_stats(run, n_samples, duration)
     live_counts = mon.invariants or {}
@@ -564,7 +565,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
 def _monitor_stats(run: Run, n_samples: int, duration: float) -> MonitorStats:
     if run.monitor is None:
         return MonitorStats(enabled=False)
-    f = run.run_dir / "monitor" / "monitor.json"
+    f = run.run_dir / MONITOR_DIR / STATS_FILE
     if f.exists():
         stats = MonitorStats.model_validate_json(f.read_text())
     else:

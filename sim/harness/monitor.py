@@ -24,7 +24,13 @@ from sim.core.sched import current_slice_ns, request_slice
 from sim.core.snapshot import snapshot_into
 from sim.core.valuation import pool_rates, wealth
 
-__all__ = ["Sampler", "monitor_main", "sample_columns"]
+__all__ = ["MONITOR_DIR", "SAMPLES_FILE", "STATS_FILE", "Sampler", "monitor_main",
+           "sample_columns"]
+
+# Where the monitor writes, inside a run folder: the coordinator and sim plot read these.
+MONITOR_DIR: Final = "monitor"
+SAMPLES_FILE: Final = "samples.f8"
+STATS_FILE: Final = "monitor.json"
 
 CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
@@ -75,7 +81,7 @@ class Sampler:
         self.recorded = 0
         self.prev: tuple[Table, Table] | None = None
         self.scale = ex.scale
-        self._samples_f = open(os.path.join(folder, "samples.f8"), "ab")  # noqa: SIM115
+        self._samples_f = open(os.path.join(folder, SAMPLES_FILE), "ab")  # noqa: SIM115
         self._viol_f = open(os.path.join(folder, "violations.jsonl"), "a")  # noqa: SIM115
         self.cpu0 = time.process_time()
 
@@ -172,7 +178,7 @@ class Sampler:
             "invariants": {n: {"checks": self.checks[n], "violations": self.violations[n]}
                            for n in inv.NAMES},
         }
-        with open(os.path.join(self.folder, "monitor.json"), "w") as f:
+        with open(os.path.join(self.folder, STATS_FILE), "w") as f:
             json.dump(stats, f, indent=2)
         return stats
 
