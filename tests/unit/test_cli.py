@@ -102,3 +102,17 @@ def test_an_interrupt_is_one_line_and_status_130(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(sim.codegen.cheader, "render", interrupted)
     assert _main(["header"], capsys) == (130, "", "sim header: interrupted\n")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "sim: the following arguments are required: COMMAND"),
+    (["run", "s.yaml", "--duration", "abc"],
+     "sim run: argument --duration: invalid float value: 'abc'"),
+    (["inspect"], "sim inspect: the following arguments are required: file"),
+])
+def test_a_bad_option_is_one_line_and_status_2(argv: list[str], message: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert capsys.readouterr() == ("", message + "\n")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sim.compare.runner import Job, RunResult, _collect
 from sim.errors import BadInput
 from sim.harness.summary import RunSummary, load_summary, write_summary
 
@@ -82,3 +83,22 @@ def test_missing_and_unparsable_files(tmp_path: Path) -> None:
 def test_run_summary_fields_are_the_file_keys_in_order() -> None:
     data = json.loads(GOLDEN[0].read_text())
     assert [k for k in RunSummary.model_fields if k in data] == list(data)
+
+
+def test_the_comparison_runner_reads_summaries_through_the_model(tmp_path: Path) -> None:
+    job = Job(index=0, variant="v", repeat=0, seed=1, scenario=tmp_path / "s.yaml",
+              out=tmp_path)
+    run_dir = tmp_path / "v" / "20260101-000000-s1"
+    run_dir.mkdir(parents=True)
+    log = tmp_path / "v.log"
+    log.write_text("")
+    (run_dir / "summary.json").write_text(GOLDEN[0].read_text())
+    good = RunResult(job, exit_status=0)
+    _collect(good, log)
+    assert good.run_dir == run_dir and good.summary == load_summary(GOLDEN[0])
+    assert good.passed and good.error == ""
+    (run_dir / "summary.json").write_text('{"scenario": "v"}')
+    bad = RunResult(job, exit_status=0)
+    _collect(bad, log)
+    assert bad.summary is None and not bad.passed
+    assert "no readable summary.json" in bad.error and "seed: Field required" in bad.error
