@@ -12,12 +12,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sim import __version__
 from sim.errors import BadInput, SimError
 
-__all__ = ["main"]
+__all__ = ["main", "positive_int"]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -41,9 +41,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.duration is not None:
         overrides["duration_s"] = args.duration
     scn = load_scenario(args.scenario, overrides)
-    text = Path(args.scenario).read_text()
     root = Path(args.out) if args.out else Path("results")
-    outcome = run_scenario(scn, text, root, sys.stdout)
+    outcome = run_scenario(scn, root, sys.stdout)
     print_run_summary(outcome.summary, sys.stdout)
     return outcome.exit_status
 
@@ -94,8 +93,6 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from sim.compare.command import compare_command
 
-    if args.jobs < 1:
-        raise BadInput(f"--jobs: must be >= 1 (found {args.jobs})")
     root = Path(args.out) if args.out else Path("results")
     return compare_command(args.spec, args.jobs, root, sys.stdout)
 
@@ -114,8 +111,26 @@ def _cmd_header(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """An option's value that counts something: a whole number >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1 (found {text})")
+    return n
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad options are user errors too: one line and exit status 2, no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sim", description=__doc__.splitlines()[0])
+    p = _Parser(prog="sim", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"sim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -152,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cm = add("compare", _cmd_compare, "run a comparison spec: variants x paired repeats")
     cm.add_argument("spec", help="comparison spec YAML")
-    cm.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
+    cm.add_argument("--jobs", type=positive_int, default=1, help="runs at once (default 1)")
     cm.add_argument("--out", help="results root instead of ./results")
 
     w = add("watch", _cmd_watch, "live terminal view of an exchange file (read-only)")

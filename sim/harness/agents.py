@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.core import layout as L
+from sim.core.valuation import pool_rates, wealth
 
 __all__ = ["AGENTS_FILE", "PERCENTILES", "agent_wealth", "group_stats", "write_agents"]
 
@@ -28,13 +29,9 @@ Table = np.ndarray[Any, np.dtype[np.void]]
 def agent_wealth(acc: Table, cur: Table, scale: int) -> tuple[np.ndarray[Any, Any],
                                                               np.ndarray[Any, Any]]:
     """Each account's initial wealth at the initial rates and its wealth now at the
-    current rates, in home money (float, display only)."""
-    nc = len(cur)
-    init_rate = cur["init_cash_reserve"] / cur["init_unit_reserve"]
-    rate = cur["cash_reserve"] / cur["unit_reserve"]
-    initial = (acc["init_cash"] + acc["init_holdings"][:, :nc] @ init_rate) / scale
-    final = (acc["cash"] + acc["holdings"][:, :nc] @ rate) / scale
-    return np.asarray(initial, dtype=np.float64), np.asarray(final, dtype=np.float64)
+    current rates, in home money (float, display only; NaN for a free account)."""
+    return (wealth(acc, pool_rates(cur, initial=True), scale, initial=True),
+            wealth(acc, pool_rates(cur), scale))
 
 
 def write_agents(run: Path, acc: Table, cur: Table, scale: int, n_agents: int,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
 import platform
@@ -35,17 +34,36 @@ from sim.core.exchange import CurrencySpec, Exchange, Funding, pid_alive
 from sim.core.ledger import drain_writer, load_ledger
 from sim.core.quiescence import final_check, settle
 from sim.core.transaction import recover_writer
+from sim.core.valuation import pool_rates
 from sim.errors import BadInput, BadScenario, SimError
 from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
-from sim.harness.monitor import monitor_main
+from sim.harness.monitor import MONITOR_DIR, STATS_FILE, monitor_main
 from sim.harness.rundir import (
     INCOMPLETE,
+    SCENARIO_FILE,
+    TRADES_NPY,
+    group_label,
+    group_labels,
     make_run_dir,
     mark_complete,
     merge_ledger,
-    write_json,
+    scenario_text,
     write_samples,
     write_trades_csv,
+)
+from sim.harness.summary import (
+    SUMMARY_FILE,
+    CurrencyResult,
+    Death,
+    FaultCounts,
+    InvariantCount,
+    MonitorStats,
+    PeakRss,
+    ProcessResult,
+    RunSummary,
+    TraderResult,
+    Versions,
+    write_summary,
 )
 from sim.market.trader import AgentSpec, GroupSpec, TraderSpec, trader_main
 
@@ -55,14 +73,13 @@ JOIN_TIMEOUT_S: Final = 5.0
 READY_TIMEOUT_S: Final = 120.0
 READY_POLL_S: Final = 0.001
 TICK_S: Final = 0.05
-EXCHANGE_FILE: Final = "exchange.dat"
 FINAL_ONLY: Final = ("no_transaction_in_flight", "ledger_complete")
 
 
 @dataclass
 class RunOutcome:
     run_dir: Path
-    summary: dict[str, Any]
+    summary: RunSummary
     exit_status: int
 
 
@@ -78,7 +95,7 @@ class _Trader:
     popen: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     generation: int = 0
-    deaths: list[dict[str, Any]] = field(default_factory=list)
+    deaths: list[Death] = field(default_factory=list)
     exit: str = ""
 
     def alive(self) -> bool:
@@ -163,7 +180,7 @@ class Run:
         self.out = out
         self.run_dir = run_dir
         self.resumed = resumed
-        self.path = str(self.run_dir / EXCHANGE_FILE)
+        self.path = str(self.run_dir / L.EXCHANGE_FILE)
         self.ctx = multiprocess.get_context("fork")
         self.plan = scn.trader_plan()
         self.group_index = [i for i, g in enumerate(scn.traders) for _ in range(g.count)]
@@ -176,7 +193,7 @@ class Run:
         self.traders: list[_Trader] = self._processes()
         self.monitor: Any = None
         self.monitor_exit = ""
-        self.rss: dict[str, Any] = {}
+        self.rss = PeakRss(coordinator=None, monitor=None, traders={})
         self.seq_at_start = 0
         self.arrivals_at_start = 0
         self.kills = 0
@@ -196,11 +213,8 @@ class Run:
         for w in sorted(by_writer):
             accounts = by_writer[w]
             g0 = self.plan[accounts[0]]
-            if g0.command is not None:
-                label = f"command:{os.path.basename(g0.command[0])}"
-            else:
-                names = sorted({self.plan[a].strategy for a in accounts})
-                label = names[0] if len(names) == 1 else "+".join(names)
+            names = sorted({group_label(self.plan[a]) for a in accounts})
+            label = names[0] if len(names) == 1 else "+".join(names)
             agents = tuple(AgentSpec(a, self.group_index[a]) for a in accounts)
             out.append(_Trader(w, label, agents, g0 if g0.command is not None else None))
         return out
@@ -277,7 +291,7 @@ class Run:
         if scn.monitor.enabled:
             self.monitor = self.ctx.Process(
                 target=_monitor_entry,
-                args=(self.path, str(self.run_dir / "monitor"), scn.monitor.interval_ms / 1e3,
+                args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3,
                       scn.monitor.audit_ms / 1e3, len(scn.traders)),
                 name="monitor")
             self.monitor.start()
@@ -392,36 +406,36 @@ class Run:
             if code == 0:
                 t.exit = "done"
                 continue
-            death = self._bury(ex, t, code)
-            if self.faults.restart and ex.header_int("run_state") == L.RUN_RUNNING:
+            restart = self.faults.restart and ex.header_int("run_state") == L.RUN_RUNNING
+            self._bury(ex, t, code, restarted=restart)
+            if restart:
                 self.restarts += 1
-                death["restarted"] = True
                 t.exit = ""
                 ex.q[ex.wword(t.writer, "status")] = L.SLOT_ACTIVE
                 t.proc = t.popen = None
                 t.generation += 1
                 self._start_trader(t)
 
-    def _bury(self, ex: Exchange, t: _Trader, code: int | None) -> dict[str, Any]:
+    def _bury(self, ex: Exchange, t: _Trader, code: int | None, *,
+              restarted: bool = False) -> None:
         """A trader died: settle its journal and ring so the others never wait on it."""
         ex.q[ex.wword(t.writer, "status")] = L.SLOT_DEAD
         rolled = recover_writer(ex, t.writer)
         drain_writer(ex, t.writer)
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-        death = {"writer": t.writer, "how": how, "rolled_back": rolled,
-                 "t": round(time.monotonic() - t.started, 3)}
-        t.deaths.append(death)
+        # ``restarted`` is in the file only for a process that was restarted.
+        t.deaths.append(Death(writer=t.writer, how=how, rolled_back=rolled,
+                              t=round(time.monotonic() - t.started, 3),
+                              **({"restarted": True} if restarted else {})))
         t.exit = how
-        return death
 
     # ------------------------------------------------------------------ stop
-    def peak_rss(self) -> dict[str, Any]:
+    def peak_rss(self) -> PeakRss:
         """Peak resident set (VmHWM, kB) of every live process of the run, read now."""
-        return {
-            "coordinator": _vm_hwm(os.getpid()),
-            "monitor": _vm_hwm(self.monitor.pid) if self.monitor is not None else None,
-            "traders": {t.writer: _vm_hwm(t.pid()) for t in self.traders if t.alive()},
-        }
+        return PeakRss(
+            coordinator=_vm_hwm(os.getpid()),
+            monitor=_vm_hwm(self.monitor.pid) if self.monitor is not None else None,
+            traders={t.writer: _vm_hwm(t.pid()) for t in self.traders if t.alive()})
 
     def stop(self, ex: Exchange) -> None:
         self.rss = self.peak_rss()
@@ -455,15 +469,16 @@ class Run:
                 self.monitor_exit = "done"
 
 
-def run_scenario(scn: Scenario, scenario_text: str, root: Path,
-                 out: IO[str] | None = sys.stdout, *, figures: bool = True) -> RunOutcome:
+def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
+                 figures: bool = True) -> RunOutcome:
     """Run one scenario end to end and write its results folder.
 
+    The folder's ``scenario.yaml`` is ``scn`` itself, as validated (overrides included).
     ``figures=False`` skips the PNGs (``sim plot`` draws them later), for callers that
     run many short scenarios and read only the numbers.
     """
     run_dir = make_run_dir(root, scn.name, scn.seed)
-    (run_dir / "scenario.yaml").write_text(scenario_text)
+    (run_dir / SCENARIO_FILE).write_text(scenario_text(scn))
     run = Run(scn, run_dir, out)
     return _drive(run, run.create(), figures)
 
@@ -482,8 +497,8 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
     if not (run_dir / INCOMPLETE).exists():
         raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker)")
     overrides = {"duration_s": duration_s} if duration_s is not None else None
-    scn = load_scenario(run_dir / "scenario.yaml", overrides)
-    ex = Exchange.open(str(run_dir / EXCHANGE_FILE))
+    scn = load_scenario(run_dir / SCENARIO_FILE, overrides)
+    ex = Exchange.open(str(run_dir / L.EXCHANGE_FILE))
     try:
         h = ex.header()
         pids = [int(h["coordinator_pid"])] + [int(p) for p in ex.writers()["pid"]]
@@ -530,22 +545,22 @@ def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
     settled = settle(ex)
     summary = _finish(run, ex, reason, duration, settled, figures)
     ex.set_header_int("run_state", L.RUN_CLEAN)
-    ex.set_header_int("global_seq", summary["trades"])
+    ex.set_header_int("global_seq", summary.trades)
     ex.close()
     mark_complete(run.run_dir)
-    status = 0 if summary["passed"] else 1
+    status = 0 if summary.passed else 1
     return RunOutcome(run.run_dir, summary, status)
 
 
 def _finish(run: Run, ex: Exchange, reason: str, duration: float,
-            settled: dict[str, int], figures: bool) -> dict[str, Any]:
+            settled: dict[str, int], figures: bool) -> RunSummary:
     scn = run.scn
     names = ex.names()
     cur, wri, acc = ex.copy_all()
     rows, _owners = load_ledger(ex, wri)
     del _owners
     n_trades = len(rows)
-    trades = merge_ledger(rows, run.run_dir / "trades.npy")
+    trades = merge_ledger(rows, run.run_dir / TRADES_NPY)
     del rows
     write_trades_csv(run.run_dir, trades, names)
     if isinstance(trades, np.memmap):
@@ -553,82 +568,84 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     del trades
     verdict = final_check(ex, n_trades)
     labels = {t.writer: t.strategy for t in run.traders}
-    group_names = [g.strategy if g.command is None
-                   else f"command:{os.path.basename(g.command[0])}" for g in scn.traders]
-    n_samples = write_samples(run.run_dir, run.run_dir / "monitor", ex.geo.n_currencies,
+    group_names = group_labels(scn)
+    n_samples = write_samples(run.run_dir, run.run_dir / MONITOR_DIR, ex.geo.n_currencies,
                               ex.geo.n_writers, names, labels, group_names)
     write_agents(run.run_dir, acc, cur, scn.scale, len(run.plan), group_names)
     mon = _monitor_stats(run, n_samples, duration)
-    invariants = {}
-    for name, rec in mon.get("invariants", {}).items():
-        invariants[name] = dict(rec)
+    live_counts = mon.invariants or {}
+    # The monitor's counts, plus one check each for the final verdict.
+    invariants = dict(live_counts)
     for name in [*inv.NAMES, *inv.AUDIT_NAMES, *FINAL_ONLY]:
-        rec = invariants.setdefault(name, {"checks": 0, "violations": 0})
-        rec["checks"] += 1
-        rec["violations"] += 1 if name in verdict["violations"] else 0
-    live = sum(r["violations"] for r in mon.get("invariants", {}).values())
-    init_rate = cur["init_cash_reserve"] / cur["init_unit_reserve"]
-    rate = cur["cash_reserve"] / cur["unit_reserve"]
-    processes = [{"writer": t.writer, "strategy": t.strategy, "agents": len(t.agents),
-                  "trades": int(wri["tot_trades"][t.writer]),
-                  "rollbacks": int(wri["rollbacks"][t.writer]),
-                  "exit": t.exit, "deaths": t.deaths} for t in run.traders]
+        live = invariants.get(name, InvariantCount(checks=0, violations=0))
+        invariants[name] = live.model_copy(update={
+            "checks": live.checks + 1,
+            "violations": live.violations + (name in verdict["violations"])})
+    live_violations = sum(r.violations for r in live_counts.values())
+    init_rate, rate = pool_rates(cur, initial=True), pool_rates(cur)
+    processes = [ProcessResult(
+        writer=t.writer, strategy=t.strategy, agents=len(t.agents),
+        trades=int(wri["tot_trades"][t.writer]), rollbacks=int(wri["rollbacks"][t.writer]),
+        exit=t.exit, deaths=t.deaths) for t in run.traders]
     joined = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)
               if s >= len(run.plan)]
     rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
     expect = scn.expect_violations
     # A locking policy must also keep every live (consistent) sample clean; under none
     # the samples are torn and only the final check judges.
-    caught = not verdict["ok"] or live > 0
-    passed = caught if expect else verdict["ok"] and (live == 0 or scn.sync == "none")
-    summary = {
-        "scenario": scn.name,
-        "seed": scn.seed,
-        "run_dir": str(run.run_dir),
-        "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "sim": __version__},
-        "scenario_sha256": _sha256(run.run_dir / "scenario.yaml"),
-        "sync": scn.sync,
-        "schedule": scn.schedule,
-        "resumed": run.resumed,
-        "n_traders": len(run.plan),
-        "n_processes": len(run.traders),
-        "joined_slots": joined,
-        "duration_s": round(duration, 4),
-        "stopped_by": reason,
-        "trades": n_trades,
-        "rejected": rejected,
-        "trades_per_s": round((n_trades - run.seq_at_start) / duration, 1)
+    caught = not verdict["ok"] or live_violations > 0
+    passed = caught if expect else verdict["ok"] and (live_violations == 0
+                                                      or scn.sync == "none")
+    summary = RunSummary(
+        scenario=scn.name,
+        seed=scn.seed,
+        run_dir=str(run.run_dir),
+        versions=Versions(python=platform.python_version(), numpy=np.__version__,
+                          sim=__version__),
+        scenario_sha256=_sha256(run.run_dir / SCENARIO_FILE),
+        sync=scn.sync,
+        schedule=scn.schedule,
+        resumed=run.resumed,
+        n_traders=len(run.plan),
+        n_processes=len(run.traders),
+        joined_slots=joined,
+        duration_s=round(duration, 4),
+        stopped_by=reason,
+        trades=n_trades,
+        rejected=rejected,
+        trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,
         # Agent arrivals (orders decided, passes included) against what the arrival laws
         # ask for; asap agents ask for nothing in particular.
-        "arrivals_per_s": round(int(wri["arrivals"].sum() - run.arrivals_at_start)
-                                / duration, 1) if duration > 0 else 0.0,
-        "arrivals_asked_per_s": round(sum(g.count * (g.arrival.rate_hz or 0.0)
-                                          for g in scn.traders if g.command is None), 1),
-        "scale": scn.scale,
-        "invariants": invariants,
-        "live_violations": live,
-        "final_ok": verdict["ok"],
-        "final_violations": verdict["violations"],
-        "expect_violations": expect,
-        "passed": passed,
-        "monitor": mon,
-        "peak_rss_kb": run.rss,
-        "faults": {"kills": run.kills, "kills_in_transaction": run.kills_in_txn,
-                   "restarts": run.restarts,
-                   "rolled_back": settled["rolled_back"] + int(wri["rollbacks"].sum())
-                   + int(mon.get("rolled_back", 0))
-                   + sum(d["rolled_back"] for t in run.traders for d in t.deaths)},
-        "currencies": [{"name": n, "initial_rate": float(init_rate[c]),
-                        "final_rate": float(rate[c]), "trades": int(cur["seq"][c])}
-                       for c, n in enumerate(names)],
+        arrivals_per_s=round(int(wri["arrivals"].sum() - run.arrivals_at_start) / duration,
+                             1) if duration > 0 else 0.0,
+        arrivals_asked_per_s=round(sum(g.count * (g.arrival.rate_hz or 0.0)
+                                       for g in scn.traders if g.command is None), 1),
+        scale=scn.scale,
+        invariants=invariants,
+        live_violations=live_violations,
+        final_ok=verdict["ok"],
+        final_violations=verdict["violations"],
+        expect_violations=expect,
+        passed=passed,
+        monitor=mon,
+        peak_rss_kb=run.rss,
+        faults=FaultCounts(
+            kills=run.kills, kills_in_transaction=run.kills_in_txn, restarts=run.restarts,
+            rolled_back=settled["rolled_back"] + int(wri["rollbacks"].sum())
+            + (mon.rolled_back or 0)
+            + sum(d.rolled_back for t in run.traders for d in t.deaths)),
+        currencies=[CurrencyResult(name=n, initial_rate=float(init_rate[c]),
+                                   final_rate=float(rate[c]), trades=int(cur["seq"][c]))
+                    for c, n in enumerate(names)],
         # One entry per scenario group (the agents table has one row per agent).
-        "traders": group_stats(acc, cur, scn.scale, len(run.plan), group_names),
-        "processes": processes,
-        "agents_table": AGENTS_FILE,
-    }
-    write_json(run.run_dir / "summary.json", summary)
+        traders=[TraderResult(**g) for g in group_stats(acc, cur, scn.scale, len(run.plan),
+                                                         group_names)],
+        processes=processes,
+        agents_table=AGENTS_FILE,
+    )
+    path = run.run_dir / SUMMARY_FILE
+    write_summary(path, summary)
     if not figures:
         return summary
     try:
@@ -637,25 +654,23 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
 
         plot_run(run.run_dir)
     except Exception as e:  # a figure must never cost the results of a run
-        summary["plot_error"] = f"{type(e).__name__}: {e}"
-        write_json(run.run_dir / "summary.json", summary)
+        summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
+        write_summary(path, summary)
     return summary
 
 
-def _monitor_stats(run: Run, n_samples: int, duration: float) -> dict[str, Any]:
+def _monitor_stats(run: Run, n_samples: int, duration: float) -> MonitorStats:
     if run.monitor is None:
-        return {"enabled": False}
-    f = run.run_dir / "monitor" / "monitor.json"
+        return MonitorStats(enabled=False)
+    f = run.run_dir / MONITOR_DIR / STATS_FILE
     if f.exists():
-        stats: dict[str, Any] = json.loads(f.read_text())
+        stats = MonitorStats.model_validate_json(f.read_text())
     else:
         interval = run.scn.monitor.interval_ms / 1e3
         asked = int(duration / interval) + 1
-        stats = {"samples": n_samples, "samples_asked": asked,
-                 "sample_ratio": round(n_samples / asked, 4), "invariants": {}}
-    stats["enabled"] = True
-    stats["exit"] = run.monitor_exit
-    return stats
+        stats = MonitorStats(samples=n_samples, samples_asked=asked,
+                             sample_ratio=round(n_samples / asked, 4), invariants={})
+    return stats.model_copy(update={"enabled": True, "exit": run.monitor_exit})
 
 
 def _vm_hwm(pid: int) -> int | None:

@@ -27,9 +27,15 @@ from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.sched import current_slice_ns, request_slice
 from sim.core.snapshot import snapshot_into
-from sim.harness.agents import agent_wealth
+from sim.core.valuation import pool_rates, wealth, writer_wealth
 
-__all__ = ["AUDIT_BANDS", "Sampler", "audit_columns", "monitor_main", "sample_columns"]
+__all__ = ["AUDIT_BANDS", "MONITOR_DIR", "SAMPLES_FILE", "STATS_FILE", "Sampler",
+           "audit_columns", "monitor_main", "sample_columns"]
+
+# Where the monitor writes, inside a run folder: the coordinator and sim plot read these.
+MONITOR_DIR: Final = "monitor"
+SAMPLES_FILE: Final = "samples.f8"
+STATS_FILE: Final = "monitor.json"
 
 CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
@@ -55,20 +61,6 @@ def sample_columns(n_currencies: int, n_writers: int) -> int:
 def audit_columns(n_groups: int) -> int:
     """Width of one audit row: t, then each group's profit-and-loss percentiles."""
     return 1 + n_groups * len(AUDIT_BANDS)
-
-
-def rates_and_wealth(cur: Table, acc: Table, scale: int) -> tuple[np.ndarray[Any, Any],
-                                                                    np.ndarray[Any, Any]]:
-    """Pool rates (home money per unit) and each claimed writer's total wealth over its
-    accounts (NaN if free), for one snapshot (``cur`` C, ``acc`` W) or a batch (B x C,
-    B x W)."""
-    nc = cur.shape[-1]
-    rate = cur["cash_reserve"].astype(np.float64) / cur["unit_reserve"].astype(np.float64)
-    held = acc["tot_holdings"][..., :nc].astype(np.float64)
-    wealth = (acc["tot_cash"].astype(np.float64)
-              + np.einsum("...sc,...c->...s", held, rate)) / scale
-    wealth[acc["status"] == L.SLOT_FREE] = np.nan
-    return rate, wealth
 
 
 class Sampler:
@@ -108,7 +100,7 @@ class Sampler:
         self.recorded = 0
         self.prev: tuple[Table, Table] | None = None
         self.scale = ex.scale
-        self._samples_f = open(os.path.join(folder, "samples.f8"), "ab")  # noqa: SIM115
+        self._samples_f = open(os.path.join(folder, SAMPLES_FILE), "ab")  # noqa: SIM115
         self._viol_f = open(os.path.join(folder, "violations.jsonl"), "a")  # noqa: SIM115
         self._audit_f = open(os.path.join(folder, "audits.f8"), "ab")  # noqa: SIM115
         self.cpu0 = time.process_time()
@@ -116,12 +108,12 @@ class Sampler:
     def sample(self) -> None:
         t = self.ex.now_ns() / 1e9
         i = self.n
-        consistent, locked, rolled = snapshot_into(self.ex, self._dst[i])
+        copy = snapshot_into(self.ex, self._dst[i])
         self.t[i] = t
-        self.consistent[i] = consistent
-        self.locked += locked
-        self.rolled_back += rolled
-        self.torn += not consistent
+        self.consistent[i] = copy.consistent
+        self.locked += copy.locked
+        self.rolled_back += copy.rolled_back
+        self.torn += not copy.consistent
         self.samples += 1
         if i == 0:
             self.batch_started = t
@@ -181,8 +173,9 @@ class Sampler:
         t = self.ex.now_ns() / 1e9
         dst = memoryview(self.audit_raw)
         try:
-            consistent, _locked, rolled = snapshot_into(self.ex, dst, rounds=1, full=True)
-            self.rolled_back += rolled
+            copy = snapshot_into(self.ex, dst, rounds=1, full=True)
+            consistent = copy.consistent
+            self.rolled_back += copy.rolled_back
             cur, wri, acc = self.ex.decode_all(self.audit_raw)
             found = inv.audit(cur, wri, acc) if consistent else {}
             for name in inv.AUDIT_NAMES:
@@ -199,13 +192,13 @@ class Sampler:
         if not self.n_groups:
             return
         # Free and joined accounts have no group (-1): no mask is needed to leave them out.
-        initial, final = agent_wealth(acc, cur, self.scale)
-        wealth = final - initial
+        pnl = (wealth(acc, pool_rates(cur), self.scale)
+               - wealth(acc, pool_rates(cur, initial=True), self.scale, initial=True))
         group = acc["group"]
         row = np.full(audit_columns(self.n_groups), np.nan)
         row[0] = t
         for g in range(self.n_groups):
-            w = wealth[group == g]
+            w = pnl[group == g]
             if len(w):
                 k = 1 + g * len(AUDIT_BANDS)
                 row[k: k + len(AUDIT_BANDS)] = np.percentile(w, AUDIT_BANDS)
@@ -217,13 +210,13 @@ class Sampler:
         if n:
             n_viol = self._check(n)
             cur, acc = self._tables(n)
-            rate, wealth = rates_and_wealth(cur, acc, self.scale)
+            rate = pool_rates(cur)
             rows = np.empty((n, self.width), dtype=np.float64)
             rows[:, 0] = self.t[:n]
             rows[:, 1] = self.consistent[:n]
             rows[:, 2] = n_viol
             rows[:, 3: 3 + self.nc] = rate
-            rows[:, 3 + self.nc:] = wealth
+            rows[:, 3 + self.nc:] = writer_wealth(acc, rate, self.scale)
             rows.tofile(self._samples_f)
             self._samples_f.flush()
             self.n = 0
@@ -257,7 +250,7 @@ class Sampler:
                                if elapsed_s > 0 else None}
                            for n in (*inv.NAMES, *inv.AUDIT_NAMES)},
         }
-        with open(os.path.join(self.folder, "monitor.json"), "w") as f:
+        with open(os.path.join(self.folder, STATS_FILE), "w") as f:
             json.dump(stats, f, indent=2)
         return stats
 

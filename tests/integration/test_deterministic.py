@@ -40,9 +40,9 @@ def _run(tmp: Path, seed: int, processes: int) -> RunOutcome:
               currencies=[{"name": "EUR", "rate": 1.1, "reserve": 2000},
                           {"name": "USD", "rate": 1.0, "reserve": 2000}],
               traders=TRADERS, monitor={"interval_ms": 20})
-    assert out.exit_status == 0, out.summary["final_violations"]
-    assert out.summary["stopped_by"] == "trade budget"
-    assert out.summary["n_processes"] == processes
+    assert out.exit_status == 0, out.summary.final_violations
+    assert out.summary.stopped_by == "trade budget"
+    assert out.summary.n_processes == processes
     return out
 
 

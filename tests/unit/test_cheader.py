@@ -110,7 +110,7 @@ def _expected() -> list[str]:
         out.append(f"geo {nc} {nw} {na} {rows} {geo.currency_offset} {geo.writer_offset} "
                    f"{geo.account_offset} {geo.ring_offset} {geo.file_size}")
         locks = L.lock_offsets(geo)
-        out += [f"lock {nc} {c} {locks[f'currency[{c}]']} {geo.currency_at(c)}"
+        out += [f"lock {nc} {c} {locks.currencies[c]} {geo.currency_at(c)}"
                 for c in range(nc)]
         out.append(f"at {nc} {nw} {na} {rows} {geo.writer_at(nw - 1)} "
                    f"{geo.account_at(na - 1)} {geo.ring_at(nw - 1)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import mmap
 import os
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.core import exchange as exchange_module
 from sim.core import layout as L
 from sim.core.claims import join
 from sim.core.exchange import Exchange
@@ -163,3 +166,25 @@ def test_a_sample_copies_the_same_bytes_whatever_the_number_of_accounts(tmp_path
             sizes.append((ex.tables_size(), ex.tables_size(full=True)))
     assert sizes[0][0] == sizes[1][0] == L.CURRENCY.size + 4 * L.WRITER.size
     assert sizes[1][1] - sizes[0][1] == (100_000 - 10) * L.ACCOUNT.size
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_a_failed_mapping_raises_the_real_error_and_leaves_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The descriptor was closed twice (in __init__ and again in create): the second close
+    # raised EBADF, which hid the mapping's own error and skipped removing the file.
+    def no_memory(*args: object, **kwargs: object) -> mmap.mmap:
+        raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+
+    p = tmp_path / "x.dat"
+    before = _open_fds()
+    monkeypatch.setattr(exchange_module.mmap, "mmap", no_memory)
+    with pytest.raises(BadExchangeFile, match=f"cannot map: {os.strerror(errno.ENOMEM)}"):
+        make_exchange(p)
+    monkeypatch.undo()
+    assert not p.exists(), "a half-created file was left behind"
+    assert _open_fds() == before, "a descriptor was leaked"
+    make_exchange(p).close()  # the path is free again
