@@ -9,7 +9,6 @@ join is bounded, a trader that does not stop is killed and its journal settled.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
@@ -18,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -27,7 +26,7 @@ import multiprocess.connection
 import numpy as np
 
 from sim import __version__
-from sim.config.scenario import Scenario, TraderGroup
+from sim.config.scenario import Scenario
 from sim.core import invariants as inv
 from sim.core import layout as L
 from sim.core.exchange import CurrencySpec, Exchange, Funding, pid_alive
@@ -37,7 +36,8 @@ from sim.core.transaction import recover_writer
 from sim.core.valuation import pool_rates
 from sim.errors import BadInput, BadScenario, SimError
 from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
-from sim.harness.monitor import MONITOR_DIR, STATS_FILE, monitor_main
+from sim.harness.monitor import MONITOR_DIR, STATS_FILE
+from sim.harness.processes import TraderProcess, assign_writers, monitor_entry, trader_entry
 from sim.harness.rundir import (
     INCOMPLETE,
     SCENARIO_FILE,
@@ -65,7 +65,7 @@ from sim.harness.summary import (
     Versions,
     write_summary,
 )
-from sim.market.trader import AgentSpec, GroupSpec, TraderSpec, trader_main
+from sim.market.trader import AgentSpec, GroupSpec, TraderSpec
 
 __all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
@@ -83,63 +83,6 @@ class RunOutcome:
     exit_status: int
 
 
-@dataclass
-class _Trader:
-    """One trader process of the run: a writer hosting agents, or a command instance."""
-
-    writer: int
-    strategy: str
-    agents: tuple[AgentSpec, ...]
-    command: TraderGroup | None = None
-    proc: Any = None
-    popen: subprocess.Popen[bytes] | None = None
-    started: float = 0.0
-    generation: int = 0
-    deaths: list[Death] = field(default_factory=list)
-    exit: str = ""
-
-    def alive(self) -> bool:
-        if self.popen is not None:
-            return self.popen.poll() is None
-        return bool(self.proc is not None and self.proc.is_alive())
-
-    def exitcode(self) -> int | None:
-        if self.popen is not None:
-            return self.popen.poll()
-        return None if self.proc is None else self.proc.exitcode
-
-    def pid(self) -> int:
-        return int(self.popen.pid if self.popen is not None else self.proc.pid)
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid(), signal.SIGKILL)
-
-    def reap(self, timeout: float) -> None:
-        if self.popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout)
-        elif self.proc is not None:
-            self.proc.join(timeout)
-
-
-def _trader_entry(spec: TraderSpec) -> None:
-    try:
-        trader_main(spec)
-    except SimError as e:
-        print(f"trader writer {spec.writer}: {e}", file=sys.stderr, flush=True)
-        os._exit(e.exit_status)
-
-
-def _monitor_entry(path: str, folder: str, interval_s: float, audit_s: float,
-                   n_groups: int) -> None:
-    try:
-        monitor_main(path, folder, interval_s, audit_s, n_groups)
-    except SimError as e:
-        print(f"monitor: {e}", file=sys.stderr, flush=True)
-        os._exit(e.exit_status)
-
-
 class _Interrupted:
     def __init__(self) -> None:
         self.flag = False
@@ -151,24 +94,6 @@ class _Interrupted:
 def _currency_specs(scn: Scenario) -> list[CurrencySpec]:
     return [CurrencySpec(c.name, scn.minor(c.rate * c.reserve), scn.minor(c.reserve))
             for c in scn.currencies]
-
-
-def assign_writers(scn: Scenario) -> list[int]:
-    """The writer of each account, in account order: strategy agents dealt round-robin
-    over the trader processes (writers 0..P-1), then one writer per command instance."""
-    plan = scn.trader_plan()
-    n_proc = scn.n_processes
-    out = []
-    k = 0
-    cmd = n_proc
-    for g in plan:
-        if g.command is None:
-            out.append(k % n_proc)
-            k += 1
-        else:
-            out.append(cmd)
-            cmd += 1
-    return out
 
 
 class Run:
@@ -190,7 +115,7 @@ class Run:
         self.hosts = hosts if hosts is not None else assign_writers(scn)
         self.groups = tuple(GroupSpec(g.strategy, dict(g.params), g.arrival.kind,
                                       g.arrival.rate_hz) for g in scn.traders)
-        self.traders: list[_Trader] = self._processes()
+        self.traders: list[TraderProcess] = self._processes()
         self.monitor: Any = None
         self.monitor_exit = ""
         self.rss = PeakRss(coordinator=None, monitor=None, traders={})
@@ -205,7 +130,7 @@ class Run:
         self.fault_rng = np.random.default_rng([scn.seed, 3])
         self.news_rng = np.random.default_rng([scn.seed, 2])
 
-    def _processes(self) -> list[_Trader]:
+    def _processes(self) -> list[TraderProcess]:
         by_writer: dict[int, list[int]] = {}
         for a, w in enumerate(self.hosts):
             by_writer.setdefault(w, []).append(a)
@@ -216,7 +141,8 @@ class Run:
             names = sorted({group_label(self.plan[a]) for a in accounts})
             label = names[0] if len(names) == 1 else "+".join(names)
             agents = tuple(AgentSpec(a, self.group_index[a]) for a in accounts)
-            out.append(_Trader(w, label, agents, g0 if g0.command is not None else None))
+            out.append(TraderProcess(w, label, agents,
+                                     g0 if g0.command is not None else None))
         return out
 
     @property
@@ -243,7 +169,7 @@ class Run:
         ex.set_header_int("coordinator_pid", os.getpid())
         return ex
 
-    def _spec(self, t: _Trader) -> TraderSpec:
+    def _spec(self, t: TraderProcess) -> TraderSpec:
         scn = self.scn
         det = scn.schedule == "deterministic"
         gen = self.generation + ((1, t.generation) if t.generation else ())
@@ -259,18 +185,18 @@ class Run:
             # the very process it waits for.
             spin=n_proc <= len(os.sched_getaffinity(0)))
 
-    def _start_trader(self, t: _Trader) -> None:
+    def _start_trader(self, t: TraderProcess) -> None:
         if t.command is not None:
             seed = np.random.SeedSequence([self.scn.seed, 6, *self.generation,
                                            t.writer, t.generation])
             t.popen = self._start_command(t, int(seed.generate_state(1)[0]))
         else:
-            t.proc = self.ctx.Process(target=_trader_entry, args=(self._spec(t),),
+            t.proc = self.ctx.Process(target=trader_entry, args=(self._spec(t),),
                                       name=f"trader-{t.writer}", daemon=False)
             t.proc.start()
         t.started = time.monotonic()
 
-    def _start_command(self, t: _Trader, seed: int) -> subprocess.Popen[bytes]:
+    def _start_command(self, t: TraderProcess, seed: int) -> subprocess.Popen[bytes]:
         g = t.command
         assert g is not None
         account = t.agents[0].account
@@ -290,7 +216,7 @@ class Run:
         scn = self.scn
         if scn.monitor.enabled:
             self.monitor = self.ctx.Process(
-                target=_monitor_entry,
+                target=monitor_entry,
                 args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3,
                       scn.monitor.audit_ms / 1e3, len(scn.traders)),
                 name="monitor")
@@ -416,7 +342,7 @@ class Run:
                 t.generation += 1
                 self._start_trader(t)
 
-    def _bury(self, ex: Exchange, t: _Trader, code: int | None, *,
+    def _bury(self, ex: Exchange, t: TraderProcess, code: int | None, *,
               restarted: bool = False) -> None:
         """A trader died: settle its journal and ring so the others never wait on it."""
         ex.q[ex.wword(t.writer, "status")] = L.SLOT_DEAD
