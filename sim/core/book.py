@@ -1,0 +1,533 @@
+"""The matching engine of one limit order book over int64 words: limit, market, cancel.
+
+Price-time priority: an incoming order fills against the best opposite level first and,
+within a level, against the oldest order first, always at the resting order's price.
+Limit orders are good-till-cancel (the remainder rests), immediate-or-cancel (the
+remainder is dropped) or post-only (rejected if it would cross). A market order sweeps
+the opposite side; a market buy spends at most the cash its account has. A limit buy
+needs cash for ``price * qty``, a sell the units it offers.
+
+One order is one transaction (book_journal): the engine matches against an overlay of
+pending writes, reading through it and storing nothing, so a rejection found late (the
+pool is full when the remainder would rest) is dropped with the overlay; the overlay is
+then journaled whole and applied. A fill count cap (``max_fills``) bounds the journal:
+an order that would fill more makers is cut there and its remainder dropped (counted
+in ``capped``). Rejections change nothing but their counter.
+
+Cost per operation: resting O(1); cancel O(1) (the id holds the record index); a fill
+O(1) per maker order; when a level empties, the next best level is found with a
+two-level bitmap: O(1) words within 63 * 63 ticks, plus one summary word per further
+3,969 ticks. The caller holds the book's lock and calls ``recover`` first after taking
+it from a dead holder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from sim.core.book_accounts import Accounts
+from sim.core.book_journal import Words, commit, rollback
+from sim.core.book_layout import (
+    BITS,
+    BOOK,
+    BUY,
+    GTC,
+    IOC,
+    JOURNAL,
+    LEVEL,
+    NIL,
+    ORDER,
+    ORDER_FREE,
+    ORDER_LIVE,
+    POST_ONLY,
+    SELL,
+    SIDE_FIELDS,
+    BookGeometry,
+    next_gen,
+    order_id,
+    split_id,
+)
+from sim.errors import BadExchangeFile, BadInput
+
+__all__ = [
+    "OK",
+    "REJECT_REASONS",
+    "REJ_CANCEL",
+    "REJ_CROSS",
+    "REJ_FULL",
+    "REJ_FUNDS",
+    "REJ_PRICE",
+    "REJ_QTY",
+    "Book",
+    "Fill",
+    "RestingOrder",
+    "Result",
+]
+
+OK: Final = 0
+REJ_QTY: Final = -1
+REJ_PRICE: Final = -2
+REJ_FUNDS: Final = -3
+REJ_CROSS: Final = -4
+REJ_FULL: Final = -5
+REJ_CANCEL: Final = -6
+REJECT_REASONS: Final = {
+    REJ_QTY: "quantity not positive",
+    REJ_PRICE: "tick off the ladder",
+    REJ_FUNDS: "cash or units not available",
+    REJ_CROSS: "post-only order would cross",
+    REJ_FULL: "order book full",
+    REJ_CANCEL: "no such live order of this account",
+}
+_REJ_FIELD: Final = {REJ_QTY: "rej_qty", REJ_PRICE: "rej_price", REJ_FUNDS: "rej_funds",
+                     REJ_CROSS: "rej_cross", REJ_FULL: "rej_full", REJ_CANCEL: "rej_cancel"}
+
+_H = BOOK.word
+_LQ, _LH, _LT, _LC = (LEVEL.word("bid_qty"), LEVEL.word("bid_head"), LEVEL.word("bid_tail"),
+                      LEVEL.word("bid_count"))
+_OS, _OG, _OSIDE, _OT, _OQ, _OA, _OP, _ON = (
+    ORDER.word("state"), ORDER.word("gen"), ORDER.word("side"), ORDER.word("tick"),
+    ORDER.word("qty"), ORDER.word("account"), ORDER.word("prev"), ORDER.word("next"))
+_LW: Final = LEVEL.size // 8
+_OW: Final = ORDER.size // 8
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One fill: the maker's order and account, the taker's account, price and quantity."""
+
+    maker_id: int
+    maker_account: int
+    taker_account: int
+    tick: int
+    price: int
+    qty: int
+
+
+@dataclass(slots=True)
+class Result:
+    """What one order did. ``status`` is OK or a negative REJ_* code (nothing changed).
+
+    ``cash`` is what the taker paid (buy) or received (sell) for ``filled``; ``rested``
+    is the quantity now resting under ``order_id`` (its reserve taken); ``dropped`` the
+    quantity neither filled nor rested; ``cancelled`` what a cancel released.
+    """
+
+    status: int = OK
+    order_id: int = 0
+    filled: int = 0
+    cash: int = 0
+    rested: int = 0
+    dropped: int = 0
+    cancelled: int = 0
+    capped: bool = False
+    fills: list[Fill] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RestingOrder:
+    """A live order as the book holds it."""
+
+    order_id: int
+    account: int
+    side: int
+    tick: int
+    qty: int
+
+
+class Book:
+    """One book's region at word ``base`` of ``q``; money moves through ``accounts``.
+
+    ``q`` must yield Python ints (a ``memoryview.cast('q')``), as the bitmaps use
+    ``int.bit_length``.
+    """
+
+    def __init__(self, q: Words, base: int, accounts: Accounts) -> None:
+        self.q = q
+        self.base = base
+        self.accounts = accounts
+        try:
+            self.geo = geo = BookGeometry(q[base + _H("ticks")], q[base + _H("capacity")],
+                                          q[base + _H("max_fills")])
+        except BadInput as e:
+            raise BadExchangeFile(f"book at word {base}: {e}") from None
+        if q[base + geo.journal + JOURNAL.word("entries")] != geo.journal_entries:
+            raise BadExchangeFile(f"book at word {base}: journal capacity is not "
+                                  f"{geo.journal_entries} entries")
+        self.ticks = geo.ticks
+        self.capacity = geo.capacity
+        self.max_fills = geo.max_fills
+        self.price_base = q[base + _H("price_base")]
+        self.price_step = q[base + _H("price_step")]
+        if self.price_base < 1 or self.price_step < 1:
+            raise BadExchangeFile(f"book at word {base}: price_base and price_step must be "
+                                  f"positive, found {self.price_base} and {self.price_step}")
+        self._best = (base + _H("best_bid"), base + _H("best_ask"))
+        self._free = base + _H("free_head")
+        self._live = base + _H("live")
+        self._version = base + _H("version")
+        self._leaf = (base + geo.bid_leaf, base + geo.ask_leaf)
+        self._sum = (base + geo.bid_summary, base + geo.ask_summary)
+        self._lv = base + geo.levels
+        self._or = base + geo.orders
+        self._rej = {code: base + _H(name) for code, name in _REJ_FIELD.items()}
+        self._w: dict[int, int] = {}
+
+    @classmethod
+    def create(cls, q: Words, base: int, geo: BookGeometry, accounts: Accounts, *,
+               price_base: int, price_step: int) -> Book:
+        """Format an empty book over ``geo.size_words`` words at ``base`` and attach it."""
+        if price_base < 1 or price_step < 1:
+            raise BadInput(f"book price_base {price_base}, price_step {price_step}: "
+                           "expected positive integers")
+        for i in range(base, base + geo.size_words):
+            q[i] = 0
+        for name, v in (("ticks", geo.ticks), ("capacity", geo.capacity),
+                        ("max_fills", geo.max_fills), ("price_base", price_base),
+                        ("price_step", price_step), ("best_bid", NIL), ("best_ask", NIL),
+                        ("free_head", 0), ("last_tick", NIL)):
+            q[base + _H(name)] = v
+        q[base + geo.journal + JOURNAL.word("entries")] = geo.journal_entries
+        for t in range(geo.ticks):
+            lb = base + geo.level_at(t)
+            for s in (BUY, SELL):
+                q[lb + SIDE_FIELDS * s + _LH] = NIL
+                q[lb + SIDE_FIELDS * s + _LT] = NIL
+        for o in range(geo.capacity):
+            ob = base + geo.order_at(o)
+            q[ob + _OT] = NIL
+            q[ob + _OA] = NIL
+            q[ob + _OP] = NIL
+            q[ob + _ON] = o + 1 if o + 1 < geo.capacity else NIL
+        return cls(q, base, accounts)
+
+    # -- reading through the overlay of the transaction being built ---------------------
+
+    def _get(self, i: int) -> int:
+        w = self._w
+        return w[i] if i in w else self.q[i]
+
+    def _add(self, i: int, delta: int) -> None:
+        w = self._w
+        w[i] = (w[i] if i in w else self.q[i]) + delta
+
+    # -- orders --------------------------------------------------------------------------
+
+    def price(self, tick: int) -> int:
+        """Cash minor units per minor unit of quantity at ``tick``."""
+        return self.price_base + tick * self.price_step
+
+    def limit(self, account: int, side: int, tick: int, qty: int, tif: int = GTC) -> Result:
+        """A limit order at ``tick``: GTC, IOC or POST_ONLY."""
+        q = self.q
+        if qty <= 0:
+            return self._reject(REJ_QTY)
+        if not 0 <= tick < self.ticks:
+            return self._reject(REJ_PRICE)
+        price = self.price_base + tick * self.price_step
+        words = self.accounts.words(account)
+        if (q[words[0]] < price * qty) if side == BUY else (q[words[1]] < qty):
+            return self._reject(REJ_FUNDS)
+        t = q[self._best[1 - side]]
+        crosses = t != NIL and (t <= tick if side == BUY else t >= tick)
+        if crosses and tif == POST_ONLY:
+            return self._reject(REJ_CROSS)
+        self._w = {}
+        res = Result()
+        rem = self._match(res, account, words, side, tick, qty, -1) if crosses else qty
+        if rem:
+            if tif == IOC or res.capped:
+                res.dropped = rem
+            else:
+                if self._get(self._free) == NIL:
+                    self._w = {}
+                    return self._reject(REJ_FULL)
+                res.order_id = self._rest(account, side, tick, rem)
+                res.rested = rem
+                if side == BUY:
+                    self._add(words[0], -price * rem)
+                    self._add(words[2], price * rem)
+                else:
+                    self._add(words[1], -rem)
+                    self._add(words[3], rem)
+        self._finish(res)
+        return res
+
+    def market(self, account: int, side: int, qty: int) -> Result:
+        """A market order: fills what the opposite side (and, buying, the cash) allows."""
+        q = self.q
+        if qty <= 0:
+            return self._reject(REJ_QTY)
+        words = self.accounts.words(account)
+        if side == SELL and q[words[1]] < qty:
+            return self._reject(REJ_FUNDS)
+        self._w = {}
+        res = Result()
+        budget = q[words[0]] if side == BUY else -1
+        res.dropped = self._match(res, account, words, side, -1, qty, budget)
+        self._finish(res)
+        return res
+
+    def cancel(self, account: int, oid: int) -> Result:
+        """Cancel ``account``'s live order ``oid``; its reserve goes back to the account."""
+        q = self.q
+        gen, o = split_id(oid)
+        if not 0 <= o < self.capacity:
+            return self._reject(REJ_CANCEL)
+        ob = self._or + o * _OW
+        if q[ob + _OS] != ORDER_LIVE or q[ob + _OG] != gen or q[ob + _OA] != account:
+            return self._reject(REJ_CANCEL)
+        self._w = w = {}
+        side, t, rem = q[ob + _OSIDE], q[ob + _OT], q[ob + _OQ]
+        lb = self._lv + t * _LW + SIDE_FIELDS * side
+        prev, nxt = q[ob + _OP], q[ob + _ON]
+        w[lb + _LH if prev == NIL else self._or + prev * _OW + _ON] = nxt
+        w[lb + _LT if nxt == NIL else self._or + nxt * _OW + _OP] = prev
+        cnt = q[lb + _LC] - 1
+        w[lb + _LC] = cnt
+        w[lb + _LQ] = q[lb + _LQ] - rem
+        self._release(o)
+        if cnt == 0:
+            self._clear_bit(side, t)
+            if q[self._best[side]] == t:
+                w[self._best[side]] = self._next_best(side, t)
+        cw, uw, rcw, ruw = self.accounts.words(account)
+        if side == BUY:
+            cash = (self.price_base + t * self.price_step) * rem
+            self._add(rcw, -cash)
+            self._add(cw, cash)
+        else:
+            self._add(ruw, -rem)
+            self._add(uw, rem)
+        self._add(self.base + _H("cancels"), 1)
+        res = Result(order_id=oid, cancelled=rem)
+        self._finish(res)
+        return res
+
+    def recover(self) -> bool:
+        """Roll back the transaction a dead holder left in flight; True if there was one."""
+        return rollback(self.q, self.base, self.geo.journal)
+
+    # -- the transaction's parts ---------------------------------------------------------
+
+    def _reject(self, code: int) -> Result:
+        self.q[self._rej[code]] += 1
+        return Result(status=code)
+
+    def _finish(self, res: Result) -> None:
+        b = self.base
+        self._add(b + _H("orders"), 1)
+        if res.dropped:
+            self._add(b + _H("dropped"), res.dropped)
+        if res.capped:
+            self._add(b + _H("capped"), 1)
+        w, self._w = self._w, {}
+        commit(self.q, b, self.geo.journal, w, self._version)
+
+    def _match(self, res: Result, taker: int, words: tuple[int, int, int, int], side: int,
+               limit: int, qty: int, budget: int) -> int:
+        """Fill ``qty`` against the opposite side up to ``limit`` (-1: any price) and, when
+        ``budget`` >= 0, within that much cash; returns the quantity left."""
+        get, add, w = self._get, self._add, self._w
+        opp = 1 - side
+        so = SIDE_FIELDS * opp
+        best_w = self._best[opp]
+        pb, ps, lv0, or0 = self.price_base, self.price_step, self._lv, self._or
+        maker_words = self.accounts.words
+        fills = res.fills
+        t = get(best_w)
+        rem, cost, last = qty, 0, NIL
+        while rem and t != NIL:
+            if limit >= 0 and (t > limit if side == BUY else t < limit):
+                break
+            price = pb + t * ps
+            lb = lv0 + t * _LW + so
+            o = get(lb + _LH)
+            ob = or0 + o * _OW
+            mq = get(ob + _OQ)
+            f = rem if rem < mq else mq
+            if budget >= 0:
+                f = min(f, budget // price)
+                if f == 0:
+                    break
+            if len(fills) == self.max_fills:
+                res.capped = True
+                break
+            if budget >= 0:
+                budget -= f * price
+            maker = get(ob + _OA)
+            mc, mu, mrc, mru = maker_words(maker)
+            if opp == BUY:
+                add(mrc, -price * f)
+                add(mu, f)
+            else:
+                add(mru, -f)
+                add(mc, price * f)
+            add(lb + _LQ, -f)
+            fills.append(Fill(order_id(get(ob + _OG), o), maker, taker, t, price, f))
+            cost += price * f
+            rem -= f
+            last = t
+            if f < mq:
+                w[ob + _OQ] = mq - f
+                continue
+            nxt = get(ob + _ON)
+            w[lb + _LH] = nxt
+            w[lb + _LT if nxt == NIL else or0 + nxt * _OW + _OP] = NIL
+            cnt = get(lb + _LC) - 1
+            w[lb + _LC] = cnt
+            self._release(o)
+            if cnt == 0:
+                self._clear_bit(opp, t)
+                t = self._next_best(opp, t)
+                w[best_w] = t
+        if fills:
+            filled = qty - rem
+            b = self.base
+            add(b + _H("fills"), len(fills))
+            add(b + _H("volume_qty"), filled)
+            add(b + _H("volume_cash"), cost)
+            w[b + _H("last_tick")] = last
+            if side == BUY:
+                add(words[0], -cost)
+                add(words[1], filled)
+            else:
+                add(words[1], -filled)
+                add(words[0], cost)
+            res.filled = filled
+            res.cash = cost
+        return rem
+
+    def _rest(self, account: int, side: int, tick: int, qty: int) -> int:
+        """Append a new order at the tail of its level; returns its id."""
+        get, w = self._get, self._w
+        or0 = self._or
+        o = get(self._free)
+        ob = or0 + o * _OW
+        w[self._free] = get(ob + _ON)
+        gen = next_gen(get(ob + _OG))
+        lb = self._lv + tick * _LW + SIDE_FIELDS * side
+        tail = get(lb + _LT)
+        w[ob + _OS] = ORDER_LIVE
+        w[ob + _OG] = gen
+        w[ob + _OSIDE] = side
+        w[ob + _OT] = tick
+        w[ob + _OQ] = qty
+        w[ob + _OA] = account
+        w[ob + _OP] = tail
+        w[ob + _ON] = NIL
+        w[lb + _LH if tail == NIL else or0 + tail * _OW + _ON] = o
+        w[lb + _LT] = o
+        cnt = get(lb + _LC)
+        w[lb + _LC] = cnt + 1
+        w[lb + _LQ] = get(lb + _LQ) + qty
+        if cnt == 0:
+            self._set_bit(side, tick)
+        bw = self._best[side]
+        best = get(bw)
+        if best == NIL or (tick > best if side == BUY else tick < best):
+            w[bw] = tick
+        self._add(self._live, 1)
+        return order_id(gen, o)
+
+    def _release(self, o: int) -> None:
+        """Put record ``o`` back on the free list."""
+        ob = self._or + o * _OW
+        w = self._w
+        w[ob + _OS] = ORDER_FREE
+        w[ob + _OQ] = 0
+        w[ob + _ON] = self._get(self._free)
+        w[self._free] = o
+        self._add(self._live, -1)
+
+    # -- the bitmaps ---------------------------------------------------------------------
+
+    def _set_bit(self, side: int, t: int) -> None:
+        get, w = self._get, self._w
+        li = t // BITS
+        lw = self._leaf[side] + li
+        old = get(lw)
+        w[lw] = old | 1 << (t - li * BITS)
+        if old == 0:
+            si = li // BITS
+            sw = self._sum[side] + si
+            w[sw] = get(sw) | 1 << (li - si * BITS)
+
+    def _clear_bit(self, side: int, t: int) -> None:
+        get, w = self._get, self._w
+        li = t // BITS
+        lw = self._leaf[side] + li
+        new = get(lw) & ~(1 << (t - li * BITS))
+        w[lw] = new
+        if new == 0:
+            si = li // BITS
+            sw = self._sum[side] + si
+            w[sw] = get(sw) & ~(1 << (li - si * BITS))
+
+    def _next_best(self, side: int, t: int) -> int:
+        """The best tick of ``side`` at ``t`` or further from the spread (NIL if none)."""
+        get = self._get
+        leaf, summ = self._leaf[side], self._sum[side]
+        li, b = divmod(t, BITS)
+        si, sb = divmod(li, BITS)
+        if side == BUY:
+            x = get(leaf + li) & ((2 << b) - 1)
+            if x:
+                return li * BITS + x.bit_length() - 1
+            y = get(summ + si) & ((1 << sb) - 1)
+            while not y:
+                si -= 1
+                if si < 0:
+                    return NIL
+                y = get(summ + si)
+            li = si * BITS + y.bit_length() - 1
+            return li * BITS + get(leaf + li).bit_length() - 1
+        x = get(leaf + li) >> b << b
+        if x:
+            return li * BITS + (x & -x).bit_length() - 1
+        y = get(summ + si) >> (sb + 1) << (sb + 1)
+        n = self.geo.summary_words
+        while not y:
+            si += 1
+            if si >= n:
+                return NIL
+            y = get(summ + si)
+        li = si * BITS + (y & -y).bit_length() - 1
+        x = get(leaf + li)
+        return li * BITS + (x & -x).bit_length() - 1
+
+    # -- reading the book (under the lock, or on a copy) ---------------------------------
+
+    def best(self, side: int) -> int:
+        """Best tick of ``side`` (NIL if that side is empty)."""
+        return self.q[self._best[side]]
+
+    def counter(self, name: str) -> int:
+        """A header field by name (counters, best prices, geometry)."""
+        return self.q[self.base + _H(name)]
+
+    def level(self, side: int, tick: int) -> list[RestingOrder]:
+        """The orders resting at ``tick`` on ``side``, oldest first."""
+        q = self.q
+        out = []
+        o = q[self._lv + tick * _LW + SIDE_FIELDS * side + _LH]
+        while o != NIL:
+            ob = self._or + o * _OW
+            out.append(RestingOrder(order_id(q[ob + _OG], o), q[ob + _OA], side, tick,
+                                    q[ob + _OQ]))
+            o = q[ob + _ON]
+        return out
+
+    def depth(self, side: int, n: int) -> list[tuple[int, int, int]]:
+        """Up to ``n`` best levels of ``side`` as (tick, total qty, orders), best first."""
+        q = self.q
+        out: list[tuple[int, int, int]] = []
+        t = q[self._best[side]]
+        step = -1 if side == BUY else 1
+        while t != NIL and len(out) < n:
+            lb = self._lv + t * _LW + SIDE_FIELDS * side
+            out.append((t, q[lb + _LQ], q[lb + _LC]))
+            nt = t + step
+            t = self._next_best(side, nt) if 0 <= nt < self.ticks else NIL
+        return out
