@@ -1,4 +1,4 @@
-"""A reference limit order book on sorted Python lists, and buffers to run the engine on.
+"""A reference limit order book on sorted Python lists, and rigs to run the engine on.
 
 The reference keeps price levels in dicts of FIFO lists and finds the best level by
 sorting: slow and obviously right. Its order ids are its own; the tests map them to the
@@ -23,6 +23,8 @@ from sim.core.book import (
     Book,
 )
 from sim.core.book_accounts import AccountArray
+from sim.core.book_invariants import check_book, conservation, reserves_match
+from sim.core.book_journal import Words
 from sim.core.book_layout import BUY, IOC, POST_ONLY, SELL, BookGeometry
 
 REJ_COUNTER = {REJ_QTY: "rej_qty", REJ_PRICE: "rej_price", REJ_FUNDS: "rej_funds",
@@ -235,3 +237,33 @@ class Rig:
         """Every byte but the journal's scratch entries."""
         a, b = self.scratch()
         return bytes(self.buf[:a]) + bytes(self.buf[b:])
+
+
+class Killed(Exception):
+    """Stands for the process dying between two stores."""
+
+
+class KillAfter:
+    """Int64 words that die at store number ``k`` (0-based); counts stores otherwise."""
+
+    def __init__(self, q: Words, k: int) -> None:
+        self.q = q
+        self.k = k
+        self.stores = 0
+
+    def __getitem__(self, i: int) -> int:
+        return self.q[i]
+
+    def __setitem__(self, i: int, v: int) -> None:
+        if self.stores == self.k:
+            raise Killed(f"killed before store {self.k}")
+        self.stores += 1
+        self.q[i] = v
+
+
+def clean(r: Rig) -> None:
+    """Every invariant of the rig's book and accounts holds."""
+    found = check_book(r.q, 0)
+    assert found == {k: [] for k in found}
+    assert reserves_match(r.q, [0], r.accounts, r.n) == []
+    assert conservation(r.q, r.accounts, r.n, r.cash, r.units) == []

@@ -32,20 +32,13 @@ from sim.core.book_layout import (
     split_id,
 )
 from sim.errors import BadExchangeFile, BadInput
-from tests.unit.book_reference import Rig
+from tests.unit.book_reference import Rig, clean
 
 RICH = (10**9, 10**6)
 
 
 def rig(ticks: int = 50, capacity: int = 16, max_fills: int = 8, n: int = 4) -> Rig:
     return Rig(BookGeometry(ticks, capacity, max_fills), [RICH] * n)
-
-
-def clean(r: Rig) -> None:
-    found = check_book(r.q, 0)
-    assert found == {k: [] for k in found}
-    assert reserves_match(r.q, [0], r.accounts, r.n) == []
-    assert conservation(r.q, r.accounts, r.n, r.cash, r.units) == []
 
 
 def test_price_then_time_priority_at_the_makers_price() -> None:
