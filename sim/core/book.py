@@ -172,6 +172,11 @@ class Book:
         self._lv = base + geo.levels
         self._or = base + geo.orders
         self._rej = {code: base + _H(name) for code, name in _REJ_FIELD.items()}
+        (self._orders, self._dropped, self._capped, self._fills, self._vol_qty, self._vol_cash,
+         self._last, self._cancels) = (base + _H(name) for name in (
+             "orders", "dropped", "capped", "fills", "volume_qty", "volume_cash", "last_tick",
+             "cancels"))
+        self._journal = geo.journal
         self._w: dict[int, int] = {}
 
     @classmethod
@@ -300,14 +305,14 @@ class Book:
         else:
             self._add(ruw, -rem)
             self._add(uw, rem)
-        self._add(self.base + _H("cancels"), 1)
+        w[self._cancels] = q[self._cancels] + 1
         res = Result(order_id=oid, cancelled=rem)
         self._finish(res)
         return res
 
     def recover(self) -> bool:
         """Roll back the transaction a dead holder left in flight; True if there was one."""
-        return rollback(self.q, self.base, self.geo.journal)
+        return rollback(self.q, self.base, self._journal)
 
     # -- the transaction's parts ---------------------------------------------------------
 
@@ -316,36 +321,40 @@ class Book:
         return Result(status=code)
 
     def _finish(self, res: Result) -> None:
-        b = self.base
-        self._add(b + _H("orders"), 1)
+        # The counters are header words no earlier step of an order writes.
+        q, w = self.q, self._w
+        w[self._orders] = q[self._orders] + 1
         if res.dropped:
-            self._add(b + _H("dropped"), res.dropped)
+            w[self._dropped] = q[self._dropped] + res.dropped
         if res.capped:
-            self._add(b + _H("capped"), 1)
-        w, self._w = self._w, {}
-        commit(self.q, b, self.geo.journal, w, self._version)
+            w[self._capped] = q[self._capped] + 1
+        self._w = {}
+        commit(q, self.base, self._journal, w, self._version)
 
     def _match(self, res: Result, taker: int, words: tuple[int, int, int, int], side: int,
                limit: int, qty: int, budget: int) -> int:
         """Fill ``qty`` against the opposite side up to ``limit`` (-1: any price) and, when
         ``budget`` >= 0, within that much cash; returns the quantity left."""
-        get, add, w = self._get, self._add, self._w
+        q, w = self.q, self._w
         opp = 1 - side
         so = SIDE_FIELDS * opp
         best_w = self._best[opp]
         pb, ps, lv0, or0 = self.price_base, self.price_step, self._lv, self._or
         maker_words = self.accounts.words
         fills = res.fills
-        t = get(best_w)
+        t = q[best_w]
         rem, cost, last = qty, 0, NIL
+        # Reads go through the overlay ``w`` wherever an earlier fill may have written.
         while rem and t != NIL:
             if limit >= 0 and (t > limit if side == BUY else t < limit):
                 break
             price = pb + t * ps
             lb = lv0 + t * _LW + so
-            o = get(lb + _LH)
+            i = lb + _LH
+            o = w[i] if i in w else q[i]
             ob = or0 + o * _OW
-            mq = get(ob + _OQ)
+            i = ob + _OQ
+            mq = w[i] if i in w else q[i]
             f = rem if rem < mq else mq
             if budget >= 0:
                 f = min(f, budget // price)
@@ -356,27 +365,29 @@ class Book:
                 break
             if budget >= 0:
                 budget -= f * price
-            maker = get(ob + _OA)
+            maker = q[ob + _OA]
             mc, mu, mrc, mru = maker_words(maker)
             if opp == BUY:
-                add(mrc, -price * f)
-                add(mu, f)
+                w[mrc] = (w[mrc] if mrc in w else q[mrc]) - price * f
+                w[mu] = (w[mu] if mu in w else q[mu]) + f
             else:
-                add(mru, -f)
-                add(mc, price * f)
-            add(lb + _LQ, -f)
-            fills.append(Fill(order_id(get(ob + _OG), o), maker, taker, t, price, f))
+                w[mru] = (w[mru] if mru in w else q[mru]) - f
+                w[mc] = (w[mc] if mc in w else q[mc]) + price * f
+            i = lb + _LQ
+            w[i] = (w[i] if i in w else q[i]) - f
+            fills.append(Fill(order_id(q[ob + _OG], o), maker, taker, t, price, f))
             cost += price * f
             rem -= f
             last = t
             if f < mq:
                 w[ob + _OQ] = mq - f
                 continue
-            nxt = get(ob + _ON)
+            nxt = q[ob + _ON]
             w[lb + _LH] = nxt
             w[lb + _LT if nxt == NIL else or0 + nxt * _OW + _OP] = NIL
-            cnt = get(lb + _LC) - 1
-            w[lb + _LC] = cnt
+            i = lb + _LC
+            cnt = (w[i] if i in w else q[i]) - 1
+            w[i] = cnt
             self._release(o)
             if cnt == 0:
                 self._clear_bit(opp, t)
@@ -384,31 +395,33 @@ class Book:
                 w[best_w] = t
         if fills:
             filled = qty - rem
-            b = self.base
-            add(b + _H("fills"), len(fills))
-            add(b + _H("volume_qty"), filled)
-            add(b + _H("volume_cash"), cost)
-            w[b + _H("last_tick")] = last
+            w[self._fills] = q[self._fills] + len(fills)
+            w[self._vol_qty] = q[self._vol_qty] + filled
+            w[self._vol_cash] = q[self._vol_cash] + cost
+            w[self._last] = last
+            c, u = words[0], words[1]
             if side == BUY:
-                add(words[0], -cost)
-                add(words[1], filled)
+                w[c] = (w[c] if c in w else q[c]) - cost
+                w[u] = (w[u] if u in w else q[u]) + filled
             else:
-                add(words[1], -filled)
-                add(words[0], cost)
+                w[u] = (w[u] if u in w else q[u]) - filled
+                w[c] = (w[c] if c in w else q[c]) + cost
             res.filled = filled
             res.cash = cost
         return rem
 
     def _rest(self, account: int, side: int, tick: int, qty: int) -> int:
         """Append a new order at the tail of its level; returns its id."""
-        get, w = self._get, self._w
-        or0 = self._or
-        o = get(self._free)
+        q, w, or0, fr = self.q, self._w, self._or, self._free
+        o = w[fr] if fr in w else q[fr]
         ob = or0 + o * _OW
-        w[self._free] = get(ob + _ON)
-        gen = next_gen(get(ob + _OG))
+        i = ob + _ON
+        w[fr] = w[i] if i in w else q[i]
+        i = ob + _OG
+        gen = next_gen(w[i] if i in w else q[i])
         lb = self._lv + tick * _LW + SIDE_FIELDS * side
-        tail = get(lb + _LT)
+        # The order's own side of the ladder is untouched by its match: read it directly.
+        tail, cnt = q[lb + _LT], q[lb + _LC]
         w[ob + _OS] = ORDER_LIVE
         w[ob + _OG] = gen
         w[ob + _OSIDE] = side
@@ -419,27 +432,27 @@ class Book:
         w[ob + _ON] = NIL
         w[lb + _LH if tail == NIL else or0 + tail * _OW + _ON] = o
         w[lb + _LT] = o
-        cnt = get(lb + _LC)
         w[lb + _LC] = cnt + 1
-        w[lb + _LQ] = get(lb + _LQ) + qty
+        w[lb + _LQ] = q[lb + _LQ] + qty
         if cnt == 0:
             self._set_bit(side, tick)
         bw = self._best[side]
-        best = get(bw)
+        best = q[bw]
         if best == NIL or (tick > best if side == BUY else tick < best):
             w[bw] = tick
-        self._add(self._live, 1)
+        lv = self._live
+        w[lv] = (w[lv] if lv in w else q[lv]) + 1
         return order_id(gen, o)
 
     def _release(self, o: int) -> None:
         """Put record ``o`` back on the free list."""
+        q, w, fr, lv = self.q, self._w, self._free, self._live
         ob = self._or + o * _OW
-        w = self._w
         w[ob + _OS] = ORDER_FREE
         w[ob + _OQ] = 0
-        w[ob + _ON] = self._get(self._free)
-        w[self._free] = o
-        self._add(self._live, -1)
+        w[ob + _ON] = w[fr] if fr in w else q[fr]
+        w[fr] = o
+        w[lv] = (w[lv] if lv in w else q[lv]) - 1
 
     # -- the bitmaps ---------------------------------------------------------------------
 

@@ -57,10 +57,11 @@ def commit(q: Words, base: int, journal: int, writes: dict[int, int], version: i
     if n > q[jb + _ENTRIES]:
         raise JournalFull(f"transaction writes {n} words; the journal holds {q[jb + _ENTRIES]}")
     e = jb + _FIRST
+    w_at, old_at, stride = _W, _OLD, _STRIDE
     for i in writes:
-        q[e + _W] = i - base
-        q[e + _OLD] = q[i]
-        e += _STRIDE
+        q[e + w_at] = i - base
+        q[e + old_at] = q[i]
+        e += stride
     q[jb + _STATE] = n
     q[version] = v + 1
     for i, x in writes.items():

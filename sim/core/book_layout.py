@@ -25,6 +25,7 @@ stale id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 from sim.core.layout import Field, Record
@@ -179,55 +180,55 @@ class BookGeometry:
         if self.max_fills < 1:
             raise BadInput(f"book max_fills {self.max_fills}: expected at least 1")
 
-    @property
+    @cached_property
     def leaf_words(self) -> int:
         return (self.ticks + BITS - 1) // BITS
 
-    @property
+    @cached_property
     def summary_words(self) -> int:
         return (self.leaf_words + BITS - 1) // BITS
 
-    @property
+    @cached_property
     def journal_entries(self) -> int:
         return self.max_fills * FILL_WORDS + FIXED_WORDS
 
-    @property
+    @cached_property
     def entry_words(self) -> int:
         return len(JOURNAL_ENTRY.fields)
 
-    @property
+    @cached_property
     def journal(self) -> int:
         return _words(BOOK)
 
-    @property
+    @cached_property
     def journal_first_entry(self) -> int:
         return self.journal + _words(JOURNAL)
 
-    @property
+    @cached_property
     def bid_leaf(self) -> int:
         return _line(self.journal_first_entry + self.journal_entries * self.entry_words)
 
-    @property
+    @cached_property
     def ask_leaf(self) -> int:
         return self.bid_leaf + self.leaf_words
 
-    @property
+    @cached_property
     def bid_summary(self) -> int:
         return self.ask_leaf + self.leaf_words
 
-    @property
+    @cached_property
     def ask_summary(self) -> int:
         return self.bid_summary + self.summary_words
 
-    @property
+    @cached_property
     def levels(self) -> int:
         return _line(self.ask_summary + self.summary_words)
 
-    @property
+    @cached_property
     def orders(self) -> int:
         return self.levels + self.ticks * _words(LEVEL)
 
-    @property
+    @cached_property
     def size_words(self) -> int:
         return _line(self.orders + self.capacity * _words(ORDER))
 
