@@ -89,6 +89,8 @@ _LQ, _LH, _LT, _LC = (LEVEL.word("bid_qty"), LEVEL.word("bid_head"), LEVEL.word(
 _OS, _OG, _OSIDE, _OT, _OQ, _OA, _OP, _ON = (
     ORDER.word("state"), ORDER.word("gen"), ORDER.word("side"), ORDER.word("tick"),
     ORDER.word("qty"), ORDER.word("account"), ORDER.word("prev"), ORDER.word("next"))
+_SIDES: Final = frozenset((BUY, SELL))
+_TIFS: Final = frozenset((GTC, IOC, POST_ONLY))
 _LW: Final = LEVEL.size // 8
 _OW: Final = ORDER.size // 8
 
@@ -226,6 +228,9 @@ class Book:
     def limit(self, account: int, side: int, tick: int, qty: int, tif: int = GTC) -> Result:
         """A limit order at ``tick``: GTC, IOC or POST_ONLY."""
         q = self.q
+        if side not in _SIDES or tif not in _TIFS:
+            raise BadInput(f"limit order: side {side}, tif {tif}; expected side 0 (buy) or "
+                           "1 (sell), tif 0 (gtc), 1 (ioc) or 2 (post-only)")
         if qty <= 0:
             return self._reject(REJ_QTY)
         if not 0 <= tick < self.ticks:
@@ -262,6 +267,8 @@ class Book:
     def market(self, account: int, side: int, qty: int) -> Result:
         """A market order: fills what the opposite side (and, buying, the cash) allows."""
         q = self.q
+        if side not in _SIDES:
+            raise BadInput(f"market order: side {side}; expected 0 (buy) or 1 (sell)")
         if qty <= 0:
             return self._reject(REJ_QTY)
         words = self.accounts.words(account)

@@ -240,6 +240,14 @@ def test_attach_validates_and_create_refuses_bad_prices() -> None:
         Book.create(r.q, 0, r.geo, r.accounts, price_base=0, price_step=1)
     with pytest.raises(BadInput, match="capacity 0"):
         BookGeometry(10, 0, 1)
+    r.q[BOOK.word("ticks")] = 50
+    book = Book(r.q, 0, r.accounts)
+    with pytest.raises(BadInput, match="side 2, tif 0; expected side 0"):
+        book.limit(0, 2, 5, 1)
+    with pytest.raises(BadInput, match="side 0, tif 3"):
+        book.limit(0, BUY, 5, 1, 3)
+    with pytest.raises(BadInput, match="market order: side -1"):
+        book.market(0, -1, 1)
 
 
 def test_journal_refuses_more_words_than_it_holds_before_any_store() -> None:
