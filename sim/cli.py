@@ -43,7 +43,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scn = load_scenario(args.scenario, overrides)
     text = Path(args.scenario).read_text()
     root = Path(args.out) if args.out else Path("results")
-    outcome = run_scenario(scn, text, root, sys.stdout)
+    outcome = run_scenario(scn, text, root, sys.stdout, figures=not args.no_figures,
+                           csv=args.csv)
     print_run_summary(outcome.summary, sys.stdout)
     return outcome.exit_status
 
@@ -71,14 +72,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from sim.harness.rundir import ensure_samples
+    from sim.harness.rundir import ensure_samples, read_samples
     from sim.viz.figures import plot_run
 
     run = Path(args.run_dir)
     if not run.is_dir():
         raise BadInput(f"{run}: not a run folder")
     ensure_samples(run)
-    for p in plot_run(run):
+    for p in plot_run(run, read_samples(run)):
         print(p)
     return 0
 
@@ -132,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="results root instead of ./results")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--duration", type=float, help="override the scenario's duration_s")
+    r.add_argument("--no-figures", action="store_true",
+                   help="skip the PNGs (sim plot draws them later)")
+    r.add_argument("--csv", action="store_true",
+                   help="also write trades.csv, for tools that cannot read Parquet")
 
     i = add("inspect", _cmd_inspect, "print header, currencies and accounts of an exchange file")
     i.add_argument("file")

@@ -41,10 +41,10 @@ from sim.harness.rundir import (
     INCOMPLETE,
     make_run_dir,
     mark_complete,
-    merge_ledger,
+    read_samples,
     write_json,
     write_samples,
-    write_trades_csv,
+    write_trades,
 )
 from sim.market.trader import TraderSpec, trader_main, turn_order
 from sim.viz.figures import plot_run
@@ -160,6 +160,7 @@ class Run:
         self.fault_rng = np.random.default_rng([scn.seed, 3])
         self.news_rng = np.random.default_rng([scn.seed, 2])
         self.group_index = [i for i, g in enumerate(scn.traders) for _ in range(g.count)]
+        self.csv = False
 
     # ------------------------------------------------------------------ setup
     def create(self) -> Exchange:
@@ -381,15 +382,18 @@ class Run:
 
 
 def run_scenario(scn: Scenario, scenario_text: str, root: Path,
-                 out: IO[str] | None = sys.stdout, *, figures: bool = True) -> RunOutcome:
+                 out: IO[str] | None = sys.stdout, *, figures: bool = True,
+                 csv: bool = False) -> RunOutcome:
     """Run one scenario end to end and write its results folder.
 
     ``figures=False`` skips the PNGs (``sim plot`` draws them later), for callers that
-    run many short scenarios and read only the numbers.
+    run many short scenarios and read only the numbers; ``csv`` adds trades.csv beside
+    trades.parquet.
     """
     run_dir = make_run_dir(root, scn.name, scn.seed)
     (run_dir / "scenario.yaml").write_text(scenario_text)
     run = Run(scn, run_dir, out)
+    run.csv = csv
     return _drive(run, run.create(), figures)
 
 
@@ -464,13 +468,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     names = ex.names()
     cur, acc = ex.copy_tables()
     rows = load_ledger(ex, acc)
-    n_trades = len(rows)
-    trades = merge_ledger(rows, run.run_dir / "trades.npy")
+    n_trades = write_trades(run.run_dir, rows, names, csv=run.csv)
     del rows
-    write_trades_csv(run.run_dir, trades, names)
-    if isinstance(trades, np.memmap):
-        trades.flush()
-    del trades
     verdict = final_check(ex, n_trades)
     strategies = {t.slot: t.strategy for t in run.traders}
     n_samples = write_samples(run.run_dir, run.run_dir / "monitor", ex.geo.n_currencies,
@@ -547,7 +546,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     if not figures:
         return summary
     try:
-        plot_run(run.run_dir)
+        plot_run(run.run_dir, read_samples(run.run_dir))
     except Exception as e:  # a figure must never cost the results of a run
         summary["plot_error"] = f"{type(e).__name__}: {e}"
         write_json(run.run_dir / "summary.json", summary)

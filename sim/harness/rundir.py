@@ -1,4 +1,4 @@
-"""Run folders and what goes in them: the merged ledger, samples, the summary file.
+"""Run folders and what goes in them: the trade and sample tables, the summary file.
 
 A run folder is ``<root>/<scenario>/<run-id>/``, created with an exclusive ``mkdir`` so
 no run ever overwrites another. While a run is going it holds an ``INCOMPLETE`` marker;
@@ -7,14 +7,18 @@ a run that died keeps it, and ``sim check`` / ``sim plot`` still work on what it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from sim.config.loading import one_line
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.errors import BadInput
@@ -22,18 +26,42 @@ from sim.harness.monitor import sample_columns
 
 __all__ = [
     "INCOMPLETE",
-    "TRADE_DTYPE",
+    "PARQUET_OPTIONS",
+    "SAMPLES",
+    "TRADES",
+    "TRADE_SCHEMA",
     "ensure_samples",
+    "ledger_order",
     "make_run_dir",
-    "merge_ledger",
+    "mark_complete",
+    "read_samples",
+    "write_json",
     "write_samples",
-    "write_trades_csv",
+    "write_trades",
 ]
 
 INCOMPLETE: Final = "INCOMPLETE"
-TRADE_DTYPE: Final = np.dtype([
-    ("seq", "<i8"), ("t", "<f8"), ("slot", "<i8"), ("currency", "<i8"), ("side", "<i8"),
-    ("qty", "<i8"), ("cash", "<i8"), ("cur_seq", "<i8"), ("unit_reserve", "<i8"),
+TRADES: Final = "trades.parquet"
+SAMPLES: Final = "samples.parquet"
+SAMPLES_META: Final = "sim.samples"
+PARQUET_OPTIONS: Final[dict[str, Any]] = {"compression": "zstd", "compression_level": 3}
+# Time in integer nanoseconds (exact, like the ledger) and delta-coded integers: a 0.3 s
+# run's trade table is 6.4x smaller than the same rows as CSV; with float seconds and
+# plain encoding it was 2.2x (time alone took 9 bytes a row).
+TRADE_OPTIONS: Final[dict[str, Any]] = {
+    **PARQUET_OPTIONS, "use_dictionary": ["currency", "side"],
+    "column_encoding": {c: "DELTA_BINARY_PACKED"
+                        for c in ("seq", "t_ns", "trader", "qty", "cash", "cur_seq",
+                                  "unit_reserve")},
+}
+BLOCK_ROWS: Final = 262_144
+SIDES: Final = pa.array(["buy", "sell"], pa.string())
+TRADE_SCHEMA: Final = pa.schema([
+    ("seq", pa.int64()), ("t_ns", pa.int64()), ("trader", pa.int64()),
+    ("currency", pa.dictionary(pa.int32(), pa.string())),
+    ("side", pa.dictionary(pa.int32(), pa.string())),
+    ("qty", pa.int64()), ("cash", pa.int64()), ("cur_seq", pa.int64()),
+    ("unit_reserve", pa.int64()),
 ])
 
 
@@ -57,64 +85,114 @@ def mark_complete(run: Path) -> None:
     (run / INCOMPLETE).unlink(missing_ok=True)
 
 
-def merge_ledger(rows: np.ndarray[Any, Any], out: Path | None = None) -> np.ndarray[Any, Any]:
-    """Order rows by time (read under each currency's lock, so consistent with every
-    currency's sequence) and number them: the global sequence.
+def ledger_order(rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Order of the ledger rows by time (read under each currency's lock, so consistent
+    with every currency's sequence); position ``i`` in it is global sequence ``i + 1``."""
+    return np.lexsort((rows["cur_seq"], rows["t_ns"]))
 
-    With ``out`` the result is built in place in that .npy file (memory-mapped), so a
-    long run's ledger is never held in memory twice.
+
+def _trade_block(rows: np.ndarray[Any, Any], idx: np.ndarray[Any, Any], first_seq: int,
+                 names: pa.Array) -> pa.RecordBatch:
+    b = rows[idx]
+    return pa.RecordBatch.from_arrays([
+        pa.array(np.arange(first_seq, first_seq + len(b), dtype=np.int64)),
+        pa.array(b["t_ns"].astype(np.int64)),
+        pa.array(b["slot"].astype(np.int64)),
+        pa.DictionaryArray.from_arrays(pa.array(b["currency"].astype(np.int32)), names),
+        pa.DictionaryArray.from_arrays(pa.array(b["side"].astype(np.int32)), SIDES),
+        *(pa.array(b[f].astype(np.int64)) for f in ("qty", "cash", "cur_seq",
+                                                     "unit_reserve")),
+    ], schema=TRADE_SCHEMA)
+
+
+def write_trades(run: Path, rows: np.ndarray[Any, Any], names: list[str], *,
+                 csv: bool = False) -> int:
+    """The merged ledger as trades.parquet (and trades.csv with ``csv``); returns its rows.
+
+    Written in blocks of the time order, so a long run's ledger is never held twice.
     """
-    order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
-    if out is None:
-        merged = np.zeros(len(rows), dtype=TRADE_DTYPE)
-    else:
-        merged = np.lib.format.open_memmap(out, mode="w+", dtype=TRADE_DTYPE,
-                                           shape=(len(rows),))
-    merged["seq"] = np.arange(1, len(rows) + 1)
-    merged["t"] = rows["t_ns"][order] / 1e9
-    for f in ("slot", "currency", "side", "qty", "cash", "cur_seq", "unit_reserve"):
-        merged[f] = rows[f][order]
-    return merged
+    order = ledger_order(rows)
+    cur = pa.array(names, pa.string())
+    with contextlib.ExitStack() as stack:
+        w = stack.enter_context(pq.ParquetWriter(run / TRADES, TRADE_SCHEMA,
+                                                 **TRADE_OPTIONS))
+        f = stack.enter_context(open(run / "trades.csv", "w")) if csv else None
+        if f is not None:
+            f.write(",".join(TRADE_SCHEMA.names) + "\n")
+        for i in range(0, max(len(order), 1), BLOCK_ROWS):
+            batch = _trade_block(rows, order[i: i + BLOCK_ROWS], i + 1, cur)
+            w.write_batch(batch, row_group_size=BLOCK_ROWS)
+            if f is not None and batch.num_rows:
+                _csv_block(f, batch)
+    return len(order)
 
 
-def write_trades_csv(run: Path, trades: np.ndarray[Any, Any], names: list[str]) -> None:
-    """The ledger as CSV, written in blocks so memory stays flat for long runs."""
-    side = np.array(["buy", "sell"])
-    cur = np.array(names)
-    with open(run / "trades.csv", "w") as f:
-        f.write("seq,t,trader,currency,side,qty,cash,cur_seq\n")
-        step = 100_000
-        for i in range(0, len(trades), step):
-            b = trades[i: i + step]
-            lines = [f"{a},{t:.9f},{s},{c},{d},{q},{m},{cs}" for a, t, s, c, d, q, m, cs in zip(
-                b["seq"].tolist(), b["t"].tolist(), b["slot"].tolist(),
-                cur[b["currency"]].tolist(), side[b["side"]].tolist(), b["qty"].tolist(),
-                b["cash"].tolist(), b["cur_seq"].tolist(), strict=True)]
-            f.write("\n".join(lines))
-            f.write("\n")
+def _csv_block(f: IO[str], batch: pa.RecordBatch) -> None:
+    cols = [(c.dictionary_decode() if pa.types.is_dictionary(c.type) else c).to_pylist()
+            for c in batch.columns]
+    f.write("\n".join(",".join(map(str, r)) for r in zip(*cols, strict=True)))
+    f.write("\n")
 
 
 def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_slots: int,
                   names: list[str], strategies: dict[int, str]) -> int:
-    """Assemble the monitor's streamed rows into samples.npz; returns the sample count."""
+    """Assemble the monitor's streamed rows into samples.parquet; returns the sample count.
+
+    One row per sample, wide: ``t``, ``consistent``, ``violations``, ``rate_<CUR>`` per
+    currency and ``wealth_<trader>`` per trader slot. The currency order and each
+    trader's strategy ride in the file's metadata, so the arrays come back exactly.
+    """
     width = sample_columns(n_currencies, n_slots)
     f = monitor_dir / "samples.f8"
     raw = np.fromfile(f, dtype=np.float64) if f.exists() else np.zeros(0)
     raw = raw[: len(raw) // width * width].reshape(-1, width)
-    wealth = raw[:, 3 + n_currencies:]
-    slots = np.array(sorted(strategies), dtype=np.int64)
-    np.savez_compressed(
-        run / "samples.npz",
-        t=raw[:, 0],
-        consistent=raw[:, 1].astype(bool),
-        violations=raw[:, 2].astype(np.int64),
-        rate=raw[:, 3: 3 + n_currencies],
-        names=np.array(names),
-        wealth=wealth[:, slots] if len(slots) else np.zeros((len(raw), 0)),
-        trader=slots,
-        strategy=np.array([strategies[int(s)] for s in slots]),
-    )
+    slots = sorted(strategies)
+    cols: dict[str, Any] = {
+        "t": raw[:, 0],
+        "consistent": raw[:, 1].astype(bool),
+        "violations": raw[:, 2].astype(np.int64),
+    }
+    for c, name in enumerate(names):
+        cols[f"rate_{name}"] = raw[:, 3 + c]
+    for s in slots:
+        cols[f"wealth_{s}"] = raw[:, 3 + n_currencies + s]
+    meta = {"names": list(names), "trader": slots,
+            "strategy": [strategies[s] for s in slots]}
+    table = pa.table(cols).replace_schema_metadata({SAMPLES_META: json.dumps(meta)})
+    pq.write_table(table, run / SAMPLES, **PARQUET_OPTIONS)
     return len(raw)
+
+
+def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
+    """A run's samples as arrays: ``t``, ``consistent``, ``violations`` (S), ``rate``
+    (S x C), ``names`` (C), ``wealth`` (S x T), ``trader`` and ``strategy`` (T)."""
+    f = Path(run) / SAMPLES
+    if not f.is_file():
+        raise BadInput(f"{run}: no {SAMPLES} (expected a run folder)")
+    try:
+        table = pq.read_table(f)
+        meta = json.loads((table.schema.metadata or {})[SAMPLES_META.encode()])
+        names = [str(n) for n in meta["names"]]
+        trader = [int(s) for s in meta["trader"]]
+        strategy = [str(s) for s in meta["strategy"]]
+
+        def block(cols: list[str]) -> np.ndarray[Any, Any]:
+            if not cols:
+                return np.zeros((table.num_rows, 0))
+            return np.column_stack([table.column(c).to_numpy() for c in cols])
+
+        return {
+            "t": table.column("t").to_numpy(),
+            "consistent": table.column("consistent").to_numpy(zero_copy_only=False),
+            "violations": table.column("violations").to_numpy(),
+            "rate": block([f"rate_{n}" for n in names]),
+            "names": np.array(names, dtype=str),
+            "wealth": block([f"wealth_{s}" for s in trader]),
+            "trader": np.array(trader, dtype=np.int64),
+            "strategy": np.array(strategy, dtype=str),
+        }
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:
+        raise BadInput(f"{f}: unreadable ({one_line(str(e))})") from None
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -126,8 +204,8 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def ensure_samples(run: Path) -> None:
-    """Assemble samples.npz from the monitor's stream if the run died before doing it."""
-    if (run / "samples.npz").exists() or not (run / "monitor" / "samples.f8").exists():
+    """Assemble samples.parquet from the monitor's stream if the run died before doing it."""
+    if (run / SAMPLES).exists() or not (run / "monitor" / "samples.f8").exists():
         return
     from sim.config.scenario import load_scenario
 
