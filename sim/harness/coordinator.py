@@ -39,6 +39,7 @@ from sim.errors import BadInput, BadScenario, SimError
 from sim.harness.monitor import monitor_main
 from sim.harness.rundir import (
     INCOMPLETE,
+    claim_run_dir,
     make_run_dir,
     mark_complete,
     read_samples,
@@ -383,14 +384,15 @@ class Run:
 
 def run_scenario(scn: Scenario, scenario_text: str, root: Path,
                  out: IO[str] | None = sys.stdout, *, figures: bool = True,
-                 csv: bool = False) -> RunOutcome:
+                 csv: bool = False, run_dir: Path | None = None) -> RunOutcome:
     """Run one scenario end to end and write its results folder.
 
     ``figures=False`` skips the PNGs (``sim plot`` draws them later), for callers that
     run many short scenarios and read only the numbers; ``csv`` adds trades.csv beside
-    trades.parquet.
+    trades.parquet; ``run_dir`` (which must not exist) replaces ``root/<name>/<run-id>``.
     """
-    run_dir = make_run_dir(root, scn.name, scn.seed)
+    run_dir = make_run_dir(root, scn.name, scn.seed) if run_dir is None \
+        else claim_run_dir(run_dir)
     (run_dir / "scenario.yaml").write_text(scenario_text)
     run = Run(scn, run_dir, out)
     run.csv = csv

@@ -30,6 +30,7 @@ __all__ = [
     "SAMPLES",
     "TRADES",
     "TRADE_SCHEMA",
+    "claim_run_dir",
     "ensure_samples",
     "ledger_order",
     "make_run_dir",
@@ -79,6 +80,19 @@ def make_run_dir(root: Path, scenario: str, seed: int) -> Path:
         (run / INCOMPLETE).write_text("this run has not finished\n")
         return run
     raise BadInput(f"{base}: cannot find a free run folder name")
+
+
+def claim_run_dir(run: Path) -> Path:
+    """``run`` as a run folder: created, or an existing empty one; never one with files."""
+    run.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir()
+    except FileExistsError:
+        if not run.is_dir() or any(run.iterdir()):
+            raise BadInput(f"{run}: already exists and is not an empty folder; a run "
+                           "folder is never reused") from None
+    (run / INCOMPLETE).write_text("this run has not finished\n")
+    return run
 
 
 def mark_complete(run: Path) -> None:
