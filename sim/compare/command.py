@@ -21,7 +21,7 @@ import yaml
 from sim.compare.analysis import analyse, group_stats
 from sim.compare.figures import plot_pnl, plot_prices, plot_wealth
 from sim.compare.report import print_table, write_csv, write_report
-from sim.compare.runner import Job, open_client, run_all
+from sim.compare.runner import Job, check_cluster, open_client, run_all
 from sim.compare.spec import load_spec, run_timeout
 from sim.harness.rundir import make_run_dir, mark_complete, write_json
 
@@ -34,6 +34,7 @@ def compare_command(spec_path: str, jobs: int | None, out_root: Path, out: IO[st
     The runs go to the Dask cluster at ``scheduler`` (or Dask's configured one), else to
     a local cluster running ``jobs`` at once (default: one per CPU).
     """
+    check_cluster(scheduler, jobs)
     plan = load_spec(spec_path)
     spec = plan.spec
     root = make_run_dir(Path(out_root), f"compare-{spec.name}", spec.seed)

@@ -44,6 +44,7 @@ __all__ = [
     "Job",
     "Payload",
     "RunResult",
+    "check_cluster",
     "execute",
     "open_client",
     "run_all",
@@ -203,19 +204,31 @@ def stop_local_runs() -> None:
 
 # --------------------------------------------------------------------------- client side
 
+def check_cluster(scheduler: str | None, jobs: int | None) -> str | None:
+    """The scheduler address to use (None: a local cluster); refuses a bad ``jobs``.
+
+    Called before anything is written, so a refused option leaves nothing behind.
+    """
+    import dask
+
+    address: str | None = scheduler or dask.config.get("scheduler-address", None)
+    if address and jobs is not None:
+        raise BadInput("--jobs sizes the local cluster; with a scheduler the cluster's "
+                       "workers decide how many runs go at once")
+    if jobs is not None and jobs < 1:
+        raise BadInput(f"--jobs: expected a whole number >= 1 (found {jobs})")
+    return address
+
+
 @contextlib.contextmanager
 def open_client(scheduler: str | None, jobs: int | None, stream: IO[str]
                 ) -> Iterator[Any]:
     """A Dask client: of the cluster at ``scheduler`` (or Dask's configured one), else
     of a local cluster with ``jobs`` runs at once (default: one per CPU)."""
-    import dask
     from distributed import Client, LocalCluster
 
-    address = scheduler or dask.config.get("scheduler-address", None)
+    address = check_cluster(scheduler, jobs)
     if address:
-        if jobs is not None:
-            raise BadInput("--jobs sizes the local cluster; with a scheduler the cluster's "
-                           "workers decide how many runs go at once")
         try:
             client = Client(address, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError, ValueError) as e:
@@ -227,8 +240,6 @@ def open_client(scheduler: str | None, jobs: int | None, stream: IO[str]
             stream.flush()
             yield client
         return
-    if jobs is not None and jobs < 1:
-        raise BadInput(f"--jobs: expected a whole number >= 1 (found {jobs})")
     threads = jobs or os.cpu_count() or 1
     dashboard = importlib.util.find_spec("bokeh") is not None
     with LocalCluster(n_workers=1, processes=False, threads_per_worker=threads,

@@ -23,7 +23,7 @@ import yaml
 
 from sim.compare.analysis import analyse
 from sim.compare.grid import SweepPlan, load_sweep
-from sim.compare.runner import Job, RunResult, open_client, run_all
+from sim.compare.runner import Job, RunResult, check_cluster, open_client, run_all
 from sim.harness.rundir import PARQUET_OPTIONS, make_run_dir, mark_complete, write_json
 
 __all__ = ["SWEEP_TABLE", "SweepOutcome", "run_sweep", "sweep_command", "sweep_jobs",
@@ -103,6 +103,7 @@ def sweep_table(results: list[RunResult], keys: list[str], root: Path) -> pd.Dat
 def run_sweep(spec_path: str, out_root: Path, stream: IO[str], *,
               scheduler: str | None = None, jobs: int | None = None) -> SweepOutcome:
     """Run a sweep spec on a Dask cluster and write its folder; returns its table."""
+    check_cluster(scheduler, jobs)
     plan = load_sweep(spec_path)
     spec = plan.spec
     root = make_run_dir(Path(out_root), f"sweep-{spec.name}", spec.seed)
