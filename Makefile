@@ -11,7 +11,7 @@ SIM := $(BIN)/sim
 help:
 	@echo "make run [SCENARIO=scenarios/x.yaml]   run a scenario, results in results/"
 	@echo "make test                              run the whole test suite"
-	@echo "make bench [QUICK=1] [LONG=1]          benchmark matrix, bench/results/"
+	@echo "make bench [QUICK=1] [LONG=1] [SERIES=matrix|sweeps]  benchmarks, bench/results/"
 	@echo "make compare [SPEC=...]                strategy comparison"
 	@echo "make sweep [SPEC=...] [SCHEDULER=...]  parameter sweep on Dask (local cluster by default)"
 	@echo "make lint                              ruff, mypy (strict), import-linter layers"
@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/python -m bench $(if $(filter 1 yes true,$(QUICK)),--quick,) $(if $(filter 1 yes true,$(LONG)),--long,)
+	$(BIN)/python -m bench $(if $(filter 1 yes true,$(QUICK)),--quick,) $(if $(filter 1 yes true,$(LONG)),--long,) $(if $(SERIES),--series $(SERIES),)
 
 SPEC ?= scenarios/compare/strategies.yaml
 compare: $(STAMP)
