@@ -137,12 +137,24 @@ def _cancelled() -> bool:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    # The guard leads the group; while any member lives its pid stays reserved as the
-    # group id, so this never reaches an unrelated process.
+    """SIGKILL the run's whole process group and wait until every member is gone.
+
+    The guard leads the group; while any member lives its pid stays reserved as the
+    group id, so this never reaches an unrelated process. Death after SIGKILL is not
+    instant: the task returns only once the group is empty, so that "finished" means no
+    trader of the run is still there.
+    """
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(CANCEL_WAIT_S)
+    deadline = time.monotonic() + CANCEL_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(POLL_S / 10)
 
 
 def execute(scenario: str, seed: int, timeout_s: float) -> Payload:
