@@ -166,3 +166,29 @@ def test_ctrl_c_cancels_the_sweep_and_leaves_no_process(tmp_path: Path) -> None:
             client.wait(10)
         for pid, _ in processes_under(node):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_cancels_the_runs_on_the_cluster_workers(tmp_path: Path) -> None:
+    spec = write_sweep(tmp_path, base=scenario(duration_s=30.0, monitor={"interval_ms": 50}))
+    with dask_cluster(tmp_path) as cl:
+        client = subprocess.Popen([sys.executable, "-m", "sim", "sweep", str(spec), "--out",
+                                   str(tmp_path / "out"), "--scheduler", cl.address],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until(lambda: len(sim_run_dirs(cl.node)) == 2 and any(
+                "-m sim run" in cmd for _, cmd in processes_under(cl.node)), 90,
+                "a run going on each worker")
+            client.send_signal(signal.SIGINT)
+            out, _ = client.communicate(timeout=60)
+            assert client.returncode == 130, out
+            # The workers see their tasks cancelled and kill the runs' process groups.
+            wait_until(lambda: not processes_under(cl.node), GONE_S,
+                       f"the runs to go: {processes_under(cl.node)}")
+            wait_until(lambda: not sim_run_dirs(cl.node), GONE_S, "the run folders to go")
+            assert all(w.poll() is None for w in cl.workers), "a worker died"
+        finally:
+            if client.poll() is None:
+                os.killpg(client.pid, signal.SIGKILL)
+                client.wait(10)
