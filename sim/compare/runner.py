@@ -165,7 +165,7 @@ def execute(scenario: str, seed: int, timeout_s: float) -> Payload:
     t0 = time.monotonic()
     try:
         (tmp / "scenario.yaml").write_text(scenario)
-        cmd = [sys.executable, "-m", "sim.compare.guard", str(tmp), "--",
+        cmd = [sys.executable, "-m", "sim.compare.guard", str(os.getpid()), str(tmp), "--",
                sys.executable, "-m", "sim", "run", str(tmp / "scenario.yaml"),
                "--run-dir", str(tmp / "run"), "--seed", str(seed), "--no-figures"]
         deadline = t0 + timeout_s

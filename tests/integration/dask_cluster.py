@@ -24,7 +24,7 @@ STOP_S: Final = 10.0
 
 
 @dataclass
-class TestCluster:
+class LoopbackCluster:
     address: str
     node: Path  # the workers' TMPDIR: every run folder is made inside it
     scheduler: subprocess.Popen[bytes]
@@ -83,7 +83,7 @@ def _reap(p: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def dask_cluster(tmp: Path, n_workers: int = 2) -> Iterator[TestCluster]:
+def dask_cluster(tmp: Path, n_workers: int = 2) -> Iterator[LoopbackCluster]:
     """A scheduler and ``n_workers`` one-thread workers, no nanny, all on loopback."""
     node = tmp / "node"
     node.mkdir()
@@ -106,7 +106,7 @@ def dask_cluster(tmp: Path, n_workers: int = 2) -> Iterator[TestCluster]:
         wait_until(lambda: sched_file.exists() and sched_file.stat().st_size > 0, START_S,
                    "the scheduler file")
         address = json.loads(sched_file.read_text())["address"]
-        cluster = TestCluster(address, node, sched)
+        cluster = LoopbackCluster(address, node, sched)
         for i in range(n_workers):
             cluster.workers.append(start(f"worker-{i}", [
                 "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
