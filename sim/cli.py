@@ -12,12 +12,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sim import __version__
 from sim.errors import BadInput, SimError
 
-__all__ = ["main"]
+__all__ = ["main", "positive_int"]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -41,10 +41,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.duration is not None:
         overrides["duration_s"] = args.duration
     scn = load_scenario(args.scenario, overrides)
-    text = Path(args.scenario).read_text()
     root = Path(args.out) if args.out else Path("results")
-    outcome = run_scenario(scn, text, root, sys.stdout, figures=not args.no_figures,
-                           csv=args.csv, run_dir=Path(args.run_dir) if args.run_dir else None)
+    outcome = run_scenario(scn, root, sys.stdout, figures=not args.no_figures, csv=args.csv,
+                           run_dir=Path(args.run_dir) if args.run_dir else None)
     print_run_summary(outcome.summary, sys.stdout)
     return outcome.exit_status
 
@@ -121,8 +120,26 @@ def _cmd_header(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """An option's value that counts something: a whole number >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1 (found {text})")
+    return n
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad options are user errors too: one line and exit status 2, no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sim", description=__doc__.splitlines()[0])
+    p = _Parser(prog="sim", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"sim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -171,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--scheduler", metavar="ADDR",
                         help="Dask scheduler to send the runs to (tcp://HOST:PORT); "
                              "default: Dask's configured one, else a local cluster")
-        sp.add_argument("--jobs", type=int,
+        sp.add_argument("--jobs", type=positive_int,
                         help="runs at once on the local cluster (default: one per CPU)")
         sp.add_argument("--out", help="results root instead of ./results")
 

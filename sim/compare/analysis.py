@@ -14,6 +14,7 @@ from sim.compare.runner import RunResult
 from sim.compare.stats import max_drawdown, mean_ci
 from sim.errors import BadInput
 from sim.harness.rundir import read_samples
+from sim.harness.summary import TraderResult
 
 __all__ = [
     "Analysis",
@@ -100,14 +101,14 @@ def analyse(results: list[RunResult]) -> Analysis:
         samples = _load_samples(res.run_dir)
         if job.repeat == 0:
             a.prices[job.variant] = samples
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for tr in s.get("traders", []):
-            groups.setdefault(str(tr["strategy"]), []).append(tr)
+        groups: dict[str, list[TraderResult]] = {}
+        for tr in s.traders:
+            groups.setdefault(tr.strategy, []).append(tr)
         for strat, members in groups.items():
             if strat not in a.strategies:
                 a.strategies.append(strat)
-            initial = float(sum(m["initial_wealth"] for m in members))
-            final = float(sum(m["final_wealth"] for m in members))
+            initial = float(sum(m.initial_wealth for m in members))
+            final = float(sum(m.final_wealth for m in members))
             pnl = final - initial
             curve = np.zeros(0)
             t = np.zeros(0)
@@ -121,9 +122,8 @@ def analyse(results: list[RunResult]) -> Analysis:
             a.rows.append(GroupRow(
                 variant=job.variant, repeat=job.repeat, seed=job.seed, strategy=strat,
                 traders=len(members), pnl=pnl, ret=pnl / initial if initial else math.nan,
-                max_drawdown=dd, trades=int(sum(m["trades"] for m in members)),
-                rejected=int(sum(m.get("rejected", 0) for m in members)), initial=initial,
-                run=job.index))
+                max_drawdown=dd, trades=sum(m.trades for m in members),
+                rejected=sum(m.rejected for m in members), initial=initial, run=job.index))
             if len(curve) and initial:
                 a.curves.setdefault((job.variant, strat), []).append(
                     (t, curve / initial - 1.0))

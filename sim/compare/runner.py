@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import os
 import shutil
 import signal
@@ -37,7 +36,8 @@ from typing import IO, Any, Final
 from sim.compare.progress import RunProgress
 from sim.config.loading import one_line
 from sim.errors import BadInput
-from sim.harness.rundir import SAMPLES, TRADES, write_json
+from sim.harness.rundir import INCOMPLETE, SAMPLES, SCENARIO_FILE, TRADES
+from sim.harness.summary import SUMMARY_FILE, RunSummary, load_summary, write_summary
 
 __all__ = [
     "RUN_FILES",
@@ -48,10 +48,11 @@ __all__ = [
     "execute",
     "open_client",
     "run_all",
+    "store",
 ]
 
 # What a task sends back of a run folder (never the exchange file: it stays on the node).
-RUN_FILES: Final = ("summary.json", TRADES, SAMPLES, "scenario.yaml", "INCOMPLETE")
+RUN_FILES: Final = (SUMMARY_FILE, TRADES, SAMPLES, SCENARIO_FILE, INCOMPLETE)
 LOG: Final = "run.log"
 POLL_S: Final = 0.1
 TICK_S: Final = 0.25
@@ -107,18 +108,17 @@ class RunResult:
     exit_status: int | None = None
     seconds: float = 0.0
     run_dir: Path | None = None
-    summary: dict[str, Any] | None = None
+    summary: RunSummary | None = None
     error: str = ""
     host: str = ""
 
     @property
     def passed(self) -> bool:
-        return bool(self.exit_status == 0 and self.summary is not None
-                    and self.summary.get("passed"))
+        return self.exit_status == 0 and self.summary is not None and self.summary.passed
 
     @property
     def verdict(self) -> str:
-        return "passed" if self.passed else ("FAILED" if self.summary else "ERROR")
+        return "passed" if self.passed else ("FAILED" if self.summary is not None else "ERROR")
 
 
 # --------------------------------------------------------------------------- worker side
@@ -164,9 +164,9 @@ def execute(scenario: str, seed: int, timeout_s: float) -> Payload:
     error = ""
     t0 = time.monotonic()
     try:
-        (tmp / "scenario.yaml").write_text(scenario)
+        (tmp / SCENARIO_FILE).write_text(scenario)
         cmd = [sys.executable, "-m", "sim.compare.guard", str(os.getpid()), str(tmp), "--",
-               sys.executable, "-m", "sim", "run", str(tmp / "scenario.yaml"),
+               sys.executable, "-m", "sim", "run", str(tmp / SCENARIO_FILE),
                "--run-dir", str(tmp / "run"), "--seed", str(seed), "--no-figures"]
         deadline = t0 + timeout_s
         with open(tmp / LOG, "wb") as log:
@@ -323,25 +323,29 @@ def _wait_local_gone() -> None:
 
 
 def _result(fut: Any, job: Job) -> RunResult:
-    res = RunResult(job)
     try:
         payload: Payload = fut.result()
     except Exception as e:  # a lost worker past its retries, or a task that raised
-        res.error = one_line(f"{type(e).__name__}: {e}")
-        return res
-    res.exit_status, res.seconds, res.host = payload.exit_status, payload.seconds, payload.host
+        return RunResult(job, error=one_line(f"{type(e).__name__}: {e}"))
+    return store(job, payload)
+
+
+def store(job: Job, payload: Payload) -> RunResult:
+    """Write a task's files into ``job.out`` and read the run's summary back from them."""
+    res = RunResult(job, exit_status=payload.exit_status, seconds=payload.seconds,
+                    host=payload.host)
     job.out.mkdir(parents=True, exist_ok=False)
     for name, data in payload.files.items():
         (job.out / name).write_bytes(data)
     res.run_dir = job.out
-    if "summary.json" in payload.files:
+    if SUMMARY_FILE in payload.files:
+        path = job.out / SUMMARY_FILE
         try:
-            summary = json.loads(payload.files["summary.json"])
-            summary["run_dir"] = str(job.out)  # where the client keeps it, not the node
-            write_json(job.out / "summary.json", summary)
-            res.summary = summary
-        except ValueError as e:
-            res.error = f"no readable summary.json ({type(e).__name__})"
+            # Where the client keeps the run, not the node's temporary folder.
+            res.summary = load_summary(path).model_copy(update={"run_dir": str(job.out)})
+            write_summary(path, res.summary)
+        except BadInput as e:
+            res.error = f"no readable {SUMMARY_FILE} ({e})"
     if res.exit_status not in (0, 1) or res.summary is None or payload.error:
         lines = [ln for ln in payload.files.get(LOG, b"").decode(errors="replace")
                  .splitlines() if ln.strip()]

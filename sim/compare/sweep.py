@@ -148,7 +148,7 @@ def sweep_command(spec_path: str, out_root: Path, out: IO[str], err: IO[str], *,
     for r in o.results:
         if not r.passed:
             out.write(f"  {r.job.label} (seed {r.job.seed}): "
-                      f"{'invariants failed' if r.summary else r.error}\n")
+                      f"{'invariants failed' if r.summary is not None else r.error}\n")
     out.write(f"\n  table:   {o.root / SWEEP_TABLE} ({len(o.table)} rows)\n"
               f"  results: {o.root}\n")
     out.flush()

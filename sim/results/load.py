@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pandas as pd
 
@@ -14,11 +13,12 @@ from sim.compare.sweep import SWEEP_TABLE
 from sim.config.loading import one_line
 from sim.errors import BadInput
 from sim.harness.rundir import INCOMPLETE, SAMPLES, TRADES
+from sim.harness.summary import SUMMARY_FILE, RunSummary, load_summary
 
 __all__ = ["COMPARE_TABLE", "RunData", "load", "load_run", "load_table"]
 
 COMPARE_TABLE: Final = "compare.csv"
-SUMMARY: Final = "summary.json"
+SUMMARY: Final = SUMMARY_FILE
 
 
 class RunData:
@@ -31,16 +31,9 @@ class RunData:
         return f"RunData({str(self.run_dir)!r})"
 
     @cached_property
-    def summary(self) -> dict[str, Any]:
-        """summary.json: verdict, invariants, counts, per trader results."""
-        f = self.run_dir / SUMMARY
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, ValueError) as e:
-            raise BadInput(f"{f}: unreadable ({one_line(str(e))})") from None
-        if not isinstance(data, dict):
-            raise BadInput(f"{f}: expected a JSON object")
-        return data
+    def summary(self) -> RunSummary:
+        """summary.json, typed: verdict, invariants, counts, per trader results."""
+        return load_summary(self.run_dir / SUMMARY)
 
     @cached_property
     def trades(self) -> pd.DataFrame:
@@ -55,13 +48,12 @@ class RunData:
     @cached_property
     def traders(self) -> pd.DataFrame:
         """One row per trader of the summary: strategy, wealth, trades, exit."""
-        rows = [{k: v for k, v in t.items() if k != "deaths"}
-                for t in self.summary.get("traders", [])]
+        rows = [t.model_dump(exclude={"deaths"}) for t in self.summary.traders]
         return pd.DataFrame.from_records(rows)
 
     @property
     def passed(self) -> bool:
-        return bool(self.summary.get("passed"))
+        return self.summary.passed
 
 
 def _parquet(f: Path) -> pd.DataFrame:

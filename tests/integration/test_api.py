@@ -14,6 +14,7 @@ import pytest
 import sim
 from sim.errors import BadScenario
 from sim.harness.rundir import read_samples
+from sim.harness.summary import load_summary
 from sim.results import RunData
 from tests.integration.harness import scenario
 
@@ -25,7 +26,8 @@ def test_run_and_load_round_trip(tmp_path: Path) -> None:
     assert isinstance(r, RunData) and r.passed
     assert r.run_dir.parent == tmp_path / "out" / "t"
     s = json.loads((r.run_dir / "summary.json").read_text())
-    assert r.summary == s and s["duration_s"] < 1.0
+    assert r.summary == load_summary(r.run_dir / "summary.json")
+    assert r.summary.as_json() == s and r.summary.duration_s < 1.0
     assert not (r.run_dir / "INCOMPLETE").exists()
     assert not (r.run_dir / "price.png").exists()  # figures only when asked
 

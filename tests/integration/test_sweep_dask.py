@@ -152,7 +152,7 @@ def test_failed_invariants_are_a_result_reported_once(tmp_path: Path,
     assert len(o.results) == 1
     r = o.results[0]
     assert r.summary is not None and r.exit_status == 1 and not r.passed
-    assert r.summary["final_ok"] is False and not r.error
+    assert r.summary.final_ok is False and not r.error
     assert o.table["passed"].tolist() == [False]
 
 
