@@ -13,7 +13,7 @@ import pytest
 from sim.core import layout as L
 from sim.errors import BadInput
 from sim.harness.monitor import sample_columns
-from sim.harness.rundir import read_samples, write_samples, write_trades
+from sim.harness.rundir import claim_run_dir, read_samples, write_samples, write_trades
 
 
 def ledger_rows(n: int, seed: int = 3) -> np.ndarray[Any, Any]:
@@ -93,3 +93,12 @@ def test_missing_or_corrupt_samples_are_bad_input(tmp_path: Path) -> None:
     (tmp_path / "samples.parquet").write_bytes(b"not parquet")
     with pytest.raises(BadInput, match="unreadable"):
         read_samples(tmp_path)
+
+
+def test_a_named_run_folder_is_new_or_empty_never_one_with_files(tmp_path: Path) -> None:
+    run = claim_run_dir(tmp_path / "a" / "b")
+    assert sorted(p.name for p in run.iterdir()) == ["INCOMPLETE"]
+    with pytest.raises(BadInput, match="already exists and is not an empty folder"):
+        claim_run_dir(run)
+    (tmp_path / "empty").mkdir()
+    assert claim_run_dir(tmp_path / "empty") == tmp_path / "empty"
