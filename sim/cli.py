@@ -71,7 +71,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from sim.harness.rundir import ensure_samples, read_samples
+    from sim.harness.tables import ensure_samples, read_samples
     from sim.viz.figures import plot_run
 
     run = Path(args.run_dir)

@@ -13,8 +13,8 @@ import numpy as np
 from sim.compare.runner import RunResult
 from sim.compare.stats import max_drawdown, mean_ci
 from sim.errors import BadInput
-from sim.harness.rundir import read_samples
 from sim.harness.summary import TraderResult
+from sim.harness.tables import read_samples
 
 __all__ = [
     "Analysis",

@@ -24,7 +24,8 @@ import yaml
 from sim.compare.analysis import analyse
 from sim.compare.grid import SweepPlan, load_sweep
 from sim.compare.runner import Job, RunResult, check_cluster, open_client, run_all
-from sim.harness.rundir import PARQUET_OPTIONS, make_run_dir, mark_complete, write_json
+from sim.harness.rundir import make_run_dir, mark_complete, write_json
+from sim.harness.tables import PARQUET_OPTIONS
 
 __all__ = ["SWEEP_TABLE", "SweepOutcome", "run_sweep", "sweep_command", "sweep_jobs",
            "sweep_table"]

@@ -43,11 +43,8 @@ from sim.harness.rundir import (
     claim_run_dir,
     make_run_dir,
     mark_complete,
-    read_samples,
     scenario_text,
     strategy_labels,
-    write_samples,
-    write_trades,
 )
 from sim.harness.summary import (
     SUMMARY_FILE,
@@ -62,6 +59,7 @@ from sim.harness.summary import (
     Versions,
     write_summary,
 )
+from sim.harness.tables import read_samples, write_samples, write_trades
 from sim.market.trader import TraderSpec, trader_main, turn_order
 from sim.viz.figures import plot_run
 

@@ -443,7 +443,7 @@ def _run_title(run_dir: Path) -> str:
 def plot_run(run_dir: Path, samples: Mapping[str, np.ndarray[Any, Any]]) -> list[Path]:
     """Write price.png, wealth.png and market.png into a run folder; returns their paths.
 
-    ``samples`` are the run's sample arrays (``sim.harness.rundir.read_samples``).
+    ``samples`` are the run's sample arrays (``sim.harness.tables.read_samples``).
     """
     run_dir = Path(run_dir)
     title = _run_title(run_dir)

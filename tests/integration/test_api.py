@@ -13,8 +13,8 @@ import pytest
 
 import sim
 from sim.errors import BadScenario
-from sim.harness.rundir import read_samples
 from sim.harness.summary import load_summary
+from sim.harness.tables import read_samples
 from sim.results import RunData
 from tests.integration.harness import scenario
 

@@ -13,7 +13,7 @@ import pytest
 from sim.config.scenario import load_scenario
 from sim.core import layout as L
 from sim.core.exchange import Exchange
-from sim.harness.rundir import read_samples
+from sim.harness.tables import read_samples
 from sim.tools.check import replay
 from tests.integration.harness import (
     reap,

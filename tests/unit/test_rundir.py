@@ -11,13 +11,8 @@ import yaml
 
 from sim.config.scenario import Scenario, load_scenario, parse_scenario
 from sim.core import layout as L
-from sim.harness.rundir import (
-    TRADE_SCHEMA,
-    TRADES,
-    scenario_text,
-    strategy_labels,
-    write_trades,
-)
+from sim.harness.rundir import TRADES, scenario_text, strategy_labels
+from sim.harness.tables import TRADE_SCHEMA, write_trades
 
 __all__: list[str] = []
 

@@ -13,7 +13,8 @@ import pytest
 from sim.core import layout as L
 from sim.errors import BadInput
 from sim.harness.monitor import sample_columns
-from sim.harness.rundir import claim_run_dir, read_samples, write_samples, write_trades
+from sim.harness.rundir import claim_run_dir
+from sim.harness.tables import read_samples, write_samples, write_trades
 
 
 def ledger_rows(n: int, seed: int = 3) -> np.ndarray[Any, Any]:
