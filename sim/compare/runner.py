@@ -247,8 +247,9 @@ def open_client(scheduler: str | None, jobs: int | None, stream: IO[str]
             raise BadInput(f"--scheduler {address}: cannot connect "
                            f"({one_line(str(e)) or type(e).__name__})") from None
         with client:
-            stream.write(f"  cluster: {address}, {len(client.scheduler_info()['workers'])} "
-                         "workers\n")
+            threads = client.nthreads()
+            stream.write(f"  cluster: {address}, {len(threads)} workers, "
+                         f"{sum(threads.values())} runs at once\n")
             stream.flush()
             yield client
         return
