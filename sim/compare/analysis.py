@@ -12,6 +12,9 @@ import numpy as np
 
 from sim.compare.runner import RunResult
 from sim.compare.stats import max_drawdown, mean_ci
+from sim.errors import BadInput
+from sim.harness.summary import TraderResult
+from sim.harness.tables import read_samples
 
 __all__ = [
     "Analysis",
@@ -37,6 +40,7 @@ class GroupRow:
     trades: int
     rejected: int
     initial: float
+    run: int = -1  # index of the run's job
 
     def csv(self) -> list[str]:
         return [self.variant, str(self.repeat), str(self.seed), self.strategy,
@@ -51,7 +55,7 @@ def _num(x: float, digits: int) -> str:
 
 @dataclass
 class Samples:
-    """The parts of a run's samples.npz the figures need."""
+    """The parts of a run's samples the figures need."""
 
     t: np.ndarray[Any, Any]
     rate: np.ndarray[Any, Any]
@@ -73,16 +77,15 @@ class Analysis:
 
 
 def _load_samples(run_dir: Path) -> Samples | None:
-    f = run_dir / "samples.npz"
     try:
-        with np.load(f, allow_pickle=False) as z:
-            t = np.asarray(z["t"], dtype=np.float64)
-            rate = np.asarray(z["rate"], dtype=np.float64).reshape(len(t), -1)
-            wealth = np.asarray(z["wealth"], dtype=np.float64).reshape(len(t), -1)
-            return Samples(t, rate, [str(x) for x in z["names"]], wealth,
-                           [str(x) for x in z["strategy"]])
-    except (OSError, ValueError, KeyError):
+        z = read_samples(run_dir)
+    except BadInput:
         return None
+    t = np.asarray(z["t"], dtype=np.float64)
+    rate = np.asarray(z["rate"], dtype=np.float64).reshape(len(t), -1)
+    wealth = np.asarray(z["wealth"], dtype=np.float64).reshape(len(t), -1)
+    return Samples(t, rate, [str(x) for x in z["names"]], wealth,
+                   [str(x) for x in z["strategy"]])
 
 
 def analyse(results: list[RunResult]) -> Analysis:
@@ -98,14 +101,14 @@ def analyse(results: list[RunResult]) -> Analysis:
         samples = _load_samples(res.run_dir)
         if job.repeat == 0:
             a.prices[job.variant] = samples
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for tr in s.get("traders", []):
-            groups.setdefault(str(tr["strategy"]), []).append(tr)
+        groups: dict[str, list[TraderResult]] = {}
+        for tr in s.traders:
+            groups.setdefault(tr.strategy, []).append(tr)
         for strat, members in groups.items():
             if strat not in a.strategies:
                 a.strategies.append(strat)
-            initial = float(sum(m["initial_wealth"] for m in members))
-            final = float(sum(m["final_wealth"] for m in members))
+            initial = float(sum(m.initial_wealth for m in members))
+            final = float(sum(m.final_wealth for m in members))
             pnl = final - initial
             curve = np.zeros(0)
             t = np.zeros(0)
@@ -119,8 +122,8 @@ def analyse(results: list[RunResult]) -> Analysis:
             a.rows.append(GroupRow(
                 variant=job.variant, repeat=job.repeat, seed=job.seed, strategy=strat,
                 traders=len(members), pnl=pnl, ret=pnl / initial if initial else math.nan,
-                max_drawdown=dd, trades=int(sum(m["trades"] for m in members)),
-                rejected=int(sum(m.get("rejected", 0) for m in members)), initial=initial))
+                max_drawdown=dd, trades=sum(m.trades for m in members),
+                rejected=sum(m.rejected for m in members), initial=initial, run=job.index))
             if len(curve) and initial:
                 a.curves.setdefault((job.variant, strat), []).append(
                     (t, curve / initial - 1.0))

@@ -1,7 +1,7 @@
 """Figures of a run folder: prices, traders' wealth and the market-behaviour panel.
 
-Everything works from ``samples.npz`` (and ``summary.json`` for the title). A run that
-stopped early may hold zero or one sample; the figures are still written, with a note
+Everything works from the run's sample arrays (and ``summary.json`` for the title). A run
+that stopped early may hold zero or one sample; the figures are still written, with a note
 saying why they are empty, because ``sim run`` draws them after every run and ``sim plot``
 is what a user reaches for when a run went wrong.
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -25,7 +24,6 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from sim.errors import BadInput
 from sim.viz.style import colours as palette
 from sim.viz.style import note, percentile_band, save
 
@@ -442,17 +440,12 @@ def _run_title(run_dir: Path) -> str:
     return f"{scenario} — {', '.join(parts)}" if parts else str(scenario)
 
 
-def plot_run(run_dir: Path) -> list[Path]:
-    """Write price.png, wealth.png and market.png into a run folder; returns their paths."""
+def plot_run(run_dir: Path, samples: Mapping[str, np.ndarray[Any, Any]]) -> list[Path]:
+    """Write price.png, wealth.png and market.png into a run folder; returns their paths.
+
+    ``samples`` are the run's sample arrays (``sim.harness.tables.read_samples``).
+    """
     run_dir = Path(run_dir)
-    f = run_dir / "samples.npz"
-    if not f.is_file():
-        raise BadInput(f"{run_dir}: no samples.npz (expected a run folder)")
-    try:
-        with np.load(f, allow_pickle=False) as z:
-            samples = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise BadInput(f"{f}: unreadable ({e})") from e
     title = _run_title(run_dir)
     return [
         plot_prices(samples, run_dir / "price.png", title),
