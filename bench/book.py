@@ -26,10 +26,11 @@ from typing import Final, Protocol
 import multiprocess
 import numpy as np
 
-from sim.core.book import OK, Book
+from sim.core.book import Book
 from sim.core.book_accounts import AccountArray
 from sim.core.book_invariants import check_book, conservation, reserves_match
 from sim.core.book_layout import BUY, GTC, BookGeometry
+from sim.core.book_result import OK
 
 __all__ = ["Measured", "main", "run"]
 

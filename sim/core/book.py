@@ -23,13 +23,12 @@ it from a dead holder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Final
 
 from sim.core.book_accounts import Accounts
 from sim.core.book_journal import Words, commit, rollback
+from sim.core.book_ladder import clear_tick, next_best, set_tick
 from sim.core.book_layout import (
-    BITS,
     BOOK,
     BUY,
     GTC,
@@ -48,38 +47,21 @@ from sim.core.book_layout import (
     order_id,
     split_id,
 )
+from sim.core.book_result import (
+    REJ_CANCEL,
+    REJ_CROSS,
+    REJ_FULL,
+    REJ_FUNDS,
+    REJ_PRICE,
+    REJ_QTY,
+    Fill,
+    RestingOrder,
+    Result,
+)
 from sim.errors import BadExchangeFile, BadInput
 
-__all__ = [
-    "OK",
-    "REJECT_REASONS",
-    "REJ_CANCEL",
-    "REJ_CROSS",
-    "REJ_FULL",
-    "REJ_FUNDS",
-    "REJ_PRICE",
-    "REJ_QTY",
-    "Book",
-    "Fill",
-    "RestingOrder",
-    "Result",
-]
+__all__ = ["Book"]
 
-OK: Final = 0
-REJ_QTY: Final = -1
-REJ_PRICE: Final = -2
-REJ_FUNDS: Final = -3
-REJ_CROSS: Final = -4
-REJ_FULL: Final = -5
-REJ_CANCEL: Final = -6
-REJECT_REASONS: Final = {
-    REJ_QTY: "quantity not positive",
-    REJ_PRICE: "tick off the ladder",
-    REJ_FUNDS: "cash or units not available",
-    REJ_CROSS: "post-only order would cross",
-    REJ_FULL: "order book full",
-    REJ_CANCEL: "no such live order of this account",
-}
 _REJ_FIELD: Final = {REJ_QTY: "rej_qty", REJ_PRICE: "rej_price", REJ_FUNDS: "rej_funds",
                      REJ_CROSS: "rej_cross", REJ_FULL: "rej_full", REJ_CANCEL: "rej_cancel"}
 
@@ -93,49 +75,6 @@ _SIDES: Final = frozenset((BUY, SELL))
 _TIFS: Final = frozenset((GTC, IOC, POST_ONLY))
 _LW: Final = LEVEL.size // 8
 _OW: Final = ORDER.size // 8
-
-
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One fill: the maker's order and account, the taker's account, price and quantity."""
-
-    maker_id: int
-    maker_account: int
-    taker_account: int
-    tick: int
-    price: int
-    qty: int
-
-
-@dataclass(slots=True)
-class Result:
-    """What one order did. ``status`` is OK or a negative REJ_* code (nothing changed).
-
-    ``cash`` is what the taker paid (buy) or received (sell) for ``filled``; ``rested``
-    is the quantity now resting under ``order_id`` (its reserve taken); ``dropped`` the
-    quantity neither filled nor rested; ``cancelled`` what a cancel released.
-    """
-
-    status: int = OK
-    order_id: int = 0
-    filled: int = 0
-    cash: int = 0
-    rested: int = 0
-    dropped: int = 0
-    cancelled: int = 0
-    capped: bool = False
-    fills: list[Fill] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class RestingOrder:
-    """A live order as the book holds it."""
-
-    order_id: int
-    account: int
-    side: int
-    tick: int
-    qty: int
 
 
 class Book:
@@ -461,61 +400,18 @@ class Book:
         w[fr] = o
         w[lv] = (w[lv] if lv in w else q[lv]) - 1
 
-    # -- the bitmaps ---------------------------------------------------------------------
+    # -- the bitmaps, through the overlay ---------------------------------------------
 
     def _set_bit(self, side: int, t: int) -> None:
-        get, w = self._get, self._w
-        li = t // BITS
-        lw = self._leaf[side] + li
-        old = get(lw)
-        w[lw] = old | 1 << (t - li * BITS)
-        if old == 0:
-            si = li // BITS
-            sw = self._sum[side] + si
-            w[sw] = get(sw) | 1 << (li - si * BITS)
+        set_tick(self.q, self._w, self._leaf[side], self._sum[side], t)
 
     def _clear_bit(self, side: int, t: int) -> None:
-        get, w = self._get, self._w
-        li = t // BITS
-        lw = self._leaf[side] + li
-        new = get(lw) & ~(1 << (t - li * BITS))
-        w[lw] = new
-        if new == 0:
-            si = li // BITS
-            sw = self._sum[side] + si
-            w[sw] = get(sw) & ~(1 << (li - si * BITS))
+        clear_tick(self.q, self._w, self._leaf[side], self._sum[side], t)
 
     def _next_best(self, side: int, t: int) -> int:
         """The best tick of ``side`` at ``t`` or further from the spread (NIL if none)."""
-        get = self._get
-        leaf, summ = self._leaf[side], self._sum[side]
-        li, b = divmod(t, BITS)
-        si, sb = divmod(li, BITS)
-        if side == BUY:
-            x = get(leaf + li) & ((2 << b) - 1)
-            if x:
-                return li * BITS + x.bit_length() - 1
-            y = get(summ + si) & ((1 << sb) - 1)
-            while not y:
-                si -= 1
-                if si < 0:
-                    return NIL
-                y = get(summ + si)
-            li = si * BITS + y.bit_length() - 1
-            return li * BITS + get(leaf + li).bit_length() - 1
-        x = get(leaf + li) >> b << b
-        if x:
-            return li * BITS + (x & -x).bit_length() - 1
-        y = get(summ + si) >> (sb + 1) << (sb + 1)
-        n = self.geo.summary_words
-        while not y:
-            si += 1
-            if si >= n:
-                return NIL
-            y = get(summ + si)
-        li = si * BITS + (y & -y).bit_length() - 1
-        x = get(leaf + li)
-        return li * BITS + (x & -x).bit_length() - 1
+        return next_best(self.q, self._w, self._leaf[side], self._sum[side],
+                         self.geo.summary_words, side, t)
 
     # -- reading the book (under the lock, or on a copy) ---------------------------------
 

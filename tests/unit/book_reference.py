@@ -12,7 +12,12 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from sim.core.book import (
+from sim.core.book import Book
+from sim.core.book_accounts import AccountArray
+from sim.core.book_invariants import check_book, conservation, reserves_match
+from sim.core.book_journal import Words
+from sim.core.book_layout import BUY, IOC, POST_ONLY, SELL, BookGeometry
+from sim.core.book_result import (
     OK,
     REJ_CANCEL,
     REJ_CROSS,
@@ -20,12 +25,7 @@ from sim.core.book import (
     REJ_FUNDS,
     REJ_PRICE,
     REJ_QTY,
-    Book,
 )
-from sim.core.book_accounts import AccountArray
-from sim.core.book_invariants import check_book, conservation, reserves_match
-from sim.core.book_journal import Words
-from sim.core.book_layout import BUY, IOC, POST_ONLY, SELL, BookGeometry
 
 REJ_COUNTER = {REJ_QTY: "rej_qty", REJ_PRICE: "rej_price", REJ_FUNDS: "rej_funds",
                REJ_CROSS: "rej_cross", REJ_FULL: "rej_full", REJ_CANCEL: "rej_cancel"}

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.core.book import OK, Book, Result
+from sim.core.book import Book
 from sim.core.book_layout import BUY, GTC, IOC, POST_ONLY, SELL, BookGeometry
+from sim.core.book_result import OK, Result
 from tests.unit.book_reference import KillAfter, Killed, Rig, clean
 
 Order = Callable[[Book, dict[str, int]], Result]

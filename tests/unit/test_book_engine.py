@@ -6,16 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.core.book import (
-    OK,
-    REJ_CANCEL,
-    REJ_CROSS,
-    REJ_FULL,
-    REJ_FUNDS,
-    REJ_PRICE,
-    REJ_QTY,
-    Book,
-)
+from sim.core.book import Book
 from sim.core.book_invariants import check_book, conservation, reserves_match
 from sim.core.book_journal import JournalFull, commit
 from sim.core.book_layout import (
@@ -30,6 +21,15 @@ from sim.core.book_layout import (
     SELL,
     BookGeometry,
     split_id,
+)
+from sim.core.book_result import (
+    OK,
+    REJ_CANCEL,
+    REJ_CROSS,
+    REJ_FULL,
+    REJ_FUNDS,
+    REJ_PRICE,
+    REJ_QTY,
 )
 from sim.errors import BadExchangeFile, BadInput
 from tests.unit.book_reference import Rig, clean

@@ -21,10 +21,11 @@ from typing import Final
 import multiprocess
 import pytest
 
-from sim.core.book import Book, Result
+from sim.core.book import Book
 from sim.core.book_accounts import AccountArray
 from sim.core.book_journal import Words
 from sim.core.book_layout import BUY, JOURNAL, SELL, BookGeometry
+from sim.core.book_result import Result
 from tests.unit.book_reference import KillAfter, Rig, clean
 
 _DEADLINE: Final = 10.0

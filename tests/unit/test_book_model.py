@@ -13,9 +13,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from sim.core.book import OK, Result
 from sim.core.book_invariants import check_book, conservation, reserves_match
 from sim.core.book_layout import BUY, GTC, IOC, POST_ONLY, SELL, BookGeometry
+from sim.core.book_result import OK, Result
 from tests.unit.book_reference import COUNTERS, Reference, Rig, ROutcome
 
 BALANCES = [(10**7, 10**4), (10**6, 10**3), (3_000, 40), (700, 0), (0, 15)]
