@@ -240,7 +240,7 @@ class Book:
         w[lb + _LQ] = q[lb + _LQ] - rem
         self._release(o)
         if cnt == 0:
-            self._clear_bit(side, t)
+            clear_tick(q, w, self._leaf[side], self._sum[side], t)
             if q[self._best[side]] == t:
                 w[self._best[side]] = self._next_best(side, t)
         cw, uw, rcw, ruw = self.accounts.words(account)
@@ -336,7 +336,7 @@ class Book:
             w[i] = cnt
             self._release(o)
             if cnt == 0:
-                self._clear_bit(opp, t)
+                clear_tick(q, w, self._leaf[opp], self._sum[opp], t)
                 t = self._next_best(opp, t)
                 w[best_w] = t
         if fills:
@@ -381,7 +381,7 @@ class Book:
         w[lb + _LC] = cnt + 1
         w[lb + _LQ] = q[lb + _LQ] + qty
         if cnt == 0:
-            self._set_bit(side, tick)
+            set_tick(q, w, self._leaf[side], self._sum[side], tick)
         bw = self._best[side]
         best = q[bw]
         if best == NIL or (tick > best if side == BUY else tick < best):
@@ -401,12 +401,6 @@ class Book:
         w[lv] = (w[lv] if lv in w else q[lv]) - 1
 
     # -- the bitmaps, through the overlay ---------------------------------------------
-
-    def _set_bit(self, side: int, t: int) -> None:
-        set_tick(self.q, self._w, self._leaf[side], self._sum[side], t)
-
-    def _clear_bit(self, side: int, t: int) -> None:
-        clear_tick(self.q, self._w, self._leaf[side], self._sum[side], t)
 
     def _next_best(self, side: int, t: int) -> int:
         """The best tick of ``side`` at ``t`` or further from the spread (NIL if none)."""

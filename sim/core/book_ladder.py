@@ -47,32 +47,37 @@ def next_best(q: Words, w: Overlay, leaf: int, summary: int, summary_words: int,
     """The best marked tick at ``t`` or further from the spread: the highest <= ``t`` for
     bids, the lowest >= ``t`` for asks; NIL if there is none."""
 
-    def get(i: int) -> int:
-        return w[i] if i in w else q[i]
-
     li, b = divmod(t, BITS)
     si, sb = divmod(li, BITS)
+    i = leaf + li
+    x = w[i] if i in w else q[i]
+    i = summary + si
+    y = w[i] if i in w else q[i]
     if side == BUY:
-        x = get(leaf + li) & ((2 << b) - 1)
+        x &= (2 << b) - 1
         if x:
             return li * BITS + x.bit_length() - 1
-        y = get(summary + si) & ((1 << sb) - 1)
+        y &= (1 << sb) - 1
         while not y:
             si -= 1
             if si < 0:
                 return NIL
-            y = get(summary + si)
+            i = summary + si
+            y = w[i] if i in w else q[i]
         li = si * BITS + y.bit_length() - 1
-        return li * BITS + get(leaf + li).bit_length() - 1
-    x = get(leaf + li) >> b << b
+        i = leaf + li
+        return li * BITS + (w[i] if i in w else q[i]).bit_length() - 1
+    x = x >> b << b
     if x:
         return li * BITS + (x & -x).bit_length() - 1
-    y = get(summary + si) >> (sb + 1) << (sb + 1)
+    y = y >> (sb + 1) << (sb + 1)
     while not y:
         si += 1
         if si >= summary_words:
             return NIL
-        y = get(summary + si)
+        i = summary + si
+        y = w[i] if i in w else q[i]
     li = si * BITS + (y & -y).bit_length() - 1
-    x = get(leaf + li)
+    i = leaf + li
+    x = w[i] if i in w else q[i]
     return li * BITS + (x & -x).bit_length() - 1
