@@ -74,9 +74,10 @@ _INDEX_MASK: Final = (1 << _INDEX_BITS) - 1
 _GEN_LIMIT: Final = 1 << 31
 MAX_CAPACITY: Final = 1 << 31
 MAX_TICKS: Final = BITS * BITS * 64
-# Journal bound: distinct words one fill may write (maker record 3, level 4, bitmaps 2,
-# next order's back link 1, maker account 2), and the rest of one order (header, taker
-# account, resting record, its level, its neighbour's link, bitmaps) with room to spare.
+# Journal bound: distinct words one fill may write (maker record 3; level 4, its tail or
+# the next order's back link among them; bitmaps 2; maker account 2: 11, and one to
+# spare), and the rest of one order (header, taker account, resting record, its level,
+# its neighbour's link, bitmaps: about 30) with room to spare.
 FILL_WORDS: Final = 12
 FIXED_WORDS: Final = 64
 

@@ -12,6 +12,7 @@ from sim.core.book_journal import JournalFull, commit
 from sim.core.book_layout import (
     BOOK,
     BUY,
+    FILL_WORDS,
     IOC,
     JOURNAL,
     LEVEL,
@@ -257,3 +258,29 @@ def test_journal_refuses_more_words_than_it_holds_before_any_store() -> None:
     with pytest.raises(JournalFull):
         commit(words, 0, 0, {10: 1, 11: 2}, 12)
     assert bytes(words.cast("B")) == before
+
+
+def test_the_journal_bound_holds_for_the_widest_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 64 makers of 64 accounts, each alone on a level in a leaf and a summary word of its
+    # own, all filled and emptied by one buy whose remainder rests: every word a fill can
+    # write, written.
+    import sim.core.book as engine
+
+    spacing = 63 * 63
+    geo = BookGeometry(ticks=64 * spacing, capacity=70, max_fills=64)
+    r = Rig(geo, [RICH] * 66)
+    for a in range(64):
+        assert r.book.limit(a, SELL, a * spacing, 1).status == OK
+    sizes: list[int] = []
+    real = engine.commit
+
+    def counting(q, base, journal, writes, version):  # type: ignore[no-untyped-def]
+        sizes.append(len(writes) + (version not in writes))
+        return real(q, base, journal, writes, version)
+
+    monkeypatch.setattr(engine, "commit", counting)
+    res = r.book.limit(65, BUY, geo.ticks - 1, 100)
+    assert len(res.fills) == 64 and res.rested == 36 and not res.capped
+    # 11 words a fill (FILL_WORDS keeps one to spare) and the order's own.
+    assert 64 * (FILL_WORDS - 1) < sizes[-1] <= geo.journal_entries
+    clean(r)
