@@ -1,4 +1,4 @@
-"""The command line: ``sim run / inspect / trade / check / compare / watch / plot / ...``.
+"""The command line: sim run, inspect, trade, check, compare, watch, plot, schema, header.
 
 User errors (bad scenario, bad file, bad option) print one line and exit with status 2;
 no traceback. A run whose final invariants fail exits 1 unless its scenario expects it.
@@ -12,17 +12,21 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, NoReturn
 
 from sim import __version__
 from sim.errors import BadInput, SimError
 
 __all__ = ["main"]
 
+DESCRIPTION: Final = ("mmap market: trader processes on one memory-mapped exchange file, "
+                      "and a monitor that checks money is never created or lost.")
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim.config.scenario import load_scenario
     from sim.harness.coordinator import run_scenario
+    from sim.harness.preflight import check_runnable
     from sim.harness.report import print_run_summary
 
     if args.resume:
@@ -41,6 +45,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.duration is not None:
         overrides["duration_s"] = args.duration
     scn = load_scenario(args.scenario, overrides)
+    check_runnable(scn, args.scenario)
     text = Path(args.scenario).read_text()
     root = Path(args.out) if args.out else Path("results")
     outcome = run_scenario(scn, text, root, sys.stdout)
@@ -114,10 +119,20 @@ def _cmd_header(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit status 2, like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sim", description=__doc__.splitlines()[0])
+    p = _Parser(prog="sim", description=DESCRIPTION,
+                epilog="'sim COMMAND --help' describes each command. Bad input prints one "
+                       "line and exits 2; a run whose invariants fail exits 1.")
     p.add_argument("--version", action="version", version=f"sim {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=_Parser)
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str
             ) -> argparse.ArgumentParser:

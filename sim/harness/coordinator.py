@@ -37,6 +37,7 @@ from sim.core.quiescence import final_check, settle
 from sim.core.transaction import recover_slot
 from sim.errors import BadInput, BadScenario, SimError
 from sim.harness.monitor import monitor_main
+from sim.harness.preflight import check_runnable
 from sim.harness.rundir import (
     INCOMPLETE,
     make_run_dir,
@@ -387,6 +388,7 @@ def run_scenario(scn: Scenario, scenario_text: str, root: Path,
     ``figures=False`` skips the PNGs (``sim plot`` draws them later), for callers that
     run many short scenarios and read only the numbers.
     """
+    check_runnable(scn)
     run_dir = make_run_dir(root, scn.name, scn.seed)
     (run_dir / "scenario.yaml").write_text(scenario_text)
     run = Run(scn, run_dir, out)
@@ -407,6 +409,7 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
         raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker)")
     overrides = {"duration_s": duration_s} if duration_s is not None else None
     scn = load_scenario(run_dir / "scenario.yaml", overrides)
+    check_runnable(scn)
     ex = Exchange.open(str(run_dir / EXCHANGE_FILE))
     try:
         h = ex.header()
