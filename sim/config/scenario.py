@@ -388,7 +388,7 @@ def scenario_schema() -> dict[str, Any]:
         {"pattern": PLUGIN_PATTERN, "description": "a plug-in: package.module:ClassName"}]
     rules = []
     for name, cls in sorted(strategies.BUILTINS.items()):
-        ref = f"{cls.__name__}Params"
+        ref = cls.Params.__name__
         defs[ref] = cls.Params.model_json_schema()
         # An absent strategy is the default, random: only the others require the key.
         when: dict[str, Any] = {"properties": {"strategy": {"const": name}}}
