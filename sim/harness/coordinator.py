@@ -26,6 +26,7 @@ from typing import IO, Any, Final
 import multiprocess
 import multiprocess.connection
 import numpy as np
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from sim import __version__
 from sim.config.scenario import Scenario, TraderGroup
@@ -49,6 +50,7 @@ from sim.harness.rundir import (
 )
 from sim.market.trader import TraderSpec, trader_main, turn_order
 from sim.viz.figures import plot_run
+from sim.viz.terminal import console
 
 __all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
@@ -157,6 +159,8 @@ class Run:
         self.restarts = 0
         self.interrupted = _Interrupted()
         self.progress = bool(out is not None and out.isatty())
+        self._progress: Progress | None = None
+        self._task: TaskID = TaskID(0)
         self.faults = scn.faults
         self.fault_rng = np.random.default_rng([scn.seed, 3])
         self.news_rng = np.random.default_rng([scn.seed, 2])
@@ -284,10 +288,24 @@ class Run:
 
     def _show(self, elapsed: float, trades: int) -> None:
         assert self.out is not None
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("  "), BarColumn(bar_width=24),
+                TextColumn("{task.completed:6.1f}/{task.total:g} s"),
+                TextColumn("trades {task.fields[trades]:>12,}"),
+                TextColumn("{task.fields[rate]:>12,.0f} trades/s"),
+                console=console(self.out), transient=False, auto_refresh=False)
+            self._task = self._progress.add_task("run", total=self.scn.duration_s,
+                                                 trades=0, rate=0.0)
+            self._progress.start()
         rate = trades / elapsed if elapsed > 0 else 0.0
-        self.out.write(f"\r  {elapsed:6.1f}/{self.scn.duration_s:g} s   trades {trades:>12,}"
-                       f"   {rate:>12,.0f} trades/s ")
-        self.out.flush()
+        self._progress.update(self._task, completed=min(elapsed, self.scn.duration_s),
+                              trades=trades, rate=rate, refresh=True)
+
+    def end_show(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
     def _publish_news(self, ex: Exchange) -> None:
         sigma = self.scn.fundamental.sigma
@@ -437,7 +455,6 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
 
 
 def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
-    out = run.out
     old_int = signal.signal(signal.SIGINT, run.interrupted)
     t0 = time.monotonic()
     reason = "error"
@@ -449,8 +466,7 @@ def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
         duration = time.monotonic() - t0
         run.stop(ex)
         signal.signal(signal.SIGINT, old_int)
-        if run.progress and out is not None:
-            out.write("\n")
+        run.end_show()
     settled = settle(ex)
     summary = _finish(run, ex, reason, duration, settled, figures)
     ex.set_header_int("run_state", L.RUN_CLEAN)
@@ -499,6 +515,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
             / scn.scale,
             "final_wealth": float(a["cash"] + a["holdings"][:nc] @ rate) / scn.scale,
             "trades": int(a["trades"]), "rejected": int(a["rejected"]),
+            "asked_hz": run.plan[t.slot].arrival.rate_hz,
             "exit": t.exit, "deaths": t.deaths,
         })
     joined = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)
@@ -524,6 +541,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         "duration_s": round(duration, 4),
         "stopped_by": reason,
         "trades": n_trades,
+        "session_trades": n_trades - run.seq_at_start,
         "rejected": rejected,
         "trades_per_s": round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,

@@ -117,6 +117,9 @@ class Strategy(Generic[P]):
 
     name: ClassVar[str] = "strategy"
     Params: ClassVar[type[StrategyParams]] = StrategyParams
+    # True when decide() never passes: then orders sent per second can be held against
+    # the arrival rate a scenario asks for (a strategy that passes sends fewer by design).
+    always_orders: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -172,6 +175,7 @@ class RandomTrader(Strategy[RandomParams]):
     """
 
     name: ClassVar[str] = "random"
+    always_orders: ClassVar[bool] = True
 
     def __init__(self, params: RandomParams, n_currencies: int, scale: int) -> None:
         super().__init__(params, n_currencies, scale)
