@@ -108,6 +108,10 @@ def _acf_pooled(columns: Sequence[FloatArray], max_lag: int) -> tuple[FloatArray
     pooled value is sum of products of standardized deviations over the number of
     standardized observations. NaN stands for a gap: a pair with a NaN is skipped.
     For a single column this is the usual estimator sum(d_t d_t+k) / sum(d_t^2).
+
+    Written by hand rather than taken from statsmodels or pandas: their ACFs either
+    reject NaN or fill it (both wrong for a monitor's gaps), neither pools columns with
+    their own means and variances, and the figures need nothing else from them.
     """
     num = np.zeros(max_lag, dtype=np.float64)
     den = np.zeros(max_lag, dtype=np.float64)

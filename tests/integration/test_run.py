@@ -50,7 +50,7 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
     assert len(trades) == s["trades"]
     assert (np.diff(trades["t"]) >= 0).all()
     with open(d / "trades.csv") as f:
-        assert f.readline().startswith("seq,t,trader,currency,side,qty,cash")
+        assert f.readline().startswith("seq,t,slot,currency,side,qty,cash")
         assert sum(1 for _ in f) == s["trades"]
     with Exchange.open(str(d / "exchange.dat"), writable=False) as ex:
         assert ex.header_int("run_state") == L.RUN_CLEAN
