@@ -270,7 +270,7 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
     checked: dict[str, list[str]] | None = None
     if snap.settled:
         # Monotonicity is judged against this watcher's own last settled frame.
-        checked = inv.check_all(snap.cur, snap.acc, st.prev)
+        checked = inv.check_all(snap.cur, snap.acc, st.prev, scale=max(1, header["scale"]))
         st.prev = inv.remember(snap.cur, snap.acc)
     return Frame(path=ex.path, header=header, names=names, snap=snap,
                  history=[list(h) for h in st.history], trades_per_s=tps,
