@@ -41,7 +41,8 @@ def _rejections(s: dict[str, Any]) -> list[str]:
     out = []
     for name, (n, trades, rejected) in by.items():
         if rejected > trades and rejected > 0:
-            out.append(f"  {name} ({n} traders): {rejected:,} of {trades + rejected:,} orders "
+            who = f"{n} trader" + ("s" if n != 1 else "")
+            out.append(f"  {name} ({who}): {rejected:,} of {trades + rejected:,} orders "
                        "rejected (out of funds or holdings: see trades and rejected per "
                        "account with sim inspect)")
     return out
