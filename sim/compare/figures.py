@@ -100,48 +100,49 @@ def _band(curves: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
 
 
 def plot_wealth(a: Analysis, variants: list[str], out: Path, title: str) -> Path:
-    """wealth.png: one panel per variant; each strategy's wealth change over time.
+    """wealth.png: one panel per strategy; its wealth change over time in each variant.
 
     Every repeat is resampled onto a common time grid; the line is the median across
-    repeats and the band spans their 10th to 90th percentiles.
+    repeats and the band spans their 10th to 90th percentiles. A panel per strategy (on
+    its own scale) shows how that strategy fares as the others come and go, and one
+    strategy's bubble never flattens another's curves.
     """
-    colours = dict(zip(a.strategies, palette(len(a.strategies), "Dark2"), strict=True))
-    rows, cols = _grid(len(variants))
+    colours = dict(zip(variants, palette(len(variants), "tab10"), strict=True))
+    strategies = a.strategies or [""]
+    rows, cols = _grid(len(strategies))
     fig = Figure(figsize=(5.2 * cols + 1.8, 3.8 * rows + 0.8), layout="constrained")
-    # Each panel keeps its own wealth scale: one variant with a bubble would flatten the
-    # others; pnl.png is where variants are compared on one axis.
     # Not sharex: a column whose bottom panel is unused would lose its tick labels.
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    fig.suptitle(f"{title}\nwealth of each strategy's traders over time: median and "
-                 "10–90 % band across repeats")
+    fig.suptitle(f"{title}\nwealth change of each strategy's traders, per variant: median "
+                 "and 10–90 % band across repeats (each panel has its own y scale)")
     ends = [float(t[-1]) for cs in a.curves.values() for t, _ in cs if len(t)]
     grid = np.linspace(0.0, max(ends) if ends else 1.0, GRID_POINTS)
-    for ax, v in zip(axes, variants, strict=False):
-        ax.set_title(v)
+    for ax, strat in zip(axes, strategies, strict=False):
+        ax.set_title(strat or "no strategy")
         ax.set_xlim(grid[0], grid[-1])
         ax.set_xlabel("time (s)")
         ax.set_ylabel("wealth change (% of initial)")
         ax.grid(True, alpha=0.3)
         ax.axhline(0.0, color="0.4", lw=0.8)
         any_curve = False
-        for strat in a.strategies:
+        for v in variants:
             curves = a.curves.get((v, strat), [])
             if not curves:
                 continue
             lo, med, hi = _band(curves, grid)
-            c = colours[strat]
+            c = colours[v]
             ax.fill_between(grid, 100 * lo, 100 * hi, color=c, alpha=0.2, lw=0)
             ax.plot(grid, 100 * med, color=c, lw=2.0)
             any_curve = True
         if not any_curve:
             note(ax, "no samples")
-    for ax in axes[len(variants):]:
+    for ax in axes[len(strategies):]:
         ax.set_visible(False)
     # A (band, line) tuple per entry draws both in the key, as they appear in the panels.
-    handles: list[Any] = [(Patch(color=colours[s], alpha=0.2),
-                           Line2D([], [], color=colours[s], lw=2.0)) for s in a.strategies]
+    handles: list[Any] = [(Patch(color=colours[v], alpha=0.2),
+                           Line2D([], [], color=colours[v], lw=2.0)) for v in variants]
     if handles:
-        fig.legend(handles, a.strategies, title="strategy", loc="outside right upper",
+        fig.legend(handles, variants, title="variant", loc="outside right upper",
                    fontsize=8, frameon=False)
     return save(fig, out)
 

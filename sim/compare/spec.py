@@ -130,6 +130,9 @@ def load_spec(spec_path: str | os.PathLike[str]) -> Plan:
                           "and variants")
     if not isinstance(data, Mapping):
         raise BadScenario(f"{src}: top level must be a mapping of keys to values")
+    if "traders" in data and not ("base" in data or "variants" in data):
+        raise BadScenario(f"{src}: is a scenario (it has traders), not a compare spec; run "
+                          f"it with: sim run {src}")
     try:
         spec = CompareSpec.model_validate(dict(data))
     except ValidationError as e:

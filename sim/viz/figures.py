@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from sim.errors import BadInput
 from sim.viz.returns import (
@@ -255,7 +255,7 @@ def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
         w = wb[:, cols_g]
         ax.set_ylabel("wealth (home money)")
         ax.grid(True, alpha=0.3)
-        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         alpha = 0.35 if len(cols_g) > 1 else 1.0
         for i in range(len(cols_g)):
             ax.plot(tb, w[:, i], color=colour, lw=thin, alpha=alpha, marker=marker, ms=3)

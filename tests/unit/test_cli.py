@@ -80,3 +80,12 @@ def test_a_command_that_cannot_start_leaves_nothing(tmp_path: Path, program: str
     assert err.count("\n") == 1
     assert f"{spec}: traders[1].command: {program!r} {expected}" in err
     assert not out.exists()
+
+
+def test_compare_on_a_scenario_says_to_use_run(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = _run(["compare", "scenarios/default.yaml", "--out", str(tmp_path)], capsys)
+    assert rc == 2
+    assert err == ("sim compare: scenarios/default.yaml: is a scenario (it has traders), not "
+                   "a compare spec; run it with: sim run scenarios/default.yaml\n")
+    assert list(tmp_path.iterdir()) == []
