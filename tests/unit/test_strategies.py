@@ -17,7 +17,6 @@ from sim.market.strategies import (
     RANDOM_BLOCK,
     Fundamentalist,
     FundamentalistParams,
-    MarketView,
     Momentum,
     MomentumParams,
     Order,
@@ -76,11 +75,6 @@ def feed(strategy: Strategy, view: FakeView, prices: list[list[float]]) -> list[
         view.rates = list(row)
         out.append(strategy.decide(view, g))
     return out
-
-
-def test_fake_view_satisfies_protocol() -> None:
-    view: MarketView = FakeView([1.0])
-    assert view.rate(0) == 1.0
 
 
 def test_builtins_and_order_shape() -> None:
