@@ -98,7 +98,7 @@ class Arrival(StrictModel):
 
 
 class TraderGroup(StrictModel):
-    """``count`` traders that share a strategy (or an external command) and an endowment."""
+    """A count of traders that share a strategy (or an external command) and an endowment."""
 
     count: Int = Field(gt=0, description="number of traders in this group")
     strategy: str = Field(

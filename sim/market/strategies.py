@@ -147,7 +147,7 @@ class Strategy(Generic[P]):
 
 
 class RandomParams(StrategyParams):
-    """Parameters of :class:`RandomTrader`."""
+    """Parameters of the random strategy."""
 
     min_qty: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="units")
     max_qty: float = Field(default=10.0, gt=0, allow_inf_nan=False, description="units")
@@ -207,7 +207,7 @@ class RandomTrader(Strategy[RandomParams]):
 
 
 class MomentumParams(StrategyParams):
-    """Parameters of :class:`Momentum`."""
+    """Parameters of the momentum strategy."""
 
     lookback: int = Field(default=20, ge=1,
                           description="steps (own observations) the return spans")
@@ -266,7 +266,7 @@ class Momentum(Strategy[MomentumParams]):
 
 
 class FundamentalistParams(StrategyParams):
-    """Parameters of :class:`Fundamentalist`."""
+    """Parameters of the fundamentalist strategy."""
 
     threshold: float = Field(default=0.01, ge=0, allow_inf_nan=False,
                              description="half-width (fraction) of the no-trade band")

@@ -29,9 +29,9 @@ def _errors(v: jsonschema.Draft202012Validator, data: dict[str, Any]) -> list[st
     return [e.message for e in v.iter_errors(data)]
 
 
-def test_only_json_schema_keywords_for_bounds() -> None:
+def test_only_json_schema_keywords_for_bounds_and_no_markup() -> None:
     text = json.dumps(scenario_schema())
-    for word in ('"gt"', '"ge"', '"lt"', '"le"'):
+    for word in ('"gt"', '"ge"', '"lt"', '"le"', "``", ":class:", ":func:"):
         assert word not in text
 
 
