@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sim.config.scenario import parse_scenario
 from sim.harness.coordinator import run_scenario
 
@@ -53,22 +51,16 @@ def run_harness(sync: str, n: int, currencies: int, duration_s: float, seed: int
     root = Path(tempfile.mkdtemp(prefix="bench-run-", dir=scratch))
     try:
         # Figures are drawn after the measured interval and the folder is deleted unread.
-        outcome = run_scenario(scn, yaml.safe_dump(data, sort_keys=False), root=root, out=None,
-                               figures=False)
+        outcome = run_scenario(scn, root=root, out=None, figures=False)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     s = outcome.summary
-    if s.get("stopped_by") == "interrupted":
+    if s.stopped_by == "interrupted":
         raise KeyboardInterrupt
-    broken = s.get("final_violations") or {}
-    monitor = s.get("monitor") or {}
-    ratio = monitor.get("sample_ratio")
+    broken = s.final_violations
     return HarnessRun(
-        sync=sync, n=n, currencies=currencies, duration_s=float(s["duration_s"]),
-        trades=int(s["trades"]), rejected=int(s["rejected"]),
-        trades_per_s=float(s["trades_per_s"]), passed=bool(s["passed"]),
+        sync=sync, n=n, currencies=currencies, duration_s=s.duration_s,
+        trades=s.trades, rejected=s.rejected, trades_per_s=s.trades_per_s, passed=s.passed,
         conserved="cash_conserved" not in broken and "units_conserved" not in broken,
-        stopped_by=str(s.get("stopped_by", "")),
-        sample_ratio=float(ratio) if ratio is not None else None,
-        monitor_cpu_share=monitor.get("cpu_share"),
-        peak_rss_kb=dict(s.get("peak_rss_kb") or {}))
+        stopped_by=s.stopped_by, sample_ratio=s.monitor.sample_ratio,
+        monitor_cpu_share=s.monitor.cpu_share, peak_rss_kb=s.peak_rss_kb.as_json())

@@ -17,7 +17,7 @@ from typing import Any, Final, NoReturn
 from sim import __version__
 from sim.errors import BadInput, SimError
 
-__all__ = ["main"]
+__all__ = ["main", "positive_int"]
 
 DESCRIPTION: Final = ("mmap market: trader processes on one memory-mapped exchange file, "
                       "and a monitor that checks money is never created or lost.")
@@ -46,9 +46,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides["duration_s"] = args.duration
     scn = load_scenario(args.scenario, overrides)
     check_runnable(scn, args.scenario)
-    text = Path(args.scenario).read_text()
     root = Path(args.out) if args.out else Path("results")
-    outcome = run_scenario(scn, text, root, sys.stdout)
+    outcome = run_scenario(scn, root, sys.stdout)
     print_run_summary(outcome.summary, sys.stdout)
     return outcome.exit_status
 
@@ -99,8 +98,6 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from sim.compare.command import compare_command
 
-    if args.jobs < 1:
-        raise BadInput(f"--jobs: must be >= 1 (found {args.jobs})")
     root = Path(args.out) if args.out else Path("results")
     return compare_command(args.spec, args.jobs, root, sys.stdout)
 
@@ -119,8 +116,19 @@ def _cmd_header(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """An option's value that counts something: a whole number >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1 (found {text})")
+    return n
+
+
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit status 2, like every other."""
+    """Bad options are user errors too: one line and exit status 2, no usage block."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
@@ -167,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cm = add("compare", _cmd_compare, "run a comparison spec: variants x paired repeats")
     cm.add_argument("spec", help="comparison spec YAML")
-    cm.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
+    cm.add_argument("--jobs", type=positive_int, default=1, help="runs at once (default 1)")
     cm.add_argument("--out", help="results root instead of ./results")
 
     w = add("watch", _cmd_watch, "live terminal view of an exchange file (read-only)")

@@ -12,6 +12,8 @@ import numpy as np
 
 from sim.compare.runner import RunResult
 from sim.compare.stats import max_drawdown, mean_ci
+from sim.harness.rundir import SAMPLES_NPZ
+from sim.harness.summary import TraderResult
 
 __all__ = [
     "Analysis",
@@ -73,7 +75,7 @@ class Analysis:
 
 
 def _load_samples(run_dir: Path) -> Samples | None:
-    f = run_dir / "samples.npz"
+    f = run_dir / SAMPLES_NPZ
     try:
         with np.load(f, allow_pickle=False) as z:
             t = np.asarray(z["t"], dtype=np.float64)
@@ -98,14 +100,14 @@ def analyse(results: list[RunResult]) -> Analysis:
         samples = _load_samples(res.run_dir)
         if job.repeat == 0:
             a.prices[job.variant] = samples
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for tr in s.get("traders", []):
-            groups.setdefault(str(tr["strategy"]), []).append(tr)
+        groups: dict[str, list[TraderResult]] = {}
+        for tr in s.traders:
+            groups.setdefault(tr.strategy, []).append(tr)
         for strat, members in groups.items():
             if strat not in a.strategies:
                 a.strategies.append(strat)
-            initial = float(sum(m["initial_wealth"] for m in members))
-            final = float(sum(m["final_wealth"] for m in members))
+            initial = float(sum(m.initial_wealth for m in members))
+            final = float(sum(m.final_wealth for m in members))
             pnl = final - initial
             curve = np.zeros(0)
             t = np.zeros(0)
@@ -119,8 +121,8 @@ def analyse(results: list[RunResult]) -> Analysis:
             a.rows.append(GroupRow(
                 variant=job.variant, repeat=job.repeat, seed=job.seed, strategy=strat,
                 traders=len(members), pnl=pnl, ret=pnl / initial if initial else math.nan,
-                max_drawdown=dd, trades=int(sum(m["trades"] for m in members)),
-                rejected=int(sum(m.get("rejected", 0) for m in members)), initial=initial))
+                max_drawdown=dd, trades=sum(m.trades for m in members),
+                rejected=sum(m.rejected for m in members), initial=initial))
             if len(curve) and initial:
                 a.curves.setdefault((job.variant, strat), []).append(
                     (t, curve / initial - 1.0))

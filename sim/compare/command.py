@@ -22,15 +22,15 @@ from sim.compare.figures import plot_pnl, plot_prices, plot_wealth
 from sim.compare.report import print_table, write_csv, write_report
 from sim.compare.runner import Job, run_all
 from sim.compare.spec import load_spec
-from sim.errors import BadInput
 from sim.harness.rundir import make_run_dir, mark_complete, write_json
 
 __all__ = ["compare_command"]
 
 def compare_command(spec_path: str, jobs: int, out_root: Path, out: IO[str]) -> int:
-    """Run every variant × repeat of a spec and write the comparison; 0 if all passed."""
-    if jobs < 1:
-        raise BadInput(f"--jobs: expected a whole number >= 1 (found {jobs})")
+    """Run every variant × repeat of a spec and write the comparison; 0 if all passed.
+
+    ``jobs`` (runs at once, >= 1) is checked where it is read: the ``--jobs`` option.
+    """
     plan = load_spec(spec_path)
     spec = plan.spec
     root = make_run_dir(Path(out_root), f"compare-{spec.name}", spec.seed)

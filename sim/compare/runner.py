@@ -6,7 +6,6 @@ process, and a crashed run cannot take the comparison down with it.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -16,9 +15,11 @@ from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Final
 
 from sim.config.loading import one_line
+from sim.errors import BadInput
+from sim.harness.summary import SUMMARY_FILE, RunSummary, load_summary
 
 __all__ = [
     "Job",
@@ -60,13 +61,12 @@ class RunResult:
     exit_status: int | None = None
     seconds: float = 0.0
     run_dir: Path | None = None
-    summary: dict[str, Any] | None = None
+    summary: RunSummary | None = None
     error: str = ""
 
     @property
     def passed(self) -> bool:
-        return bool(self.exit_status == 0 and self.summary is not None
-                    and self.summary.get("passed"))
+        return self.exit_status == 0 and self.summary is not None and self.summary.passed
 
 
 class _Runner:
@@ -126,9 +126,9 @@ def _collect(res: RunResult, log_path: Path) -> None:
     if dirs:
         res.run_dir = dirs[-1]
         try:
-            res.summary = json.loads((res.run_dir / "summary.json").read_text())
-        except (OSError, ValueError) as e:
-            res.error = f"no readable summary.json ({type(e).__name__})"
+            res.summary = load_summary(res.run_dir / SUMMARY_FILE)
+        except BadInput as e:
+            res.error = f"no readable {SUMMARY_FILE} ({e})"
     if res.exit_status not in (0, 1) or res.summary is None:
         try:
             tail = [ln for ln in log_path.read_text(errors="replace").splitlines()

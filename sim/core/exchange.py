@@ -175,9 +175,13 @@ class Exchange:
                      0o600)
         try:
             os.posix_fallocate(fd, 0, geo.file_size)
-            ex = cls(path, fd, geo, True)
         except BaseException:
             os.close(fd)
+            os.unlink(path)
+            raise
+        try:
+            ex = cls(path, fd, geo, True)  # owns fd from here on, closes it if it fails
+        except BaseException:
             os.unlink(path)
             raise
         try:
@@ -217,21 +221,15 @@ class Exchange:
             cur[i]["last_rate"] = spec.cash_reserve / spec.unit_reserve
             cur[i]["fundamental"] = spec.cash_reserve / spec.unit_reserve
         del h, cur
-        base = self.base_address()
-        init_mutex(base + L.HEADER.offsets["global_lock"])
-        init_mutex(base + L.HEADER.offsets["registry_lock"])
-        for c in range(self.geo.n_currencies):
-            init_mutex(base + self.geo.currency_at(c) + L.CURRENCY.offsets["lock"])
+        self.reinit_locks()
         # Magic last: a file whose creation was interrupted never validates.
         self._mm[0:8] = L.MAGIC
 
     def reinit_locks(self) -> None:
         """Re-initialise every mutex; only for an owner that knows no one else is attached."""
         base = self.base_address()
-        init_mutex(base + L.HEADER.offsets["global_lock"])
-        init_mutex(base + L.HEADER.offsets["registry_lock"])
-        for c in range(self.geo.n_currencies):
-            init_mutex(base + self.geo.currency_at(c) + L.CURRENCY.offsets["lock"])
+        for offset in L.lock_offsets(self.geo).all():
+            init_mutex(base + offset)
 
     # ------------------------------------------------------------------ addressing
     def base_address(self) -> int:
@@ -298,7 +296,7 @@ class Exchange:
     def registry(self) -> RobustMutexes:
         if self._registry is None:
             self._registry = RobustMutexes(
-                "registry", [self.base_address() + L.HEADER.offsets["registry_lock"]], 1,
+                "registry", [self.base_address() + L.lock_offsets(self.geo).registry], 1,
                 self.header_int("lock_timeout_ms") / 1000)
         return self._registry
 

@@ -28,16 +28,21 @@ import numpy as np
 __all__ = [
     "ACCOUNT",
     "CURRENCY",
+    "EXCHANGE_FILE",
     "HEADER",
     "MAGIC",
     "MAX_CURRENCIES",
     "ROW",
     "VERSION",
     "Geometry",
+    "LockOffsets",
     "Record",
+    "lock_offsets",
 ]
 
 MAGIC: Final = b"MMEXCHG\x00"
+# The name of the exchange file in a run folder, beside its ledger/ folder.
+EXCHANGE_FILE: Final = "exchange.dat"
 VERSION: Final = 1
 MAX_CURRENCIES: Final = 16
 NAME_LEN: Final = 8
@@ -275,12 +280,24 @@ class Geometry:
         }
 
 
-def lock_offsets(geo: Geometry) -> dict[str, int]:
-    """Byte offset of every lock; the ofd policy locks one byte at each of these."""
-    out = {"global": HEADER.offsets["global_lock"], "registry": HEADER.offsets["registry_lock"]}
-    for c in range(geo.n_currencies):
-        out[f"currency[{c}]"] = geo.currency_at(c) + CURRENCY.offsets["lock"]
-    return out
+@dataclass(frozen=True)
+class LockOffsets:
+    """Byte offset of every lock in a file: what initialises, re-initialises and takes
+    them all reads; the ofd policy locks one byte at each currency's offset."""
+
+    global_lock: int
+    registry: int
+    currencies: tuple[int, ...]
+
+    def all(self) -> tuple[int, ...]:
+        return (self.global_lock, self.registry, *self.currencies)
+
+
+def lock_offsets(geo: Geometry) -> LockOffsets:
+    """Where the locks of a file of this geometry sit."""
+    return LockOffsets(HEADER.offsets["global_lock"], HEADER.offsets["registry_lock"],
+                       tuple(geo.currency_at(c) + CURRENCY.offsets["lock"]
+                             for c in range(geo.n_currencies)))
 
 
 def encode_name(name: str) -> bytes:

@@ -93,6 +93,23 @@ def init_mutex(address: int) -> None:
             raise SimError(f"cannot initialise a robust mutex: {os.strerror(rc)}")
 
 
+def _acquire_in_order(acquire: Callable[[int], bool], release: Callable[[int], None],
+                      n: int) -> bool:
+    """Take locks ``0..n-1`` in that order (every process does, so none deadlocks); if
+    one fails (a timeout), give back those taken. True if any holder had died."""
+    died = False
+    taken = 0
+    try:
+        for c in range(n):
+            died |= acquire(c)
+            taken += 1
+    except BaseException:
+        for c in reversed(range(taken)):
+            release(c)
+        raise
+    return died
+
+
 class Locks(Protocol):
     name: str
     recovers: bool
@@ -231,17 +248,7 @@ class RobustMutexes:
     def acquire_all(self) -> bool:
         if self._single:
             return self.acquire(0)
-        died = False
-        taken = 0
-        try:
-            for c in range(self._n):
-                died |= self.acquire(c)
-                taken += 1
-        except BaseException:
-            for c in reversed(range(taken)):
-                self.release(c)
-            raise
-        return died
+        return _acquire_in_order(self.acquire, self.release, self._n)
 
     def release_all(self) -> None:
         for c in reversed(range(1 if self._single else self._n)):
@@ -320,16 +327,7 @@ class OfdLocks:
         fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK, self._unlock[c])
 
     def acquire_all(self) -> bool:
-        taken = 0
-        try:
-            for c in range(self._n):
-                self.acquire(c)
-                taken += 1
-        except BaseException:
-            for c in reversed(range(taken)):
-                self.release(c)
-            raise
-        return False
+        return _acquire_in_order(self.acquire, self.release, self._n)
 
     def release_all(self) -> None:
         for c in reversed(range(self._n)):
@@ -346,15 +344,15 @@ class OfdLocks:
 
 def make_locks(policy: str, path: str, base: int, geo: L.Geometry, timeout_s: float) -> Locks:
     """The lock set of ``policy`` for a mapping of ``path`` starting at address ``base``."""
-    cur = [geo.currency_at(c) + L.CURRENCY.offsets["lock"] for c in range(geo.n_currencies)]
+    offsets = L.lock_offsets(geo)
     if policy == "none":
         return NoLocks(geo.n_currencies)
     if policy == "global":
-        return RobustMutexes("global", [base + L.HEADER.offsets["global_lock"]],
-                             geo.n_currencies, timeout_s)
-    if policy == "per_currency":
-        return RobustMutexes("per_currency", [base + o for o in cur], geo.n_currencies,
+        return RobustMutexes("global", [base + offsets.global_lock], geo.n_currencies,
                              timeout_s)
+    if policy == "per_currency":
+        return RobustMutexes("per_currency", [base + o for o in offsets.currencies],
+                             geo.n_currencies, timeout_s)
     if policy == "ofd":
-        return OfdLocks(path, cur, timeout_s)
+        return OfdLocks(path, list(offsets.currencies), timeout_s)
     raise SimError(f"unknown sync policy {policy!r}; expected one of {sorted(L.SYNC_CODES)}")

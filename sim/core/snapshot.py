@@ -7,51 +7,78 @@ while its currency's version is odd. When that fails it tries every lock without
 and copies under them (recovering anything a dead holder left); only after
 ``SNAPSHOT_ROUNDS`` rounds of both does it wait for the locks, so it is never starved.
 Under ``sync: none`` there is nothing to make a copy consistent: the copy is marked torn.
+A reader with a read-only mapping (``sim watch``) cannot lock: it gets the seqlock rounds
+alone, from the same function.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import time
+from typing import Final, NamedTuple
 
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.transaction import recover_currency
 
-__all__ = ["SNAPSHOT_ROUNDS", "snapshot_into"]
+__all__ = ["SNAPSHOT_ROUNDS", "Copy", "snapshot_into"]
 
 # Under full load a copy rarely fits between two trades, so each round also tries every
 # lock without waiting: held for one copy (a few microseconds), they cost the traders a
 # short spin, never a sleep. Only after this many rounds does the monitor wait for them.
 SNAPSHOT_ROUNDS: Final = 16
+# A reader that cannot lock retries back to back this many times, then sleeps between
+# tries: a writer preempted inside its transaction keeps a version odd for a whole time
+# slice, and spinning cannot help it where sleeping gives it the CPU back.
+TIGHT_TRIES: Final = 20
+RETRY_SLEEP_S: Final = 0.0002
 _VERSION: Final = L.CURRENCY.word("version")
 _INFLIGHT: Final = L.CURRENCY.word("inflight")
 
 
-def snapshot_into(ex: Exchange, dst: memoryview,
-                  rounds: int = SNAPSHOT_ROUNDS) -> tuple[bool, bool, int]:
-    """Copy both tables into ``dst``: (consistent, taken under the locks, rolled back).
+class Copy(NamedTuple):
+    """How a copy was made: whether it is consistent, whether it took every lock, how
+    many dead holders' transactions it rolled back, and how many rounds it took."""
 
-    Consistent unless the policy is ``none``. Each round tries an optimistic copy, then
-    every lock without waiting (giving back what it got if one is taken); after
-    ``rounds`` rounds it waits for every lock in turn.
+    consistent: bool
+    locked: bool
+    rolled_back: int
+    tries: int
+
+
+def snapshot_into(ex: Exchange, dst: memoryview, rounds: int = SNAPSHOT_ROUNDS, *,
+                  locking: bool = True) -> Copy:
+    """Copy both tables into ``dst`` (``ex.tables_size()`` bytes).
+
+    Each round tries an optimistic (seqlock) copy, then, with ``locking``, every lock
+    without waiting (giving back what it got if one is taken); after ``rounds`` rounds it
+    waits for every lock in turn, so the copy is consistent unless the policy is ``none``
+    (then it is copied once and marked torn).
+
+    Without ``locking`` (a read-only mapping cannot take a process-shared lock) the rounds
+    are seqlock tries alone, paced by ``TIGHT_TRIES``; if none settles, the last copy is
+    returned marked inconsistent. The seqlock is then all the caller has, under any
+    policy: under ``none`` it proves nothing, and the caller must say so.
     """
     q = ex.q
     vw = [b + _VERSION for b in ex.cur_base]
-    if ex.sync == "none":
+    if locking and ex.sync == "none":
         ex.copy_tables_into(dst)
-        return False, False, 0
-    locks = ex.locks
-    ids = locks.lock_ids()
+        return Copy(False, False, 0, 1)
     rolled = 0
-    for _ in range(rounds):
+    for k in range(1, rounds + 1):
         before = [q[w] for w in vw]
         if not any(v & 1 for v in before):
             ex.copy_tables_into(dst)
             if all(q[w] == v for w, v in zip(vw, before, strict=True)):
-                return True, False, rolled
+                return Copy(True, False, rolled, k)
+        if not locking:
+            if k >= TIGHT_TRIES:
+                time.sleep(RETRY_SLEEP_S)
+            continue
+        locks = ex.locks
         got: list[int] = []
         try:
-            for i in ids:
+            for i in locks.lock_ids():
                 died = locks.try_acquire(i)
                 if died is None:
                     break
@@ -61,11 +88,14 @@ def snapshot_into(ex: Exchange, dst: memoryview,
             else:
                 rolled += _recover_leftovers(ex, vw)
                 ex.copy_tables_into(dst)
-                return True, True, rolled
+                return Copy(True, True, rolled, k)
         finally:
             for i in reversed(got):
                 locks.release(i)
-    return _locked_copy(ex, dst, vw, rolled)
+    if not locking:
+        ex.copy_tables_into(dst)
+        return Copy(False, False, 0, rounds)
+    return Copy(True, True, _locked_copy(ex, dst, vw, rolled), rounds + 1)
 
 
 def _recover_leftovers(ex: Exchange, vw: list[int]) -> int:
@@ -79,8 +109,7 @@ def _recover_leftovers(ex: Exchange, vw: list[int]) -> int:
     return rolled
 
 
-def _locked_copy(ex: Exchange, dst: memoryview, vw: list[int],
-                 rolled: int) -> tuple[bool, bool, int]:
+def _locked_copy(ex: Exchange, dst: memoryview, vw: list[int], rolled: int) -> int:
     locks = ex.locks
     locks.acquire_all()
     try:
@@ -88,4 +117,4 @@ def _locked_copy(ex: Exchange, dst: memoryview, vw: list[int],
         ex.copy_tables_into(dst)
     finally:
         locks.release_all()
-    return True, True, rolled
+    return rolled

@@ -66,6 +66,10 @@ _J_STATE, _J_CUR, _J_CASH, _J_HOLD, _J_TRADES, _J_LOG = (
 _J_PCASH, _J_PUNITS, _J_PSEQ, _J_VU, _J_VC, _J_RATE = (
     _A("j_pool_cash"), _A("j_pool_units"), _A("j_pool_seq"), _A("j_volume_units"),
     _A("j_volume_cash"), _A("j_last_rate"))
+_R = L.ROW.word
+_ROW_T, _ROW_SEQ, _ROW_SLOT, _ROW_CUR = _R("t_ns"), _R("cur_seq"), _R("slot"), _R("currency")
+_ROW_SIDE, _ROW_QTY, _ROW_CASH, _ROW_UNITS = (_R("side"), _R("qty"), _R("cash"),
+                                              _R("unit_reserve"))
 _ROW_WORDS: Final = L.ROW.size // 8
 _MONO: Final = time.CLOCK_MONOTONIC
 
@@ -261,14 +265,14 @@ class Account:
             q[ab + _HOLD + c] = new_hold
             q[ab + _TRADES] = trades + 1
             r = self.ring + (n % self.rows) * _ROW_WORDS
-            q[r] = time.clock_gettime_ns(_MONO) - self.start_ns
-            q[r + 1] = seq + 1
-            q[r + 2] = self.slot
-            q[r + 3] = c
-            q[r + 4] = side
-            q[r + 5] = qty
-            q[r + 6] = amount
-            q[r + 7] = new_ru
+            q[r + _ROW_T] = time.clock_gettime_ns(_MONO) - self.start_ns
+            q[r + _ROW_SEQ] = seq + 1
+            q[r + _ROW_SLOT] = self.slot
+            q[r + _ROW_CUR] = c
+            q[r + _ROW_SIDE] = side
+            q[r + _ROW_QTY] = qty
+            q[r + _ROW_CASH] = amount
+            q[r + _ROW_UNITS] = new_ru
             q[ab + _LOG_COUNT] = n + 1
             q[ab + _J_STATE] = L.JOURNAL_IDLE
             q[cb + _INFLIGHT] = L.NO_SLOT

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
 import platform
@@ -36,17 +35,34 @@ from sim.core.exchange import CurrencySpec, Exchange, pid_alive
 from sim.core.ledger import drain_slot, load_ledger
 from sim.core.quiescence import final_check, settle
 from sim.core.transaction import recover_slot
+from sim.core.valuation import pool_rates, wealth
 from sim.errors import BadInput, BadScenario, SimError
-from sim.harness.monitor import monitor_main
+from sim.harness.monitor import MONITOR_DIR, STATS_FILE, monitor_main
 from sim.harness.preflight import check_runnable
 from sim.harness.rundir import (
     INCOMPLETE,
+    SCENARIO_FILE,
+    TRADES_NPY,
     make_run_dir,
     mark_complete,
     merge_ledger,
-    write_json,
+    scenario_text,
+    strategy_labels,
     write_samples,
     write_trades_csv,
+)
+from sim.harness.summary import (
+    SUMMARY_FILE,
+    CurrencyResult,
+    Death,
+    FaultCounts,
+    InvariantCount,
+    MonitorStats,
+    PeakRss,
+    RunSummary,
+    TraderResult,
+    Versions,
+    write_summary,
 )
 from sim.market.trader import TraderSpec, trader_main, turn_order
 from sim.viz.figures import plot_run
@@ -56,14 +72,13 @@ __all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
 JOIN_TIMEOUT_S: Final = 5.0
 TICK_S: Final = 0.05
-EXCHANGE_FILE: Final = "exchange.dat"
 FINAL_ONLY: Final = ("no_transaction_in_flight", "ledger_complete")
 
 
 @dataclass
 class RunOutcome:
     run_dir: Path
-    summary: dict[str, Any]
+    summary: RunSummary
     exit_status: int
 
 
@@ -75,7 +90,7 @@ class _Trader:
     proc: Any = None
     popen: subprocess.Popen[bytes] | None = None
     started: float = 0.0
-    deaths: list[dict[str, Any]] = field(default_factory=list)
+    deaths: list[Death] = field(default_factory=list)
     exit: str = ""
 
     def alive(self) -> bool:
@@ -141,7 +156,7 @@ class Run:
         self.out = out
         self.run_dir = run_dir
         self.resumed = resumed
-        self.path = str(self.run_dir / EXCHANGE_FILE)
+        self.path = str(self.run_dir / L.EXCHANGE_FILE)
         self.ctx = multiprocess.get_context("fork")
         self.plan = scn.trader_plan()
         # A resumed run draws fresh streams: replaying the first segment's orders on
@@ -152,7 +167,7 @@ class Run:
         self.traders: list[_Trader] = []
         self.monitor: Any = None
         self.monitor_exit = ""
-        self.rss: dict[str, Any] = {}
+        self.rss = PeakRss(coordinator=None, monitor=None, traders={})
         self.seq_at_start = 0
         self.kills = 0
         self.kills_in_txn = 0
@@ -222,11 +237,12 @@ class Run:
         if scn.monitor.enabled:
             self.monitor = self.ctx.Process(
                 target=_monitor_entry,
-                args=(self.path, str(self.run_dir / "monitor"), scn.monitor.interval_ms / 1e3),
+                args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3),
                 name="monitor")
             self.monitor.start()
-        for slot, _g in enumerate(self.plan):
-            t = _Trader(slot, self.group_index[slot], self._strategy_name(slot))
+        labels = strategy_labels(scn)
+        for slot in range(len(self.plan)):
+            t = _Trader(slot, self.group_index[slot], labels[slot])
             self.traders.append(t)
             self._start_trader(t, self.seeds[slot])
         if scn.schedule == "deterministic":
@@ -237,10 +253,6 @@ class Run:
             # A resumed run keeps the clock of the first: ledger times stay ordered.
             ex.set_header_int("start_ns", start_ns)
         ex.set_header_int("run_state", L.RUN_RUNNING)
-
-    def _strategy_name(self, slot: int) -> str:
-        g = self.plan[slot]
-        return f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy
 
     # ------------------------------------------------------------------ supervision
     def supervise(self, ex: Exchange) -> str:
@@ -337,35 +349,35 @@ class Run:
             if code == 0:
                 t.exit = "done"
                 continue
-            death = self._bury(ex, t, code)
-            if self.faults.restart and ex.header_int("run_state") == L.RUN_RUNNING:
+            restart = self.faults.restart and ex.header_int("run_state") == L.RUN_RUNNING
+            self._bury(ex, t, code, restarted=restart)
+            if restart:
                 self.restarts += 1
-                death["restarted"] = True
                 t.exit = ""
                 ex.q[ex.aword(t.slot, "status")] = L.SLOT_ACTIVE
                 t.proc = t.popen = None
                 self._start_trader(t, self.restart_seeds.spawn(1)[0])
 
-    def _bury(self, ex: Exchange, t: _Trader, code: int | None) -> dict[str, Any]:
+    def _bury(self, ex: Exchange, t: _Trader, code: int | None, *,
+              restarted: bool = False) -> None:
         """A trader died: settle its journal and ring so the others never wait on it."""
         ex.q[ex.aword(t.slot, "status")] = L.SLOT_DEAD
         rolled = recover_slot(ex, t.slot)
         drain_slot(ex, t.slot)
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-        death = {"slot": t.slot, "how": how, "rolled_back": rolled,
-                 "t": round(time.monotonic() - t.started, 3)}
-        t.deaths.append(death)
+        # ``restarted`` is in the file only for a trader that was restarted.
+        t.deaths.append(Death(slot=t.slot, how=how, rolled_back=rolled,
+                              t=round(time.monotonic() - t.started, 3),
+                              **({"restarted": True} if restarted else {})))
         t.exit = how
-        return death
 
     # ------------------------------------------------------------------ stop
-    def peak_rss(self) -> dict[str, Any]:
+    def peak_rss(self) -> PeakRss:
         """Peak resident set (VmHWM, kB) of every live process of the run, read now."""
-        return {
-            "coordinator": _vm_hwm(os.getpid()),
-            "monitor": _vm_hwm(self.monitor.pid) if self.monitor is not None else None,
-            "traders": {t.slot: _vm_hwm(t.pid()) for t in self.traders if t.alive()},
-        }
+        return PeakRss(
+            coordinator=_vm_hwm(os.getpid()),
+            monitor=_vm_hwm(self.monitor.pid) if self.monitor is not None else None,
+            traders={t.slot: _vm_hwm(t.pid()) for t in self.traders if t.alive()})
 
     def stop(self, ex: Exchange) -> None:
         self.rss = self.peak_rss()
@@ -399,16 +411,17 @@ class Run:
                 self.monitor_exit = "done"
 
 
-def run_scenario(scn: Scenario, scenario_text: str, root: Path,
-                 out: IO[str] | None = sys.stdout, *, figures: bool = True) -> RunOutcome:
+def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
+                 figures: bool = True) -> RunOutcome:
     """Run one scenario end to end and write its results folder.
 
+    The folder's ``scenario.yaml`` is ``scn`` itself, as validated (overrides included).
     ``figures=False`` skips the PNGs (``sim plot`` draws them later), for callers that
     run many short scenarios and read only the numbers.
     """
     check_runnable(scn)
     run_dir = make_run_dir(root, scn.name, scn.seed)
-    (run_dir / "scenario.yaml").write_text(scenario_text)
+    (run_dir / SCENARIO_FILE).write_text(scenario_text(scn))
     run = Run(scn, run_dir, out)
     return _drive(run, run.create(), figures)
 
@@ -426,9 +439,9 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
     if not (run_dir / INCOMPLETE).exists():
         raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker)")
     overrides = {"duration_s": duration_s} if duration_s is not None else None
-    scn = load_scenario(run_dir / "scenario.yaml", overrides)
+    scn = load_scenario(run_dir / SCENARIO_FILE, overrides)
     check_runnable(scn)
-    ex = Exchange.open(str(run_dir / EXCHANGE_FILE))
+    ex = Exchange.open(str(run_dir / L.EXCHANGE_FILE))
     try:
         h = ex.header()
         pids = [int(h["coordinator_pid"])] + [int(p) for p in ex.accounts()["pid"]]
@@ -470,21 +483,21 @@ def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
     settled = settle(ex)
     summary = _finish(run, ex, reason, duration, settled, figures)
     ex.set_header_int("run_state", L.RUN_CLEAN)
-    ex.set_header_int("global_seq", summary["trades"])
+    ex.set_header_int("global_seq", summary.trades)
     ex.close()
     mark_complete(run.run_dir)
-    status = 0 if summary["passed"] else 1
+    status = 0 if summary.passed else 1
     return RunOutcome(run.run_dir, summary, status)
 
 
 def _finish(run: Run, ex: Exchange, reason: str, duration: float,
-            settled: dict[str, int], figures: bool) -> dict[str, Any]:
+            settled: dict[str, int], figures: bool) -> RunSummary:
     scn = run.scn
     names = ex.names()
     cur, acc = ex.copy_tables()
     rows = load_ledger(ex, acc)
     n_trades = len(rows)
-    trades = merge_ledger(rows, run.run_dir / "trades.npy")
+    trades = merge_ledger(rows, run.run_dir / TRADES_NPY)
     del rows
     write_trades_csv(run.run_dir, trades, names)
     if isinstance(trades, np.memmap):
@@ -492,103 +505,96 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     del trades
     verdict = final_check(ex, n_trades)
     strategies = {t.slot: t.strategy for t in run.traders}
-    n_samples = write_samples(run.run_dir, run.run_dir / "monitor", ex.geo.n_currencies,
+    n_samples = write_samples(run.run_dir, run.run_dir / MONITOR_DIR, ex.geo.n_currencies,
                               ex.geo.n_slots, names, strategies)
     mon = _monitor_stats(run, n_samples, duration)
-    invariants = {}
-    for name, rec in mon.get("invariants", {}).items():
-        invariants[name] = dict(rec)
+    live_counts = mon.invariants or {}
+    # The monitor's counts, plus one check each for the final verdict.
+    invariants = dict(live_counts)
     for name in [*inv.NAMES, *FINAL_ONLY]:
-        rec = invariants.setdefault(name, {"checks": 0, "violations": 0})
-        rec["checks"] += 1
-        rec["violations"] += 1 if name in verdict["violations"] else 0
-    live = sum(r["violations"] for r in mon.get("invariants", {}).values())
-    init_rate = cur["init_cash_reserve"] / cur["init_unit_reserve"]
-    rate = cur["cash_reserve"] / cur["unit_reserve"]
-    nc = len(cur)
-    traders = []
-    for t in run.traders:
-        a = acc[t.slot]
-        traders.append({
-            "id": t.slot, "strategy": t.strategy,
-            "initial_wealth": float(a["init_cash"] + a["init_holdings"][:nc] @ init_rate)
-            / scn.scale,
-            "final_wealth": float(a["cash"] + a["holdings"][:nc] @ rate) / scn.scale,
-            "trades": int(a["trades"]), "rejected": int(a["rejected"]),
-            "asked_hz": run.plan[t.slot].arrival.rate_hz,
-            "exit": t.exit, "deaths": t.deaths,
-        })
+        live = invariants.get(name, InvariantCount(checks=0, violations=0))
+        invariants[name] = InvariantCount(
+            checks=live.checks + 1, violations=live.violations + (name in verdict["violations"]))
+    live_violations = sum(r.violations for r in live_counts.values())
+    init_rate, rate = pool_rates(cur, initial=True), pool_rates(cur)
+    start, end = wealth(acc, init_rate, scn.scale, initial=True), wealth(acc, rate, scn.scale)
+    traders = [TraderResult(
+        id=t.slot, strategy=t.strategy, initial_wealth=float(start[t.slot]),
+        final_wealth=float(end[t.slot]), trades=int(acc["trades"][t.slot]),
+        rejected=int(acc["rejected"][t.slot]), asked_hz=run.plan[t.slot].arrival.rate_hz,
+        exit=t.exit, deaths=t.deaths)
+        for t in run.traders]
     joined = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)
               if s >= len(run.plan)]
     rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
     expect = scn.expect_violations
     # A locking policy must also keep every live (consistent) sample clean; under none
     # the samples are torn and only the final check judges.
-    caught = not verdict["ok"] or live > 0
-    passed = caught if expect else verdict["ok"] and (live == 0 or scn.sync == "none")
-    summary = {
-        "scenario": scn.name,
-        "seed": scn.seed,
-        "run_dir": str(run.run_dir),
-        "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "sim": __version__},
-        "scenario_sha256": _sha256(run.run_dir / "scenario.yaml"),
-        "sync": scn.sync,
-        "schedule": scn.schedule,
-        "resumed": run.resumed,
-        "n_traders": len(run.plan),
-        "joined_slots": joined,
-        "duration_s": round(duration, 4),
-        "stopped_by": reason,
-        "trades": n_trades,
-        "session_trades": n_trades - run.seq_at_start,
-        "rejected": rejected,
-        "trades_per_s": round((n_trades - run.seq_at_start) / duration, 1)
+    caught = not verdict["ok"] or live_violations > 0
+    passed = caught if expect else verdict["ok"] and (live_violations == 0
+                                                      or scn.sync == "none")
+    summary = RunSummary(
+        scenario=scn.name,
+        seed=scn.seed,
+        run_dir=str(run.run_dir),
+        versions=Versions(python=platform.python_version(), numpy=np.__version__,
+                          sim=__version__),
+        scenario_sha256=_sha256(run.run_dir / SCENARIO_FILE),
+        sync=scn.sync,
+        schedule=scn.schedule,
+        resumed=run.resumed,
+        n_traders=len(run.plan),
+        joined_slots=joined,
+        duration_s=round(duration, 4),
+        stopped_by=reason,
+        trades=n_trades,
+        session_trades=n_trades - run.seq_at_start,
+        rejected=rejected,
+        trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,
-        "scale": scn.scale,
-        "invariants": invariants,
-        "live_violations": live,
-        "final_ok": verdict["ok"],
-        "final_violations": verdict["violations"],
-        "expect_violations": expect,
-        "passed": passed,
-        "monitor": mon,
-        "peak_rss_kb": run.rss,
-        "faults": {"kills": run.kills, "kills_in_transaction": run.kills_in_txn,
-                   "restarts": run.restarts,
-                   "rolled_back": settled["rolled_back"] + int(acc["rollbacks"].sum())
-                   + int(mon.get("rolled_back", 0))
-                   + sum(d["rolled_back"] for t in run.traders for d in t.deaths)},
-        "currencies": [{"name": n, "initial_rate": float(init_rate[c]),
-                        "final_rate": float(rate[c]), "trades": int(cur["seq"][c])}
-                       for c, n in enumerate(names)],
-        "traders": traders,
-    }
-    write_json(run.run_dir / "summary.json", summary)
+        scale=scn.scale,
+        invariants=invariants,
+        live_violations=live_violations,
+        final_ok=verdict["ok"],
+        final_violations=verdict["violations"],
+        expect_violations=expect,
+        passed=passed,
+        monitor=mon,
+        peak_rss_kb=run.rss,
+        faults=FaultCounts(
+            kills=run.kills, kills_in_transaction=run.kills_in_txn, restarts=run.restarts,
+            rolled_back=settled["rolled_back"] + int(acc["rollbacks"].sum())
+            + (mon.rolled_back or 0)
+            + sum(d.rolled_back for t in run.traders for d in t.deaths)),
+        currencies=[CurrencyResult(name=n, initial_rate=float(init_rate[c]),
+                                   final_rate=float(rate[c]), trades=int(cur["seq"][c]))
+                    for c, n in enumerate(names)],
+        traders=traders,
+    )
+    path = run.run_dir / SUMMARY_FILE
+    write_summary(path, summary)
     if not figures:
         return summary
     try:
         plot_run(run.run_dir)
     except Exception as e:  # a figure must never cost the results of a run
-        summary["plot_error"] = f"{type(e).__name__}: {e}"
-        write_json(run.run_dir / "summary.json", summary)
+        summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
+        write_summary(path, summary)
     return summary
 
 
-def _monitor_stats(run: Run, n_samples: int, duration: float) -> dict[str, Any]:
+def _monitor_stats(run: Run, n_samples: int, duration: float) -> MonitorStats:
     if run.monitor is None:
-        return {"enabled": False}
-    f = run.run_dir / "monitor" / "monitor.json"
+        return MonitorStats(enabled=False)
+    f = run.run_dir / MONITOR_DIR / STATS_FILE
     if f.exists():
-        stats: dict[str, Any] = json.loads(f.read_text())
+        stats = MonitorStats.model_validate_json(f.read_text())
     else:
         interval = run.scn.monitor.interval_ms / 1e3
         asked = int(duration / interval) + 1
-        stats = {"samples": n_samples, "samples_asked": asked,
-                 "sample_ratio": round(n_samples / asked, 4), "invariants": {}}
-    stats["enabled"] = True
-    stats["exit"] = run.monitor_exit
-    return stats
+        stats = MonitorStats(samples=n_samples, samples_asked=asked,
+                             sample_ratio=round(n_samples / asked, 4), invariants={})
+    return stats.model_copy(update={"enabled": True, "exit": run.monitor_exit})
 
 
 def _vm_hwm(pid: int) -> int | None:

@@ -22,8 +22,15 @@ from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.sched import current_slice_ns, request_slice
 from sim.core.snapshot import snapshot_into
+from sim.core.valuation import pool_rates, wealth
 
-__all__ = ["Sampler", "monitor_main", "sample_columns"]
+__all__ = ["MONITOR_DIR", "SAMPLES_FILE", "STATS_FILE", "Sampler", "monitor_main",
+           "sample_columns"]
+
+# Where the monitor writes, inside a run folder: the coordinator and sim plot read these.
+MONITOR_DIR: Final = "monitor"
+SAMPLES_FILE: Final = "samples.f8"
+STATS_FILE: Final = "monitor.json"
 
 CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
@@ -39,19 +46,6 @@ Table = np.ndarray[Any, np.dtype[np.void]]
 def sample_columns(n_currencies: int, n_slots: int) -> int:
     """Width of one sample row: t, consistent, violations, rates, wealth per slot."""
     return 3 + n_currencies + n_slots
-
-
-def rates_and_wealth(cur: Table, acc: Table, scale: int) -> tuple[np.ndarray[Any, Any],
-                                                                    np.ndarray[Any, Any]]:
-    """Pool rates (home money per unit) and each claimed slot's wealth (NaN if free), for
-    one snapshot (``cur`` C, ``acc`` S) or a batch (B x C, B x S)."""
-    nc = cur.shape[-1]
-    rate = cur["cash_reserve"].astype(np.float64) / cur["unit_reserve"].astype(np.float64)
-    held = acc["holdings"][..., :nc].astype(np.float64)
-    wealth = (acc["cash"].astype(np.float64)
-              + np.einsum("...sc,...c->...s", held, rate)) / scale
-    wealth[acc["status"] == L.SLOT_FREE] = np.nan
-    return rate, wealth
 
 
 class Sampler:
@@ -87,19 +81,19 @@ class Sampler:
         self.recorded = 0
         self.prev: tuple[Table, Table] | None = None
         self.scale = ex.scale
-        self._samples_f = open(os.path.join(folder, "samples.f8"), "ab")  # noqa: SIM115
+        self._samples_f = open(os.path.join(folder, SAMPLES_FILE), "ab")  # noqa: SIM115
         self._viol_f = open(os.path.join(folder, "violations.jsonl"), "a")  # noqa: SIM115
         self.cpu0 = time.process_time()
 
     def sample(self) -> None:
         t = self.ex.now_ns() / 1e9
         i = self.n
-        consistent, locked, rolled = snapshot_into(self.ex, self._dst[i])
+        copy = snapshot_into(self.ex, self._dst[i])
         self.t[i] = t
-        self.consistent[i] = consistent
-        self.locked += locked
-        self.rolled_back += rolled
-        self.torn += not consistent
+        self.consistent[i] = copy.consistent
+        self.locked += copy.locked
+        self.rolled_back += copy.rolled_back
+        self.torn += not copy.consistent
         self.samples += 1
         if i == 0:
             self.batch_started = t
@@ -151,13 +145,13 @@ class Sampler:
         if n:
             n_viol = self._check(n)
             cur, acc = self._tables(n)
-            rate, wealth = rates_and_wealth(cur, acc, self.scale)
+            rate = pool_rates(cur)
             rows = np.empty((n, self.width), dtype=np.float64)
             rows[:, 0] = self.t[:n]
             rows[:, 1] = self.consistent[:n]
             rows[:, 2] = n_viol
             rows[:, 3: 3 + self.nc] = rate
-            rows[:, 3 + self.nc:] = wealth
+            rows[:, 3 + self.nc:] = wealth(acc, rate, self.scale)
             rows.tofile(self._samples_f)
             self._samples_f.flush()
             self.n = 0
@@ -184,7 +178,7 @@ class Sampler:
             "invariants": {n: {"checks": self.checks[n], "violations": self.violations[n]}
                            for n in inv.NAMES},
         }
-        with open(os.path.join(self.folder, "monitor.json"), "w") as f:
+        with open(os.path.join(self.folder, STATS_FILE), "w") as f:
             json.dump(stats, f, indent=2)
         return stats
 

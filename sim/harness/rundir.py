@@ -14,23 +14,35 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import yaml
 
+from sim.config.scenario import Scenario, load_scenario
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.errors import BadInput
-from sim.harness.monitor import sample_columns
+from sim.harness.monitor import MONITOR_DIR, SAMPLES_FILE, sample_columns
 
 __all__ = [
     "INCOMPLETE",
+    "SAMPLES_NPZ",
+    "SCENARIO_FILE",
+    "TRADES_NPY",
     "TRADE_DTYPE",
     "ensure_samples",
     "make_run_dir",
+    "mark_complete",
     "merge_ledger",
+    "scenario_text",
+    "strategy_labels",
+    "write_json",
     "write_samples",
     "write_trades_csv",
 ]
 
 INCOMPLETE: Final = "INCOMPLETE"
+SCENARIO_FILE: Final = "scenario.yaml"
+SAMPLES_NPZ: Final = "samples.npz"
+TRADES_NPY: Final = "trades.npy"
 TRADE_DTYPE: Final = np.dtype([
     ("seq", "<i8"), ("t", "<f8"), ("slot", "<i8"), ("currency", "<i8"), ("side", "<i8"),
     ("qty", "<i8"), ("cash", "<i8"), ("cur_seq", "<i8"), ("unit_reserve", "<i8"),
@@ -51,6 +63,23 @@ def make_run_dir(root: Path, scenario: str, seed: int) -> Path:
         (run / INCOMPLETE).write_text("this run has not finished\n")
         return run
     raise BadInput(f"{base}: cannot find a free run folder name")
+
+
+def scenario_text(scn: Scenario) -> str:
+    """The validated scenario as YAML, fields in model order: what a run folder keeps.
+
+    It is the scenario as run (overrides applied, defaults filled in), so loading it back
+    gives an equal :class:`Scenario`: ``sim run --resume`` continues with the same seed and
+    settings, and ``scenario_sha256`` hashes what ran.
+    """
+    return yaml.safe_dump(scn.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def strategy_labels(scn: Scenario) -> dict[int, str]:
+    """Slot -> what trades on it: its strategy's name, or ``command:<program>`` for an
+    external program (the label summaries, samples and ``sim watch`` show)."""
+    return {slot: f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy
+            for slot, g in enumerate(scn.trader_plan())}
 
 
 def mark_complete(run: Path) -> None:
@@ -103,13 +132,13 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_slots: int,
                   names: list[str], strategies: dict[int, str]) -> int:
     """Assemble the monitor's streamed rows into samples.npz; returns the sample count."""
     width = sample_columns(n_currencies, n_slots)
-    f = monitor_dir / "samples.f8"
+    f = monitor_dir / SAMPLES_FILE
     raw = np.fromfile(f, dtype=np.float64) if f.exists() else np.zeros(0)
     raw = raw[: len(raw) // width * width].reshape(-1, width)
     wealth = raw[:, 3 + n_currencies:]
     slots = np.array(sorted(strategies), dtype=np.int64)
     np.savez_compressed(
-        run / "samples.npz",
+        run / SAMPLES_NPZ,
         t=raw[:, 0],
         consistent=raw[:, 1].astype(bool),
         violations=raw[:, 2].astype(np.int64),
@@ -132,16 +161,12 @@ def write_json(path: Path, data: Any) -> None:
 
 def ensure_samples(run: Path) -> None:
     """Assemble samples.npz from the monitor's stream if the run died before doing it."""
-    if (run / "samples.npz").exists() or not (run / "monitor" / "samples.f8").exists():
+    if (run / SAMPLES_NPZ).exists() or not (run / MONITOR_DIR / SAMPLES_FILE).exists():
         return
-    from sim.config.scenario import load_scenario
-
-    with Exchange.open(str(run / "exchange.dat"), writable=False) as ex:
+    with Exchange.open(str(run / L.EXCHANGE_FILE), writable=False) as ex:
         names, nc, ns = ex.names(), ex.geo.n_currencies, ex.geo.n_slots
         claimed = [int(x) for x in np.flatnonzero(ex.accounts()["status"] != L.SLOT_FREE)]
     strategies = dict.fromkeys(claimed, "unknown")
-    if (run / "scenario.yaml").exists():
-        for slot, g in enumerate(load_scenario(run / "scenario.yaml").trader_plan()):
-            strategies[slot] = f"command:{os.path.basename(g.command[0])}" if g.command \
-                else g.strategy
-    write_samples(run, run / "monitor", nc, ns, names, strategies)
+    if (run / SCENARIO_FILE).exists():
+        strategies.update(strategy_labels(load_scenario(run / SCENARIO_FILE)))
+    write_samples(run, run / MONITOR_DIR, nc, ns, names, strategies)

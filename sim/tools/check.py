@@ -28,9 +28,10 @@ __all__ = ["check_command", "replay"]
 def _exchange_path(target: str) -> str:
     p = Path(target)
     if p.is_dir() and not p.is_symlink():
-        f = p / "exchange.dat"
+        f = p / L.EXCHANGE_FILE
         if not f.exists():
-            raise BadInput(f"{target}: folder has no exchange.dat (expected a run folder)")
+            raise BadInput(f"{target}: folder has no {L.EXCHANGE_FILE} (expected a run "
+                           "folder)")
         return str(f)
     return target
 

@@ -14,7 +14,6 @@ increments as well as money), so those frames are labelled unguarded.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,21 +25,23 @@ from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from sim.config.scenario import load_scenario
 from sim.core import invariants as inv
 from sim.core import layout as L
 from sim.core.exchange import Exchange
+from sim.core.snapshot import snapshot_into
+from sim.core.valuation import pool_rates, wealth
 from sim.errors import BadInput, SimError
+from sim.harness.rundir import SCENARIO_FILE, strategy_labels
 from sim.viz.terminal import console, indented, is_tty, plain_lines, table
 
 __all__ = ["Frame", "read_snapshot", "render", "screen", "sparkline", "watch_command"]
 
 # A trade holds a currency's version odd for a few microseconds and busy runs make
 # hundreds of thousands per second, so the first tries are back to back; a writer
-# preempted mid-transaction (more traders than CPUs) is waited for, up to the budget.
+# preempted mid-transaction (more traders than CPUs) is waited for by the later, paced
+# tries (sim.core.snapshot.TIGHT_TRIES): about 40 ms in all.
 SNAPSHOT_TRIES: Final = 200
-TIGHT_TRIES: Final = 20
-RETRY_SLEEP_S: Final = 0.0002
-SNAPSHOT_BUDGET_S: Final = 0.05
 SPARK_LEN: Final = 30
 SPARK_CHARS: Final = "▁▂▃▄▅▆▇█"
 TOP_ACCOUNTS: Final = 10
@@ -86,35 +87,13 @@ class _State:
     prev: inv.Previous | None = None
 
 
-def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES,
-                  budget_s: float = SNAPSHOT_BUDGET_S) -> Snapshot:
-    """Copy both tables with the optimistic seqlock only (works on a read-only mapping).
-
-    Gives up after ``tries`` attempts or ``budget_s`` seconds, returning the last copy
-    marked unsettled.
-    """
-    # A strided view over the version words: one numpy copy reads them all, which keeps
-    # the window between the two reads (and so the chance of a clash) small.
-    versions = np.ndarray(shape=(ex.geo.n_currencies,), dtype="<i8", buffer=ex.q,
-                          offset=ex.geo.currency_offset + L.CURRENCY.offsets["version"],
-                          strides=(L.CURRENCY.size,))
-    deadline = time.monotonic() + budget_s
-    cur, acc = ex.copy_tables()
-    k = 0
-    while k < tries:
-        k += 1
-        before = versions.copy()
-        if not (before & 1).any():
-            cur, acc = ex.copy_tables()
-            if np.array_equal(before, versions):
-                return Snapshot(cur, acc, True, k)
-        if k >= TIGHT_TRIES:
-            if time.monotonic() >= deadline:
-                break
-            # A writer preempted inside its transaction keeps a version odd for a whole
-            # time slice; spinning cannot help it, sleeping gives it the CPU back.
-            time.sleep(RETRY_SLEEP_S)
-    return Snapshot(cur, acc, False, k)
+def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES) -> Snapshot:
+    """Copy both tables with the optimistic seqlock only (works on a read-only mapping);
+    after ``tries`` unsettled attempts the last copy is returned marked unsettled."""
+    raw = bytearray(ex.tables_size())
+    copy = snapshot_into(ex, memoryview(raw), tries, locking=False)
+    cur, acc = ex.decode_tables(raw)
+    return Snapshot(cur, acc, copy.consistent, copy.tries)
 
 
 def sparkline(values: list[float] | deque[float]) -> str:
@@ -129,26 +108,15 @@ def sparkline(values: list[float] | deque[float]) -> str:
     return "".join(SPARK_CHARS[round((x - lo) / (hi - lo) * top)] for x in v)
 
 
-def _rates(cur: Table) -> np.ndarray[Any, np.dtype[np.float64]]:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out: np.ndarray[Any, np.dtype[np.float64]] = (
-            cur["cash_reserve"].astype(np.float64) / cur["unit_reserve"].astype(np.float64))
-    return out
-
-
 def _strategies(path: str) -> dict[int, str]:
     """Slot -> strategy, from the scenario.yaml a run keeps next to its exchange file."""
-    f = Path(path).parent / "scenario.yaml"
+    f = Path(path).parent / SCENARIO_FILE
     if not f.is_file():
         return {}
-    from sim.config.scenario import load_scenario
-
     try:
-        plan = load_scenario(f).trader_plan()
+        return strategy_labels(load_scenario(f))
     except SimError:
         return {}  # labels are a convenience; the file itself is what is watched
-    return {s: (f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy)
-            for s, g in enumerate(plan)}
 
 
 def _money(x: float) -> str:
@@ -197,9 +165,7 @@ def screen(f: Frame) -> Group:
     parts += [Text(f"trades {seq:,}   {tps} trades/s   rejected {rejected:,}   "
                    f"snapshot {snap}   refresh {f.refresh_hz:g}/s"), Text("")]
 
-    rate = _rates(cur)
-    init = (cur["init_cash_reserve"].astype(np.float64)
-            / cur["init_unit_reserve"].astype(np.float64))
+    rate, init = pool_rates(cur), pool_rates(cur, initial=True)
     rows = []
     for c, name in enumerate(f.names):
         change = (rate[c] / init[c] - 1.0) * 100.0
@@ -212,13 +178,9 @@ def screen(f: Frame) -> Group:
                               "volume (cash)", "trades"], rows, right={1, 2, 4, 5, 6})),
               Text("")]
 
-    nc = len(cur)
     claimed = np.flatnonzero(acc["status"] != L.SLOT_FREE)
-    wealth = (acc["cash"].astype(np.float64)
-              + acc["holdings"][:, :nc].astype(np.float64) @ rate) / scale
-    start = (acc["init_cash"].astype(np.float64)
-             + acc["init_holdings"][:, :nc].astype(np.float64) @ init) / scale
-    order = sorted(claimed.tolist(), key=lambda s: (-wealth[s], s))
+    worth, start = wealth(acc, rate, scale), wealth(acc, init, scale, initial=True)
+    order = sorted(claimed.tolist(), key=lambda s: (-worth[s], s))
     shown = order[:TOP_ACCOUNTS]
     more = len(order) - len(shown)
     parts.append(Text(f"top accounts by wealth (cash + holdings at current rates), "
@@ -229,8 +191,8 @@ def screen(f: Frame) -> Group:
             a = acc[s]
             rows.append([str(s), L.SLOT_STATES.get(int(a["status"]), "?"),
                          L.KINDS.get(int(a["kind"]), "?"), f.strategies.get(s, ""),
-                         str(int(a["pid"])), _money(wealth[s]),
-                         f"{wealth[s] - start[s]:+,.2f}", _money(int(a["cash"]) / scale),
+                         str(int(a["pid"])), _money(worth[s]),
+                         f"{worth[s] - start[s]:+,.2f}", _money(int(a["cash"]) / scale),
                          f"{int(a['trades']):,}", f"{int(a['rejected']):,}"])
         parts.append(indented(table(["slot", "status", "kind", "strategy", "pid", "wealth",
                                      "vs start", "cash", "trades", "rejected"], rows,
@@ -256,7 +218,7 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
     snap = read_snapshot(ex)
     now = time.monotonic()
     names = [L.decode_name(bytes(n)) for n in snap.cur["name"]]
-    rate = _rates(snap.cur)
+    rate = pool_rates(snap.cur)
     if not st.history:
         st.history = [deque(maxlen=SPARK_LEN) for _ in names]
     for c, h in enumerate(st.history):

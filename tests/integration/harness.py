@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import yaml
 from sim.config.scenario import parse_scenario
 from sim.core import layout as L
 from sim.harness.coordinator import RunOutcome, run_scenario
+from sim.harness.summary import RunSummary, load_summary
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 C_TRADER: Final = ROOT / "examples" / "c" / "build" / "trader"
@@ -40,7 +40,7 @@ def run(tmp: Path, **fields: Any) -> RunOutcome:
     """Run a scenario in this process (traders and monitor are real forked processes)."""
     data = scenario(**fields)
     scn = parse_scenario(data, "<test>", "t")
-    return run_scenario(scn, yaml.safe_dump(data), tmp / "results", out=None)
+    return run_scenario(scn, tmp / "results", out=None)
 
 
 def write_scenario(tmp: Path, **fields: Any) -> Path:
@@ -89,8 +89,8 @@ def running_exchange(root: Path) -> Path:
     return Path(wait_for(find, f"a running exchange under {root}"))
 
 
-def summary(run_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((run_dir / "summary.json").read_text()))
+def summary(run_dir: Path) -> RunSummary:
+    return load_summary(run_dir / "summary.json")
 
 
 def reap(proc: subprocess.Popen[str]) -> None:

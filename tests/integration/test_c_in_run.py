@@ -24,13 +24,13 @@ def c_group(count: int, *extra: str) -> dict[str, object]:
 def test_three_python_and_two_c_traders_conserve_and_log_every_trade(tmp_path: Path) -> None:
     out = run(tmp_path, duration_s=1.5, traders=[{"count": 3}, c_group(2)])
     s = out.summary
-    assert out.exit_status == 0, s["final_violations"]
-    assert s["final_ok"] and s["live_violations"] == 0
-    assert [t["strategy"] for t in s["traders"]] == ["random"] * 3 + ["command:trader"] * 2
-    assert all(t["trades"] > 0 and t["exit"] == "done" for t in s["traders"])
+    assert out.exit_status == 0, s.final_violations
+    assert s.final_ok and s.live_violations == 0
+    assert [t.strategy for t in s.traders] == ["random"] * 3 + ["command:trader"] * 2
+    assert all(t.trades > 0 and t.exit == "done" for t in s.traders)
     trades = np.load(out.run_dir / "trades.npy")
-    for t in s["traders"]:
-        assert (trades["slot"] == t["id"]).sum() == t["trades"]
+    for t in s.traders:
+        assert (trades["slot"] == t.id).sum() == t.trades
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
         assert replay(ex) == []
 
@@ -41,9 +41,9 @@ def test_c_trader_killed_mid_trade_is_recovered_like_a_python_one(tmp_path: Path
     out = run(tmp_path, duration_s=2.0, traders=[c_group(2, "--pause-in-txn-us", "1000")],
               faults={"kill_traders": 8, "after_s": 0.2, "every_s": 0.15, "restart": True})
     s = out.summary
-    f = s["faults"]
-    assert f["kills"] == 8 and f["kills_in_transaction"] >= 4, f
-    assert f["rolled_back"] >= f["kills_in_transaction"], f
-    assert s["final_ok"] and out.exit_status == 0, s["final_violations"]
+    f = s.faults
+    assert f.kills == 8 and f.kills_in_transaction >= 4, f
+    assert f.rolled_back >= f.kills_in_transaction, f
+    assert s.final_ok and out.exit_status == 0, s.final_violations
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
         assert replay(ex) == []

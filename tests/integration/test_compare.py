@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from sim.compare import compare_command, max_drawdown, mean_ci, t_quantile_975
+from sim.config.scenario import load_scenario
 from sim.errors import BadInput
 
 __all__: list[str] = []
@@ -87,6 +88,7 @@ def test_tiny_comparison_writes_every_file(tmp_path: Path,
         assert run_dir.is_relative_to(root / "runs")
         s = json.loads((run_dir / "summary.json").read_text())
         assert s["seed"] == r["seed"] and s["duration_s"] < 3.0
+        assert load_scenario(run_dir / "scenario.yaml").seed == r["seed"]
         run_summaries[(r["variant"], r["repeat"])] = s
 
     with open(root / "compare.csv", newline="") as f:
@@ -158,11 +160,6 @@ def test_bad_spec_is_one_line_naming_file_and_field(tmp_path: Path, spec: Any,
     for part in expected:
         assert part in msg, msg
     assert not (tmp_path / "out").exists(), "nothing may be written for a refused spec"
-
-
-def test_jobs_must_be_positive(tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="--jobs: expected a whole number >= 1"):
-        compare_command(str(write_spec(tmp_path, SPEC)), 0, tmp_path / "out", io.StringIO())
 
 
 def test_statistics() -> None:

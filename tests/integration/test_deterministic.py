@@ -37,8 +37,8 @@ def _run(tmp: Path, seed: int) -> RunOutcome:
               currencies=[{"name": "EUR", "rate": 1.1, "reserve": 2000},
                           {"name": "USD", "rate": 1.0, "reserve": 2000}],
               traders=TRADERS, monitor={"interval_ms": 20})
-    assert out.exit_status == 0, out.summary["final_violations"]
-    assert out.summary["stopped_by"] == "trade budget"
+    assert out.exit_status == 0, out.summary.final_violations
+    assert out.summary.stopped_by == "trade budget"
     return out
 
 

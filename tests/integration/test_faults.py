@@ -36,11 +36,11 @@ def test_torture_kill_traders_mid_transaction(tmp_path: Path, policy: str) -> No
               faults={"kill_traders": KILLS_PER_RUN, "after_s": 0.1, "every_s": 0.03,
                       "restart": True, "pause_in_txn_us": 1000, "pause_prob": 0.05})
     s = out.summary
-    f = s["faults"]
-    assert MIN_KILLS_PER_RUN <= f["kills"] <= KILLS_PER_RUN, f
-    assert f["kills_in_transaction"] >= 5, f
-    assert f["rolled_back"] >= f["kills_in_transaction"], f
-    assert s["final_ok"] and s["live_violations"] == 0, (s["final_violations"], s["monitor"])
+    f = s.faults
+    assert MIN_KILLS_PER_RUN <= f.kills <= KILLS_PER_RUN, f
+    assert f.kills_in_transaction >= 5, f
+    assert f.rolled_back >= f.kills_in_transaction, f
+    assert s.final_ok and s.live_violations == 0, (s.final_violations, s.monitor)
     assert out.exit_status == 0
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
         assert replay(ex) == []
@@ -51,19 +51,19 @@ def test_killed_trader_without_restart_is_reported_and_the_run_goes_on(tmp_path:
     out = run(tmp_path, duration_s=1.0, traders=[{"count": 3}],
               faults={"kill_traders": 1, "after_s": 0.3})
     s = out.summary
-    assert out.exit_status == 0 and s["final_ok"]
-    dead = [t for t in s["traders"] if t["deaths"]]
-    assert len(dead) == 1 and dead[0]["exit"] == "signal 9"
-    alive = [t for t in s["traders"] if not t["deaths"]]
-    assert all(t["exit"] == "done" and t["trades"] > 0 for t in alive)
+    assert out.exit_status == 0 and s.final_ok
+    dead = [t for t in s.traders if t.deaths]
+    assert len(dead) == 1 and dead[0].exit == "signal 9"
+    alive = [t for t in s.traders if not t.deaths]
+    assert all(t.exit == "done" and t.trades > 0 for t in alive)
 
 
 @pytest.mark.timeout(60)
 def test_monitor_death_is_reported_and_the_final_check_still_runs(tmp_path: Path) -> None:
     out = run(tmp_path, duration_s=1.0, faults={"kill_monitor_after_s": 0.3})
     s = out.summary
-    assert s["monitor"]["exit"] == "died (signal 9)"
-    assert s["final_ok"] and s["invariants"]["cash_conserved"]["checks"] >= 1
+    assert s.monitor.exit == "died (signal 9)"
+    assert s.final_ok and s.invariants["cash_conserved"].checks >= 1
     assert out.exit_status == 0
 
 
@@ -71,7 +71,8 @@ def test_monitor_death_is_reported_and_the_final_check_still_runs(tmp_path: Path
 def test_killed_coordinator_leaves_a_file_check_repairs_and_resume_continues(
         tmp_path: Path) -> None:
     scn = write_scenario(tmp_path, duration_s=60, traders=[{"count": 3}])
-    proc = start_sim("run", str(scn), "--out", str(tmp_path / "res"))
+    # The seed comes from the command line: the resumed run must continue with it.
+    proc = start_sim("run", str(scn), "--out", str(tmp_path / "res"), "--seed", "77")
     try:
         ex_path = running_exchange(tmp_path / "res")
         wait_for(lambda: ex_path.with_name("ledger").exists(), "ledger files")
@@ -101,11 +102,12 @@ def test_killed_coordinator_leaves_a_file_check_repairs_and_resume_continues(
     r = sim("run", "--resume", str(run_dir), "--duration", "1")
     assert r.returncode == 0, r.stdout + r.stderr
     s = summary(run_dir)
-    assert s["resumed"] == 1 and s["final_ok"] and s["trades"] > 0
+    assert s.resumed == 1 and s.final_ok and s.trades > 0
+    assert s.seed == 77
     # The summary keeps this session's figures apart from the whole run's.
-    assert 0 < s["session_trades"] < s["trades"]
-    assert f"this session (resumed 1x): {s['session_trades']:,} trades in" in r.stdout
-    assert f"whole run: trades {s['trades']:,}" in r.stdout
+    assert s.session_trades is not None and 0 < s.session_trades < s.trades
+    assert f"this session (resumed 1x): {s.session_trades:,} trades in" in r.stdout
+    assert f"whole run: trades {s.trades:,}" in r.stdout
     assert not (run_dir / "INCOMPLETE").exists()
     assert sim("check", "--replay", str(run_dir)).returncode == 0
     r = sim("run", "--resume", str(run_dir))

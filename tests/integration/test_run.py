@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sim.config.scenario import load_scenario
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.tools.check import replay
@@ -21,6 +23,19 @@ from tests.integration.harness import (
     write_scenario,
 )
 
+SUMMARY_KEYS = [
+    "scenario", "seed", "run_dir", "versions", "scenario_sha256", "sync", "schedule",
+    "resumed", "n_traders", "joined_slots", "duration_s", "stopped_by", "trades",
+    "session_trades", "rejected", "trades_per_s", "scale", "invariants", "live_violations", "final_ok", "final_violations",
+    "expect_violations", "passed", "monitor", "peak_rss_kb", "faults", "currencies",
+    "traders"]
+MONITOR_KEYS = [
+    "samples", "samples_asked", "sample_ratio", "interval_s", "slice_ns", "cpu_s",
+    "cpu_share", "torn", "locked_snapshots", "rolled_back", "recorded_violations",
+    "invariants", "enabled", "exit"]
+TRADER_KEYS = ["id", "strategy", "initial_wealth", "final_wealth", "trades", "rejected",
+               "asked_hz", "exit", "deaths"]
+
 
 @pytest.mark.timeout(90)
 def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) -> None:
@@ -29,14 +44,17 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
                           for i, n in enumerate(["EUR", "USD", "GBP", "CHF"])],
               traders=[{"count": 4, "strategy": "random"}])
     s = out.summary
-    assert out.exit_status == 0, s["final_violations"]
-    assert s["final_ok"] and s["passed"] and s["live_violations"] == 0
-    assert s["trades"] > 1000
-    assert s["n_traders"] == 4 and len(s["traders"]) == 4
-    assert all(rec["violations"] == 0 for rec in s["invariants"].values())
-    assert set(s) >= {"scenario", "seed", "versions", "scenario_sha256", "sync", "n_traders",
-                      "duration_s", "trades", "rejected", "trades_per_s", "invariants",
-                      "final_ok", "currencies", "traders"}
+    assert out.exit_status == 0, s.final_violations
+    assert s.final_ok and s.passed and s.live_violations == 0
+    assert s.trades > 1000
+    assert s.n_traders == 4 and len(s.traders) == 4
+    assert all(rec.violations == 0 for rec in s.invariants.values())
+    # Other tools read summary.json by these keys: they stay exactly these.
+    written = json.loads((out.run_dir / "summary.json").read_text())
+    assert list(written) == SUMMARY_KEYS
+    assert list(written["monitor"]) == MONITOR_KEYS
+    assert list(written["traders"][0]) == TRADER_KEYS
+    assert written == s.as_json()
     d = out.run_dir
     for f in ("summary.json", "samples.npz", "trades.csv", "trades.npy", "price.png",
               "exchange.dat"):
@@ -47,11 +65,11 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
     assert list(samples["names"]) == ["EUR", "USD", "GBP", "CHF"]
     assert samples["wealth"].shape == (len(samples["t"]), 4)
     trades = np.load(d / "trades.npy")
-    assert len(trades) == s["trades"]
+    assert len(trades) == s.trades
     assert (np.diff(trades["t"]) >= 0).all()
     with open(d / "trades.csv") as f:
         assert f.readline().startswith("seq,t,slot,currency,side,qty,cash")
-        assert sum(1 for _ in f) == s["trades"]
+        assert sum(1 for _ in f) == s.trades
     with Exchange.open(str(d / "exchange.dat"), writable=False) as ex:
         assert ex.header_int("run_state") == L.RUN_CLEAN
         assert replay(ex) == []
@@ -67,10 +85,10 @@ def test_eight_traders_on_one_currency_lose_no_update(tmp_path: Path) -> None:
                                                      "reserve": 100000}],
               traders=[{"count": 8, "strategy": "random"}])
     s = out.summary
-    assert out.exit_status == 0, s["final_violations"]
-    assert s["invariants"]["trade_counts_agree"]["violations"] == 0
-    assert sum(t["trades"] for t in s["traders"]) == s["trades"] == s["currencies"][0]["trades"]
-    assert s["trades"] > 1000
+    assert out.exit_status == 0, s.final_violations
+    assert s.invariants["trade_counts_agree"].violations == 0
+    assert sum(t.trades for t in s.traders) == s.trades == s.currencies[0].trades
+    assert s.trades > 1000
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
         assert replay(ex) == []
 
@@ -82,7 +100,7 @@ def test_cli_run_prints_a_summary_and_check_replays_it(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "trades/s" in r.stdout and "final check: ok" in r.stdout
     (run_dir,) = (tmp_path / "res" / "t").iterdir()
-    assert summary(run_dir)["seed"] == 9
+    assert summary(run_dir).seed == 9
     r = sim("check", "--replay", str(run_dir))
     assert r.returncode == 0, r.stdout
     assert "replay: matches the file exactly" in r.stdout
@@ -91,6 +109,22 @@ def test_cli_run_prints_a_summary_and_check_replays_it(tmp_path: Path) -> None:
     # A second run never overwrites the first.
     assert sim("run", str(scn), "--out", str(tmp_path / "res")).returncode == 0
     assert len(list((tmp_path / "res" / "t").iterdir())) == 2
+
+
+@pytest.mark.timeout(60)
+def test_the_run_folder_keeps_the_scenario_as_run_after_overrides(tmp_path: Path) -> None:
+    scn = write_scenario(tmp_path, seed=1, duration_s=2.0)
+    r = sim("run", str(scn), "--out", str(tmp_path / "res"), "--seed", "99",
+            "--duration", "0.3")
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = (tmp_path / "res" / "t").iterdir()
+    kept = run_dir / "scenario.yaml"
+    ran = load_scenario(kept)
+    assert (ran.seed, ran.duration_s) == (99, 0.3)
+    assert ran == load_scenario(scn, {"seed": 99, "duration_s": 0.3})
+    s = summary(run_dir)
+    assert s.seed == 99
+    assert s.scenario_sha256 == hashlib.sha256(kept.read_bytes()).hexdigest()
 
 
 @pytest.mark.timeout(120)
@@ -119,7 +153,7 @@ def test_trade_from_stdin_and_inspect_during_a_run(tmp_path: Path) -> None:
         reap(proc)
     run_dir = ex_path.parent
     s = summary(run_dir)
-    assert s["final_ok"] and s["joined_slots"] == [2]
+    assert s.final_ok and s.joined_slots == [2]
     trades = np.load(run_dir / "trades.npy")
     assert (trades["slot"] == 2).sum() == 2
     assert sim("check", "--replay", str(run_dir)).returncode == 0

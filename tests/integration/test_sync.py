@@ -21,17 +21,17 @@ def test_locking_policies_are_exact_with_zero_live_violations(tmp_path: Path,
     out = run(tmp_path, sync=policy, duration_s=7.0,
               traders=[{"count": 4, "strategy": "random"}], monitor={"interval_ms": 5})
     s = out.summary
-    assert out.exit_status == 0, s["final_violations"]
-    assert s["final_ok"]
-    assert s["live_violations"] == 0
-    mon = s["monitor"]
-    assert mon["torn"] == 0
-    assert mon["samples"] > 1000
+    assert out.exit_status == 0, s.final_violations
+    assert s.final_ok
+    assert s.live_violations == 0
+    mon = s.monitor
+    assert mon.torn == 0
+    assert mon.samples > 1000
     # The monitor is not starved under full load.
-    assert mon["sample_ratio"] >= 0.9, mon
-    for name, rec in s["invariants"].items():
-        assert rec["violations"] == 0, name
-        assert rec["checks"] >= 1
+    assert mon.sample_ratio >= 0.9, mon
+    for name, rec in s.invariants.items():
+        assert rec.violations == 0, name
+        assert rec.checks >= 1
 
 
 @pytest.mark.timeout(60)
@@ -40,10 +40,10 @@ def test_no_locks_lose_updates_and_the_detector_catches_them(tmp_path: Path) -> 
               traders=[{"count": 4, "strategy": "random"}], expect_violations=True)
     s = out.summary
     assert out.exit_status == 0
-    assert s["passed"] and not s["final_ok"]
+    assert s.passed and not s.final_ok
     # A lost update on the pool leaves money the accounts paid or received unaccounted.
-    assert {"cash_conserved", "units_conserved"} & set(s["final_violations"])
-    assert s["live_violations"] > 0
+    assert {"cash_conserved", "units_conserved"} & set(s.final_violations)
+    assert s.live_violations > 0
 
 
 @pytest.mark.timeout(60)
@@ -51,7 +51,7 @@ def test_the_same_race_without_the_flag_fails_the_run(tmp_path: Path) -> None:
     out = run(tmp_path, sync="none", race_window_us=50, duration_s=0.5,
               currencies=ONE_CURRENCY, traders=[{"count": 3, "strategy": "random"}])
     assert out.exit_status == 1
-    assert not out.summary["passed"]
+    assert not out.summary.passed
 
 
 @pytest.mark.timeout(60)
@@ -65,8 +65,8 @@ def test_race_window_makes_detection_certain_on_one_core(tmp_path: Path) -> None
     assert r.returncode == 0, r.stdout + r.stderr
     (run_dir,) = (tmp_path / "res" / "race1").iterdir()
     s = summary(run_dir)
-    assert not s["final_ok"]
-    assert {"cash_conserved", "units_conserved"} & set(s["final_violations"])
+    assert not s.final_ok
+    assert {"cash_conserved", "units_conserved"} & set(s.final_violations)
     assert "violations expected: caught" in r.stdout
 
 

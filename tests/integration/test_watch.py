@@ -87,7 +87,7 @@ def test_watch_once_on_a_finished_run(tmp_path: Path) -> None:
     assert text.startswith(f"sim watch  {path}\n")
     assert "run clean shutdown" in text and "snapshot consistent" in text
     assert "EUR" in text and "USD" in text
-    assert f"trades {outcome.summary['trades']:,}" in text
+    assert f"trades {outcome.summary.trades:,}" in text
     # Slots are labelled with the strategies of the run's scenario.yaml.
     assert "momentum" in text and "random" in text
     assert text.rstrip().endswith("invariants: ok")

@@ -103,7 +103,7 @@ def _expected() -> list[str]:
         out.append(f"geo {nc} {ns} {rows} {geo.currency_offset} {geo.account_offset} "
                    f"{geo.ring_offset} {geo.file_size}")
         locks = L.lock_offsets(geo)
-        out += [f"lock {nc} {c} {locks[f'currency[{c}]']} {geo.currency_at(c)}"
+        out += [f"lock {nc} {c} {locks.currencies[c]} {geo.currency_at(c)}"
                 for c in range(nc)]
         out.append(f"at {nc} {ns} {rows} {geo.account_at(ns - 1)} {geo.ring_at(ns - 1)}")
     for what, table in (("run_state", L.RUN_STATES), ("slot_state", L.SLOT_STATES),

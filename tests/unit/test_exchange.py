@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import mmap
 import os
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.core import exchange as exchange_module
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.transaction import claim_slot
@@ -126,3 +129,25 @@ def test_mutated_headers_are_accepted_only_when_valid(tmp_path_factory, data) ->
             assert ex.geo.file_size == len(b)
             ex.copy_tables()
     assert p.read_bytes() == bytes(b)
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_a_failed_mapping_raises_the_real_error_and_leaves_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The descriptor was closed twice (in __init__ and again in create): the second close
+    # raised EBADF, which hid the mapping's own error and skipped removing the file.
+    def no_memory(*args: object, **kwargs: object) -> mmap.mmap:
+        raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+
+    p = tmp_path / "x.dat"
+    before = _open_fds()
+    monkeypatch.setattr(exchange_module.mmap, "mmap", no_memory)
+    with pytest.raises(BadExchangeFile, match=f"cannot map: {os.strerror(errno.ENOMEM)}"):
+        make_exchange(p)
+    monkeypatch.undo()
+    assert not p.exists(), "a half-created file was left behind"
+    assert _open_fds() == before, "a descriptor was leaked"
+    make_exchange(p).close()  # the path is free again

@@ -63,3 +63,24 @@ def test_no_module_packs_mapping_bytes_by_hand() -> None:
         src = path.read_text()
         assert not re.search(r"\bstruct\.(pack|unpack)", src), path.name
         assert not re.search(r"\bimport struct\b", src), path.name
+
+
+# A word of the mapping at a literal offset from a record's base (``q[r + 5]``), or at a
+# literal absolute index (``ex.q[12]``): both bypass the layout tables.
+LITERAL_OFFSET = re.compile(r"\b[qd]\[\s*[\w.]+\s*[+-]\s*\d+\s*\]|\.[qd]\[\s*\d+\s*\]")
+
+
+def test_the_literal_offset_pattern_catches_what_it_must() -> None:
+    for bad in ("q[r + 1] = seq + 1", "d[ab+7]", "self.q[base - 2]", "ex.q[12]"):
+        assert LITERAL_OFFSET.search(bad), bad
+    for good in ("q[r + _ROW_SEQ] = seq + 1", "q[ab + _HOLD + c]", "ex.q[ex.cword(c, 'seq')]",
+                 "q[h0 + c] = q[i0 + c] = v", "return q[0], q[1], q[2]"):
+        assert not LITERAL_OFFSET.search(good), good
+
+
+def test_no_module_reads_or_writes_the_mapping_at_literal_offsets() -> None:
+    found = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+             for path in sorted((ROOT / "sim").rglob("*.py"))
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if LITERAL_OFFSET.search(line)]
+    assert not found, "take word indexes from the layout (L.ROW.word(...)):\n" + "\n".join(found)

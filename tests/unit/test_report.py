@@ -6,10 +6,16 @@ import io
 from typing import Any
 
 from sim.harness.report import print_run_summary
+from sim.harness.summary import RunSummary
+
+WEALTH: dict[str, Any] = {"initial_wealth": 1.0, "final_wealth": 1.0}
 
 
-def _summary(**over: Any) -> dict[str, Any]:
+def _summary(**over: Any) -> RunSummary:
     s: dict[str, Any] = {
+        "versions": {"python": "3", "numpy": "2", "sim": "0"}, "scenario_sha256": "0",
+        "schedule": "free", "joined_slots": [], "scale": 100, "live_violations": 0,
+        "peak_rss_kb": {"coordinator": None, "monitor": None, "traders": {}},
         "scenario": "stylized", "seed": 1, "sync": "per_currency", "n_traders": 2,
         "duration_s": 2.0, "stopped_by": "duration", "trades": 5_000, "rejected": 10,
         "session_trades": 5_000, "trades_per_s": 2_500.0, "resumed": 0,
@@ -19,19 +25,19 @@ def _summary(**over: Any) -> dict[str, Any]:
         "monitor": {"enabled": True, "samples": 190, "samples_asked": 200, "exit": "done"},
         "faults": {"kills": 0, "kills_in_transaction": 0, "restarts": 0, "rolled_back": 0},
         "traders": [
-            {"id": 0, "strategy": "random", "trades": 2_000, "rejected": 0, "asked_hz": 5000,
-             "exit": "done", "deaths": []},
-            {"id": 1, "strategy": "momentum", "trades": 100, "rejected": 0, "asked_hz": 5000,
-             "exit": "done", "deaths": []},
+            {"id": 0, "strategy": "random", **WEALTH, "trades": 2_000, "rejected": 0,
+             "asked_hz": 5000, "exit": "done", "deaths": []},
+            {"id": 1, "strategy": "momentum", **WEALTH, "trades": 100, "rejected": 0,
+             "asked_hz": 5000, "exit": "done", "deaths": []},
         ],
         "final_ok": True, "final_violations": {}, "expect_violations": False,
         "passed": True, "run_dir": "results/stylized/x",
     }
     s.update(over)
-    return s
+    return RunSummary.model_validate(s)
 
 
-def _text(s: dict[str, Any]) -> list[str]:
+def _text(s: RunSummary) -> list[str]:
     out = io.StringIO()
     print_run_summary(s, out)
     lines = out.getvalue().splitlines()
@@ -67,7 +73,7 @@ def test_a_resumed_run_keeps_the_session_apart() -> None:
 
 
 def test_rejections_that_dominate_are_explained() -> None:
-    traders = [{"id": 3, "strategy": "command:trader", "trades": 10, "rejected": 9_000,
+    traders = [{"id": 3, "strategy": "command:trader", **WEALTH, "trades": 10, "rejected": 9_000,
                 "asked_hz": None, "exit": "done", "deaths": []}]
     lines = _text(_summary(traders=traders))
     assert any(line.startswith("  command:trader (1 trader): 9,000 of 9,010 orders rejected")

@@ -1,0 +1,187 @@
+"""The typed run summary: what ``summary.json`` holds, written and read through one model.
+
+The coordinator builds a :class:`RunSummary` at the end of a run and writes it with
+:func:`write_summary`; everything that reads a run's results (the terminal report, the
+comparison runner and analysis, the benchmarks) gets one back from :func:`load_summary`.
+Field names and nesting are the file's keys, which other tools read: they do not change.
+
+Some keys appear only in some runs (a disabled monitor reports ``enabled`` alone; a death
+says ``restarted`` only when the trader was restarted; ``plot_error`` only when a figure
+failed). Those fields default to None and the file holds only the fields that were set
+(``exclude_unset``), so a summary read back and written again is the same file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sim.errors import BadInput
+from sim.harness.rundir import write_json
+
+__all__ = [
+    "SUMMARY_FILE",
+    "CurrencyResult",
+    "Death",
+    "FaultCounts",
+    "InvariantCount",
+    "MonitorStats",
+    "PeakRss",
+    "RunSummary",
+    "TraderResult",
+    "Versions",
+    "load_summary",
+    "write_summary",
+]
+
+SUMMARY_FILE: Final = "summary.json"
+
+
+class _Record(BaseModel):
+    # Frozen: a summary is a record of what happened. Unknown keys are refused, so a
+    # reader and the writer cannot drift apart without a test noticing.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON-ready mapping, holding exactly the fields that were set."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class InvariantCount(_Record):
+    """How often an invariant was checked and how many of those checks failed."""
+
+    checks: int
+    violations: int
+
+
+class Versions(_Record):
+    python: str
+    numpy: str
+    sim: str
+
+
+class MonitorStats(_Record):
+    """The monitor's own account (``monitor/monitor.json``) plus how its process ended.
+
+    Disabled: ``enabled`` only. A monitor that died before writing its account: the
+    sample counts the coordinator could reconstruct, empty ``invariants``.
+    """
+
+    samples: int | None = None
+    samples_asked: int | None = None
+    sample_ratio: float | None = None
+    interval_s: float | None = None
+    slice_ns: int | None = None
+    cpu_s: float | None = None
+    cpu_share: float | None = None
+    torn: int | None = None
+    locked_snapshots: int | None = None
+    rolled_back: int | None = None
+    recorded_violations: int | None = None
+    invariants: dict[str, InvariantCount] | None = None
+    enabled: bool | None = None
+    exit: str | None = None
+
+
+class PeakRss(_Record):
+    """Peak resident set (VmHWM, kB) of each process still alive at the stop."""
+
+    coordinator: int | None
+    monitor: int | None
+    traders: dict[int, int | None]
+
+
+class FaultCounts(_Record):
+    kills: int
+    kills_in_transaction: int
+    restarts: int
+    rolled_back: int
+
+
+class CurrencyResult(_Record):
+    name: str
+    initial_rate: float
+    final_rate: float
+    trades: int
+
+
+class Death(_Record):
+    """One death of a trader's process: how, and whether its transaction was undone."""
+
+    slot: int
+    how: str
+    rolled_back: bool
+    t: float
+    restarted: bool | None = None
+
+
+class TraderResult(_Record):
+    id: int
+    strategy: str
+    initial_wealth: float
+    final_wealth: float
+    trades: int
+    rejected: int
+    # The arrival rate the scenario asked of this trader (None: as fast as it can).
+    asked_hz: float | None = None
+    exit: str
+    deaths: list[Death]
+
+
+class RunSummary(_Record):
+    """Everything ``summary.json`` says about one run."""
+
+    scenario: str
+    seed: int
+    run_dir: str
+    versions: Versions
+    scenario_sha256: str
+    sync: str
+    schedule: str
+    resumed: int
+    n_traders: int
+    joined_slots: list[int]
+    duration_s: float
+    stopped_by: str
+    trades: int
+    # Trades of this session alone: differs from trades (the whole run's) once resumed.
+    session_trades: int | None = None
+    rejected: int
+    trades_per_s: float
+    scale: int
+    invariants: dict[str, InvariantCount]
+    live_violations: int
+    final_ok: bool
+    final_violations: dict[str, list[str]]
+    expect_violations: bool
+    passed: bool
+    monitor: MonitorStats
+    peak_rss_kb: PeakRss
+    faults: FaultCounts
+    currencies: list[CurrencyResult]
+    traders: list[TraderResult]
+    plot_error: str | None = None
+
+
+def write_summary(path: Path, summary: RunSummary) -> None:
+    """Write ``summary`` to ``path`` atomically (a reader never sees half a file)."""
+    write_json(path, summary.as_json())
+
+
+def load_summary(path: Path) -> RunSummary:
+    """Read a run's ``summary.json``; a missing or foreign file is one clear line."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file (expected a run summary)") from None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        return RunSummary.model_validate_json(text)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "top level"
+        raise BadInput(f"{path}: not a run summary: {where}: {first['msg']} "
+                       f"({e.error_count()} problem(s))") from None
