@@ -27,8 +27,8 @@ SUMMARY_KEYS = [
     "scenario", "seed", "run_dir", "versions", "scenario_sha256", "sync", "schedule",
     "resumed", "n_traders", "joined_slots", "duration_s", "stopped_by", "trades",
     "session_trades", "rejected", "trades_per_s", "scale", "invariants", "live_violations",
-    "final_ok", "final_violations", "expect_violations", "passed", "monitor", "peak_rss_kb", "faults", "currencies",
-    "traders"]
+    "final_ok", "final_violations", "expect_violations", "passed", "monitor", "peak_rss_kb",
+    "faults", "currencies", "traders"]
 MONITOR_KEYS = [
     "samples", "samples_asked", "sample_ratio", "interval_s", "slice_ns", "cpu_s",
     "cpu_share", "torn", "locked_snapshots", "rolled_back", "recorded_violations",
