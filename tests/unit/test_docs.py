@@ -55,3 +55,11 @@ def test_run_folder_files_are_documented() -> None:
                  "ledger/", "monitor/", "scenario.yaml", "resumed", "price.png",
                  "wealth.png", "market.png"):
         assert name in files
+
+
+def test_the_layer_picture_names_every_sub_package() -> None:
+    picture = README[README.index("## How it works"):README.index("Data flows one way")]
+    packages = {p.parent.name for p in (ROOT / "sim").glob("*/__init__.py")}
+    assert packages
+    for name in packages:
+        assert f"sim/{name}/" in picture, name
