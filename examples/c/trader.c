@@ -770,7 +770,8 @@ static void claim_slot(int64_t cash)
             slot = s;
     }
     if (slot < 0)
-        fail(EXIT_BAD, "%s: all %" PRId64 " account slots are taken", T.path, T.ns);
+        fail(EXIT_BAD, "%s: all %" PRId64 " account slots are taken; joiners get the slots "
+             "a scenario keeps free: give it a larger spare_slots", T.path, T.ns);
     (void)lock_all();
     int64_t *v = &T.cur[0].version;
     st(v, ld(v) + 1);

@@ -437,7 +437,9 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
     from sim.config.scenario import load_scenario
 
     if not (run_dir / INCOMPLETE).exists():
-        raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker)")
+        raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker); "
+                       f"a finished run is not resumed: start a new one with sim run "
+                       f"{run_dir / SCENARIO_FILE}")
     overrides = {"duration_s": duration_s} if duration_s is not None else None
     scn = load_scenario(run_dir / SCENARIO_FILE, overrides)
     check_runnable(scn)

@@ -539,3 +539,12 @@ def test_lock_wait_is_bounded(trader: Path, tmp_path: Path, sync: str) -> None:
     assert 0.25 < waited < 10
     assert _account(path, 0, "status") == L.SLOT_DONE
     check_books(path)
+
+
+@pytest.mark.timeout(60)
+def test_no_free_slot_says_how_to_get_one(trader: Path, tmp_path: Path) -> None:
+    path = make_exchange(tmp_path, "per_currency", funded=4, n_slots=4)
+    out = run_c(trader, path, stdin="quit\n")
+    assert out.returncode == 2
+    assert "all 4 account slots are taken" in out.stderr
+    assert "larger spare_slots" in out.stderr
