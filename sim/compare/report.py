@@ -85,9 +85,11 @@ def write_report(path: Path, plan: Plan, stats: dict[str, dict[str, Any]],
                 f"{_fmt(st['mean_max_drawdown'], 2, pct=True)} |")
         lines.append("")
     lines += ["## Figures", "",
-              "- [pnl.png](pnl.png): PnL per trader of each strategy, per variant",
-              "- [wealth.png](wealth.png): wealth over time, median and 10–90 % band",
-              "- [prices.png](prices.png): price paths of repeat 0 of each variant", "",
+              "- [pnl.png](pnl.png): PnL per trader, a panel per strategy, per variant",
+              "- [wealth.png](wealth.png): wealth change over time, a panel per strategy, "
+              "a line (median) and 10–90 % band per variant",
+              "- [prices.png](prices.png): price paths of repeat 0, a panel per currency "
+              "and variant", "",
               "![PnL per trader](pnl.png)", "", "![wealth over time](wealth.png)", "",
               "![price paths](prices.png)", "", "## Runs", "",
               "| variant | repeat | seed | result | seconds | folder |",
