@@ -58,6 +58,8 @@ LOG_RANGE: Final = 20.0
 # fat tail would otherwise squeeze the whole histogram into a few bins.
 HIST_CLIP: Final = 8.0
 TOO_SHORT: Final = "run too short"
+# Small panels per row under price.png's rates: four stay legible at the figure's width.
+PRICE_COLUMNS: Final = 4
 MONITOR_GAP: Final = "the monitor fell behind"
 RESUME_GAP: Final = "coordinator dead until resumed"
 # A pause in the samples this many times the usual interval (and at least GAP_MIN_S) is
@@ -151,10 +153,13 @@ def _mark_gaps(axes: Sequence[Axes], gaps: list[tuple[float, float]], label: str
 
 def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: str,
                 why_empty: str = TOO_SHORT, gap: str = MONITOR_GAP) -> Path:
-    """price.png: every currency's rate over time, above the same rates / initial rate.
+    """price.png: every currency's rate over time, above one small panel per currency of
+    its change since the first sample, in percent, each on its own y scale.
 
-    ``out`` is the file to write (a folder gets ``price.png`` inside it). Samples with
-    invariant violations are marked along the time axis.
+    Small multiples rather than one shared relative panel: a currency that moves 60 %
+    would flatten the others' 1 % moves into a line. ``out`` is the file to write (a
+    folder gets ``price.png`` inside it). Samples with invariant violations are marked
+    along the time axis.
     """
     out = _target(out, "price.png")
     t = _time(samples)
@@ -165,36 +170,44 @@ def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     colours = palette(c)
     marker = "o" if s < MARKER_BELOW else None
 
-    fig = Figure(figsize=(11, 7.5))
-    ax, axn = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    ncols = max(1, min(PRICE_COLUMNS, c))
+    nrows = math.ceil(max(1, c) / ncols)
+    fig = Figure(figsize=(11, 4.6 + 1.9 * nrows), layout="constrained")
+    grid = fig.add_gridspec(1 + nrows, ncols, height_ratios=(3.0, *[1.6] * nrows))
+    ax = fig.add_subplot(grid[0, :])
+    small = [fig.add_subplot(grid[1 + k // ncols, k % ncols], sharex=ax)
+             for k in range(max(1, c))]
     fig.suptitle(title + _short_note(s, why_empty))
     ax.set_title("rates")
-    axn.set_title("rates relative to their first sample")
-    axn.set_xlabel("time (s)")  # shared with the upper panel, whose tick labels are hidden
-    for a in (ax, axn):
-        a.grid(True, alpha=0.3)
     ax.set_ylabel("rate (home money per unit)")
-    axn.set_ylabel("rate / first rate (1)")
+    ax.grid(True, alpha=0.3)
+    for k, a in enumerate(small):
+        a.grid(True, alpha=0.3)
+        if k % ncols == 0:
+            a.set_ylabel("vs first (%)")
+        if k >= len(small) - ncols:
+            a.set_xlabel("time (s)")
 
     if s == 0 or c == 0:
         note(ax, f"no samples ({why_empty})" if s == 0 else "no currencies")
-        note(axn, "nothing to normalise")
+        note(small[0], "nothing to compare with a first sample")
         return save(fig, out)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         finite = np.isfinite(rate)
         first = np.array([rate[np.flatnonzero(finite[:, j])[0], j]
                           if finite[:, j].any() else np.nan for j in range(c)])
-        norm = rate / np.where(first > 0, first, np.nan)
+        change = 100.0 * (rate / np.where(first > 0, first, np.nan) - 1.0)
     gaps = _gaps(t)
     tb, rate_b = _broken(t, rate, gaps)
-    _, norm_b = _broken(t, norm, gaps)
+    _, change_b = _broken(t, change, gaps)
     for j in range(c):
         ax.plot(tb, rate_b[:, j], color=colours[j], lw=1.2, marker=marker, ms=4,
                 label=names[j])
-        axn.plot(tb, norm_b[:, j], color=colours[j], lw=1.0, marker=marker, ms=3)
-    axn.axhline(1.0, color="0.5", lw=0.8, ls="--")
-    _mark_gaps([ax, axn], gaps, gap)
+        small[j].plot(tb, change_b[:, j], color=colours[j], lw=1.0, marker=marker, ms=3)
+        small[j].axhline(0.0, color="0.5", lw=0.8, ls="--")
+        small[j].set_title(names[j], color=colours[j], fontsize=9, loc="left")
+    _mark_gaps([ax, *small], gaps, gap)
 
     pos = rate[finite & (rate > 0)]
     if len(pos) and pos.max() / pos.min() > LOG_RANGE:
@@ -204,11 +217,15 @@ def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     violations = _get(samples, "violations", np.zeros(s, dtype=np.int64)).ravel()
     bad = t[violations[:s] > 0] if len(violations) >= s else np.zeros(0)
     if len(bad):
-        for a in (ax, axn):
-            a.plot(bad, np.zeros_like(bad), "|", color="red", ms=10, mew=1.2,
-                   transform=a.get_xaxis_transform(), clip_on=False,
-                   label=f"sample with violations ({len(bad)})" if a is ax else None)
-    _legend_outside(ax, c + (1 if len(bad) else 0) + (1 if gaps else 0), title="currency")
+        ax.plot(bad, np.zeros_like(bad), "|", color="red", ms=10, mew=1.2,
+                transform=ax.get_xaxis_transform(), clip_on=False,
+                label=f"sample with violations ({len(bad)})")
+    # Under the figure, across its width: beside the rates it would narrow every small panel.
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6),
+               fontsize=8, frameon=False)
+    # The small panels share this axis (and its ticks): few enough ticks for their width.
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6 if ncols < 3 else 4))
     return save(fig, out)
 
 

@@ -40,6 +40,8 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
                        if ax.get_legend() else None}
                       for ax in fig.axes if ax.get_visible()]
             seen.append({"name": Path(out).name,
+                         "legend": [t.get_text() for lg in fig.legends
+                                    for t in lg.get_texts()],
                          "suptitle": fig.get_suptitle(),
                          "panels": panels})
             return save(fig, out)
@@ -83,7 +85,7 @@ def test_a_resumed_run_marks_the_dead_time(tmp_path: Path,
     (run / "resumed").write_text("1\n")
     rfig.plot_run(run)
     price, wealth = drawn[0], drawn[1]
-    assert "no samples: coordinator dead until resumed" in price["panels"][0]["legend"]
+    assert "no samples: coordinator dead until resumed" in price["legend"]
     assert all(p["spans"] >= 1 for p in price["panels"] + wealth["panels"])
     t, m = rfig._broken(samples["t"], samples["rate"], rfig._gaps(samples["t"]))
     assert len(t) == 101 and np.isnan(m[50]).all()
