@@ -138,3 +138,17 @@ def test_compare_prices_one_panel_per_currency_and_variant(
     assert len(panels) == 4
     usd_calm = panels[2]["ylim"]
     assert usd_calm[1] < 5.0  # percent: the bubble next to it does not squash it
+
+
+def test_run_prices_one_currency_bubble_flattens_no_other(tmp_path: Path,
+                                                          drawn: list[dict[str, Any]]) -> None:
+    samples = synthetic_samples(200, c=4)
+    wiggle = 1.0 + 0.01 * np.sin(np.linspace(0.0, 20.0, 200))  # ±1 %
+    samples["rate"] = np.column_stack([wiggle, np.linspace(1.0, 1.67, 200), wiggle, wiggle])
+    rfig.plot_prices(samples, tmp_path / "price.png", "t")
+    rates, *small = drawn[-1]["panels"]
+    assert rates["title"] == "rates"
+    assert [p["title"] for p in small] == ["EUR", "USD", "GBP", "JPY"]
+    assert small[1]["ylim"][1] > 50
+    for p in (small[0], small[2], small[3]):
+        assert p["ylim"][1] - p["ylim"][0] < 3
