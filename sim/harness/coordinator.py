@@ -38,7 +38,7 @@ from sim.core.transaction import recover_slot
 from sim.core.valuation import pool_rates, wealth
 from sim.errors import BadInput, BadScenario, SimError
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE, monitor_main
-from sim.harness.preflight import check_runnable
+from sim.harness.preflight import check_results_root, check_runnable
 from sim.harness.rundir import (
     INCOMPLETE,
     SCENARIO_FILE,
@@ -420,6 +420,7 @@ def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
     run many short scenarios and read only the numbers.
     """
     check_runnable(scn)
+    check_results_root(root)
     run_dir = make_run_dir(root, scn.name, scn.seed)
     (run_dir / SCENARIO_FILE).write_text(scenario_text(scn))
     run = Run(scn, run_dir, out)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Final
 
 from sim.config.scenario import Scenario
-from sim.errors import BadScenario
+from sim.errors import BadInput, BadScenario
 
-__all__ = ["check_runnable"]
+__all__ = ["check_results_root", "check_runnable"]
 
 # The C trader shipped in examples/c is built by `make c`; name that step when it is missing.
 C_TRADER_DIR: Final = "examples/c/"
@@ -42,3 +42,19 @@ def check_runnable(scn: Scenario, source: str | None = None) -> None:
         problem = _program_problem(g.command[0])
         if problem is not None:
             raise BadScenario(f"{where}traders[{i}].command: {problem}")
+
+
+def check_results_root(root: Path) -> None:
+    """Raise :class:`BadInput` unless run folders can be made under ``root``.
+
+    The nearest existing folder on the way must be a writable folder: a file in the way
+    or a read-only parent would otherwise fail half way, after the checks passed.
+    """
+    p = root
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise BadInput(f"--out {root}: {p} is not a folder (expected a folder for run "
+                       "folders)")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise BadInput(f"--out {root}: cannot create folders in {p} (permission denied)")

@@ -187,3 +187,15 @@ def test_compare_on_a_scenario_says_to_use_run(tmp_path: Path,
     assert err == ("sim compare: scenarios/default.yaml: is a scenario (it has traders), not "
                    "a compare spec; run it with: sim run scenarios/default.yaml\n")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.usefixtures("_at_root")
+def test_an_out_that_is_a_file_is_one_line(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc, _, err = _run(["run", "scenarios/default.yaml", "--out", str(blocker / "sub")], capsys)
+    assert rc == 2
+    assert err == (f"sim run: --out {blocker / 'sub'}: {blocker} is not a folder (expected a "
+                   "folder for run folders)\n")
+    assert blocker.read_text() == "x"
