@@ -23,6 +23,8 @@ INDENT: Final = 2
 # Wide enough that no table of ours is wrapped when the width is not a terminal's.
 PLAIN_WIDTH: Final = 400
 _TRAILING: Final = re.compile(r" +\n")
+# A text column narrows no further than this (or its header) in a narrow terminal.
+TEXT_MIN: Final = 8
 
 
 def is_tty(out: IO[str]) -> bool:
@@ -59,10 +61,15 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]],
           right: Iterable[int] = ()) -> Table:
     """Columns under a ruled header; the columns in ``right`` are right-aligned."""
     right = set(right)
+    body = [list(r) for r in rows]
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     for i, name in enumerate(header):
-        t.add_column(name, justify="right" if i in right else "left", no_wrap=True)
-    for r in rows:
+        # A number cut to "67,…" says nothing: in a narrow terminal the text columns give
+        # way first, and what still does not fit is cropped at the edge, never elided.
+        widest = max((len(r[i]) for r in body), default=0) if i in right else 0
+        t.add_column(name, justify="right" if i in right else "left", no_wrap=True,
+                     min_width=max(widest, min(len(name), TEXT_MIN)))
+    for r in body:
         t.add_row(*r)
     return t
 
