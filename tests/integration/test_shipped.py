@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ SCENARIOS = sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml"))
 def test_shipped_scenario_runs_and_draws(tmp_path: Path, name: str) -> None:
     if name == "c_traders.yaml" and not C_TRADER.exists():
         pytest.skip("C trader not built (make c)")
-    r = sim("run", f"scenarios/{name}", "--out", str(tmp_path), "--duration", "0.5")
+    # Warnings are errors here too: a figure that warns is a plot_error in the summary.
+    r = sim("run", f"scenarios/{name}", "--out", str(tmp_path), "--duration", "0.5",
+            env={**os.environ, "PYTHONWARNINGS": "error"})
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stderr == ""
     (run_dir,) = tmp_path.glob("*/*/")
