@@ -42,14 +42,11 @@ from sim.harness.preflight import check_results_root, check_runnable
 from sim.harness.rundir import (
     INCOMPLETE,
     SCENARIO_FILE,
-    TRADES_NPY,
+    claim_run_dir,
     make_run_dir,
     mark_complete,
-    merge_ledger,
     scenario_text,
     strategy_labels,
-    write_samples,
-    write_trades_csv,
 )
 from sim.harness.summary import (
     SUMMARY_FILE,
@@ -64,6 +61,7 @@ from sim.harness.summary import (
     Versions,
     write_summary,
 )
+from sim.harness.tables import read_samples, write_samples, write_trades
 from sim.market.trader import TraderSpec, trader_main, turn_order
 from sim.viz.figures import plot_run
 from sim.viz.terminal import console
@@ -180,6 +178,7 @@ class Run:
         self.fault_rng = np.random.default_rng([scn.seed, 3])
         self.news_rng = np.random.default_rng([scn.seed, 2])
         self.group_index = [i for i, g in enumerate(scn.traders) for _ in range(g.count)]
+        self.csv = False
 
     # ------------------------------------------------------------------ setup
     def create(self) -> Exchange:
@@ -412,18 +411,23 @@ class Run:
 
 
 def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
-                 figures: bool = True) -> RunOutcome:
+                 figures: bool = True, csv: bool = False,
+                 run_dir: Path | None = None) -> RunOutcome:
     """Run one scenario end to end and write its results folder.
 
     The folder's ``scenario.yaml`` is ``scn`` itself, as validated (overrides included).
     ``figures=False`` skips the PNGs (``sim plot`` draws them later), for callers that
-    run many short scenarios and read only the numbers.
+    run many short scenarios and read only the numbers; ``csv`` adds trades.csv beside
+    trades.parquet; ``run_dir`` (new, or an empty folder) replaces ``root/<name>/<run-id>``.
     """
     check_runnable(scn)
-    check_results_root(root)
-    run_dir = make_run_dir(root, scn.name, scn.seed)
+    if run_dir is None:
+        check_results_root(root)
+    run_dir = make_run_dir(root, scn.name, scn.seed) if run_dir is None \
+        else claim_run_dir(run_dir)
     (run_dir / SCENARIO_FILE).write_text(scenario_text(scn))
     run = Run(scn, run_dir, out)
+    run.csv = csv
     return _drive(run, run.create(), figures)
 
 
@@ -499,13 +503,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     names = ex.names()
     cur, acc = ex.copy_tables()
     rows = load_ledger(ex, acc)
-    n_trades = len(rows)
-    trades = merge_ledger(rows, run.run_dir / TRADES_NPY)
+    n_trades = write_trades(run.run_dir, rows, names, csv=run.csv)
     del rows
-    write_trades_csv(run.run_dir, trades, names)
-    if isinstance(trades, np.memmap):
-        trades.flush()
-    del trades
     verdict = final_check(ex, n_trades)
     strategies = {t.slot: t.strategy for t in run.traders}
     n_samples = write_samples(run.run_dir, run.run_dir / MONITOR_DIR, ex.geo.n_currencies,
@@ -579,7 +578,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     if not figures:
         return summary
     try:
-        plot_run(run.run_dir)
+        plot_run(run.run_dir, read_samples(run.run_dir))
     except Exception as e:  # a figure must never cost the results of a run
         summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
         write_summary(path, summary)

@@ -1,7 +1,7 @@
 """Figures of a run folder: prices, traders' wealth and the market-behaviour panel.
 
-Everything works from ``samples.npz`` (and ``summary.json`` for the title). A run that
-stopped early may hold zero or one sample; the figures are still written, with a note
+Everything works from the run's sample arrays (and ``summary.json`` for the title). A run
+that stopped early may hold zero or one sample; the figures are still written, with a note
 saying why they are empty, because ``sim run`` draws them after every run and ``sim plot``
 is what a user reaches for when a run went wrong.
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -25,7 +24,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
-from sim.errors import BadInput
 from sim.viz.returns import (
     MIN_ACF_PAIRS,
     MIN_KURTOSIS_N,
@@ -421,17 +419,12 @@ def _why_empty(run_dir: Path) -> str:
     return TOO_SHORT if enabled else "monitor disabled"
 
 
-def plot_run(run_dir: Path) -> list[Path]:
-    """Write price.png, wealth.png and market.png into a run folder; returns their paths."""
+def plot_run(run_dir: Path, samples: Mapping[str, np.ndarray[Any, Any]]) -> list[Path]:
+    """Write price.png, wealth.png and market.png into a run folder; returns their paths.
+
+    ``samples`` are the run's sample arrays (``sim.harness.tables.read_samples``).
+    """
     run_dir = Path(run_dir)
-    f = run_dir / "samples.npz"
-    if not f.is_file():
-        raise BadInput(f"{run_dir}: no samples.npz (expected a run folder)")
-    try:
-        with np.load(f, allow_pickle=False) as z:
-            samples = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise BadInput(f"{f}: unreadable ({e})") from e
     title = _run_title(run_dir)
     why = _why_empty(run_dir)
     gap = RESUME_GAP if (run_dir / "resumed").exists() else MONITOR_GAP

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pytest
 
 from sim.core.exchange import Exchange
@@ -28,9 +28,9 @@ def test_three_python_and_two_c_traders_conserve_and_log_every_trade(tmp_path: P
     assert s.final_ok and s.live_violations == 0
     assert [t.strategy for t in s.traders] == ["random"] * 3 + ["command:trader"] * 2
     assert all(t.trades > 0 and t.exit == "done" for t in s.traders)
-    trades = np.load(out.run_dir / "trades.npy")
+    trades = pd.read_parquet(out.run_dir / "trades.parquet")
     for t in s.traders:
-        assert (trades["slot"] == t.id).sum() == t.trades
+        assert (trades["trader"] == t.id).sum() == t.trades
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
         assert replay(ex) == []
 

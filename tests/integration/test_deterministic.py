@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pandas as pd
 import pytest
 
 from sim.core import layout as L
@@ -52,12 +52,13 @@ def _tables(out: RunOutcome) -> tuple[Any, Any, int]:
 def test_same_seed_same_trades_and_same_file(tmp_path: Path) -> None:
     a = _run(tmp_path / "a", seed=5)
     b = _run(tmp_path / "b", seed=5)
-    ta, tb = np.load(a.run_dir / "trades.npy"), np.load(b.run_dir / "trades.npy")
+    ta = pd.read_parquet(a.run_dir / "trades.parquet")
+    tb = pd.read_parquet(b.run_dir / "trades.parquet")
     assert len(ta) == len(tb) > TURNS // 2
-    for name in ta.dtype.names or ():
-        if name != "t":
-            assert np.array_equal(ta[name], tb[name]), f"trades.npy field {name} differs"
-    assert len(np.unique(ta["slot"])) == 3, "every trader should have traded"
+    for name in ta.columns:
+        if name != "t_ns":
+            assert ta[name].equals(tb[name]), f"trades.parquet column {name} differs"
+    assert ta["trader"].nunique() == 3, "every trader should have traded"
 
     cur_a, acc_a, turns_a = _tables(a)
     cur_b, acc_b, turns_b = _tables(b)
@@ -70,7 +71,7 @@ def test_same_seed_same_trades_and_same_file(tmp_path: Path) -> None:
             assert acc_a[f.name].tobytes() == acc_b[f.name].tobytes(), f"account {f.name}"
 
     c = _run(tmp_path / "c", seed=6)
-    tc = np.load(c.run_dir / "trades.npy")
-    fields = [n for n in ta.dtype.names or () if n != "t"]
-    same = len(tc) == len(ta) and all(np.array_equal(ta[n], tc[n]) for n in fields)
+    tc = pd.read_parquet(c.run_dir / "trades.parquet")
+    fields = [n for n in ta.columns if n != "t_ns"]
+    same = len(tc) == len(ta) and all(ta[n].equals(tc[n]) for n in fields)
     assert not same, "a different seed gave the same trade log"

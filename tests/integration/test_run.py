@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sim.config.scenario import load_scenario
 from sim.core import layout as L
 from sim.core.exchange import Exchange
+from sim.harness.tables import read_samples
 from sim.tools.check import replay
 from tests.integration.harness import (
     reap,
@@ -56,25 +58,24 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
     assert list(written["traders"][0]) == TRADER_KEYS
     assert written == s.as_json()
     d = out.run_dir
-    for f in ("summary.json", "samples.npz", "trades.csv", "trades.npy", "price.png",
+    for f in ("summary.json", "samples.parquet", "trades.parquet", "price.png",
               "exchange.dat"):
         assert (d / f).stat().st_size > 0, f
     assert not (d / "INCOMPLETE").exists()
-    samples = np.load(d / "samples.npz")
+    assert not (d / "trades.csv").exists(), "trades.csv is written only with --csv"
+    samples = read_samples(d)
     assert samples["rate"].shape == (len(samples["t"]), 4)
     assert list(samples["names"]) == ["EUR", "USD", "GBP", "CHF"]
     assert samples["wealth"].shape == (len(samples["t"]), 4)
-    trades = np.load(d / "trades.npy")
+    trades = pd.read_parquet(d / "trades.parquet")
     assert len(trades) == s.trades
-    assert (np.diff(trades["t"]) >= 0).all()
-    with open(d / "trades.csv") as f:
-        assert f.readline().startswith("seq,t,slot,currency,side,qty,cash")
-        assert sum(1 for _ in f) == s.trades
+    assert (trades["seq"] == np.arange(1, len(trades) + 1)).all()
+    assert (np.diff(trades["t_ns"]) >= 0).all()
     with Exchange.open(str(d / "exchange.dat"), writable=False) as ex:
         assert ex.header_int("run_state") == L.RUN_CLEAN
         assert replay(ex) == []
     # Every currency's own sequence is 1..n in the merged ledger's order.
-    for c in range(4):
+    for c in ("EUR", "USD", "GBP", "CHF"):
         seq = trades["cur_seq"][trades["currency"] == c]
         assert (seq == np.arange(1, len(seq) + 1)).all()
 
@@ -154,8 +155,8 @@ def test_trade_from_stdin_and_inspect_during_a_run(tmp_path: Path) -> None:
     run_dir = ex_path.parent
     s = summary(run_dir)
     assert s.final_ok and s.joined_slots == [2]
-    trades = np.load(run_dir / "trades.npy")
-    assert (trades["slot"] == 2).sum() == 2
+    trades = pd.read_parquet(run_dir / "trades.parquet")
+    assert (trades["trader"] == 2).sum() == 2
     assert sim("check", "--replay", str(run_dir)).returncode == 0
 
 

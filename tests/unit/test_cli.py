@@ -72,6 +72,7 @@ def test_every_subcommand_reaches_its_own_function(
     expect(["run", str(missing)], 2, err_is=f"sim run: {missing}: no such file")
     expect(["run"], 2, err_is="sim run: expected a scenario YAML file (or --resume RUN_DIR)")
     expect(["compare", str(missing)], 2)
+    expect(["sweep", str(missing)], 2)
     assert set(_parser()._subparsers._group_actions[0].choices) == seen  # type: ignore[union-attr]
 
 

@@ -6,10 +6,15 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from sim.cli import main
-from sim.harness.rundir import TRADE_DTYPE, write_trades_csv
+from sim.core import layout as L
+from sim.harness.monitor import MONITOR_DIR
+from sim.harness.rundir import SAMPLES, SCENARIO_FILE, TRADES
+from sim.harness.summary import SUMMARY_FILE
+from sim.harness.tables import TRADE_SCHEMA, write_trades
 from tests.integration.harness import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -34,11 +39,12 @@ def _names(cell: str) -> list[str]:
 
 def test_trade_columns_are_the_ones_written(tmp_path: Path) -> None:
     documented = [_names(r[0])[0] for r in _table_after("The trade table's columns")]
-    assert tuple(documented) == TRADE_DTYPE.names
-    write_trades_csv(tmp_path, np.zeros(0, TRADE_DTYPE), ["EUR"])
+    assert tuple(documented) == tuple(TRADE_SCHEMA.names)
+    # What the writer really puts in the files, Parquet and CSV alike.
+    write_trades(tmp_path, np.zeros(0, L.ROW.dtype), ["EUR"], csv=True)
+    assert pq.read_schema(tmp_path / "trades.parquet").names == documented
     header = (tmp_path / "trades.csv").read_text().splitlines()[0].split(",")
-    # The README says the CSV has every column but unit_reserve.
-    assert header == [c for c in documented if c != "unit_reserve"]
+    assert header == documented
 
 
 def test_every_command_is_documented(capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,10 +57,11 @@ def test_every_command_is_documented(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_run_folder_files_are_documented() -> None:
     files = {n for r in _table_after("Each run writes a new folder") for n in _names(r[0])}
-    for name in ("summary.json", "samples.npz", "trades.npy", "trades.csv", "exchange.dat",
-                 "ledger/", "monitor/", "scenario.yaml", "resumed", "price.png",
-                 "wealth.png", "market.png"):
-        assert name in files
+    # The names the program writes, from where it spells them.
+    for name in (SUMMARY_FILE, SAMPLES, TRADES, L.EXCHANGE_FILE, f"{MONITOR_DIR}/",
+                 SCENARIO_FILE, "ledger/", "resumed", "price.png", "wealth.png",
+                 "market.png"):
+        assert name in files, name
 
 
 def test_the_layer_picture_names_every_sub_package() -> None:

@@ -78,12 +78,10 @@ def test_market_compares_with_the_standard_normal_outside_the_bars(
 def test_a_resumed_run_marks_the_dead_time(tmp_path: Path,
                                            drawn: list[dict[str, Any]]) -> None:
     run = write_run(tmp_path / "resumed" / "r", 100)
-    with np.load(run / "samples.npz") as z:
-        samples = {k: z[k] for k in z.files}
+    samples = synthetic_samples(100)
     samples["t"][50:] += 30.0  # thirty seconds with the coordinator dead
-    np.savez_compressed(run / "samples.npz", **samples)
     (run / "resumed").write_text("1\n")
-    rfig.plot_run(run)
+    rfig.plot_run(run, samples)
     price, wealth = drawn[0], drawn[1]
     assert "no samples: coordinator dead until resumed" in price["legend"]
     assert all(p["spans"] >= 1 for p in price["panels"] + wealth["panels"])
@@ -96,7 +94,7 @@ def test_disabled_monitor_is_named_not_a_short_run(tmp_path: Path,
     run = write_run(tmp_path / "nomon" / "r", 0)
     summary = json.loads((run / "summary.json").read_text())
     (run / "summary.json").write_text(json.dumps({**summary, "monitor": {"enabled": False}}))
-    rfig.plot_run(run)
+    rfig.plot_run(run, synthetic_samples(0))
     for fig in drawn:
         assert "monitor disabled" in fig["suptitle"]
         assert "too short" not in fig["suptitle"]
@@ -106,7 +104,7 @@ def test_a_dead_run_is_titled_with_its_scenario(tmp_path: Path,
                                                 drawn: list[dict[str, Any]]) -> None:
     run = write_run(tmp_path / "results" / "r-123", 20, summary=False)
     (run / "scenario.yaml").write_text("name: stylized\ntraders: [{count: 1}]\n")
-    rfig.plot_run(run)
+    rfig.plot_run(run, synthetic_samples(20))
     assert all(f["suptitle"].startswith("stylized — run r-123 (did not finish)")
                for f in drawn)
 
