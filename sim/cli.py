@@ -1,4 +1,4 @@
-"""The command line: ``sim run / inspect / trade / check / compare / sweep / watch / ...``.
+"""The command line: sim run, inspect, trade, check, compare, sweep, watch, plot, schema, header.
 
 User errors (bad scenario, bad file, bad option) print one line and exit with status 2;
 no traceback. A run whose final invariants fail exits 1 unless its scenario expects it.
@@ -12,17 +12,21 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from sim import __version__
 from sim.errors import BadInput, SimError
 
 __all__ = ["main", "positive_int"]
 
+DESCRIPTION: Final = ("mmap market: trader processes on one memory-mapped exchange file, "
+                      "and a monitor that checks money is never created or lost.")
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim.config.scenario import load_scenario
     from sim.harness.coordinator import run_scenario
+    from sim.harness.preflight import check_runnable
     from sim.harness.report import print_run_summary
 
     if args.resume:
@@ -41,6 +45,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.duration is not None:
         overrides["duration_s"] = args.duration
     scn = load_scenario(args.scenario, overrides)
+    check_runnable(scn, args.scenario)
     root = Path(args.out) if args.out else Path("results")
     outcome = run_scenario(scn, root, sys.stdout, figures=not args.no_figures, csv=args.csv,
                            run_dir=Path(args.run_dir) if args.run_dir else None)
@@ -135,13 +140,16 @@ class _Parser(argparse.ArgumentParser):
     """Bad options are user errors too: one line and exit status 2, no usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message}\n")
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sim", description=__doc__.splitlines()[0])
+    p = _Parser(prog="sim", description=DESCRIPTION,
+                epilog="'sim COMMAND --help' describes each command. Bad input prints one "
+                       "line and exits 2; a run whose invariants fail exits 1.")
     p.add_argument("--version", action="version", version=f"sim {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=_Parser)
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str
             ) -> argparse.ArgumentParser:

@@ -770,7 +770,8 @@ static void claim_slot(int64_t cash)
             slot = s;
     }
     if (slot < 0)
-        fail(EXIT_BAD, "%s: all %" PRId64 " account slots are taken", T.path, T.ns);
+        fail(EXIT_BAD, "%s: all %" PRId64 " account slots are taken; joiners get the slots "
+             "a scenario keeps free: give it a larger spare_slots", T.path, T.ns);
     (void)lock_all();
     int64_t *v = &T.cur[0].version;
     st(v, ld(v) + 1);
@@ -1377,6 +1378,18 @@ int main(int argc, char **argv)
     if (max_text != NULL && (why = parse_amount(max_text, T.scale, false, &max_qty)) != NULL)
         fail(EXIT_BAD, "--max-qty: amount '%s' %s", max_text, why);
 
+    /* Random orders are sent only while a run goes: on a run that is over, say why none
+     * will be, and claim no account for nothing (a slot the coordinator funded is its
+     * own: it is marked done as usual). */
+    int64_t state = ld(&T.h->run_state);
+    if (count >= 0 && (state == MMX_RUN_STOPPING || state == MMX_RUN_CLEAN)) {
+        if (slot < 0)
+            fail(EXIT_BAD, "%s: the run is over (run state %s): --random trades only while "
+                 "a run goes; no account taken (trade by hand without --random, or start a "
+                 "new run)", T.path, mmx_run_state_name(state));
+        warn("%s: the run is over (run state %s): no orders sent", T.path,
+             mmx_run_state_name(state));
+    }
     attach(slot, slot < 0, cash);
     if (count >= 0)
         random_mode(count, have_seed ? seed : (uint64_t)T.slot, max_qty);

@@ -23,6 +23,7 @@ from sim.compare.figures import plot_pnl, plot_prices, plot_wealth
 from sim.compare.report import print_table, write_csv, write_report
 from sim.compare.runner import Job, check_cluster, open_client, run_all
 from sim.compare.spec import load_spec, run_timeout
+from sim.harness.preflight import check_results_root
 from sim.harness.rundir import make_run_dir, mark_complete, write_json
 
 __all__ = ["compare_command"]
@@ -37,6 +38,7 @@ def compare_command(spec_path: str, jobs: int | None, out_root: Path, out: IO[st
     check_cluster(scheduler, jobs)
     plan = load_spec(spec_path)
     spec = plan.spec
+    check_results_root(Path(out_root))
     root = make_run_dir(Path(out_root), f"compare-{spec.name}", spec.seed)
     shutil.copyfile(plan.spec_path, root / "spec.yaml")
     scen_dir = root / "scenarios"

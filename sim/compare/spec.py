@@ -131,6 +131,9 @@ def load_spec(spec_path: str | os.PathLike[str]) -> Plan:
     src = os.fspath(spec_path)
     path = Path(src)
     data = read_spec_mapping(path, src, "name, base, repeats and variants")
+    if "traders" in data and not ("base" in data or "variants" in data):
+        raise BadScenario(f"{src}: is a scenario (it has traders), not a compare spec; run "
+                          f"it with: sim run {src}")
     try:
         spec = CompareSpec.model_validate(data)
     except ValidationError as e:

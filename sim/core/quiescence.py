@@ -42,7 +42,7 @@ def settle(ex: Exchange) -> dict[str, int]:
 def final_check(ex: Exchange, ledger_rows: int | None = None) -> dict[str, Any]:
     """The verdict at quiescence: every invariant, plus journals and ledger completeness."""
     cur, acc = ex.copy_tables()
-    found = inv.check_all(cur, acc, None)
+    found = inv.check_all(cur, acc, None, scale=ex.scale)
     claimed = acc["status"] != L.SLOT_FREE
     open_journals = [int(s) for s in np.flatnonzero(claimed & (acc["j_state"] != 0))]
     inflight = [int(c) for c in np.flatnonzero(cur["inflight"] != L.NO_SLOT)]

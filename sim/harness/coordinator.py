@@ -25,6 +25,7 @@ from typing import IO, Any, Final
 import multiprocess
 import multiprocess.connection
 import numpy as np
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from sim import __version__
 from sim.config.scenario import Scenario, TraderGroup
@@ -37,6 +38,7 @@ from sim.core.transaction import recover_slot
 from sim.core.valuation import pool_rates, wealth
 from sim.errors import BadInput, BadScenario, SimError
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE, monitor_main
+from sim.harness.preflight import check_results_root, check_runnable
 from sim.harness.rundir import (
     INCOMPLETE,
     SCENARIO_FILE,
@@ -62,6 +64,7 @@ from sim.harness.summary import (
 from sim.harness.tables import read_samples, write_samples, write_trades
 from sim.market.trader import TraderSpec, trader_main, turn_order
 from sim.viz.figures import plot_run
+from sim.viz.terminal import console
 
 __all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
@@ -169,6 +172,8 @@ class Run:
         self.restarts = 0
         self.interrupted = _Interrupted()
         self.progress = bool(out is not None and out.isatty())
+        self._progress: Progress | None = None
+        self._task: TaskID = TaskID(0)
         self.faults = scn.faults
         self.fault_rng = np.random.default_rng([scn.seed, 3])
         self.news_rng = np.random.default_rng([scn.seed, 2])
@@ -294,10 +299,24 @@ class Run:
 
     def _show(self, elapsed: float, trades: int) -> None:
         assert self.out is not None
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("  "), BarColumn(bar_width=24),
+                TextColumn("{task.completed:6.1f}/{task.total:g} s"),
+                TextColumn("trades {task.fields[trades]:>12,}"),
+                TextColumn("{task.fields[rate]:>12,.0f} trades/s"),
+                console=console(self.out), transient=False, auto_refresh=False)
+            self._task = self._progress.add_task("run", total=self.scn.duration_s,
+                                                 trades=0, rate=0.0)
+            self._progress.start()
         rate = trades / elapsed if elapsed > 0 else 0.0
-        self.out.write(f"\r  {elapsed:6.1f}/{self.scn.duration_s:g} s   trades {trades:>12,}"
-                       f"   {rate:>12,.0f} trades/s ")
-        self.out.flush()
+        self._progress.update(self._task, completed=min(elapsed, self.scn.duration_s),
+                              trades=trades, rate=rate, refresh=True)
+
+    def end_show(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
     def _publish_news(self, ex: Exchange) -> None:
         sigma = self.scn.fundamental.sigma
@@ -401,6 +420,9 @@ def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
     run many short scenarios and read only the numbers; ``csv`` adds trades.csv beside
     trades.parquet; ``run_dir`` (new, or an empty folder) replaces ``root/<name>/<run-id>``.
     """
+    check_runnable(scn)
+    if run_dir is None:
+        check_results_root(root)
     run_dir = make_run_dir(root, scn.name, scn.seed) if run_dir is None \
         else claim_run_dir(run_dir)
     (run_dir / SCENARIO_FILE).write_text(scenario_text(scn))
@@ -420,9 +442,12 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
     from sim.config.scenario import load_scenario
 
     if not (run_dir / INCOMPLETE).exists():
-        raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker)")
+        raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker); "
+                       f"a finished run is not resumed: start a new one with sim run "
+                       f"{run_dir / SCENARIO_FILE}")
     overrides = {"duration_s": duration_s} if duration_s is not None else None
     scn = load_scenario(run_dir / SCENARIO_FILE, overrides)
+    check_runnable(scn)
     ex = Exchange.open(str(run_dir / L.EXCHANGE_FILE))
     try:
         h = ex.header()
@@ -450,7 +475,6 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
 
 
 def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
-    out = run.out
     old_int = signal.signal(signal.SIGINT, run.interrupted)
     t0 = time.monotonic()
     reason = "error"
@@ -462,8 +486,7 @@ def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
         duration = time.monotonic() - t0
         run.stop(ex)
         signal.signal(signal.SIGINT, old_int)
-        if run.progress and out is not None:
-            out.write("\n")
+        run.end_show()
     settled = settle(ex)
     summary = _finish(run, ex, reason, duration, settled, figures)
     ex.set_header_int("run_state", L.RUN_CLEAN)
@@ -500,7 +523,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     traders = [TraderResult(
         id=t.slot, strategy=t.strategy, initial_wealth=float(start[t.slot]),
         final_wealth=float(end[t.slot]), trades=int(acc["trades"][t.slot]),
-        rejected=int(acc["rejected"][t.slot]), exit=t.exit, deaths=t.deaths)
+        rejected=int(acc["rejected"][t.slot]), asked_hz=run.plan[t.slot].arrival.rate_hz,
+        exit=t.exit, deaths=t.deaths)
         for t in run.traders]
     joined = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)
               if s >= len(run.plan)]
@@ -526,6 +550,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         duration_s=round(duration, 4),
         stopped_by=reason,
         trades=n_trades,
+        session_trades=n_trades - run.seq_at_start,
         rejected=rejected,
         trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,

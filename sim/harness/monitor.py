@@ -124,7 +124,7 @@ class Sampler:
             j = int(last[i - 1]) if i > 0 else -1
             earlier = (cur[j], acc[j]) if j >= 0 else self.prev
             prev = inv.remember(*earlier) if earlier is not None else None
-            found = inv.check_all(cur[i], acc[i], prev)
+            found = inv.check_all(cur[i], acc[i], prev, scale=self.scale)
             for name, details in found.items():
                 if not details:
                     continue

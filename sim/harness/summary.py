@@ -124,6 +124,8 @@ class TraderResult(_Record):
     final_wealth: float
     trades: int
     rejected: int
+    # The arrival rate the scenario asked of this trader (None: as fast as it can).
+    asked_hz: float | None = None
     exit: str
     deaths: list[Death]
 
@@ -144,6 +146,8 @@ class RunSummary(_Record):
     duration_s: float
     stopped_by: str
     trades: int
+    # Trades of this session alone: differs from trades (the whole run's) once resumed.
+    session_trades: int | None = None
     rejected: int
     trades_per_s: float
     scale: int

@@ -8,7 +8,7 @@ import numpy as np
 
 from sim.core import layout as L
 from sim.core.exchange import Exchange
-from sim.viz.tables import write_table as _table
+from sim.viz.terminal import console, indented, table
 
 __all__ = ["print_exchange"]
 
@@ -30,20 +30,22 @@ def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
         out.write(f"  {f.name:<16} {v}{extra}\n")
     out.write("\n")
     cur, acc = ex.copy_tables()
-    rows = [["#", "name", "cash reserve", "unit reserve", "rate", "seq", "version",
-             "inflight"]]
+    rows: list[list[str]] = []
     for c, r in enumerate(cur):
         rows.append([str(c), L.decode_name(bytes(r["name"])),
                      f"{int(r['cash_reserve']) / scale:,.2f}",
                      f"{int(r['unit_reserve']) / scale:,.2f}",
                      f"{r['cash_reserve'] / r['unit_reserve']:.4f}", f"{int(r['seq']):,}",
                      str(int(r["version"])), str(int(r["inflight"]))])
-    _table(rows, out, {2, 3, 4, 5, 6, 7})
-    out.write("\n")
+    con = console(out)
+    con.print(indented(table(["#", "name", "cash reserve", "unit reserve", "rate", "seq",
+                              "version", "inflight"], rows, right={2, 3, 4, 5, 6, 7})))
+    con.print()
     nc = len(cur)
     names = [L.decode_name(bytes(n)) for n in cur["name"]]
-    rows = [["slot", "status", "kind", "pid", "cash", *names, "trades", "rejected",
-             "journal"]]
+    header = ["slot", "status", "kind", "pid", "cash", *names, "trades", "rejected",
+              "journal"]
+    rows = []
     shown = np.arange(len(acc)) if all_slots else np.flatnonzero(acc["status"] != L.SLOT_FREE)
     for s in shown:
         a = acc[s]
@@ -53,7 +55,7 @@ def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
                      *[f"{int(a['holdings'][c]) / scale:,.2f}" for c in range(nc)],
                      f"{int(a['trades']):,}", f"{int(a['rejected']):,}",
                      "active" if a["j_state"] else "idle"])
-    if len(rows) == 1:
-        out.write("  no account slots in use\n")
+    if not rows:
+        con.print("  no account slots in use")
     else:
-        _table(rows, out, set(range(3, 5 + nc + 2)))
+        con.print(indented(table(header, rows, right=range(3, 5 + nc + 2))))

@@ -14,7 +14,7 @@ from typing import IO
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.transaction import REJECT_REASONS, Account, claim_slot
-from sim.errors import BadInput
+from sim.errors import BadInput, NoFreeSlot
 
 __all__ = ["parse_amount", "trade_session"]
 
@@ -50,8 +50,13 @@ def trade_session(path: str, inp: IO[str], out: IO[str], cash: float = 1000.0,
         hold_minor = round(holdings * scale)
         if cash_minor < 0 or hold_minor < 0:
             raise BadInput("--cash and --holdings must be >= 0")
-        slot = claim_slot(ex, L.KIND_INTERACTIVE, cash_minor, [hold_minor] * len(names),
-                             pid=os.getpid())
+        try:
+            slot = claim_slot(ex, L.KIND_INTERACTIVE, cash_minor, [hold_minor] * len(names),
+                              pid=os.getpid())
+        except NoFreeSlot as e:
+            raise NoFreeSlot(f"{e}; joiners get the slots a scenario keeps free: give it a "
+                             "larger spare_slots (default 4, e.g. spare_slots: 8) and run "
+                             "it again") from None
         acc = Account(ex, slot)
         out.write(f"joined {path} as slot {slot} with {_money(cash_minor, scale)} cash; "
                   f"currencies {' '.join(names)}\n{HELP}\n")

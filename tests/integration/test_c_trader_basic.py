@@ -252,7 +252,24 @@ def test_random_mode_stops_when_the_run_stops(trader: Path, tmp_path: Path) -> N
     out = run_c(trader, path, "--slot", "0", "--random", "1000")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("trader slot 0: 0 trades, 0 rejected, ")
+    assert "the run is over (run state stopping): no orders sent" in out.stderr
     assert _account(path, 0, "status") == L.SLOT_DONE
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("state", [L.RUN_STOPPING, L.RUN_CLEAN])
+def test_random_mode_on_a_finished_run_takes_no_account(trader: Path, tmp_path: Path,
+                                                        state: int) -> None:
+    path = make_exchange(tmp_path, "per_currency", funded=1)
+    with Exchange.open(path) as ex:
+        ex.set_header_int("run_state", state)
+        before = ex.accounts()["status"].copy()
+    out = run_c(trader, path, "--random", "1000")
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert "the run is over" in out.stderr and "no account taken" in out.stderr
+    with Exchange.open(path) as ex:
+        assert (ex.accounts()["status"] == before).all()
 
 
 # ---------------------------------------------------------------------- interactive
@@ -438,7 +455,8 @@ def test_slot_must_be_funded_and_slots_run_out(trader: Path, tmp_path: Path) -> 
     assert run_c(trader, path, "--random", "10").returncode == 0
     out = run_c(trader, path, "--random", "10")
     assert (out.returncode, out.stderr) == (2, f"trader: {path}: all 2 account slots are "
-                                               "taken\n")
+                                               "taken; joiners get the slots a scenario "
+                                               "keeps free: give it a larger spare_slots\n")
     check_books(path)
 
 
@@ -522,3 +540,4 @@ def test_lock_wait_is_bounded(trader: Path, tmp_path: Path, sync: str) -> None:
     assert 0.25 < waited < 10
     assert _account(path, 0, "status") == L.SLOT_DONE
     check_books(path)
+

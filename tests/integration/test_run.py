@@ -27,16 +27,16 @@ from tests.integration.harness import (
 
 SUMMARY_KEYS = [
     "scenario", "seed", "run_dir", "versions", "scenario_sha256", "sync", "schedule",
-    "resumed", "n_traders", "joined_slots", "duration_s", "stopped_by", "trades", "rejected",
-    "trades_per_s", "scale", "invariants", "live_violations", "final_ok", "final_violations",
-    "expect_violations", "passed", "monitor", "peak_rss_kb", "faults", "currencies",
-    "traders"]
+    "resumed", "n_traders", "joined_slots", "duration_s", "stopped_by", "trades",
+    "session_trades", "rejected", "trades_per_s", "scale", "invariants", "live_violations",
+    "final_ok", "final_violations", "expect_violations", "passed", "monitor", "peak_rss_kb",
+    "faults", "currencies", "traders"]
 MONITOR_KEYS = [
     "samples", "samples_asked", "sample_ratio", "interval_s", "slice_ns", "cpu_s",
     "cpu_share", "torn", "locked_snapshots", "rolled_back", "recorded_violations",
     "invariants", "enabled", "exit"]
 TRADER_KEYS = ["id", "strategy", "initial_wealth", "final_wealth", "trades", "rejected",
-               "exit", "deaths"]
+               "asked_hz", "exit", "deaths"]
 
 
 @pytest.mark.timeout(90)
