@@ -6,13 +6,14 @@ STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/default.yaml
 SIM := $(BIN)/sim
 
-.PHONY: run test lint bench compare c clean help
+.PHONY: run test lint bench compare sweep c clean help
 
 help:
 	@echo "make run [SCENARIO=scenarios/x.yaml]   run a scenario, results in results/"
 	@echo "make test                              run the whole test suite"
-	@echo "make bench [QUICK=1] [LONG=1]          benchmark matrix, bench/results/"
+	@echo "make bench [QUICK=1] [LONG=1] [SERIES=matrix|sweeps]  benchmarks, bench/results/"
 	@echo "make compare [SPEC=...]                strategy comparison"
+	@echo "make sweep [SPEC=...] [SCHEDULER=...]  parameter sweep on Dask (local cluster by default)"
 	@echo "make lint                              ruff, mypy (strict), import-linter layers"
 	@echo "make c                                 build the C trader (examples/c)"
 
@@ -34,11 +35,18 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/python -m bench $(if $(filter 1 yes true,$(QUICK)),--quick,) $(if $(filter 1 yes true,$(LONG)),--long,)
+	$(BIN)/python -m bench $(if $(filter 1 yes true,$(QUICK)),--quick,) $(if $(filter 1 yes true,$(LONG)),--long,) $(if $(SERIES),--series $(SERIES),)
 
 SPEC ?= scenarios/compare/strategies.yaml
 compare: $(STAMP)
 	$(SIM) compare $(SPEC)
+
+# SPEC given on the command line names the sweep; otherwise the shipped one (SPEC's own
+# default is the comparison's).
+SWEEP_SPEC := $(if $(filter command line environment,$(origin SPEC)),$(SPEC),scenarios/sweeps/fees.yaml)
+SCHEDULER ?=
+sweep: $(STAMP)
+	$(SIM) sweep $(SWEEP_SPEC) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
 c: $(STAMP)
 	$(MAKE) -C examples/c

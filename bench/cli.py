@@ -27,7 +27,14 @@ from .baselines import run_baseline
 from .harness import run_harness
 from .machine import measure_speedup
 from .population import population_targets, run_population
-from .report import evaluate_targets, fmt_rate, render_markdown, verdict_lines, write_outputs
+from .report import (
+    evaluate_targets,
+    fmt_rate,
+    render_markdown,
+    verdict_lines,
+    write_json,
+    write_outputs,
+)
 from .rss import flat_rss, measure_rss, rss_growth
 
 __all__ = ["Config", "main", "make_config", "run_bench"]
@@ -298,10 +305,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--long", action="store_true",
                    help="also a 60 s run, for the peak RSS growth target")
     p.add_argument("--population", action="store_true",
-                   help="only the population series (agents 10 to 100k on 2 processes)")
+                   help="only the population series (agents 10 to 100k on 2 processes), "
+                        "without the matrix or the sweeps")
     p.add_argument("--out", type=Path, default=RESULTS,
                    help=f"results folder (default {RESULTS})")
+    p.add_argument("--series", choices=("all", "matrix", "sweeps"), default="all",
+                   help="the throughput matrix, the sweep runner and tables, or both")
     args = p.parse_args(argv)
+    status = 0
+    if args.series in ("all", "matrix") or args.population:
+        status = _matrix(args)
+    if args.series in ("all", "sweeps") and status != 130 and not args.population:
+        status = max(status, _sweeps(args.out))
+    return status
+
+
+def _sweeps(folder: Path) -> int:
+    from .sweeps import render, run_series
+
+    print("bench: sweep series (Dask runner against a thread pool; Parquet against CSV)",
+          flush=True)
+    try:
+        res = run_series(sys.stdout)
+    except KeyboardInterrupt:
+        print("bench: interrupted; nothing written", file=sys.stderr)
+        return 130
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = _stem(folder) + "-sweeps"
+    text = render(res)
+    (folder / f"{stem}.md").write_text(text)
+    write_json(res, folder / f"{stem}.json")
+    print()
+    print(text)
+    print(f"written: {folder / stem}.md, .json")
+    return 0
+
+
+def _matrix(args: argparse.Namespace) -> int:
     cfg = make_config(args.quick, args.long, args.population)
     started = time.monotonic()
     print(f"bench: {cfg.total_runs} runs of {cfg.duration_s:g} s"

@@ -11,8 +11,9 @@ from the checkout does this), a scenario uses this one as::
         holdings: 100
         params: {alpha: 0.05, band: 0.002, qty: 2}
 
-``params`` is validated against ``MeanReverter.Params`` when the scenario is loaded, so a
-typo such as ``bnad`` is reported before any process starts.
+``params`` is validated against ``MeanReverterParams`` (the type argument of
+``Strategy[...]``, which the class also carries as ``MeanReverter.Params``) when the
+scenario is loaded, so a typo such as ``bnad`` is reported before any process starts.
 
 The rules a plug-in must keep: be pure (no I/O, locks or sleeping; the trader loop owns
 arrival timing), observe the market only through the ``MarketView`` it is given, and draw
@@ -24,15 +25,24 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from sim.core.layout import SIDE_BUY, SIDE_SELL
-from sim.market.strategies import MarketView, Order, Strategy
+from sim.market.strategies import MarketView, Order, Strategy, StrategyParams
 
-__all__ = ["MeanReverter"]
+__all__ = ["MeanReverter", "MeanReverterParams"]
 
 
-class MeanReverter(Strategy):
+class MeanReverterParams(StrategyParams):
+    """Parameters of :class:`MeanReverter`; the base keeps extra="forbid" and frozen."""
+
+    alpha: float = Field(default=0.05, gt=0, le=1, description="EMA weight of the newest rate")
+    band: float = Field(default=0.002, ge=0, allow_inf_nan=False,
+                        description="half-width (fraction) of the no-trade band")
+    qty: float = Field(default=2.0, gt=0, allow_inf_nan=False, description="units per order")
+
+
+class MeanReverter(Strategy[MeanReverterParams]):
     """Bets that each price returns to its exponential moving average.
 
     It keeps a per-currency EMA of the rates it has seen (weight ``alpha`` on the newest)
@@ -44,17 +54,9 @@ class MeanReverter(Strategy):
 
     name: ClassVar[str] = "mean_reverter"
 
-    class Params(Strategy.Params):
-        # Deriving from Strategy.Params keeps extra="forbid" and frozen.
-        alpha: float = Field(default=0.05, gt=0, le=1, description="EMA weight of the newest rate")
-        band: float = Field(default=0.002, ge=0, allow_inf_nan=False,
-                            description="half-width (fraction) of the no-trade band")
-        qty: float = Field(default=2.0, gt=0, allow_inf_nan=False, description="units per order")
-
-    def __init__(self, params: BaseModel, n_currencies: int, scale: int) -> None:
+    def __init__(self, params: MeanReverterParams, n_currencies: int, scale: int) -> None:
         super().__init__(params, n_currencies, scale)
-        p = params
-        assert isinstance(p, MeanReverter.Params)
+        p = params  # typed by the class's parameter model: no isinstance needed
         self._alpha = p.alpha
         self._band = p.band
         self._qty = max(1, round(p.qty * scale))

@@ -1,4 +1,4 @@
-"""The command line: ``sim run / inspect / trade / check / compare / watch / plot / ...``.
+"""The command line: sim run, inspect, trade, check, compare, sweep, watch, plot, schema, header.
 
 User errors (bad scenario, bad file, bad option) print one line and exit with status 2;
 no traceback. A run whose final invariants fail exits 1 unless its scenario expects it.
@@ -12,17 +12,21 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from sim import __version__
 from sim.errors import BadInput, SimError
 
 __all__ = ["main", "positive_int"]
 
+DESCRIPTION: Final = ("mmap market: trader processes on one memory-mapped exchange file, "
+                      "and a monitor that checks money is never created or lost.")
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sim.config.scenario import load_scenario
     from sim.harness.coordinator import run_scenario
+    from sim.harness.preflight import check_runnable
     from sim.harness.report import print_run_summary
 
     if args.resume:
@@ -41,8 +45,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.duration is not None:
         overrides["duration_s"] = args.duration
     scn = load_scenario(args.scenario, overrides)
+    check_runnable(scn, args.scenario)
     root = Path(args.out) if args.out else Path("results")
-    outcome = run_scenario(scn, root, sys.stdout)
+    outcome = run_scenario(scn, root, sys.stdout, figures=not args.no_figures, csv=args.csv,
+                           run_dir=Path(args.run_dir) if args.run_dir else None)
     print_run_summary(outcome.summary, sys.stdout)
     return outcome.exit_status
 
@@ -70,14 +76,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from sim.harness.rundir import ensure_samples
+    from sim.harness.tables import ensure_samples, read_samples
     from sim.viz.figures import plot_run
 
     run = Path(args.run_dir)
     if not run.is_dir():
         raise BadInput(f"{run}: not a run folder")
     ensure_samples(run)
-    for p in plot_run(run):
+    for p in plot_run(run, read_samples(run)):
         print(p)
     return 0
 
@@ -94,7 +100,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from sim.compare.command import compare_command
 
     root = Path(args.out) if args.out else Path("results")
-    return compare_command(args.spec, args.jobs, root, sys.stdout)
+    return compare_command(args.spec, args.jobs, root, sys.stdout, scheduler=args.scheduler)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.compare.sweep import sweep_command
+
+    root = Path(args.out) if args.out else Path("results")
+    return sweep_command(args.spec, root, sys.stdout, sys.stderr, scheduler=args.scheduler,
+                         jobs=args.jobs)
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
@@ -126,13 +140,16 @@ class _Parser(argparse.ArgumentParser):
     """Bad options are user errors too: one line and exit status 2, no usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message}\n")
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sim", description=__doc__.splitlines()[0])
+    p = _Parser(prog="sim", description=DESCRIPTION,
+                epilog="'sim COMMAND --help' describes each command. Bad input prints one "
+                       "line and exits 2; a run whose invariants fail exits 1.")
     p.add_argument("--version", action="version", version=f"sim {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=_Parser)
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str
             ) -> argparse.ArgumentParser:
@@ -145,8 +162,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="RUN_DIR",
                    help="continue trading on the file of a run whose coordinator died")
     r.add_argument("--out", help="results root instead of ./results")
+    r.add_argument("--run-dir", metavar="DIR",
+                   help="write the run folder at DIR (must not exist) instead of under --out")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--duration", type=float, help="override the scenario's duration_s")
+    r.add_argument("--no-figures", action="store_true",
+                   help="skip the PNGs (sim plot draws them later)")
+    r.add_argument("--csv", action="store_true",
+                   help="also write trades.csv, for tools that cannot read Parquet")
 
     i = add("inspect", _cmd_inspect, "print header, currencies and accounts of an exchange file")
     i.add_argument("file")
@@ -167,8 +190,15 @@ def _parser() -> argparse.ArgumentParser:
 
     cm = add("compare", _cmd_compare, "run a comparison spec: variants x paired repeats")
     cm.add_argument("spec", help="comparison spec YAML")
-    cm.add_argument("--jobs", type=positive_int, default=1, help="runs at once (default 1)")
-    cm.add_argument("--out", help="results root instead of ./results")
+    sw = add("sweep", _cmd_sweep, "run a sweep spec: a grid of overrides x paired repeats")
+    sw.add_argument("spec", help="sweep spec YAML")
+    for sp in (cm, sw):
+        sp.add_argument("--scheduler", metavar="ADDR",
+                        help="Dask scheduler to send the runs to (tcp://HOST:PORT); "
+                             "default: Dask's configured one, else a local cluster")
+        sp.add_argument("--jobs", type=positive_int,
+                        help="runs at once on the local cluster (default: one per CPU)")
+        sp.add_argument("--out", help="results root instead of ./results")
 
     w = add("watch", _cmd_watch, "live terminal view of an exchange file (read-only)")
     w.add_argument("file")

@@ -804,13 +804,16 @@ static void join(int64_t cash)
             w = i;
     }
     if (w < 0)
-        fail(EXIT_BAD, "%s: all %" PRId64 " writer records are taken", T.path, T.nw);
+        fail(EXIT_BAD, "%s: all %" PRId64 " writer records are taken; joiners get the "
+             "writers and accounts a scenario keeps free: give it a larger spare_slots",
+             T.path, T.nw);
     for (int64_t i = 0; i < T.na && acct < 0; i++) {
         if (ld(&account_rec(i)->status) == MMX_SLOT_FREE)
             acct = i;
     }
     if (acct < 0)
-        fail(EXIT_BAD, "%s: all %" PRId64 " accounts are taken", T.path, T.na);
+        fail(EXIT_BAD, "%s: all %" PRId64 " accounts are taken; joiners get the accounts a "
+             "scenario keeps free: give it a larger spare_slots", T.path, T.na);
     (void)lock_all();
     T.writer = w;
     T.account = acct;
@@ -1442,6 +1445,18 @@ int main(int argc, char **argv)
     if (max_text != NULL && (why = parse_amount(max_text, T.scale, false, &max_qty)) != NULL)
         fail(EXIT_BAD, "--max-qty: amount '%s' %s", max_text, why);
 
+    /* Random orders are sent only while a run goes: on a run that is over, say why none
+     * will be, and claim no account for nothing (an account the coordinator funded is its
+     * own: its writer is marked done as usual). */
+    int64_t state = ld(&T.h->run_state);
+    if (count >= 0 && (state == MMX_RUN_STOPPING || state == MMX_RUN_CLEAN)) {
+        if (writer < 0)
+            fail(EXIT_BAD, "%s: the run is over (run state %s): --random trades only while "
+                 "a run goes; no account taken (trade by hand without --random, or start a "
+                 "new run)", T.path, mmx_run_state_name(state));
+        warn("%s: the run is over (run state %s): no orders sent", T.path,
+             mmx_run_state_name(state));
+    }
     attach(writer, acct, writer < 0, cash);
     if (count >= 0)
         random_mode(count, have_seed ? seed : (uint64_t)T.account, max_qty);

@@ -1,11 +1,13 @@
-"""Strategy comparisons: variants of a scenario x paired repeats, run, analysed, reported."""
+"""Strategy comparisons and parameter sweeps: specs, the Dask runner, analysis, tables.
+
+Names are imported on first use: a run's guard process (``sim.compare.guard``) starts
+inside this package and must not pay for pandas, Dask or matplotlib.
+"""
 
 from __future__ import annotations
 
-from sim.compare.analysis import Analysis, GroupRow, analyse, group_stats, win_rates
-from sim.compare.command import compare_command
-from sim.compare.spec import CompareSpec, Plan, Variant, load_spec, paired_seeds
-from sim.compare.stats import max_drawdown, mean_ci, t_quantile_975
+import importlib
+from typing import Any, Final
 
 __all__ = [
     "Analysis",
@@ -23,3 +25,19 @@ __all__ = [
     "t_quantile_975",
     "win_rates",
 ]
+
+_HOME: Final = {
+    "Analysis": "analysis", "GroupRow": "analysis", "analyse": "analysis",
+    "group_stats": "analysis", "win_rates": "analysis",
+    "compare_command": "command",
+    "CompareSpec": "spec", "Plan": "spec", "Variant": "spec", "load_spec": "spec",
+    "paired_seeds": "spec",
+    "max_drawdown": "stats", "mean_ci": "stats", "t_quantile_975": "stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sim.compare' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"sim.compare.{home}"), name)

@@ -12,8 +12,9 @@ import numpy as np
 
 from sim.compare.runner import RunResult
 from sim.compare.stats import max_drawdown, mean_ci
-from sim.harness.rundir import SAMPLES_NPZ
+from sim.errors import BadInput
 from sim.harness.summary import TraderResult
+from sim.harness.tables import read_samples
 
 __all__ = [
     "Analysis",
@@ -39,6 +40,7 @@ class GroupRow:
     trades: int
     rejected: int
     initial: float
+    run: int = -1  # index of the run's job
 
     def csv(self) -> list[str]:
         return [self.variant, str(self.repeat), str(self.seed), self.strategy,
@@ -53,7 +55,7 @@ def _num(x: float, digits: int) -> str:
 
 @dataclass
 class Samples:
-    """The parts of a run's samples.npz the figures need."""
+    """The parts of a run's samples the figures need."""
 
     t: np.ndarray[Any, Any]
     rate: np.ndarray[Any, Any]
@@ -75,16 +77,15 @@ class Analysis:
 
 
 def _load_samples(run_dir: Path) -> Samples | None:
-    f = run_dir / SAMPLES_NPZ
     try:
-        with np.load(f, allow_pickle=False) as z:
-            t = np.asarray(z["t"], dtype=np.float64)
-            rate = np.asarray(z["rate"], dtype=np.float64).reshape(len(t), -1)
-            wealth = np.asarray(z["wealth"], dtype=np.float64).reshape(len(t), -1)
-            return Samples(t, rate, [str(x) for x in z["names"]], wealth,
-                           [str(x) for x in z["strategy"]])
-    except (OSError, ValueError, KeyError):
+        z = read_samples(run_dir)
+    except BadInput:
         return None
+    t = np.asarray(z["t"], dtype=np.float64)
+    rate = np.asarray(z["rate"], dtype=np.float64).reshape(len(t), -1)
+    wealth = np.asarray(z["wealth"], dtype=np.float64).reshape(len(t), -1)
+    return Samples(t, rate, [str(x) for x in z["names"]], wealth,
+                   [str(x) for x in z["strategy"]])
 
 
 def analyse(results: list[RunResult]) -> Analysis:
@@ -123,7 +124,7 @@ def analyse(results: list[RunResult]) -> Analysis:
                 traders=sum(m.agents for m in members), pnl=pnl,
                 ret=pnl / initial if initial else math.nan,
                 max_drawdown=dd, trades=sum(m.trades for m in members),
-                rejected=sum(m.rejected for m in members), initial=initial))
+                rejected=sum(m.rejected for m in members), initial=initial, run=job.index))
             if len(curve) and initial:
                 a.curves.setdefault((job.variant, strat), []).append(
                     (t, curve / initial - 1.0))

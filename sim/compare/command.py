@@ -1,7 +1,8 @@
 """``sim compare``: run every variant x repeat of a spec and write the comparison.
 
 Output goes to ``<out_root>/compare-<name>/<run-id>/`` (never overwriting anything):
-``runs/`` (every run folder), ``compare.csv`` (one row per run and strategy),
+``runs/r<k>/<variant>/`` (every run's summary and tables, as the workers sent them
+back), ``compare.csv`` (one row per run and strategy),
 ``summary.json``, ``report.md`` and the figures ``pnl.png``, ``wealth.png`` and
 ``prices.png``.
 """
@@ -20,40 +21,46 @@ import yaml
 from sim.compare.analysis import analyse, group_stats
 from sim.compare.figures import plot_pnl, plot_prices, plot_wealth
 from sim.compare.report import print_table, write_csv, write_report
-from sim.compare.runner import Job, run_all
-from sim.compare.spec import load_spec
+from sim.compare.runner import Job, check_cluster, open_client, run_all
+from sim.compare.spec import load_spec, run_timeout
+from sim.harness.preflight import check_results_root
 from sim.harness.rundir import make_run_dir, mark_complete, write_json
 
 __all__ = ["compare_command"]
 
-def compare_command(spec_path: str, jobs: int, out_root: Path, out: IO[str]) -> int:
+def compare_command(spec_path: str, jobs: int | None, out_root: Path, out: IO[str], *,
+                    scheduler: str | None = None) -> int:
     """Run every variant × repeat of a spec and write the comparison; 0 if all passed.
 
-    ``jobs`` (runs at once, >= 1) is checked where it is read: the ``--jobs`` option.
+    The runs go to the Dask cluster at ``scheduler`` (or Dask's configured one), else to
+    a local cluster running ``jobs`` at once (default: one per CPU).
     """
+    check_cluster(scheduler, jobs)
     plan = load_spec(spec_path)
     spec = plan.spec
+    check_results_root(Path(out_root))
     root = make_run_dir(Path(out_root), f"compare-{spec.name}", spec.seed)
     shutil.copyfile(plan.spec_path, root / "spec.yaml")
     scen_dir = root / "scenarios"
     scen_dir.mkdir()
-    files: dict[str, Path] = {}
+    texts: dict[str, str] = {}
     for v, data in plan.scenarios.items():
-        f = scen_dir / f"{v}.yaml"
-        f.write_text(f"# variant {v} of {plan.base_path}, written by sim compare\n"
-                     + yaml.safe_dump(data, sort_keys=False))
-        files[v] = f
-    job_list = [Job(index=i, variant=v.name, repeat=r, seed=seed, scenario=files[v.name],
-                    out=root / "runs" / f"r{r}")
+        texts[v] = (f"# variant {v} of {plan.base_path}, written by sim compare\n"
+                    + yaml.safe_dump(data, sort_keys=False))
+        (scen_dir / f"{v}.yaml").write_text(texts[v])
+    job_list = [Job(index=i, variant=v.name, repeat=r, seed=seed, scenario=texts[v.name],
+                    out=root / "runs" / f"r{r}" / v.name,
+                    timeout_s=run_timeout(spec.timeout_s, plan.scenarios[v.name]))
                 for i, (r, seed, v) in enumerate((r, seed, v)
                                                  for r, seed in enumerate(plan.seeds)
                                                  for v in spec.variants)]
     out.write(f"compare {spec.name}: {len(spec.variants)} variants × {spec.repeats} repeats "
-              f"= {len(job_list)} runs, {min(jobs, len(job_list))} at a time\n")
+              f"= {len(job_list)} runs\n")
     out.write(f"  folder: {root}\n")
     out.flush()
     t0 = time.monotonic()
-    results = run_all(job_list, jobs, sys.stderr)
+    with open_client(scheduler, jobs, sys.stderr) as client:
+        results = run_all(client, job_list, "compare", sys.stderr)
     wall = time.monotonic() - t0
     # Report in variant order, repeat within; runs were started repeat by repeat so the
     # first results already cover every variant.
@@ -83,6 +90,7 @@ def compare_command(spec_path: str, jobs: int, out_root: Path, out: IO[str]) -> 
                  "base_path": str(plan.base_path)},
         "seeds": plan.seeds,
         "jobs": jobs,
+        "scheduler": scheduler,
         "wall_s": round(wall, 3),
         "passed": all_passed,
         "strategies": analysis.strategies,

@@ -12,6 +12,7 @@ from typing import IO, Any, Final
 from sim.compare.analysis import GroupRow
 from sim.compare.runner import RunResult
 from sim.compare.spec import Plan
+from sim.viz.terminal import console, indented, table
 
 __all__ = [
     "CSV_COLUMNS",
@@ -56,7 +57,8 @@ def write_report(path: Path, plan: Plan, stats: dict[str, dict[str, Any]],
         f"Runs: {len(results)}, passed: {n_ok}.",
         "",
         "PnL is final minus initial wealth (cash plus holdings at pool rates, home money), "
-        "summed over the strategy's traders; return is PnL / initial wealth. The 95 % "
+        "summed over the strategy's traders (PnL per trader divides it by their number, as "
+        "the terminal table and pnl.png show it); return is PnL / initial wealth. The 95 % "
         "interval is a t-interval over repeats. Win rate: share of pairings with each other "
         "strategy of the same variant and repeat that had the higher return (ties count "
         "half). Max drawdown: largest peak-to-trough fall of the group's summed wealth, as "
@@ -65,9 +67,9 @@ def write_report(path: Path, plan: Plan, stats: dict[str, dict[str, Any]],
     ]
     for strat in strategies:
         lines += [f"## {strat}", "",
-                  "| variant | runs | traders | mean PnL | 95 % CI of PnL | mean return | "
-                  "win rate | mean trades | mean rejected | mean max drawdown |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| variant | runs | traders | mean PnL | 95 % CI of PnL | mean PnL per trader "
+                  "| mean return | win rate | mean trades | mean rejected | mean max drawdown |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for v in (var.name for var in spec.variants):
             st = stats.get(v, {}).get(strat)
             if st is None:
@@ -76,15 +78,18 @@ def write_report(path: Path, plan: Plan, stats: dict[str, dict[str, Any]],
             ci_text = f"{_fmt(ci[0])} … {_fmt(ci[1])}" if ci else "–"
             lines.append(
                 f"| {v} | {st['runs']} | {st['traders']} | {_fmt(st['mean_pnl'])} | "
-                f"{ci_text} | {_fmt(st['mean_return'], 3, pct=True)} | "
+                f"{ci_text} | {_fmt(_per_trader(st['mean_pnl'], int(st['traders'])))} | "
+                f"{_fmt(st['mean_return'], 3, pct=True)} | "
                 f"{_fmt(st['win_rate'], 0, pct=True)} | {_fmt(st['mean_trades'], 0)} | "
                 f"{_fmt(st['mean_rejected'], 0)} | "
                 f"{_fmt(st['mean_max_drawdown'], 2, pct=True)} |")
         lines.append("")
     lines += ["## Figures", "",
-              "- [pnl.png](pnl.png): PnL per trader of each strategy, per variant",
-              "- [wealth.png](wealth.png): wealth over time, median and 10–90 % band",
-              "- [prices.png](prices.png): price paths of repeat 0 of each variant", "",
+              "- [pnl.png](pnl.png): PnL per trader, a panel per strategy, per variant",
+              "- [wealth.png](wealth.png): wealth change over time, a panel per strategy, "
+              "a line (median) and 10–90 % band per variant",
+              "- [prices.png](prices.png): price paths of repeat 0, a panel per currency "
+              "and variant", "",
               "![PnL per trader](pnl.png)", "", "![wealth over time](wealth.png)", "",
               "![price paths](prices.png)", "", "## Runs", "",
               "| variant | repeat | seed | result | seconds | folder |",
@@ -98,18 +103,21 @@ def write_report(path: Path, plan: Plan, stats: dict[str, dict[str, Any]],
     path.write_text("\n".join(lines) + "\n")
 
 
+def _per_trader(x: Any, traders: int) -> Any:
+    return None if x is None or not traders else float(x) / traders
+
+
 def print_table(out: IO[str], stats: dict[str, dict[str, Any]]) -> None:
-    rows = [["variant", "strategy", "traders", "mean PnL", "95 % CI", "win rate"]]
+    """The terminal table: PnL per trader, as pnl.png draws it (report.md has both)."""
+    rows = []
     for v, per in stats.items():
         for strat, st in per.items():
+            n = int(st["traders"])
             ci = st["pnl_ci95"]
-            rows.append([v, strat, str(st["traders"]), _fmt(st["mean_pnl"]),
-                         f"{_fmt(ci[0])} … {_fmt(ci[1])}" if ci else "–",
+            rows.append([v, strat, str(n), _fmt(_per_trader(st["mean_pnl"], n)),
+                         f"{_fmt(_per_trader(ci[0], n))} … {_fmt(_per_trader(ci[1], n))}"
+                         if ci else "–",
                          _fmt(st["win_rate"], 0, pct=True)])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for n, r in enumerate(rows):
-        cells = [c.rjust(w) if i >= 2 else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
-        out.write("  " + "  ".join(cells).rstrip() + "\n")
-        if n == 0:
-            out.write("  " + "  ".join("-" * w for w in widths) + "\n")
+    console(out).print(indented(table(
+        ["variant", "strategy", "traders", "mean PnL per trader", "95 % CI", "win rate"],
+        rows, right={2, 3, 4, 5})))

@@ -38,8 +38,11 @@ __all__ = [
     "CompareSpec",
     "Plan",
     "Variant",
+    "load_base",
     "load_spec",
     "paired_seeds",
+    "read_spec_mapping",
+    "run_timeout",
 ]
 
 # Overrides a variant may not set: the spec owns them (seed pairs the repeats, name places
@@ -87,6 +90,9 @@ class CompareSpec(StrictModel):
                       description="base seed; repeat r uses a seed derived from it")
     duration_s: Float | None = Field(default=None, gt=0,
                                      description="override of every run's duration_s")
+    timeout_s: Float | None = Field(default=None, gt=0,
+                                    description="seconds a run may take before it is "
+                                                "killed (default 60 + 10 x duration_s)")
     variants: list[Variant] = Field(min_length=1)
 
     _not_a_parent = field_validator("name")(not_a_parent)
@@ -124,26 +130,18 @@ def load_spec(spec_path: str | os.PathLike[str]) -> Plan:
     """Read and validate a spec and every variant's scenario; raises one-line BadScenario."""
     src = os.fspath(spec_path)
     path = Path(src)
-    data = parse_yaml(read_text(path, src), src)
-    if data is None:
-        raise BadScenario(f"{src}: is empty; expected a mapping with name, base, repeats "
-                          "and variants")
-    if not isinstance(data, Mapping):
-        raise BadScenario(f"{src}: top level must be a mapping of keys to values")
+    data = read_spec_mapping(path, src, "name, base, repeats and variants")
+    if "traders" in data and not ("base" in data or "variants" in data):
+        raise BadScenario(f"{src}: is a scenario (it has traders), not a compare spec; run "
+                          f"it with: sim run {src}")
     try:
-        spec = CompareSpec.model_validate(dict(data))
+        spec = CompareSpec.model_validate(data)
     except ValidationError as e:
         raise _spec_error(src, e) from None
-    base_path = (path.parent / spec.base) if not Path(spec.base).is_absolute() \
-        else Path(spec.base)
-    base_src = os.fspath(base_path)
-    base = parse_yaml(read_text(base_path, f"{src}: base {base_src}"), base_src)
-    if not isinstance(base, dict):
-        parse_scenario(base, source=f"{src}: base {base_src}")  # raises the right message
-        raise BadScenario(f"{src}: base {base_src}: expected a scenario mapping")
+    base_path, base = load_base(path, spec.base, src)
     scenarios: dict[str, dict[str, Any]] = {}
     for i, var in enumerate(spec.variants):
-        where = f"{src}: variants[{i}] '{var.name}' applied to {base_src}"
+        where = f"{src}: variants[{i}] '{var.name}' applied to {os.fspath(base_path)}"
         overrides: dict[str, Any] = {}
         if spec.duration_s is not None:
             overrides["duration_s"] = spec.duration_s
@@ -153,6 +151,34 @@ def load_spec(spec_path: str | os.PathLike[str]) -> Plan:
         parse_scenario(merged, source=where)  # every variant is checked before any run
         scenarios[var.name] = merged
     return Plan(spec, path, base_path, scenarios, paired_seeds(spec.seed, spec.repeats))
+
+
+def read_spec_mapping(path: Path, src: str, expected: str) -> dict[str, Any]:
+    """A spec file's top-level mapping; one-line BadScenario if it is not one."""
+    data = parse_yaml(read_text(path, src), src)
+    if data is None:
+        raise BadScenario(f"{src}: is empty; expected a mapping with {expected}")
+    if not isinstance(data, Mapping):
+        raise BadScenario(f"{src}: top level must be a mapping of keys to values")
+    return dict(data)
+
+
+def load_base(spec_path: Path, base: str, src: str) -> tuple[Path, dict[str, Any]]:
+    """The base scenario a spec names (relative to the spec file) and its raw data."""
+    base_path = Path(base) if Path(base).is_absolute() else spec_path.parent / base
+    base_src = os.fspath(base_path)
+    data = parse_yaml(read_text(base_path, f"{src}: base {base_src}"), base_src)
+    if not isinstance(data, dict):
+        parse_scenario(data, source=f"{src}: base {base_src}")  # raises the right message
+        raise BadScenario(f"{src}: base {base_src}: expected a scenario mapping")
+    return base_path, data
+
+
+def run_timeout(timeout_s: float | None, scenario: Mapping[str, Any]) -> float:
+    """A run's time limit: the spec's, else generous for the scenario's duration."""
+    if timeout_s is not None:
+        return float(timeout_s)
+    return 60.0 + 10.0 * float(scenario.get("duration_s", 3.0))
 
 
 def paired_seeds(seed: int, repeats: int) -> list[int]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from sim.core import layout as L
@@ -29,6 +29,9 @@ __all__ = [
     "Float",
     "Int",
     "Loc",
+    "NonNegativeFloat",
+    "PositiveFloat",
+    "PositiveInt",
     "Problem",
     "StrictLoader",
     "StrictModel",
@@ -71,6 +74,12 @@ def _no_bool(kind: str, what: str) -> BeforeValidator:
 
 Float = Annotated[float, _no_bool("float_type", "a valid number")]
 Int = Annotated[int, _no_bool("int_type", "a valid integer")]
+# For Optional fields, whose bounds cannot sit on the field: a bound placed after the bool
+# check comes out of the JSON Schema as a bare "gt"/"ge" that editors ignore; placed
+# before it, as exclusiveMinimum/minimum.
+PositiveInt = Annotated[int, Field(gt=0), _no_bool("int_type", "a valid integer")]
+PositiveFloat = Annotated[float, Field(gt=0), _no_bool("float_type", "a valid number")]
+NonNegativeFloat = Annotated[float, Field(ge=0), _no_bool("float_type", "a valid number")]
 
 
 def fail(problems: list[Problem]) -> None:

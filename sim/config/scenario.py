@@ -32,6 +32,9 @@ from sim.config.loading import (
     NAME_PATTERN,
     Float,
     Int,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
     Problem,
     StrictModel,
     fail,
@@ -68,6 +71,8 @@ __all__ = [
 MONEY_LIMIT: Final = 2**53
 PLACEHOLDERS: Final = ("exchange", "writer", "account", "seed")
 JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
+# What resolve() accepts as a plug-in strategy name, for the schema only.
+PLUGIN_PATTERN: Final = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 
 
 
@@ -78,8 +83,8 @@ class Arrival(StrictModel):
         default="asap",
         description="asap: back to back; fixed: every 1/rate_hz s; poisson: exponential "
                     "waits of mean 1/rate_hz s")
-    rate_hz: Float | None = Field(
-        default=None, gt=0,
+    rate_hz: PositiveFloat | None = Field(
+        default=None,
         description="orders per second; required for fixed and poisson, not allowed for asap")
 
     @model_validator(mode="after")
@@ -93,7 +98,7 @@ class Arrival(StrictModel):
 
 
 class TraderGroup(StrictModel):
-    """``count`` agents that share a strategy (or an external command) and an endowment.
+    """A count of agents that share a strategy (or an external command) and an endowment.
 
     Agents of a strategy are hosted by the scenario's trader processes; each instance of
     a command is a process of its own, with one account."""
@@ -151,10 +156,10 @@ class MonitorConfig(StrictModel):
     """The invariant monitor process."""
 
     enabled: bool = True
-    interval_ms: Float = Field(default=10.0, gt=0, description="time between two samples "
-                                                                "(pools and writer totals)")
-    audit_ms: Float = Field(default=500.0, gt=0,
-                            description="time between two audits of every account")
+    interval_ms: PositiveFloat = Field(default=10.0, description="time between two samples "
+                                                                 "(pools and writer totals)")
+    audit_ms: PositiveFloat = Field(default=500.0,
+                                    description="time between two audits of every account")
 
 
 class Faults(StrictModel):
@@ -170,8 +175,8 @@ class Faults(StrictModel):
         description="pause inside the critical section, so kills land mid-transaction")
     pause_prob: Float = Field(default=0.0, ge=0, le=1,
                               description="probability a trade takes that pause")
-    kill_monitor_after_s: Float | None = Field(default=None, ge=0,
-                                               description="SIGKILL the monitor at this time")
+    kill_monitor_after_s: NonNegativeFloat | None = Field(
+        default=None, description="SIGKILL the monitor at this time")
 
 
 class Fundamental(StrictModel):
@@ -196,8 +201,8 @@ class Scenario(StrictModel):
     seed: Int = Field(default=0, ge=0, le=2**63 - 1,
                       description="seed of every random choice of the run")
     duration_s: Float = Field(default=3.0, gt=0, description="wall-clock length of the run")
-    max_trades: Int | None = Field(
-        default=None, gt=0, description="stop once this many trades were accepted in total")
+    max_trades: PositiveInt | None = Field(
+        default=None, description="stop once this many trades were accepted in total")
     sync: Literal["none", "global", "per_currency", "ofd"] = Field(
         default="per_currency", description="how trades are serialized")
     schedule: Literal["free", "deterministic"] = Field(
@@ -207,8 +212,8 @@ class Scenario(StrictModel):
     currencies: list[Currency] = Field(default_factory=_default_currencies, min_length=1,
                                        max_length=L.MAX_CURRENCIES)
     traders: list[TraderGroup] = Field(min_length=1)
-    processes: Int | None = Field(
-        default=None, gt=0,
+    processes: PositiveInt | None = Field(
+        default=None,
         description="trader processes that host the strategy agents (default: the number "
                     "of CPUs, never more than the agents); command groups add their own")
     monitor: MonitorConfig = MonitorConfig()
@@ -357,6 +362,9 @@ def parse_scenario(data: Any, source: str = "<scenario>",
         raise BadScenario(f"{source}: top level must be a mapping of keys to values "
                           f"(found {show(data)})")
     raw = {k if isinstance(k, str) else str(k): v for k, v in data.items()}
+    if "base" in raw and "variants" in raw:
+        raise BadScenario(f"{source}: is a compare spec (it has base and variants), not a "
+                          f"scenario; run it with: sim compare {source}")
     if raw.get("name") in (None, ""):
         raw["name"] = _safe_name(default_name)
     problems: list[Problem] = []
@@ -391,9 +399,33 @@ def load_scenario(path: str | os.PathLike[str],
 
 
 def scenario_schema() -> dict[str, Any]:
-    """JSON Schema of a scenario file, for editors and ``sim schema``."""
+    """JSON Schema (Draft 2020-12) of a scenario file, for editors and ``sim schema``.
+
+    A trader group's ``params`` depend on its ``strategy``: each built-in's ``Params`` model
+    is attached with ``if``/``then`` on the strategy name (absent means ``random``, the
+    default), so an editor checks them too; a ``module:Class`` plug-in's params stay open,
+    since only importing the plug-in can tell what they are.
+    """
+    from sim.market import strategies
+
     schema = Scenario.model_json_schema()
     schema["title"] = "mmap market scenario"
+    defs = schema["$defs"]
+    group = defs["TraderGroup"]
+    group["properties"]["strategy"]["anyOf"] = [
+        {"enum": sorted(strategies.BUILTINS)},
+        {"pattern": PLUGIN_PATTERN, "description": "a plug-in: package.module:ClassName"}]
+    rules = []
+    for name, cls in sorted(strategies.BUILTINS.items()):
+        ref = cls.Params.__name__
+        defs[ref] = cls.Params.model_json_schema()
+        # An absent strategy is the default, random: only the others require the key.
+        when: dict[str, Any] = {"properties": {"strategy": {"const": name}}}
+        if name != TraderGroup.model_fields["strategy"].default:
+            when["required"] = ["strategy"]
+        rules.append({"if": when,
+                      "then": {"properties": {"params": {"$ref": f"#/$defs/{ref}"}}}})
+    group["allOf"] = rules
     return {"$schema": JSON_SCHEMA_DIALECT, **schema}
 
 

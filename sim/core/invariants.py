@@ -18,6 +18,7 @@ and only the marked snapshots go through ``check_all`` one by one for their deta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final
 
 import numpy as np
@@ -81,10 +82,11 @@ class Previous:
 class Facts:
     """The sums and masks every invariant reads, computed once per snapshot."""
 
-    def __init__(self, cur: Table, acc: Table) -> None:
+    def __init__(self, cur: Table, acc: Table, scale: int = 1) -> None:
         # ``acc`` is the writer table: each writer's running totals stand for its accounts.
         self.cur = cur
         self.acc = acc
+        self.scale = scale
         self.nc = nc = len(cur)
         self.claimed = acc["status"] != L.SLOT_FREE
         a = acc[self.claimed]
@@ -104,6 +106,14 @@ class Facts:
     def names(self) -> list[str]:
         return [L.decode_name(bytes(n)) for n in self.cur["name"]]
 
+    def major(self, minor: int, signed: bool = False) -> str:
+        """Minor units as major units, exactly (messages speak as every report does)."""
+        v = Decimal(int(minor)) / Decimal(self.scale)
+        digits = len(str(self.scale)) - 1
+        if self.scale == 10**digits:  # 100 -> always two decimals, as money is printed
+            v = v.quantize(Decimal(1).scaleb(-digits))
+        return f"{v:+,f}" if signed else f"{v:,f}"
+
 
 def totals(cur: Table, acc: Table) -> dict[str, Any]:
     """Current and initial totals of cash and of each currency's units."""
@@ -114,15 +124,16 @@ def totals(cur: Table, acc: Table) -> dict[str, Any]:
 
 def cash_conserved(f: Facts) -> list[str]:
     if f.cash != f.init_cash:
-        return [f"total cash {f.cash} != initial {f.init_cash} "
-                f"(diff {f.cash - f.init_cash:+d})"]
+        return [f"total cash {f.major(f.cash)} != initial {f.major(f.init_cash)} "
+                f"(diff {f.major(f.cash - f.init_cash, signed=True)})"]
     return []
 
 
 def units_conserved(f: Facts) -> list[str]:
     if f.units == f.init_units:
         return []
-    return [f"{name}: total units {now} != initial {init} (diff {now - init:+d})"
+    return [f"{name}: total units {f.major(now)} != initial {f.major(init)} "
+            f"(diff {f.major(now - init, signed=True)})"
             for name, now, init in zip(f.names(), f.units, f.init_units, strict=True)
             if now != init]
 
@@ -135,11 +146,11 @@ def non_negative(f: Facts) -> list[str]:
     if not (bad_pool.any() or bad_cash.any() or bad_hold.any()):
         return []
     names = f.names()
-    out = [f"{names[c]}: pool reserves must stay > 0 (cash {cur['cash_reserve'][c]}, "
-           f"units {cur['unit_reserve'][c]})" for c in np.flatnonzero(bad_pool)]
-    out += [f"writer {s}: total cash {acc['tot_cash'][s]} < 0"
+    out = [f"{names[c]}: pool reserves must stay > 0 (cash {f.major(cur['cash_reserve'][c])}, "
+           f"units {f.major(cur['unit_reserve'][c])})" for c in np.flatnonzero(bad_pool)]
+    out += [f"writer {s}: total cash {f.major(acc['tot_cash'][s])} < 0"
             for s in np.flatnonzero(bad_cash)]
-    out += [f"writer {s}: total holding of {names[c]} is {acc['tot_holdings'][s, c]} < 0"
+    out += [f"writer {s}: total holding of {names[c]} is {f.major(acc['tot_holdings'][s, c])} < 0"
             for s, c in zip(*np.nonzero(bad_hold), strict=True)]
     return out
 
@@ -189,9 +200,12 @@ def remember(cur: Table, acc: Table, facts: Facts | None = None) -> Previous:
 
 
 def check_all(cur: Table, acc: Table, prev: Previous | None = None,
-              facts: Facts | None = None) -> dict[str, list[str]]:
-    """Every invariant on one snapshot: ``{name: [details of each violation]}``."""
-    f = facts or Facts(cur, acc)
+              facts: Facts | None = None, scale: int = 1) -> dict[str, list[str]]:
+    """Every invariant on one snapshot: ``{name: [details of each violation]}``.
+
+    Amounts in the details are in major units (``scale`` minor units each).
+    """
+    f = facts or Facts(cur, acc, scale)
     return {
         "cash_conserved": cash_conserved(f),
         "units_conserved": units_conserved(f),

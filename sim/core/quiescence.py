@@ -43,7 +43,7 @@ def final_check(ex: Exchange, ledger_rows: int | None = None) -> dict[str, Any]:
     """The verdict at quiescence: every invariant and every audit check on one copy of
     all tables, plus journals and ledger completeness."""
     cur, wri, acc = ex.copy_all()
-    found = inv.check_all(cur, wri, None)
+    found = inv.check_all(cur, wri, None, scale=ex.scale)
     found.update(inv.audit(cur, wri, acc))
     claimed = wri["status"] != L.SLOT_FREE
     open_journals = [int(w) for w in np.flatnonzero(claimed & (wri["j_state"] != 0))]

@@ -24,6 +24,7 @@ from typing import IO, Any, Final
 import multiprocess
 import multiprocess.connection
 import numpy as np
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from sim import __version__
 from sim.config.scenario import Scenario
@@ -37,19 +38,17 @@ from sim.core.valuation import pool_rates
 from sim.errors import BadInput, BadScenario, SimError
 from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE
+from sim.harness.preflight import check_results_root, check_runnable
 from sim.harness.processes import TraderProcess, assign_writers, monitor_entry, trader_entry
 from sim.harness.rundir import (
     INCOMPLETE,
     SCENARIO_FILE,
-    TRADES_NPY,
+    claim_run_dir,
     group_label,
     group_labels,
     make_run_dir,
     mark_complete,
-    merge_ledger,
     scenario_text,
-    write_samples,
-    write_trades_csv,
 )
 from sim.harness.summary import (
     SUMMARY_FILE,
@@ -65,7 +64,9 @@ from sim.harness.summary import (
     Versions,
     write_summary,
 )
+from sim.harness.tables import read_samples, write_samples, write_trades
 from sim.market.trader import AgentSpec, GroupSpec, TraderSpec
+from sim.viz.terminal import console
 
 __all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
@@ -109,6 +110,7 @@ class Run:
         self.ctx = multiprocess.get_context("fork")
         self.plan = scn.trader_plan()
         self.group_index = [i for i, g in enumerate(scn.traders) for _ in range(g.count)]
+        self.csv = False
         # A resumed run draws fresh streams: replaying the first segment's orders on
         # moved prices would mean nothing. A resumed file keeps its agents' writers.
         self.generation: tuple[int, ...] = (4, resumed) if resumed else ()
@@ -126,6 +128,8 @@ class Run:
         self.restarts = 0
         self.interrupted = _Interrupted()
         self.progress = bool(out is not None and out.isatty())
+        self._progress: Progress | None = None
+        self._task: TaskID = TaskID(0)
         self.faults = scn.faults
         self.fault_rng = np.random.default_rng([scn.seed, 3])
         self.news_rng = np.random.default_rng([scn.seed, 2])
@@ -297,10 +301,24 @@ class Run:
 
     def _show(self, elapsed: float, trades: int) -> None:
         assert self.out is not None
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("  "), BarColumn(bar_width=24),
+                TextColumn("{task.completed:6.1f}/{task.total:g} s"),
+                TextColumn("trades {task.fields[trades]:>12,}"),
+                TextColumn("{task.fields[rate]:>12,.0f} trades/s"),
+                console=console(self.out), transient=False, auto_refresh=False)
+            self._task = self._progress.add_task("run", total=self.scn.duration_s,
+                                                 trades=0, rate=0.0)
+            self._progress.start()
         rate = trades / elapsed if elapsed > 0 else 0.0
-        self.out.write(f"\r  {elapsed:6.1f}/{self.scn.duration_s:g} s   trades {trades:>12,}"
-                       f"   {rate:>12,.0f} trades/s ")
-        self.out.flush()
+        self._progress.update(self._task, completed=min(elapsed, self.scn.duration_s),
+                              trades=trades, rate=rate, refresh=True)
+
+    def end_show(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
     def _publish_news(self, ex: Exchange) -> None:
         sigma = self.scn.fundamental.sigma
@@ -396,16 +414,23 @@ class Run:
 
 
 def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
-                 figures: bool = True) -> RunOutcome:
+                 figures: bool = True, csv: bool = False,
+                 run_dir: Path | None = None) -> RunOutcome:
     """Run one scenario end to end and write its results folder.
 
     The folder's ``scenario.yaml`` is ``scn`` itself, as validated (overrides included).
     ``figures=False`` skips the PNGs (``sim plot`` draws them later), for callers that
-    run many short scenarios and read only the numbers.
+    run many short scenarios and read only the numbers; ``csv`` adds trades.csv beside
+    trades.parquet; ``run_dir`` (new, or an empty folder) replaces ``root/<name>/<run-id>``.
     """
-    run_dir = make_run_dir(root, scn.name, scn.seed)
+    check_runnable(scn)
+    if run_dir is None:
+        check_results_root(root)
+    run_dir = make_run_dir(root, scn.name, scn.seed) if run_dir is None \
+        else claim_run_dir(run_dir)
     (run_dir / SCENARIO_FILE).write_text(scenario_text(scn))
     run = Run(scn, run_dir, out)
+    run.csv = csv
     return _drive(run, run.create(), figures)
 
 
@@ -421,9 +446,12 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
     from sim.config.scenario import load_scenario
 
     if not (run_dir / INCOMPLETE).exists():
-        raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker)")
+        raise BadInput(f"{run_dir}: not an unfinished run folder (no {INCOMPLETE} marker); "
+                       f"a finished run is not resumed: start a new one with sim run "
+                       f"{run_dir / SCENARIO_FILE}")
     overrides = {"duration_s": duration_s} if duration_s is not None else None
     scn = load_scenario(run_dir / SCENARIO_FILE, overrides)
+    check_runnable(scn)
     ex = Exchange.open(str(run_dir / L.EXCHANGE_FILE))
     try:
         h = ex.header()
@@ -454,7 +482,6 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
 
 
 def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
-    out = run.out
     old_int = signal.signal(signal.SIGINT, run.interrupted)
     t0 = time.monotonic()
     reason = "error"
@@ -466,8 +493,7 @@ def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
         duration = time.monotonic() - t0
         run.stop(ex)
         signal.signal(signal.SIGINT, old_int)
-        if run.progress and out is not None:
-            out.write("\n")
+        run.end_show()
     settled = settle(ex)
     summary = _finish(run, ex, reason, duration, settled, figures)
     ex.set_header_int("run_state", L.RUN_CLEAN)
@@ -485,13 +511,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     cur, wri, acc = ex.copy_all()
     rows, _owners = load_ledger(ex, wri)
     del _owners
-    n_trades = len(rows)
-    trades = merge_ledger(rows, run.run_dir / TRADES_NPY)
+    n_trades = write_trades(run.run_dir, rows, names, csv=run.csv)
     del rows
-    write_trades_csv(run.run_dir, trades, names)
-    if isinstance(trades, np.memmap):
-        trades.flush()
-    del trades
     verdict = final_check(ex, n_trades)
     labels = {t.writer: t.strategy for t in run.traders}
     group_names = group_labels(scn)
@@ -538,6 +559,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         duration_s=round(duration, 4),
         stopped_by=reason,
         trades=n_trades,
+        session_trades=n_trades - run.seq_at_start,
         rejected=rejected,
         trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,
@@ -565,8 +587,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
                                    final_rate=float(rate[c]), trades=int(cur["seq"][c]))
                     for c, n in enumerate(names)],
         # One entry per scenario group (the agents table has one row per agent).
-        traders=[TraderResult(**g) for g in group_stats(acc, cur, scn.scale, len(run.plan),
-                                                         group_names)],
+        traders=[TraderResult(**g, asked_hz=scn.traders[g["id"]].arrival.rate_hz)
+                 for g in group_stats(acc, cur, scn.scale, len(run.plan), group_names)],
         processes=processes,
         agents_table=AGENTS_FILE,
     )
@@ -578,7 +600,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         # Imported here: matplotlib takes a second to import, before the first trade.
         from sim.viz.figures import plot_run
 
-        plot_run(run.run_dir)
+        plot_run(run.run_dir, read_samples(run.run_dir))
     except Exception as e:  # a figure must never cost the results of a run
         summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
         write_summary(path, summary)

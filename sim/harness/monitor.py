@@ -29,13 +29,14 @@ from sim.core.sched import current_slice_ns, request_slice
 from sim.core.snapshot import snapshot_into
 from sim.core.valuation import pool_rates, wealth, writer_wealth
 
-__all__ = ["AUDIT_BANDS", "MONITOR_DIR", "SAMPLES_FILE", "STATS_FILE", "Sampler",
+__all__ = ["AUDITS_FILE", "AUDIT_BANDS", "MONITOR_DIR", "SAMPLES_FILE", "STATS_FILE", "Sampler",
            "audit_columns", "monitor_main", "sample_columns"]
 
 # Where the monitor writes, inside a run folder: the coordinator and sim plot read these.
 MONITOR_DIR: Final = "monitor"
 SAMPLES_FILE: Final = "samples.f8"
 STATS_FILE: Final = "monitor.json"
+AUDITS_FILE: Final = "audits.f8"
 
 CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
@@ -102,7 +103,7 @@ class Sampler:
         self.scale = ex.scale
         self._samples_f = open(os.path.join(folder, SAMPLES_FILE), "ab")  # noqa: SIM115
         self._viol_f = open(os.path.join(folder, "violations.jsonl"), "a")  # noqa: SIM115
-        self._audit_f = open(os.path.join(folder, "audits.f8"), "ab")  # noqa: SIM115
+        self._audit_f = open(os.path.join(folder, AUDITS_FILE), "ab")  # noqa: SIM115
         self.cpu0 = time.process_time()
 
     def sample(self) -> None:
@@ -144,7 +145,7 @@ class Sampler:
             j = int(last[i - 1]) if i > 0 else -1
             earlier = (cur[j], acc[j]) if j >= 0 else self.prev
             prev = inv.remember(*earlier) if earlier is not None else None
-            found = inv.check_all(cur[i], acc[i], prev)
+            found = inv.check_all(cur[i], acc[i], prev, scale=self.scale)
             n_viol[i] += self._record(float(self.t[i]), bool(consistent[i]), found)
         if last[-1] >= 0:
             j = int(last[-1])

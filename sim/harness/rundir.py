@@ -1,4 +1,4 @@
-"""Run folders and what goes in them: the merged ledger, samples, the summary file.
+"""Run folders: their names, the marker of an unfinished run, the scenario as run.
 
 A run folder is ``<root>/<scenario>/<run-id>/``, created with an exclusive ``mkdir`` so
 no run ever overwrites another. While a run is going it holds an ``INCOMPLETE`` marker;
@@ -13,48 +13,30 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
 import yaml
 
-from sim.config.scenario import Scenario, TraderGroup, load_scenario
-from sim.core import layout as L
-from sim.core.exchange import Exchange
+from sim.config.scenario import Scenario, TraderGroup
 from sim.errors import BadInput
-from sim.harness.monitor import (
-    AUDIT_BANDS,
-    MONITOR_DIR,
-    SAMPLES_FILE,
-    audit_columns,
-    sample_columns,
-)
 
 __all__ = [
     "INCOMPLETE",
-    "SAMPLES_NPZ",
+    "SAMPLES",
     "SCENARIO_FILE",
-    "TRADES_NPY",
-    "TRADE_DTYPE",
-    "ensure_samples",
+    "TRADES",
+    "claim_run_dir",
     "group_label",
     "group_labels",
     "make_run_dir",
     "mark_complete",
-    "merge_ledger",
     "scenario_text",
     "strategy_labels",
     "write_json",
-    "write_samples",
-    "write_trades_csv",
 ]
 
 INCOMPLETE: Final = "INCOMPLETE"
 SCENARIO_FILE: Final = "scenario.yaml"
-SAMPLES_NPZ: Final = "samples.npz"
-TRADES_NPY: Final = "trades.npy"
-TRADE_DTYPE: Final = np.dtype([
-    ("seq", "<i8"), ("t", "<f8"), ("account", "<i8"), ("currency", "<i8"), ("side", "<i8"),
-    ("qty", "<i8"), ("cash", "<i8"), ("cur_seq", "<i8"), ("unit_reserve", "<i8"),
-])
+TRADES: Final = "trades.parquet"
+SAMPLES: Final = "samples.parquet"
 
 
 def make_run_dir(root: Path, scenario: str, seed: int) -> Path:
@@ -99,82 +81,21 @@ def strategy_labels(scn: Scenario) -> dict[int, str]:
     return dict(enumerate(group_label(g) for g in scn.trader_plan()))
 
 
+def claim_run_dir(run: Path) -> Path:
+    """``run`` as a run folder: created, or an existing empty one; never one with files."""
+    run.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir()
+    except FileExistsError:
+        if not run.is_dir() or any(run.iterdir()):
+            raise BadInput(f"{run}: already exists and is not an empty folder; a run "
+                           "folder is never reused") from None
+    (run / INCOMPLETE).write_text("this run has not finished\n")
+    return run
+
+
 def mark_complete(run: Path) -> None:
     (run / INCOMPLETE).unlink(missing_ok=True)
-
-
-def merge_ledger(rows: np.ndarray[Any, Any], out: Path | None = None) -> np.ndarray[Any, Any]:
-    """Order rows by time (read under each currency's lock, so consistent with every
-    currency's sequence) and number them: the global sequence.
-
-    With ``out`` the result is built in place in that .npy file (memory-mapped), so a
-    long run's ledger is never held in memory twice.
-    """
-    order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
-    if out is None:
-        merged = np.zeros(len(rows), dtype=TRADE_DTYPE)
-    else:
-        merged = np.lib.format.open_memmap(out, mode="w+", dtype=TRADE_DTYPE,
-                                           shape=(len(rows),))
-    merged["seq"] = np.arange(1, len(rows) + 1)
-    merged["t"] = rows["t_ns"][order] / 1e9
-    for f in ("account", "currency", "side", "qty", "cash", "cur_seq", "unit_reserve"):
-        merged[f] = rows[f][order]
-    return merged
-
-
-def write_trades_csv(run: Path, trades: np.ndarray[Any, Any], names: list[str]) -> None:
-    """The ledger as CSV, written in blocks so memory stays flat for long runs."""
-    side = np.array(["buy", "sell"])
-    cur = np.array(names)
-    with open(run / "trades.csv", "w") as f:
-        f.write("seq,t,account,currency,side,qty,cash,cur_seq\n")
-        step = 100_000
-        for i in range(0, len(trades), step):
-            b = trades[i: i + step]
-            lines = [f"{a},{t:.9f},{s},{c},{d},{q},{m},{cs}" for a, t, s, c, d, q, m, cs in zip(
-                b["seq"].tolist(), b["t"].tolist(), b["account"].tolist(),
-                cur[b["currency"]].tolist(), side[b["side"]].tolist(), b["qty"].tolist(),
-                b["cash"].tolist(), b["cur_seq"].tolist(), strict=True)]
-            f.write("\n".join(lines))
-            f.write("\n")
-
-
-def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: int,
-                  names: list[str], strategies: dict[int, str],
-                  groups: list[str] | None = None) -> int:
-    """Assemble the monitor's streamed rows into samples.npz; returns the sample count.
-
-    ``wealth`` has one column per trader process (its writer's totals, labelled by
-    ``strategies``); ``audit_bands`` (audits x groups x AUDIT_BANDS) the profit-and-loss
-    percentiles across each group's agents at each audit."""
-    width = sample_columns(n_currencies, n_writers)
-    f = monitor_dir / SAMPLES_FILE
-    raw = np.fromfile(f, dtype=np.float64) if f.exists() else np.zeros(0)
-    raw = raw[: len(raw) // width * width].reshape(-1, width)
-    wealth = raw[:, 3 + n_currencies:]
-    slots = np.array(sorted(strategies), dtype=np.int64)
-    n_groups = len(groups or [])
-    aw = audit_columns(n_groups)
-    fa = monitor_dir / "audits.f8"
-    audits = np.fromfile(fa, dtype=np.float64) if fa.exists() and n_groups else np.zeros(0)
-    audits = audits[: len(audits) // aw * aw].reshape(-1, aw)
-    np.savez_compressed(
-        run / SAMPLES_NPZ,
-        t=raw[:, 0],
-        consistent=raw[:, 1].astype(bool),
-        violations=raw[:, 2].astype(np.int64),
-        rate=raw[:, 3: 3 + n_currencies],
-        names=np.array(names),
-        wealth=wealth[:, slots] if len(slots) else np.zeros((len(raw), 0)),
-        trader=slots,
-        strategy=np.array([strategies[int(s)] for s in slots]),
-        audit_t=audits[:, 0],
-        audit_bands=audits[:, 1:].reshape(len(audits), n_groups, len(AUDIT_BANDS)),
-        groups=np.array(groups or []),
-        bands=np.array(AUDIT_BANDS),
-    )
-    return len(raw)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -185,15 +106,3 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def ensure_samples(run: Path) -> None:
-    """Assemble samples.npz from the monitor's stream if the run died before doing it."""
-    if (run / SAMPLES_NPZ).exists() or not (run / MONITOR_DIR / SAMPLES_FILE).exists():
-        return
-    with Exchange.open(str(run / L.EXCHANGE_FILE), writable=False) as ex:
-        names, nc, nw = ex.names(), ex.geo.n_currencies, ex.geo.n_writers
-        claimed = [int(x) for x in np.flatnonzero(ex.writers()["status"] != L.SLOT_FREE)]
-    strategies = dict.fromkeys(claimed, "unknown")
-    groups: list[str] = []
-    if (run / SCENARIO_FILE).exists():
-        groups = group_labels(load_scenario(run / SCENARIO_FILE))
-    write_samples(run, run / MONITOR_DIR, nc, nw, names, strategies, groups)

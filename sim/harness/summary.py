@@ -136,6 +136,9 @@ class TraderResult(_Record):
     trades: int
     rejected: int
     final_wealth_percentiles: dict[str, float]
+    # The arrival rate the scenario asked of each agent of the group (None: as fast as
+    # it can).
+    asked_hz: float | None = None
 
 
 class ProcessResult(_Record):
@@ -167,6 +170,8 @@ class RunSummary(_Record):
     duration_s: float
     stopped_by: str
     trades: int
+    # Trades of this session alone: differs from trades (the whole run's) once resumed.
+    session_trades: int | None = None
     rejected: int
     trades_per_s: float
     arrivals_per_s: float

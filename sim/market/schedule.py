@@ -23,7 +23,7 @@ import heapq
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -78,7 +78,7 @@ class Agent:
     """One hosted agent: its account, strategy instance, generator and arrival law."""
 
     account: int
-    strategy: Strategy
+    strategy: Strategy[Any]
     rng: np.random.Generator
     arrival: str = "asap"
     rate_hz: float | None = None

@@ -16,7 +16,17 @@ import importlib
 import math
 from collections import deque
 from itertools import repeat
-from typing import Any, ClassVar, Final, NamedTuple, Protocol
+from typing import (
+    Any,
+    ClassVar,
+    Final,
+    Generic,
+    NamedTuple,
+    Protocol,
+    TypeVar,
+    get_args,
+    get_origin,
+)
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,11 +37,15 @@ from sim.errors import BadScenario
 __all__ = [
     "BUILTINS",
     "Fundamentalist",
+    "FundamentalistParams",
     "MarketView",
     "Momentum",
+    "MomentumParams",
     "Order",
+    "RandomParams",
     "RandomTrader",
     "Strategy",
+    "StrategyParams",
     "make_strategy",
     "resolve",
 ]
@@ -90,30 +104,47 @@ def _minor(units: float, scale: int) -> int:
     return max(1, round(units * scale))
 
 
-class Strategy:
-    """Base of every strategy, built-in or plug-in.
+class StrategyParams(BaseModel):
+    """Base of every strategy's parameter model: unknown keys refused, values frozen."""
 
-    Subclasses set ``name``, define a nested ``Params`` model deriving from
-    ``Strategy.Params`` (so it inherits ``extra="forbid"`` and ``frozen``) and implement
-    :meth:`decide`. The constructor receives an already validated ``Params`` instance.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=StrategyParams)
+
+
+class Strategy(Generic[P]):
+    """Base of every strategy, built-in or plug-in, typed by its parameter model ``P``.
+
+    A subclass names its model as the type argument, ``class Mine(Strategy[MineParams])``
+    with ``MineParams`` deriving from :class:`StrategyParams`; the class then carries it
+    as ``Mine.Params`` (the scenario loader validates ``params`` with it) and receives an
+    instance of it, already validated, as ``self.params``: no ``isinstance`` needed.
     """
 
     name: ClassVar[str] = "strategy"
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+    # True when decide() never passes: then orders sent per second can be held against
+    # the arrival rate a scenario asks for (a strategy that passes sends fewer by design).
+    always_orders: ClassVar[bool] = False
 
-    class Params(BaseModel):
-        """No parameters; subclasses add fields with defaults and constraints."""
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = get_args(base)
+            if get_origin(base) is Strategy and args and isinstance(args[0], type):
+                cls.Params = args[0]
 
-        model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __init__(self, params: BaseModel, n_currencies: int, scale: int) -> None:
+    def __init__(self, params: P, n_currencies: int, scale: int) -> None:
+        # Kept at run time for callers without a type checker (plug-ins, notebooks).
         if not isinstance(params, type(self).Params):
-            raise TypeError(f"{type(self).__name__} needs {type(self).__name__}.Params, "
+            raise TypeError(f"{type(self).__name__} needs {type(self).Params.__name__}, "
                             f"got {type(params).__name__}")
         if n_currencies < 1:
             raise BadScenario(f"strategy {self.name!r}: needs at least one currency")
         if scale < 1:
             raise BadScenario(f"strategy {self.name!r}: scale must be >= 1, got {scale}")
-        self.params = params
+        self.params: P = params
         self.n_currencies = n_currencies
         self.scale = scale
 
@@ -122,7 +153,21 @@ class Strategy:
         raise NotImplementedError
 
 
-class RandomTrader(Strategy):
+class RandomParams(StrategyParams):
+    """Parameters of the random strategy."""
+
+    min_qty: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="units")
+    max_qty: float = Field(default=10.0, gt=0, allow_inf_nan=False, description="units")
+    buy_prob: float = Field(default=0.5, ge=0, le=1, description="probability an order buys")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RandomParams:
+        if self.min_qty > self.max_qty:
+            raise ValueError(f"min_qty {self.min_qty} > max_qty {self.max_qty}")
+        return self
+
+
+class RandomTrader(Strategy[RandomParams]):
     """The classic randomized buy/sell; always returns an order.
 
     Currency uniform, buy with probability ``buy_prob``, quantity uniform in
@@ -138,22 +183,11 @@ class RandomTrader(Strategy):
     """
 
     name: ClassVar[str] = "random"
+    always_orders: ClassVar[bool] = True
 
-    class Params(Strategy.Params):
-        min_qty: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="units")
-        max_qty: float = Field(default=10.0, gt=0, allow_inf_nan=False, description="units")
-        buy_prob: float = Field(default=0.5, ge=0, le=1, description="probability an order buys")
-
-        @model_validator(mode="after")
-        def _ordered(self) -> RandomTrader.Params:
-            if self.min_qty > self.max_qty:
-                raise ValueError(f"min_qty {self.min_qty} > max_qty {self.max_qty}")
-            return self
-
-    def __init__(self, params: BaseModel, n_currencies: int, scale: int) -> None:
+    def __init__(self, params: RandomParams, n_currencies: int, scale: int) -> None:
         super().__init__(params, n_currencies, scale)
         p = params
-        assert isinstance(p, RandomTrader.Params)
         self._lo = p.min_qty * scale
         self._hi = p.max_qty * scale
         self._buy_prob = p.buy_prob
@@ -182,7 +216,17 @@ class RandomTrader(Strategy):
         return buf.pop()
 
 
-class Momentum(Strategy):
+class MomentumParams(StrategyParams):
+    """Parameters of the momentum strategy."""
+
+    lookback: int = Field(default=20, ge=1,
+                          description="steps (own observations) the return spans")
+    threshold: float = Field(default=0.001, ge=0, allow_inf_nan=False,
+                             description="return (fraction) that triggers a trade")
+    qty: float = Field(default=5.0, gt=0, allow_inf_nan=False, description="units per order")
+
+
+class Momentum(Strategy[MomentumParams]):
     """Trend follower on its own observed prices.
 
     Every call records ``view.rate(c)`` of every currency in a ring of ``lookback + 1``
@@ -198,17 +242,9 @@ class Momentum(Strategy):
 
     name: ClassVar[str] = "momentum"
 
-    class Params(Strategy.Params):
-        lookback: int = Field(default=20, ge=1,
-                              description="steps (own observations) the return spans")
-        threshold: float = Field(default=0.001, ge=0, allow_inf_nan=False,
-                                 description="return (fraction) that triggers a trade")
-        qty: float = Field(default=5.0, gt=0, allow_inf_nan=False, description="units per order")
-
-    def __init__(self, params: BaseModel, n_currencies: int, scale: int) -> None:
+    def __init__(self, params: MomentumParams, n_currencies: int, scale: int) -> None:
         super().__init__(params, n_currencies, scale)
         p = params
-        assert isinstance(p, Momentum.Params)
         self._lookback = p.lookback
         self._threshold = p.threshold
         self._qty = _minor(p.qty, scale)
@@ -239,7 +275,18 @@ class Momentum(Strategy):
         return None
 
 
-class Fundamentalist(Strategy):
+class FundamentalistParams(StrategyParams):
+    """Parameters of the fundamentalist strategy."""
+
+    threshold: float = Field(default=0.01, ge=0, allow_inf_nan=False,
+                             description="half-width (fraction) of the no-trade band")
+    qty: float = Field(default=5.0, gt=0, allow_inf_nan=False,
+                       description="base units per order")
+    cap: float = Field(default=4.0, ge=1, allow_inf_nan=False,
+                       description="largest multiple of qty in one order")
+
+
+class Fundamentalist(Strategy[FundamentalistParams]):
     """Trades each price toward the fundamental value published in the header.
 
     It acts on the currency with the largest relative mispricing
@@ -254,18 +301,9 @@ class Fundamentalist(Strategy):
 
     name: ClassVar[str] = "fundamentalist"
 
-    class Params(Strategy.Params):
-        threshold: float = Field(default=0.01, ge=0, allow_inf_nan=False,
-                                 description="half-width (fraction) of the no-trade band")
-        qty: float = Field(default=5.0, gt=0, allow_inf_nan=False,
-                           description="base units per order")
-        cap: float = Field(default=4.0, ge=1, allow_inf_nan=False,
-                           description="largest multiple of qty in one order")
-
-    def __init__(self, params: BaseModel, n_currencies: int, scale: int) -> None:
+    def __init__(self, params: FundamentalistParams, n_currencies: int, scale: int) -> None:
         super().__init__(params, n_currencies, scale)
         p = params
-        assert isinstance(p, Fundamentalist.Params)
         self._threshold = p.threshold
         self._qty = p.qty
         self._cap = p.cap
@@ -296,12 +334,12 @@ class Fundamentalist(Strategy):
         return None
 
 
-BUILTINS: Final[dict[str, type[Strategy]]] = {
+BUILTINS: Final[dict[str, type[Strategy[Any]]]] = {
     cls.name: cls for cls in (Fundamentalist, Momentum, RandomTrader)
 }
 
 
-def resolve(name: str) -> type[Strategy]:
+def resolve(name: str) -> type[Strategy[Any]]:
     """The strategy class for a built-in name or a ``package.module:ClassName`` plug-in."""
     cls = BUILTINS.get(name)
     if cls is not None:
@@ -324,7 +362,7 @@ def resolve(name: str) -> type[Strategy]:
 
 
 def make_strategy(name: str, params: dict[str, Any], n_currencies: int,
-                  scale: int) -> Strategy:
+                  scale: int) -> Strategy[Any]:
     """Resolve, validate ``params`` (pydantic ValidationError propagates) and construct."""
     cls = resolve(name)
     return cls(cls.Params.model_validate(params), n_currencies, scale)

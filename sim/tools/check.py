@@ -21,6 +21,7 @@ from sim.core.ledger import load_ledger
 from sim.core.pricing import buy_cost, sell_proceeds
 from sim.core.quiescence import final_check, settle
 from sim.errors import BadInput
+from sim.harness.rundir import INCOMPLETE
 
 __all__ = ["check_command", "replay"]
 
@@ -165,6 +166,12 @@ def check_command(target: str, *, repair: bool, do_replay: bool, out: IO[str]) -
                   f"sync {ex.sync}, {ex.geo.n_currencies} currencies, "
                   f"{int((ex.writers()['status'] != L.SLOT_FREE).sum())} writers, "
                   f"{int((ex.accounts()['status'] != L.SLOT_FREE).sum())} accounts\n")
+        gone = state in (L.RUN_INIT, L.RUN_RUNNING, L.RUN_STOPPING) and pid > 0 \
+            and not pid_alive(pid)
+        if gone:
+            out.write(f"the coordinator (pid {pid}) is gone: the run did not finish"
+                      + (f"; continue it with: sim run --resume {_run_dir(path)}\n"
+                         if _run_dir(path) else "\n"))
         if repair:
             done = settle(ex)
             out.write(f"repair: {done['rolled_back']} transactions rolled back, "
@@ -183,6 +190,23 @@ def check_command(target: str, *, repair: bool, do_replay: bool, out: IO[str]) -
                 out.write(f"replay: {p}\n")
             out.write(f"replay: {'matches the file exactly' if not problems else 'MISMATCH'}\n")
             ok = ok and not problems
-        out.write("ok\n" if ok else "NOT ok\n")
+        if ok:
+            out.write("ok\n")
+        elif pending and not repair:
+            out.write(f"NOT ok: dead processes left unfinished work; settle it with: "
+                      f"sim check --repair {target}\n")
+        else:
+            out.write("NOT ok: the file itself breaks an invariant (--repair only settles "
+                      "unfinished transactions)"
+                      + ("" if do_replay else f"; compare it with its ledger: "
+                                              f"sim check --replay {target}") + "\n")
         return 0 if ok else 1
+
+
+def _run_dir(exchange_path: str) -> str | None:
+    """The run folder holding ``exchange_path`` if it is an unfinished run's, else None."""
+    folder = Path(exchange_path).parent
+    if (folder / INCOMPLETE).exists() and (folder / "scenario.yaml").exists():
+        return str(folder)
+    return None
 

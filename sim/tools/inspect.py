@@ -8,7 +8,7 @@ import numpy as np
 
 from sim.core import layout as L
 from sim.core.exchange import Exchange
-from sim.viz.tables import write_table as _table
+from sim.viz.terminal import console, indented, table
 
 __all__ = ["MAX_ACCOUNTS_SHOWN", "print_exchange"]
 
@@ -33,20 +33,22 @@ def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
         out.write(f"  {f.name:<16} {v}{extra}\n")
     out.write("\n")
     cur, wri, acc = ex.copy_all()
-    rows = [["#", "name", "cash reserve", "unit reserve", "rate", "seq", "version",
-             "inflight"]]
+    rows: list[list[str]] = []
     for c, r in enumerate(cur):
         rows.append([str(c), L.decode_name(bytes(r["name"])),
                      f"{int(r['cash_reserve']) / scale:,.2f}",
                      f"{int(r['unit_reserve']) / scale:,.2f}",
                      f"{r['cash_reserve'] / r['unit_reserve']:.4f}", f"{int(r['seq']):,}",
                      str(int(r["version"])), str(int(r["inflight"]))])
-    _table(rows, out, {2, 3, 4, 5, 6, 7})
-    out.write("\n")
+    con = console(out)
+    con.print(indented(table(["#", "name", "cash reserve", "unit reserve", "rate", "seq",
+                              "version", "inflight"], rows, right={2, 3, 4, 5, 6, 7})))
+    con.print()
     nc = len(cur)
     names = [L.decode_name(bytes(n)) for n in cur["name"]]
-    rows = [["writer", "status", "kind", "pid", "accounts", "cash", *names, "trades",
-             "ledger", "journal"]]
+    header = ["writer", "status", "kind", "pid", "accounts", "cash", *names, "trades",
+              "ledger", "journal"]
+    rows = []
     shown = np.arange(len(wri)) if all_slots else np.flatnonzero(wri["status"] != L.SLOT_FREE)
     for w in shown:
         r = wri[w]
@@ -56,24 +58,25 @@ def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
                      *[f"{int(r['tot_holdings'][c]) / scale:,.2f}" for c in range(nc)],
                      f"{int(r['tot_trades']):,}", f"{int(r['log_count']):,}",
                      "active" if r["j_state"] else "idle"])
-    if len(rows) == 1:
-        out.write("  no writers in use\n")
+    if not rows:
+        con.print("  no writers in use")
     else:
-        _table(rows, out, set(range(3, 6 + nc + 2)))
-    out.write("\n")
+        con.print(indented(table(header, rows, right=range(3, 6 + nc + 2))))
+    con.print()
     claimed = np.flatnonzero(acc["status"] != L.SLOT_FREE)
     shown = np.arange(len(acc)) if all_slots else claimed[:MAX_ACCOUNTS_SHOWN]
-    rows = [["account", "status", "writer", "group", "cash", *names, "trades", "rejected"]]
+    header = ["account", "status", "writer", "group", "cash", *names, "trades", "rejected"]
+    rows = []
     for a in shown:
         r = acc[a]
         rows.append([str(a), L.SLOT_STATES.get(int(r["status"]), "?"), str(int(r["writer"])),
                      str(int(r["group"])), f"{int(r['cash']) / scale:,.2f}",
                      *[f"{int(r['holdings'][c]) / scale:,.2f}" for c in range(nc)],
                      f"{int(r['trades']):,}", f"{int(r['rejected']):,}"])
-    if len(rows) == 1:
-        out.write("  no accounts in use\n")
+    if not rows:
+        con.print("  no accounts in use")
         return
-    _table(rows, out, set(range(4, 5 + nc + 2)))
+    con.print(indented(table(header, rows, right=range(4, 5 + nc + 2))))
     if len(shown) < len(claimed):
-        out.write(f"  ... {len(claimed) - len(shown):,} more accounts (--all shows every "
-                  "record)\n")
+        con.print(f"  ... {len(claimed) - len(shown):,} more accounts (--all shows every "
+                  "record)")

@@ -16,7 +16,7 @@ from sim.core import layout as L
 from sim.core.claims import join
 from sim.core.exchange import Exchange
 from sim.core.transaction import REJECT_REASONS, Writer
-from sim.errors import BadInput
+from sim.errors import BadInput, NoFreeSlot
 
 __all__ = ["parse_amount", "trade_session"]
 
@@ -52,8 +52,13 @@ def trade_session(path: str, inp: IO[str], out: IO[str], cash: float = 1000.0,
         hold_minor = round(holdings * scale)
         if cash_minor < 0 or hold_minor < 0:
             raise BadInput("--cash and --holdings must be >= 0")
-        w, a = join(ex, L.KIND_INTERACTIVE, cash_minor, [hold_minor] * len(names),
-                    pid=os.getpid())
+        try:
+            w, a = join(ex, L.KIND_INTERACTIVE, cash_minor, [hold_minor] * len(names),
+                        pid=os.getpid())
+        except NoFreeSlot as e:
+            raise NoFreeSlot(f"{e}; joiners get the writers and accounts a scenario keeps "
+                             "free: give it a larger spare_slots (default 4, e.g. "
+                             "spare_slots: 8) and run it again") from None
         acc = _Session(Writer(ex, w), a)
         out.write(f"joined {path} as writer {w} with account {a} and "
                   f"{_money(cash_minor, scale)} cash; currencies {' '.join(names)}\n{HELP}\n")

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 import numpy as np
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.text import Text
 
 from sim.config.scenario import load_scenario
 from sim.core import invariants as inv
@@ -30,8 +33,9 @@ from sim.core.snapshot import snapshot_into
 from sim.core.valuation import pool_rates, wealth
 from sim.errors import BadInput, SimError
 from sim.harness.rundir import SCENARIO_FILE, strategy_labels
+from sim.viz.terminal import console, indented, is_tty, plain_lines, table
 
-__all__ = ["Frame", "read_snapshot", "render", "sparkline", "watch_command"]
+__all__ = ["Frame", "read_snapshot", "render", "screen", "sparkline", "watch_command"]
 
 # A trade holds a currency's version odd for a few microseconds and busy runs make
 # hundreds of thousands per second, so the first tries are back to back; a writer
@@ -46,12 +50,6 @@ RATE_WINDOW_S: Final = 1.0
 # The coordinator beats every 50 ms; a beat older than this means it is gone or stuck.
 STALE_HEARTBEAT_S: Final = 2.0
 SEPARATOR: Final = "-" * 72
-CLEAR: Final = "\x1b[H\x1b[2J"
-HOME: Final = "\x1b[H"
-CLEAR_EOL: Final = "\x1b[K"
-CLEAR_EOS: Final = "\x1b[J"
-HIDE_CURSOR: Final = "\x1b[?25l"
-SHOW_CURSOR: Final = "\x1b[?25h"
 
 Table = np.ndarray[Any, np.dtype[np.void]]
 
@@ -71,7 +69,7 @@ class Snapshot:
 
 @dataclass
 class Frame:
-    """Everything one refresh shows; :func:`render` turns it into lines."""
+    """Everything one refresh shows; :func:`screen` draws it, :func:`render` as text."""
 
     path: str
     header: dict[str, int]
@@ -129,35 +127,35 @@ def _money(x: float) -> str:
     return f"{x:,.2f}" if math.isfinite(x) else "nan"
 
 
-def _table(rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for n, r in enumerate(rows):
-        cells = [c.rjust(w) if i in right else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
-        out.append("  " + "  ".join(cells).rstrip())
-        if n == 0:
-            out.append("  " + "  ".join("-" * w for w in widths))
-    return out
+def _invariant_lines(f: Frame) -> list[Text]:
+    if f.invariants is None:
+        return [Text("invariants: not checked (torn snapshot)", style="yellow")]
+    bad = {k: v for k, v in f.invariants.items() if v}
+    if not bad:
+        return [Text("invariants: ok", style="green")]
+    return [Text(f"invariants: VIOLATED {name}: {details[0]}"
+                 + (f" (+{len(details) - 1} more)" if len(details) > 1 else ""), style="bold red")
+            for name, details in bad.items()]
 
 
-def render(f: Frame) -> list[str]:
-    """The lines of one frame."""
+def screen(f: Frame) -> Group:
+    """One frame as a rich renderable: a pure function of ``f``, nothing read or written."""
     h = f.header
     scale = max(1, h["scale"])
     cur, acc = f.snap.cur, f.snap.acc
     state = L.RUN_STATES.get(h["run_state"], f"unknown ({h['run_state']})")
     sync = L.SYNC_NAMES.get(h["sync"], "?")
-    lines = [f"sim watch  {f.path}"]
-    head = f"run {state}   sync {sync}"
+    parts: list[RenderableType] = [Text(f"sim watch  {f.path}", style="bold")]
+    head = Text(f"run {state}   sync {sync}")
     if h["schedule"] == L.SCHEDULE_DETERMINISTIC:
-        head += f"   deterministic, turn {h['turns']:,}"
+        head.append(f"   deterministic, turn {h['turns']:,}")
     if h["run_state"] in (L.RUN_RUNNING, L.RUN_STOPPING):
-        head += f"   t {max(0, f.now_ns - h['start_ns']) / 1e9:,.1f} s"
+        head.append(f"   t {max(0, f.now_ns - h['start_ns']) / 1e9:,.1f} s")
         beat = (f.now_ns - h["heartbeat_ns"]) / 1e9
         if h["heartbeat_ns"] and beat > STALE_HEARTBEAT_S:
-            head += f"   coordinator silent for {beat:,.0f} s"
-    lines.append(head)
+            head.append(f"   coordinator silent for {beat:,.0f} s (sim check shows what "
+                        "it left)", style="bold yellow")
+    parts.append(head)
 
     seq = int(cur["seq"].sum())
     accounts = f.snap.accounts if f.snap.accounts is not None else np.zeros(
@@ -170,21 +168,21 @@ def render(f: Frame) -> list[str]:
         snap = "consistent"
     else:
         snap = f"torn (never settled in {f.snap.tries} tries)"
-    lines.append(f"trades {seq:,}   {tps} trades/s   rejected {rejected:,}   "
-                 f"snapshot {snap}   refresh {f.refresh_hz:g}/s")
-    lines.append("")
+    parts += [Text(f"trades {seq:,}   {tps} trades/s   rejected {rejected:,}   "
+                   f"snapshot {snap}   refresh {f.refresh_hz:g}/s"), Text("")]
 
     rate, init = pool_rates(cur), pool_rates(cur, initial=True)
-    rows = [["currency", "rate", "vs start", f"trend (last {SPARK_LEN} refreshes)",
-             "volume (units)", "volume (cash)", "trades"]]
+    rows = []
     for c, name in enumerate(f.names):
         change = (rate[c] / init[c] - 1.0) * 100.0
         rows.append([name, f"{rate[c]:.5f}", f"{change:+.2f}%",
                      sparkline(f.history[c]).ljust(SPARK_LEN),
                      _money(int(cur["volume_units"][c]) / scale),
                      _money(int(cur["volume_cash"][c]) / scale), f"{int(cur['seq'][c]):,}"])
-    lines.extend(_table(rows, {1, 2, 4, 5, 6}))
-    lines.append("")
+    parts += [indented(table(["currency", "rate", "vs start",
+                              f"trend (last {SPARK_LEN} refreshes)", "volume (units)",
+                              "volume (cash)", "trades"], rows, right={1, 2, 4, 5, 6})),
+              Text("")]
 
     claimed = np.flatnonzero(accounts["status"] != L.SLOT_FREE)
     worth = wealth(accounts, rate, scale)
@@ -195,11 +193,10 @@ def render(f: Frame) -> list[str]:
         cand = cand[np.argpartition(-worth[cand], TOP_ACCOUNTS)[:TOP_ACCOUNTS]]
     shown = sorted(cand.tolist(), key=lambda s: (-worth[s], s))
     more = len(claimed) - len(shown)
-    lines.append(f"top accounts by wealth (cash + holdings at current rates), "
-                 f"{len(shown)} of {len(claimed)}")
+    parts.append(Text(f"top accounts by wealth (cash + holdings at current rates), "
+                      f"{len(shown)} of {len(claimed)}"))
     if shown:
-        rows = [["account", "writer", "pid", "strategy", "wealth", "vs start", "cash",
-                 "trades", "rejected"]]
+        rows = []
         for s in shown:
             a = accounts[s]
             w = int(a["writer"])
@@ -208,23 +205,21 @@ def render(f: Frame) -> list[str]:
                          _money(worth[s]), f"{worth[s] - start[s]:+,.2f}",
                          _money(int(a["cash"]) / scale),
                          f"{int(a['trades']):,}", f"{int(a['rejected']):,}"])
-        lines.extend(_table(rows, {0, 1, 2, 4, 5, 6, 7, 8}))
+        parts.append(indented(table(["account", "writer", "pid", "strategy", "wealth",
+                                     "vs start", "cash", "trades", "rejected"], rows,
+                                    right={0, 1, 2, 4, 5, 6, 7, 8})))
         if more:
-            lines.append(f"  ... and {more} more")
+            parts.append(Text(f"  ... and {more} more"))
     else:
-        lines.append("  no accounts in use")
-    lines.append("")
+        parts.append(Text("  no accounts in use"))
+    parts.append(Text(""))
+    parts += _invariant_lines(f)
+    return Group(*parts)
 
-    if f.invariants is None:
-        lines.append("invariants: not checked (torn snapshot)")
-    else:
-        bad = {k: v for k, v in f.invariants.items() if v}
-        if not bad:
-            lines.append("invariants: ok")
-        for name, details in bad.items():
-            lines.append(f"invariants: VIOLATED {name}: {details[0]}"
-                         + (f" (+{len(details) - 1} more)" if len(details) > 1 else ""))
-    return lines
+
+def render(f: Frame) -> list[str]:
+    """The lines of one frame as plain text (what a pipe or a file receives)."""
+    return plain_lines(screen(f))
 
 
 def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: float) -> Frame:
@@ -248,7 +243,7 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
     checked: dict[str, list[str]] | None = None
     if snap.settled:
         # Monotonicity is judged against this watcher's own last settled frame.
-        checked = inv.check_all(snap.cur, snap.acc, st.prev)
+        checked = inv.check_all(snap.cur, snap.acc, st.prev, scale=max(1, header["scale"]))
         st.prev = inv.remember(snap.cur, snap.acc)
     return Frame(path=ex.path, header=header, names=names, snap=snap,
                  history=[list(h) for h in st.history], trades_per_s=tps,
@@ -257,43 +252,41 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
                  refresh_hz=round(1.0 / interval_s, 1) if interval_s > 0 else 0.0)
 
 
-def _is_tty(out: IO[str]) -> bool:
-    try:
-        return out.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def watch_command(path: str, out: IO[str], interval_s: float = 0.25, once: bool = False,
                   max_seconds: float | None = None) -> int:
     """Show ``path`` live until Ctrl-C, ``max_seconds``, or the run's clean shutdown."""
     if not interval_s > 0 or not math.isfinite(interval_s):
         raise BadInput(f"--interval: expected a positive number of seconds, got {interval_s}")
     ex = Exchange.open(path, writable=False)
-    tty = _is_tty(out) and not once
+    tty = is_tty(out) and not once
     st = _State()
     strategies = _strategies(path)
     start = time.monotonic()
     next_tick = start
     shown = 0
+    live: Live | None = None
     try:
         if tty:
-            out.write(HIDE_CURSOR + CLEAR)
+            # Redrawn in place; a frame taller than the window is cut, not scrolled.
+            live = Live(console=console(out), auto_refresh=False, transient=False,
+                        redirect_stdout=False, redirect_stderr=False)
+            live.start()
         while True:
             frame = _frame(ex, st, strategies, interval_s)
-            lines = render(frame)
-            if tty:
-                out.write(HOME + "".join(line + CLEAR_EOL + "\n" for line in lines)
-                          + CLEAR_EOS)
+            if live is not None:
+                live.update(screen(frame), refresh=True)
             else:
                 if shown:
                     out.write(SEPARATOR + "\n")
-                out.write("".join(line + "\n" for line in lines))
-            out.flush()
+                out.write("".join(line + "\n" for line in render(frame)))
+                out.flush()
             shown += 1
             if once:
                 return 0
             if frame.header["run_state"] == L.RUN_CLEAN:
+                if live is not None:
+                    live.stop()
+                    live = None
                 out.write("run ended\n")
                 out.flush()
                 return 0
@@ -305,11 +298,11 @@ def watch_command(path: str, out: IO[str], interval_s: float = 0.25, once: bool 
             next_tick = max(next_tick + interval_s, now)
             time.sleep(next_tick - now)
     except KeyboardInterrupt:
-        if not tty:
+        if live is None:
             out.write("\n")
         return 0
     finally:
-        if tty:
-            out.write(SHOW_CURSOR)
-            out.flush()
+        if live is not None:
+            live.stop()
+        out.flush()
         ex.close()

@@ -1,7 +1,7 @@
 """Figures of a run folder: prices, traders' wealth and the market-behaviour panel.
 
-Everything works from ``samples.npz`` (and ``summary.json`` for the title). A run that
-stopped early may hold zero or one sample; the figures are still written, with a note
+Everything works from the run's sample arrays (and ``summary.json`` for the title). A run
+that stopped early may hold zero or one sample; the figures are still written, with a note
 saying why they are empty, because ``sim run`` draws them after every run and ``sim plot``
 is what a user reaches for when a run went wrong.
 
@@ -11,22 +11,29 @@ no global figure registry, no GUI backend, nothing left open after a call.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import yaml
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
-from sim.errors import BadInput
 from sim.viz.bands import has_bands, plot_group_bands
+from sim.viz.returns import (
+    MIN_ACF_PAIRS,
+    MIN_KURTOSIS_N,
+    acf_pooled,
+    excess_kurtosis,
+    log_returns,
+    market_stats,
+    pooled_z,
+)
 from sim.viz.style import colours as palette
 from sim.viz.style import note, percentile_band, save
 
@@ -46,142 +53,18 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 MARKER_BELOW: Final = 30
 # A rate range wider than this factor is drawn on a log axis, or the small ones flatten.
 LOG_RANGE: Final = 20.0
-# Kurtosis needs four moments; fewer returns give a number that means nothing.
-MIN_KURTOSIS_N: Final = 4
-# Each lag of an autocorrelation needs two pairs at least: one pair is always -0.5 or so.
-MIN_ACF_PAIRS: Final = 2
-# A spread this small relative to the values is rounding noise of a constant series
-# (e.g. equal returns recovered through exp and log), not variance worth standardizing.
-FLAT_RTOL: Final = 1e-9
 # Standardized returns beyond this are counted but not drawn: one 20-sigma return from a
 # fat tail would otherwise squeeze the whole histogram into a few bins.
 HIST_CLIP: Final = 8.0
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def log_returns(rate: np.ndarray[Any, Any]) -> FloatArray:
-    """Log returns between consecutive samples, shape (S-1, C); NaN where a rate is unusable.
-
-    A rate that is not finite or not positive has no logarithm; both returns touching it
-    become NaN instead of being dropped, so that lags still line up in time.
-    """
-    r = np.asarray(rate, dtype=np.float64)
-    if r.ndim == 1:
-        r = r[:, None]
-    if r.shape[0] < 2:
-        return np.zeros((0, r.shape[1]), dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        usable = np.isfinite(r) & (r > 0)
-        lr = np.log(np.where(usable, r, np.nan))
-    out: FloatArray = np.diff(lr, axis=0)
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
-def _flat(v: FloatArray, var: float) -> bool:
-    """Whether finite values v, of population variance var, are constant up to rounding."""
-    return var <= 0.0 or math.sqrt(var) <= FLAT_RTOL * float(np.max(np.abs(v)))
-
-
-def excess_kurtosis(x: np.ndarray[Any, Any]) -> float:
-    """Fisher excess kurtosis, population (biased) estimator, of the finite values of x.
-
-    NaN with fewer than four values or zero variance.
-    """
-    v = np.asarray(x, dtype=np.float64).ravel()
-    v = v[np.isfinite(v)]
-    if len(v) < MIN_KURTOSIS_N:
-        return math.nan
-    d = v - v.mean()
-    m2 = float(np.mean(d * d))
-    if _flat(v, m2):
-        return math.nan
-    m4 = float(np.mean(d**4))
-    return m4 / (m2 * m2) - 3.0
-
-
-def _acf_pooled(columns: Sequence[FloatArray], max_lag: int) -> tuple[FloatArray, int]:
-    """Autocorrelation at lags 1..max_lag pooled over columns, and the returns it used.
-
-    Each column keeps its own mean and variance (currencies differ in volatility), so the
-    pooled value is sum of products of standardized deviations over the number of
-    standardized observations. NaN stands for a gap: a pair with a NaN is skipped.
-    For a single column this is the usual estimator sum(d_t d_t+k) / sum(d_t^2).
-    """
-    num = np.zeros(max_lag, dtype=np.float64)
-    den = np.zeros(max_lag, dtype=np.float64)
-    used = 0
-    for col in columns:
-        x = np.asarray(col, dtype=np.float64)
-        ok = np.isfinite(x)
-        n = int(ok.sum())
-        if n < MIN_ACF_PAIRS + 1:
-            continue
-        d = np.where(ok, x - x[ok].mean(), np.nan)
-        var = float(np.sum(d[ok] ** 2)) / n
-        if _flat(x[ok], var):
-            continue
-        used += n
-        for k in range(1, min(max_lag, len(x) - 1) + 1):
-            prod = d[:-k] * d[k:]
-            pairs = np.isfinite(prod)
-            if int(pairs.sum()) < MIN_ACF_PAIRS:
-                continue
-            num[k - 1] += float(prod[pairs].sum()) / var
-            den[k - 1] += n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        acf: FloatArray = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-    return acf, used
-
-
-def _standardized(col: FloatArray) -> FloatArray | None:
-    v = col[np.isfinite(col)]
-    if len(v) < 2:
-        return None
-    sd = float(v.std())
-    if _flat(v, sd * sd):
-        return None
-    out: FloatArray = (v - v.mean()) / sd
-    return out
-
-
-def _pooled_z(columns: Sequence[FloatArray]) -> FloatArray:
-    parts = [z for z in (_standardized(c) for c in columns) if z is not None]
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def _stats(columns: Sequence[FloatArray], pooled: bool) -> dict[str, Any]:
-    if pooled:
-        z = _pooled_z(columns)
-        n, kurt = len(z), excess_kurtosis(z)
-    else:
-        n, kurt = sum(int(np.isfinite(c).sum()) for c in columns), excess_kurtosis(columns[0])
-    acf, _ = _acf_pooled(columns, 1)
-    acf_abs, _ = _acf_pooled([np.abs(c) for c in columns], 1)
-    return {"n": int(n), "excess_kurtosis": float(kurt), "acf1_returns": float(acf[0]),
-            "acf1_abs_returns": float(acf_abs[0])}
-
-
-def market_stats(rate: np.ndarray[Any, Any]) -> dict[str, Any]:
-    """Stylised facts of the sampled rates, per currency and pooled.
-
-    ``rate`` is (S, C). Returns are log returns between consecutive samples; a return
-    touching a non-finite or non-positive rate is dropped. Each entry has ``n`` (returns
-    used), ``excess_kurtosis`` (Fisher, population estimator; NaN below four returns or at
-    zero variance), ``acf1_returns`` and ``acf1_abs_returns`` (lag-1 autocorrelation of
-    returns and of absolute returns; NaN when too few). Pooled figures standardize each
-    currency's returns first, so a volatile currency does not pass for fat tails; a
-    currency whose rate never moved has no standardized returns and is left out of them.
-    """
-    r = log_returns(rate)
-    cols = [r[:, c] for c in range(r.shape[1])]
-    return {
-        "per_currency": [{"index": c, **_stats([col], pooled=False)}
-                         for c, col in enumerate(cols)],
-        "pooled": _stats(cols, pooled=True),
-    }
+TOO_SHORT: Final = "run too short"
+# Small panels per row under price.png's rates: four stay legible at the figure's width.
+PRICE_COLUMNS: Final = 4
+MONITOR_GAP: Final = "the monitor fell behind"
+RESUME_GAP: Final = "coordinator dead until resumed"
+# A pause in the samples this many times the usual interval (and at least GAP_MIN_S) is
+# a stretch when nothing ran: drawn as a shaded gap, never as a straight line across it.
+GAP_FACTOR: Final = 20.0
+GAP_MIN_S: Final = 0.5
 
 
 # --------------------------------------------------------------------------- helpers
@@ -228,22 +111,54 @@ def _target(out: Path, default_name: str) -> Path:
     return out / default_name if out.is_dir() else out
 
 
-def _short_note(s: int) -> str:
+def _short_note(s: int, why: str = TOO_SHORT) -> str:
     if s == 0:
-        return " (no samples: run too short)"
+        return f" (no samples: {why})"
     if s == 1:
-        return " (one sample only: run too short)"
+        return f" (one sample only: {why})"
     return ""
+
+
+def _gaps(t: FloatArray) -> list[tuple[float, float]]:
+    """Stretches with no samples, far longer than the sampling interval: the time a
+    resumed run's coordinator (and with it the monitor) was dead."""
+    if len(t) < 3:
+        return []
+    dt = np.diff(t)
+    limit = max(GAP_FACTOR * float(np.median(dt)), GAP_MIN_S)
+    return [(float(t[i]), float(t[i + 1])) for i in np.flatnonzero(dt > limit)]
+
+
+def _broken(t: FloatArray, m: FloatArray, gaps: list[tuple[float, float]]
+            ) -> tuple[FloatArray, FloatArray]:
+    """``t`` and the rows of ``m`` with a NaN row in each gap, so no line bridges it."""
+    if not gaps:
+        return t, m
+    at = np.searchsorted(t, [g[1] for g in gaps])
+    nan_rows = np.full((len(at), *m.shape[1:]), np.nan)
+    return (np.insert(t, at, [(a + b) / 2 for a, b in gaps]),
+            np.insert(m, at, nan_rows, axis=0))
+
+
+def _mark_gaps(axes: Sequence[Axes], gaps: list[tuple[float, float]], label: str) -> None:
+    for i, (a, b) in enumerate(gaps):
+        for ax in axes:
+            ax.axvspan(a, b, color="0.85", alpha=0.6, lw=0, zorder=0,
+                       label=f"no samples: {label}" if i == 0 and ax is axes[0] else None)
 
 
 # --------------------------------------------------------------------------- figures
 
 
-def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: str) -> Path:
-    """price.png: every currency's rate over time, above the same rates / initial rate.
+def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: str,
+                why_empty: str = TOO_SHORT, gap: str = MONITOR_GAP) -> Path:
+    """price.png: every currency's rate over time, above one small panel per currency of
+    its change since the first sample, in percent, each on its own y scale.
 
-    ``out`` is the file to write (a folder gets ``price.png`` inside it). Samples with
-    invariant violations are marked along the time axis.
+    Small multiples rather than one shared relative panel: a currency that moves 60 %
+    would flatten the others' 1 % moves into a line. ``out`` is the file to write (a
+    folder gets ``price.png`` inside it). Samples with invariant violations are marked
+    along the time axis.
     """
     out = _target(out, "price.png")
     t = _time(samples)
@@ -254,31 +169,44 @@ def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     colours = palette(c)
     marker = "o" if s < MARKER_BELOW else None
 
-    fig = Figure(figsize=(11, 7.5))
-    ax, axn = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
-    fig.suptitle(title + _short_note(s))
+    ncols = max(1, min(PRICE_COLUMNS, c))
+    nrows = math.ceil(max(1, c) / ncols)
+    fig = Figure(figsize=(11, 4.6 + 1.9 * nrows), layout="constrained")
+    grid = fig.add_gridspec(1 + nrows, ncols, height_ratios=(3.0, *[1.6] * nrows))
+    ax = fig.add_subplot(grid[0, :])
+    small = [fig.add_subplot(grid[1 + k // ncols, k % ncols], sharex=ax)
+             for k in range(max(1, c))]
+    fig.suptitle(title + _short_note(s, why_empty))
     ax.set_title("rates")
-    axn.set_title("rates relative to their first sample")
-    axn.set_xlabel("time (s)")  # shared with the upper panel, whose tick labels are hidden
-    for a in (ax, axn):
-        a.grid(True, alpha=0.3)
     ax.set_ylabel("rate (home money per unit)")
-    axn.set_ylabel("rate / first rate (1)")
+    ax.grid(True, alpha=0.3)
+    for k, a in enumerate(small):
+        a.grid(True, alpha=0.3)
+        if k % ncols == 0:
+            a.set_ylabel("vs first (%)")
+        if k >= len(small) - ncols:
+            a.set_xlabel("time (s)")
 
     if s == 0 or c == 0:
-        note(ax, "no samples (run too short)" if s == 0 else "no currencies")
-        note(axn, "nothing to normalise")
+        note(ax, f"no samples ({why_empty})" if s == 0 else "no currencies")
+        note(small[0], "nothing to compare with a first sample")
         return save(fig, out)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         finite = np.isfinite(rate)
         first = np.array([rate[np.flatnonzero(finite[:, j])[0], j]
                           if finite[:, j].any() else np.nan for j in range(c)])
-        norm = rate / np.where(first > 0, first, np.nan)
+        change = 100.0 * (rate / np.where(first > 0, first, np.nan) - 1.0)
+    gaps = _gaps(t)
+    tb, rate_b = _broken(t, rate, gaps)
+    _, change_b = _broken(t, change, gaps)
     for j in range(c):
-        ax.plot(t, rate[:, j], color=colours[j], lw=1.2, marker=marker, ms=4, label=names[j])
-        axn.plot(t, norm[:, j], color=colours[j], lw=1.0, marker=marker, ms=3)
-    axn.axhline(1.0, color="0.5", lw=0.8, ls="--")
+        ax.plot(tb, rate_b[:, j], color=colours[j], lw=1.2, marker=marker, ms=4,
+                label=names[j])
+        small[j].plot(tb, change_b[:, j], color=colours[j], lw=1.0, marker=marker, ms=3)
+        small[j].axhline(0.0, color="0.5", lw=0.8, ls="--")
+        small[j].set_title(names[j], color=colours[j], fontsize=9, loc="left")
+    _mark_gaps([ax, *small], gaps, gap)
 
     pos = rate[finite & (rate > 0)]
     if len(pos) and pos.max() / pos.min() > LOG_RANGE:
@@ -288,21 +216,28 @@ def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     violations = _get(samples, "violations", np.zeros(s, dtype=np.int64)).ravel()
     bad = t[violations[:s] > 0] if len(violations) >= s else np.zeros(0)
     if len(bad):
-        for a in (ax, axn):
-            a.plot(bad, np.zeros_like(bad), "|", color="red", ms=10, mew=1.2,
-                   transform=a.get_xaxis_transform(), clip_on=False,
-                   label=f"sample with violations ({len(bad)})" if a is ax else None)
-    _legend_outside(ax, c + (1 if len(bad) else 0), title="currency")
+        ax.plot(bad, np.zeros_like(bad), "|", color="red", ms=10, mew=1.2,
+                transform=ax.get_xaxis_transform(), clip_on=False,
+                label=f"sample with violations ({len(bad)})")
+    # Under the figure, across its width: beside the rates it would narrow every small panel.
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6),
+               fontsize=8, frameon=False)
+    # The small panels share this axis (and its ticks): few enough ticks for their width.
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6 if ncols < 3 else 4))
     return save(fig, out)
 
 
-def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: str) -> Path:
-    """wealth.png: each group's agents' wealth percentiles at every audit when the run
-    recorded them (see :mod:`sim.viz.bands`); else each column's wealth over time,
-    grouped by strategy.
+def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: str,
+                why_empty: str = TOO_SHORT, gap: str = MONITOR_GAP) -> Path:
+    """wealth.png: each group's profit and loss across its agents at every audit when the
+    run recorded them (see :mod:`sim.viz.bands`); else each column's wealth over time,
+    one panel per strategy.
 
     Thin lines are single traders; a strategy with several traders also gets its median
-    (thick) and 10-90 % band, which stay legible when 32 thin lines overlap.
+    (thick) and 10-90 % band, which stay legible when 32 thin lines overlap. Every panel
+    has its own y scale, so a strategy endowed (or grown) ten times richer does not
+    flatten the others; each panel's title gives its median change over the run.
     """
     out = _target(out, "wealth.png")
     if has_bands(samples):
@@ -312,40 +247,56 @@ def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     wealth = _matrix(samples, "wealth", s)
     n = wealth.shape[1] if wealth.ndim == 2 else 0
     strat = _names(samples, "strategy", n, "strategy ")
-    groups = list(dict.fromkeys(strat))
+    groups = list(dict.fromkeys(strat)) or [""]
     colours = palette(len(groups), "Dark2")
     marker = "o" if s < MARKER_BELOW else None
 
-    fig = Figure(figsize=(11, 6))
-    ax = fig.subplots()
-    ax.set_title(f"{title}{_short_note(s)}\ntraders' wealth by strategy")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("wealth (home money)")
-    ax.grid(True, alpha=0.3)
+    cols = 1 if len(groups) <= 3 else 2
+    rows = math.ceil(len(groups) / cols)
+    fig = Figure(figsize=(11 if cols == 1 else 14, 1.0 + 2.6 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False, sharex=True)).ravel()
+    fig.suptitle(f"{title}{_short_note(s, why_empty)}\ntraders' wealth by strategy "
+                 "(each panel has its own y scale)")
+    for ax in axes[len(groups):]:
+        ax.set_visible(False)
+    for ax in axes[max(0, len(groups) - cols):len(groups)]:
+        ax.set_xlabel("time (s)")
+        ax.xaxis.set_tick_params(labelbottom=True)
     if s == 0 or n == 0:
-        note(ax, "no samples (run too short)" if s == 0 else "no traders")
+        axes[0].set_ylabel("wealth (home money)")
+        note(axes[0], f"no samples ({why_empty})" if s == 0 else "no traders")
         return save(fig, out)
 
     thin = 0.6 if n > 8 else 1.2
-    handles: list[Any] = []
-    labels: list[str] = []
-    for g, colour in zip(groups, colours, strict=True):
-        cols = [i for i, name in enumerate(strat) if name == g]
-        w = wealth[:, cols]
-        alpha = 0.35 if len(cols) > 1 else 1.0
-        for i in range(len(cols)):
-            ax.plot(t, w[:, i], color=colour, lw=thin, alpha=alpha, marker=marker, ms=3)
-        if len(cols) == 1:
-            handles.append(Line2D([], [], color=colour, lw=thin))
-            labels.append(f"{g} (1 trader)")
-            continue
+    gaps = _gaps(t)
+    tb, wb = _broken(t, wealth, gaps)
+    for ax, g, colour in zip(axes, groups, colours, strict=False):
+        cols_g = [i for i, name in enumerate(strat) if name == g]
+        w = wb[:, cols_g]
+        ax.set_ylabel("wealth (home money)")
+        ax.grid(True, alpha=0.3)
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        alpha = 0.35 if len(cols_g) > 1 else 1.0
+        for i in range(len(cols_g)):
+            ax.plot(tb, w[:, i], color=colour, lw=thin, alpha=alpha, marker=marker, ms=3)
         lo, med, hi = percentile_band(w, axis=1)
-        ax.fill_between(t, lo, hi, color=colour, alpha=0.18, lw=0)
-        ax.plot(t, med, color=colour, lw=2.4, marker=marker, ms=5)
-        handles.append((Patch(color=colour, alpha=0.18), Line2D([], [], color=colour, lw=2.4)))
-        labels.append(f"{g}: median and 10–90 % of {len(cols)}")
-    _legend_outside(ax, len(labels), handles=handles, labels=labels, title="strategy")
+        if len(cols_g) > 1:
+            ax.fill_between(tb, lo, hi, color=colour, alpha=0.18, lw=0)
+            ax.plot(tb, med, color=colour, lw=2.4, marker=marker, ms=5)
+        what = (f"{g}: {len(cols_g)} traders, median and 10–90 %" if len(cols_g) > 1
+                else f"{g}: 1 trader")
+        ax.set_title(f"{what}{_change(med)}", color=colour, fontsize=10, loc="left")
+        _mark_gaps([ax], gaps, gap)
+    if gaps:
+        axes[0].legend(fontsize=8, loc="upper right")
     return save(fig, out)
+
+
+def _change(med: FloatArray) -> str:
+    ok = med[np.isfinite(med)]
+    if len(ok) < 2 or ok[0] == 0:
+        return ""
+    return f"; median {ok[0]:,.0f} → {ok[-1]:,.0f} ({100.0 * (ok[-1] / ok[0] - 1.0):+.2f} %)"
 
 
 def _acf_panel(ax: Axes, per: Sequence[FloatArray], pooled: FloatArray, n: int,
@@ -371,7 +322,7 @@ def _acf_panel(ax: Axes, per: Sequence[FloatArray], pooled: FloatArray, n: int,
 
 
 def plot_market(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: str,
-                max_lag: int = 20) -> Path:
+                max_lag: int = 20, why_empty: str = TOO_SHORT) -> Path:
     """market.png: return distribution against a normal, and return / |return| ACFs.
 
     The ACF panels show each currency thinly and the pooled estimate as stems, with the
@@ -394,15 +345,14 @@ def plot_market(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     ax_h, ax_r, ax_a = fig.subplots(1, 3)
     k_text = (f"pooled excess kurtosis {kurt:.2f} (n={n})" if math.isfinite(kurt)
               else f"excess kurtosis n/a (n={n} returns, need ≥ {MIN_KURTOSIS_N})")
-    fig.suptitle(f"{title}{_short_note(s)}\n{k_text}")
+    fig.suptitle(f"{title}{_short_note(s, why_empty)}\n{k_text}")
 
     ax_h.set_title("standardized log returns, all currencies")
     ax_h.set_xlabel("standardized log return (σ)")
     ax_h.set_ylabel("density (1/σ)")
     ax_h.grid(True, alpha=0.3)
-    z = _pooled_z(cols)
+    z = pooled_z(cols)
     if len(z) >= MIN_KURTOSIS_N:
-        mu, sd = float(z.mean()), float(z.std())
         shown = z[np.abs(z) <= HIST_CLIP]
         bins = int(np.clip(math.sqrt(len(shown)), 10, 80))
         # Density over all returns, so the clipped tail still counts in the normalisation.
@@ -412,17 +362,20 @@ def plot_market(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
         label = "returns" + (f" ({hidden} beyond ±{HIST_CLIP:g}σ not drawn)" if hidden else "")
         ax_h.stairs(dens, edges, fill=True, color="tab:gray", alpha=0.6, label=label)
         x = np.linspace(edges[0], edges[-1], 400)
-        pdf = np.exp(-0.5 * ((x - mu) / sd) ** 2) / (sd * math.sqrt(2.0 * math.pi))
-        ax_h.plot(x, pdf, color="tab:red", lw=1.8,
-                  label=f"normal fit μ={mu:.2f}, σ={sd:.2f}")
-        ax_h.legend(fontsize=8, loc="upper right")
+        # The returns are standardized, so the normal to hold them against is N(0, 1):
+        # a "fit" would only print μ=0.00, σ=1.00 back.
+        pdf = np.exp(-0.5 * x**2) / math.sqrt(2.0 * math.pi)
+        ax_h.plot(x, pdf, color="tab:red", lw=1.8, label="standard normal")
+        # Below the panel: inside it, any corner can hold the tallest bars.
+        ax_h.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                    frameon=False)
     else:
         note(ax_h, f"too few returns (n={len(z)})")
 
-    acf_r = [_acf_pooled([col], max_lag)[0] for col in cols]
-    acf_a = [_acf_pooled([np.abs(col)], max_lag)[0] for col in cols]
-    pooled_r, n_r = _acf_pooled(cols, max_lag)
-    pooled_a, n_a = _acf_pooled([np.abs(col) for col in cols], max_lag)
+    acf_r = [acf_pooled([col], max_lag)[0] for col in cols]
+    acf_a = [acf_pooled([np.abs(col)], max_lag)[0] for col in cols]
+    pooled_r, n_r = acf_pooled(cols, max_lag)
+    pooled_a, n_a = acf_pooled([np.abs(col) for col in cols], max_lag)
     _acf_panel(ax_r, acf_r, pooled_r, n_r, names, colours, "returns")
     _acf_panel(ax_a, acf_a, pooled_a, n_a, names, colours, "|returns|")
     if ax_a.get_legend_handles_labels()[0]:
@@ -434,33 +387,54 @@ def plot_market(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
 
 
 def _run_title(run_dir: Path) -> str:
-    try:
+    summary: Any = None
+    with contextlib.suppress(OSError, ValueError):
         summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return run_dir.name
     if not isinstance(summary, dict):
-        return run_dir.name
+        # A run that died wrote no summary: name it by its scenario all the same.
+        return f"{_scenario_name(run_dir)} — run {run_dir.name} (did not finish)"
     scenario = summary.get("scenario", run_dir.parent.name)
     parts = [str(summary[k]) for k in ("sync",) if k in summary]
     if "n_traders" in summary:
         parts.append(f"{summary['n_traders']} traders")
+    if summary.get("resumed"):
+        parts.append(f"resumed {summary['resumed']}x")
     return f"{scenario} — {', '.join(parts)}" if parts else str(scenario)
 
 
-def plot_run(run_dir: Path) -> list[Path]:
-    """Write price.png, wealth.png and market.png into a run folder; returns their paths."""
-    run_dir = Path(run_dir)
-    f = run_dir / "samples.npz"
-    if not f.is_file():
-        raise BadInput(f"{run_dir}: no samples.npz (expected a run folder)")
+def _scenario_name(run_dir: Path) -> str:
     try:
-        with np.load(f, allow_pickle=False) as z:
-            samples = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise BadInput(f"{f}: unreadable ({e})") from e
+        data = yaml.safe_load((run_dir / "scenario.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        data = None
+    name = data.get("name") if isinstance(data, dict) else None
+    return str(name) if name else run_dir.parent.name
+
+
+def _why_empty(run_dir: Path) -> str:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        enabled = summary["monitor"]["enabled"]
+    except (OSError, ValueError, KeyError, TypeError):
+        try:
+            data = yaml.safe_load((run_dir / "scenario.yaml").read_text())
+            enabled = data.get("monitor", {}).get("enabled", True)
+        except (OSError, yaml.YAMLError, AttributeError):
+            enabled = True
+    return TOO_SHORT if enabled else "monitor disabled"
+
+
+def plot_run(run_dir: Path, samples: Mapping[str, np.ndarray[Any, Any]]) -> list[Path]:
+    """Write price.png, wealth.png and market.png into a run folder; returns their paths.
+
+    ``samples`` are the run's sample arrays (``sim.harness.tables.read_samples``).
+    """
+    run_dir = Path(run_dir)
     title = _run_title(run_dir)
+    why = _why_empty(run_dir)
+    gap = RESUME_GAP if (run_dir / "resumed").exists() else MONITOR_GAP
     return [
-        plot_prices(samples, run_dir / "price.png", title),
-        plot_wealth(samples, run_dir / "wealth.png", title),
-        plot_market(samples, run_dir / "market.png", title),
+        plot_prices(samples, run_dir / "price.png", title, why, gap),
+        plot_wealth(samples, run_dir / "wealth.png", title, why, gap),
+        plot_market(samples, run_dir / "market.png", title, why_empty=why),
     ]

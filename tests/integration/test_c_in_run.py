@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pytest
 
 from sim.core.exchange import Exchange
@@ -30,11 +30,11 @@ def test_three_python_and_two_c_traders_conserve_and_log_every_trade(tmp_path: P
     procs = s.processes
     assert [p.strategy for p in procs][-2:] == ["command:trader"] * 2
     assert all(p.trades > 0 and p.exit == "done" for p in procs)
-    trades = np.load(out.run_dir / "trades.npy")
+    trades = pd.read_parquet(out.run_dir / "trades.parquet")
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
         acc = ex.accounts()
     for a in range(5):
-        assert (trades["account"] == a).sum() == int(acc["trades"][a]) > 0
+        assert (trades["trader"] == a).sum() == int(acc["trades"][a]) > 0
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
         assert replay(ex) == []
 

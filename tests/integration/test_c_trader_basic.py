@@ -270,7 +270,24 @@ def test_random_mode_stops_when_the_run_stops(trader: Path, tmp_path: Path) -> N
     out = run_c(trader, path, "--writer", "0", "--account", "0", "--random", "1000")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("trader writer 0 account 0: 0 trades, 0 rejected, ")
+    assert "the run is over (run state stopping): no orders sent" in out.stderr
     assert _writer(path, 0, "status") == L.SLOT_DONE
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("state", [L.RUN_STOPPING, L.RUN_CLEAN])
+def test_random_mode_on_a_finished_run_takes_no_account(trader: Path, tmp_path: Path,
+                                                        state: int) -> None:
+    path = make_exchange(tmp_path, "per_currency", funded=1)
+    with Exchange.open(path) as ex:
+        ex.set_header_int("run_state", state)
+        before = ex.accounts()["status"].copy()
+    out = run_c(trader, path, "--random", "1000")
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert "the run is over" in out.stderr and "no account taken" in out.stderr
+    with Exchange.open(path) as ex:
+        assert (ex.accounts()["status"] == before).all()
 
 
 # ---------------------------------------------------------------------- interactive
@@ -468,7 +485,9 @@ def test_writer_and_account_must_be_funded_and_run_out(trader: Path, tmp_path: P
     assert run_c(trader, path, "--random", "10").returncode == 0
     out = run_c(trader, path, "--random", "10")
     assert (out.returncode, out.stderr) == (2, f"trader: {path}: all 2 writer records are "
-                                               "taken\n")
+                                               "taken; joiners get the writers and accounts "
+                                               "a scenario keeps free: give it a larger "
+                                               "spare_slots\n")
     check_books(path)
 
 
@@ -555,3 +574,4 @@ def test_lock_wait_is_bounded(trader: Path, tmp_path: Path, sync: str) -> None:
     assert 0.25 < waited < 10
     assert _writer(path, 0, "status") == L.SLOT_DONE
     check_books(path)
+

@@ -75,6 +75,9 @@ def test_tiny_comparison_writes_every_file(tmp_path: Path,
 
     summary = json.loads((root / "summary.json").read_text())
     assert summary["passed"] is True
+    # Every figure drawn, and without a warning (warnings are errors in this suite).
+    assert "figure_errors" not in summary
+    assert "mean PnL per trader" in out.getvalue()
     assert summary["spec"]["name"] == "tiny" and summary["spec"]["repeats"] == 2
     runs = summary["runs"]
     assert len(runs) == 4 and all(r["passed"] for r in runs)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sim.core import layout as L
@@ -56,19 +57,19 @@ def _tables(out: RunOutcome) -> tuple[Any, Any, int]:
 def test_same_seed_same_trades_and_accounts_on_one_two_and_four_processes(
         tmp_path: Path) -> None:
     runs = {p: _run(tmp_path / f"p{p}", seed=5, processes=p) for p in (1, 2, 4)}
-    logs = {p: np.load(o.run_dir / "trades.npy") for p, o in runs.items()}
+    logs = {p: pd.read_parquet(o.run_dir / "trades.parquet") for p, o in runs.items()}
     ta = logs[1]
     assert TURNS // 3 < len(ta) <= TURNS
-    assert len(np.unique(ta["account"])) > 20, "most agents should have traded"
+    assert ta["trader"].nunique() > 20, "most agents should have traded"
     tables = {p: _tables(o) for p, o in runs.items()}
     cur_a, acc_a, turns_a = tables[1]
     assert turns_a == TURNS
     for p in (2, 4):
         tb = logs[p]
         assert len(tb) == len(ta), f"P={p}: {len(tb)} trades, P=1: {len(ta)}"
-        for name in ta.dtype.names or ():
-            if name != "t":
-                assert np.array_equal(ta[name], tb[name]), f"P={p}: trades field {name}"
+        for name in ta.columns:
+            if name != "t_ns":
+                assert ta[name].equals(tb[name]), f"P={p}: trades column {name}"
         cur_b, acc_b, turns_b = tables[p]
         assert turns_b == TURNS
         for f in L.CURRENCY.fields:
@@ -82,8 +83,8 @@ def test_same_seed_same_trades_and_accounts_on_one_two_and_four_processes(
 
 @pytest.mark.timeout(60)
 def test_a_different_seed_gives_a_different_log(tmp_path: Path) -> None:
-    a = np.load(_run(tmp_path / "a", seed=5, processes=2).run_dir / "trades.npy")
-    c = np.load(_run(tmp_path / "c", seed=6, processes=2).run_dir / "trades.npy")
-    fields = [n for n in a.dtype.names or () if n != "t"]
-    same = len(c) == len(a) and all(np.array_equal(a[n], c[n]) for n in fields)
+    a = pd.read_parquet(_run(tmp_path / "a", seed=5, processes=2).run_dir / "trades.parquet")
+    c = pd.read_parquet(_run(tmp_path / "c", seed=6, processes=2).run_dir / "trades.parquet")
+    fields = [n for n in a.columns if n != "t_ns"]
+    same = len(c) == len(a) and all(a[n].equals(c[n]) for n in fields)
     assert not same, "a different seed gave the same trade log"

@@ -118,6 +118,10 @@ def test_killed_coordinator_leaves_a_file_check_repairs_and_resume_continues(
     assert (run_dir / "INCOMPLETE").exists()
     r = sim("check", str(run_dir))
     assert "unfinished" in r.stdout or r.returncode == 0, r.stdout
+    assert f"the coordinator (pid {proc.pid}) is gone" in r.stdout, r.stdout
+    assert f"continue it with: sim run --resume {run_dir}" in r.stdout
+    if r.returncode:
+        assert f"settle it with: sim check --repair {run_dir}" in r.stdout
     r = sim("plot", str(run_dir))
     assert r.returncode == 0, r.stderr
     assert (run_dir / "price.png").exists()
@@ -129,6 +133,10 @@ def test_killed_coordinator_leaves_a_file_check_repairs_and_resume_continues(
     s = summary(run_dir)
     assert s.resumed == 1 and s.final_ok and s.trades > 0
     assert s.seed == 77
+    # The summary keeps this session's figures apart from the whole run's.
+    assert s.session_trades is not None and 0 < s.session_trades < s.trades
+    assert f"this session (resumed 1x): {s.session_trades:,} trades in" in r.stdout
+    assert f"whole run: trades {s.trades:,}" in r.stdout
     assert not (run_dir / "INCOMPLETE").exists()
     assert sim("check", "--replay", str(run_dir)).returncode == 0
     r = sim("run", "--resume", str(run_dir))
@@ -164,6 +172,8 @@ def test_check_reports_a_transaction_left_in_flight_and_repair_rolls_it_back(
     assert r.returncode == 1
     assert "unfinished: currency EUR: transaction of writer 0 in flight" in r.stdout
     assert "VIOLATED" in r.stdout
+    assert r.stdout.rstrip().endswith(f"NOT ok: dead processes left unfinished work; settle "
+                                      f"it with: sim check --repair {p}")
     r = sim("check", "--repair", str(p))
     assert r.returncode == 0, r.stdout
     assert "1 transactions rolled back" in r.stdout

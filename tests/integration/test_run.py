@@ -8,12 +8,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from sim.config.scenario import load_scenario
 from sim.core import layout as L
 from sim.core.exchange import Exchange
+from sim.harness.tables import read_samples
 from sim.tools.check import replay
 from tests.integration.harness import (
     reap,
@@ -28,16 +30,16 @@ from tests.integration.harness import (
 SUMMARY_KEYS = [
     "scenario", "seed", "run_dir", "versions", "scenario_sha256", "sync", "schedule",
     "resumed", "n_traders", "n_processes", "joined_slots", "duration_s", "stopped_by",
-    "trades", "rejected", "trades_per_s", "arrivals_per_s", "arrivals_asked_per_s", "scale",
-    "invariants", "live_violations", "final_ok", "final_violations", "expect_violations",
-    "passed", "monitor", "peak_rss_kb", "faults", "currencies", "traders", "processes",
-    "agents_table"]
+    "trades", "session_trades", "rejected", "trades_per_s", "arrivals_per_s",
+    "arrivals_asked_per_s", "scale", "invariants", "live_violations", "final_ok",
+    "final_violations", "expect_violations", "passed", "monitor", "peak_rss_kb", "faults",
+    "currencies", "traders", "processes", "agents_table"]
 MONITOR_KEYS = [
     "samples", "samples_asked", "sample_ratio", "interval_s", "slice_ns", "cpu_s",
     "cpu_share", "torn", "locked_snapshots", "rolled_back", "recorded_violations", "audits",
     "audit_cpu_s", "invariants", "enabled", "exit"]
 TRADER_KEYS = ["id", "strategy", "agents", "initial_wealth", "final_wealth", "trades",
-               "rejected", "final_wealth_percentiles"]
+               "rejected", "final_wealth_percentiles", "asked_hz"]
 
 
 @pytest.mark.timeout(90)
@@ -61,11 +63,12 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
     assert list(written["traders"][0]) == TRADER_KEYS
     assert written == s.as_json()
     d = out.run_dir
-    for f in ("summary.json", "samples.npz", "trades.csv", "trades.npy", "price.png",
+    for f in ("summary.json", "samples.parquet", "trades.parquet", "price.png",
               "exchange.dat", "agents.parquet"):
         assert (d / f).stat().st_size > 0, f
     assert not (d / "INCOMPLETE").exists()
-    samples = np.load(d / "samples.npz")
+    assert not (d / "trades.csv").exists(), "trades.csv is written only with --csv"
+    samples = read_samples(d)
     assert samples["rate"].shape == (len(samples["t"]), 4)
     assert list(samples["names"]) == ["EUR", "USD", "GBP", "CHF"]
     assert samples["wealth"].shape == (len(samples["t"]), s.n_processes)
@@ -74,17 +77,15 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
                                     "final_wealth", "trades", "rejected"]
     assert agents["id"].tolist() == [0, 1, 2, 3]
     assert agents["trades"].sum() == s.trades
-    trades = np.load(d / "trades.npy")
+    trades = pd.read_parquet(d / "trades.parquet")
     assert len(trades) == s.trades
-    assert (np.diff(trades["t"]) >= 0).all()
-    with open(d / "trades.csv") as f:
-        assert f.readline().startswith("seq,t,account,currency,side,qty,cash")
-        assert sum(1 for _ in f) == s.trades
+    assert (trades["seq"] == np.arange(1, len(trades) + 1)).all()
+    assert (np.diff(trades["t_ns"]) >= 0).all()
     with Exchange.open(str(d / "exchange.dat"), writable=False) as ex:
         assert ex.header_int("run_state") == L.RUN_CLEAN
         assert replay(ex) == []
     # Every currency's own sequence is 1..n in the merged ledger's order.
-    for c in range(4):
+    for c in ("EUR", "USD", "GBP", "CHF"):
         seq = trades["cur_seq"][trades["currency"] == c]
         assert (seq == np.arange(1, len(seq) + 1)).all()
 
@@ -164,8 +165,8 @@ def test_trade_from_stdin_and_inspect_during_a_run(tmp_path: Path) -> None:
     run_dir = ex_path.parent
     s = summary(run_dir)
     assert s.final_ok and s.joined_slots == [2]
-    trades = np.load(run_dir / "trades.npy")
-    assert (trades["account"] == 2).sum() == 2
+    trades = pd.read_parquet(run_dir / "trades.parquet")
+    assert (trades["trader"] == 2).sum() == 2
     assert sim("check", "--replay", str(run_dir)).returncode == 0
 
 
@@ -247,7 +248,7 @@ def test_shipped_population_scenario_runs_briefly_with_its_tables_and_bands(
     assert s.arrivals_asked_per_s == 20_000.0 and s.arrivals_per_s > 0
     agents = pq.read_table(run_dir / "agents.parquet")
     assert agents.num_rows == 10_000
-    samples = np.load(run_dir / "samples.npz")
+    samples = read_samples(run_dir)
     assert samples["audit_bands"].shape[1:] == (3, 3)
     assert list(samples["groups"]) == ["random", "momentum", "fundamentalist"]
     assert (run_dir / "wealth.png").stat().st_size > 0

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import sim.codegen.cheader
 import sim.tools.inspect
@@ -15,6 +16,7 @@ from sim import __version__
 from sim.cli import _parser, main
 from sim.errors import BadInput, LockTimeout, SimError
 from tests.conftest import make_exchange
+from tests.integration.harness import ROOT, scenario
 
 __all__: list[str] = []
 
@@ -28,7 +30,7 @@ def test_jobs_below_one_is_refused_by_the_parser_in_one_line(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == (f"sim compare: argument --jobs: expected a whole number >= 1 "
-                            f"(found {value})\n")
+                            f"(found {value}) (see 'sim compare --help')\n")
 
 
 @pytest.fixture
@@ -70,6 +72,7 @@ def test_every_subcommand_reaches_its_own_function(
     expect(["run", str(missing)], 2, err_is=f"sim run: {missing}: no such file")
     expect(["run"], 2, err_is="sim run: expected a scenario YAML file (or --resume RUN_DIR)")
     expect(["compare", str(missing)], 2)
+    expect(["sweep", str(missing)], 2)
     assert set(_parser()._subparsers._group_actions[0].choices) == seen  # type: ignore[union-attr]
 
 
@@ -115,4 +118,85 @@ def test_a_bad_option_is_one_line_and_status_2(argv: list[str], message: str,
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
-    assert capsys.readouterr() == ("", message + "\n")
+    # One line, and where to look next.
+    assert capsys.readouterr() == ("", f"{message} (see '{message.split(':')[0]} --help')\n")
+
+
+# ---------------------------------------------------------------------- the first hour
+
+
+@pytest.fixture
+def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Paths in these commands are written as a user in a fresh clone would type them.
+    monkeypatch.chdir(ROOT)
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        rc = main(argv)
+    except SystemExit as e:
+        rc = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_help_has_no_docstring_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = _run(["--help"], capsys)
+    assert rc == 0
+    assert "``" not in out and ":func:" not in out
+    for command in ("run", "inspect", "trade", "check", "compare", "watch", "plot", "schema"):
+        assert f"    {command} " in out
+
+
+@pytest.mark.usefixtures("_at_root")
+def test_run_on_a_compare_spec_says_to_use_compare(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = _run(["run", "scenarios/compare/strategies.yaml", "--out", str(tmp_path)],
+                      capsys)
+    assert rc == 2
+    assert "is a compare spec" in err
+    assert "sim compare scenarios/compare/strategies.yaml" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("program, expected", [
+    ("examples/c/build/no-such-trader", "does not exist (build it first: make c)"),
+    ("./README.md", "is not an executable file"),
+    ("no-such-program-on-path-xyz", "is not on PATH"),
+])
+@pytest.mark.usefixtures("_at_root")
+def test_a_command_that_cannot_start_leaves_nothing(tmp_path: Path, program: str,
+                                                    expected: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump(scenario(traders=[
+        {"count": 1, "strategy": "random"},
+        {"count": 1, "command": [program, "{exchange}"]}])))
+    out = tmp_path / "results"
+    rc, _, err = _run(["run", str(spec), "--out", str(out)], capsys)
+    assert rc == 2
+    assert err.count("\n") == 1
+    assert f"{spec}: traders[1].command: {program!r} {expected}" in err
+    assert not out.exists()
+
+
+@pytest.mark.usefixtures("_at_root")
+def test_compare_on_a_scenario_says_to_use_run(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = _run(["compare", "scenarios/default.yaml", "--out", str(tmp_path)], capsys)
+    assert rc == 2
+    assert err == ("sim compare: scenarios/default.yaml: is a scenario (it has traders), not "
+                   "a compare spec; run it with: sim run scenarios/default.yaml\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.usefixtures("_at_root")
+def test_an_out_that_is_a_file_is_one_line(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc, _, err = _run(["run", "scenarios/default.yaml", "--out", str(blocker / "sub")], capsys)
+    assert rc == 2
+    assert err == (f"sim run: --out {blocker / 'sub'}: {blocker} is not a folder (expected a "
+                   "folder for run folders)\n")
+    assert blocker.read_text() == "x"

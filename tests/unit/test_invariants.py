@@ -99,7 +99,13 @@ def test_details_name_the_currency_and_the_difference() -> None:
     cur, acc = tables()
     acc["tot_holdings"][0, 1] += 4
     details = inv.check_all(cur, acc)["units_conserved"]
-    assert details == ["USD: total units 2064 != initial 2060 (diff +4)"]
+    assert details == ["USD: total units 2,064 != initial 2,060 (diff +4)"]
+    # In major units, as every report prints money and quantities.
+    details = inv.check_all(cur, acc, scale=100)["units_conserved"]
+    assert details == ["USD: total units 20.64 != initial 20.60 (diff +0.04)"]
+    acc["tot_cash"][0] -= 150
+    details = inv.check_all(cur, acc, scale=100)["cash_conserved"]
+    assert details[0].endswith("(diff -1.50)")
 
 
 def accounts(wri: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]

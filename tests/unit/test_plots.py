@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.errors import BadInput
 from sim.viz.figures import (
     excess_kurtosis,
     log_returns,
@@ -28,7 +27,7 @@ STRATEGIES = ["momentum", "mean_reversion", "random"]
 
 def synthetic_samples(s: int, c: int = 8, n_traders: int = 32,
                       seed: int = 7) -> dict[str, np.ndarray[Any, Any]]:
-    """What results.write_samples would save for a run of s samples."""
+    """What rundir.read_samples would return for a run of s samples."""
     rng = np.random.default_rng(seed)
     start = rng.uniform(0.5, 150.0, size=c)  # JPY-like and EUR-like rates side by side
     steps = rng.normal(0.0, 0.01, size=(s, c))
@@ -52,7 +51,6 @@ def synthetic_samples(s: int, c: int = 8, n_traders: int = 32,
 
 def write_run(run: Path, s: int, summary: bool = True) -> Path:
     run.mkdir(parents=True)
-    np.savez_compressed(run / "samples.npz", **synthetic_samples(s))
     if summary:
         (run / "summary.json").write_text(json.dumps({
             "scenario": "default", "sync": "lock", "n_traders": 32, "trades": 0,
@@ -81,18 +79,18 @@ def rates_from_returns(r: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 def test_plot_run_writes_three_pngs(tmp_path: Path) -> None:
     run = write_run(tmp_path / "default" / "run-1", 500)
-    assert_pngs(plot_run(run), run)
+    assert_pngs(plot_run(run, synthetic_samples(500)), run)
 
 
 def test_plot_run_without_summary_uses_folder_name(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run-2", 50, summary=False)
-    assert_pngs(plot_run(run), run)
+    assert_pngs(plot_run(run, synthetic_samples(50)), run)
 
 
 @pytest.mark.parametrize("s", [0, 1, 2])
 def test_very_short_runs_still_get_figures(tmp_path: Path, s: int) -> None:
     run = write_run(tmp_path / f"short-{s}", s)
-    assert_pngs(plot_run(run), run)
+    assert_pngs(plot_run(run, synthetic_samples(s)), run)
 
 
 def test_run_without_traders_or_currencies(tmp_path: Path) -> None:
@@ -118,19 +116,6 @@ def test_bad_rates_and_missing_wealth_do_not_break_figures(tmp_path: Path) -> No
 def test_out_may_be_a_folder(tmp_path: Path) -> None:
     assert plot_prices(synthetic_samples(20), tmp_path, "t") == tmp_path / "price.png"
     assert plot_market(synthetic_samples(20), tmp_path, "t", max_lag=5).is_file()
-
-
-def test_missing_folder_is_bad_input(tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match=r"no samples\.npz"):
-        plot_run(tmp_path / "nowhere")
-    with pytest.raises(BadInput, match="expected a run folder"):
-        plot_run(tmp_path)
-
-
-def test_corrupt_samples_are_bad_input(tmp_path: Path) -> None:
-    (tmp_path / "samples.npz").write_bytes(b"not a zip")
-    with pytest.raises(BadInput):
-        plot_run(tmp_path)
 
 
 # --------------------------------------------------------------------------- statistics

@@ -1,16 +1,18 @@
-"""Run folders: the scenario as run, and the merged ledger."""
+"""Run folders: the scenario as run, and the trade table in global order."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 from sim.config.scenario import Scenario, load_scenario, parse_scenario
 from sim.core import layout as L
-from sim.harness.rundir import TRADE_DTYPE, merge_ledger, scenario_text, strategy_labels
+from sim.harness.rundir import TRADES, scenario_text, strategy_labels
+from sim.harness.tables import TRADE_SCHEMA, write_trades
 
 __all__: list[str] = []
 
@@ -65,33 +67,25 @@ ROWS = [(50, 0, 2, 0), (10, 0, 1, 0), (30, 1, 2, 0),
 ORDER = [1, 3, 2, 0, 5, 4]
 
 
-def test_merge_ledger_orders_by_time_then_currency_sequence_and_numbers_globally() -> None:
+def test_trades_table_orders_by_time_then_currency_sequence_and_numbers_globally(
+        tmp_path: Path) -> None:
     rows = _rows(ROWS)
-    merged = merge_ledger(rows)
-    assert merged.dtype == TRADE_DTYPE
-    assert merged["seq"].tolist() == [1, 2, 3, 4, 5, 6]
-    assert merged["t"].tolist() == [rows["t_ns"][i] / 1e9 for i in ORDER]
-    for f in ("account", "currency", "side", "qty", "cash", "cur_seq", "unit_reserve"):
-        assert merged[f].tolist() == [int(rows[f][i]) for i in ORDER], f
-    for c in (0, 1):
+    assert write_trades(tmp_path, rows, ["EUR", "USD"]) == 6
+    t = pd.read_parquet(tmp_path / TRADES)
+    assert t["seq"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert t["t_ns"].tolist() == [int(rows["t_ns"][i]) for i in ORDER]
+    assert t["trader"].tolist() == [int(rows["account"][i]) for i in ORDER]
+    assert t["currency"].astype(str).tolist() == [["EUR", "USD"][rows["currency"][i]]
+                                                  for i in ORDER]
+    assert t["side"].astype(str).tolist() == [["buy", "sell"][rows["side"][i]] for i in ORDER]
+    for f in ("qty", "cash", "cur_seq", "unit_reserve"):
+        assert t[f].tolist() == [int(rows[f][i]) for i in ORDER], f
+    for c in ("EUR", "USD"):
         # Each currency's own sequence stays 1, 2, 3 in the merged order.
-        assert merged["cur_seq"][merged["currency"] == c].tolist() == [1, 2, 3]
+        assert t["cur_seq"][t["currency"] == c].tolist() == [1, 2, 3]
 
 
-def test_merge_ledger_in_place_writes_the_same_table_to_a_npy_file(tmp_path: Path) -> None:
-    rows = _rows(ROWS)
-    f = tmp_path / "trades.npy"
-    merged = merge_ledger(rows, f)
-    assert isinstance(merged, np.memmap)
-    merged.flush()
-    del merged
-    on_disk = np.load(f)
-    assert on_disk.dtype == TRADE_DTYPE
-    np.testing.assert_array_equal(on_disk, merge_ledger(rows))
-
-
-def test_merge_ledger_of_nothing_is_an_empty_table(tmp_path: Path) -> None:
-    empty = np.zeros(0, dtype=L.ROW.dtype)
-    assert len(merge_ledger(empty)) == 0
-    merge_ledger(empty, tmp_path / "t.npy")
-    assert len(np.load(tmp_path / "t.npy")) == 0
+def test_trades_table_of_nothing_is_empty_with_its_columns(tmp_path: Path) -> None:
+    assert write_trades(tmp_path, np.zeros(0, dtype=L.ROW.dtype), ["EUR"]) == 0
+    t = pd.read_parquet(tmp_path / TRADES)
+    assert len(t) == 0 and list(t.columns) == TRADE_SCHEMA.names

@@ -16,10 +16,14 @@ from sim.market.strategies import (
     BUILTINS,
     RANDOM_BLOCK,
     Fundamentalist,
+    FundamentalistParams,
     Momentum,
+    MomentumParams,
     Order,
+    RandomParams,
     RandomTrader,
     Strategy,
+    StrategyParams,
     make_strategy,
     resolve,
 )
@@ -339,3 +343,26 @@ def test_plugin_resolves_and_decides() -> None:
     # First call seeds the average; then a dip buys, a spike sells, a quiet price passes.
     assert feed(s, view, [[1.0], [0.9], [1.2], [1.05]]) == \
         [None, Order(0, SIDE_BUY, 200), Order(0, SIDE_SELL, 200), None]
+
+
+
+def test_params_model_comes_from_the_type_argument() -> None:
+    from examples.plugin_strategy import MeanReverter, MeanReverterParams
+
+    assert RandomTrader.Params is RandomParams
+    assert Momentum.Params is MomentumParams
+    assert Fundamentalist.Params is FundamentalistParams
+    assert MeanReverter.Params is MeanReverterParams
+    assert Strategy.Params is StrategyParams
+    s = make_strategy("momentum", {"lookback": 3}, 1, SCALE)
+    assert isinstance(s.params, MomentumParams) and s.params.lookback == 3
+
+
+def test_a_subclass_of_a_typed_strategy_keeps_its_model() -> None:
+    class Quieter(Momentum):
+        name = "quieter"
+
+    assert Quieter.Params is MomentumParams
+    assert Quieter(MomentumParams(lookback=2), 1, SCALE).params.lookback == 2
+    with pytest.raises(TypeError, match="Quieter needs MomentumParams, got RandomParams"):
+        Quieter(RandomParams(), 1, SCALE)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.compare.runner import Job, RunResult, _collect
+from sim.compare.runner import Job, Payload, store
 from sim.errors import BadInput
 from sim.harness.summary import RunSummary, load_summary, write_summary
 
@@ -86,19 +86,18 @@ def test_run_summary_fields_are_the_file_keys_in_order() -> None:
 
 
 def test_the_comparison_runner_reads_summaries_through_the_model(tmp_path: Path) -> None:
-    job = Job(index=0, variant="v", repeat=0, seed=1, scenario=tmp_path / "s.yaml",
-              out=tmp_path)
-    run_dir = tmp_path / "v" / "20260101-000000-s1"
-    run_dir.mkdir(parents=True)
-    log = tmp_path / "v.log"
-    log.write_text("")
-    (run_dir / "summary.json").write_text(GOLDEN[0].read_text())
-    good = RunResult(job, exit_status=0)
-    _collect(good, log)
-    assert good.run_dir == run_dir and good.summary == load_summary(GOLDEN[0])
+    def job(name: str) -> Job:
+        return Job(index=0, variant="v", repeat=0, seed=1, scenario="", out=tmp_path / name,
+                   timeout_s=10.0)
+
+    sent = GOLDEN[0].read_bytes()
+    good = store(job("good"), Payload(0, 1.0, {"summary.json": sent, "run.log": b""}))
+    assert good.run_dir == tmp_path / "good"
+    # As the worker wrote it, but with the folder where the client keeps it.
+    assert good.summary == load_summary(GOLDEN[0]).model_copy(
+        update={"run_dir": str(tmp_path / "good")})
+    assert load_summary(tmp_path / "good" / "summary.json") == good.summary
     assert good.passed and good.error == ""
-    (run_dir / "summary.json").write_text('{"scenario": "v"}')
-    bad = RunResult(job, exit_status=0)
-    _collect(bad, log)
+    bad = store(job("bad"), Payload(0, 1.0, {"summary.json": b'{"scenario": "v"}'}))
     assert bad.summary is None and not bad.passed
     assert "no readable summary.json" in bad.error and "seed: Field required" in bad.error

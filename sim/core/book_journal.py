@@ -1,0 +1,88 @@
+"""The undo journal of a book's transaction: every pre-image before the first store.
+
+Protocol for one order, under the book's lock, with the whole write set already computed
+(the engine matches against an overlay of pending writes and stores nothing while it
+does):
+
+1. write every (word, pre-image) pair into the journal entries;
+2. ``state = n`` (the number of pairs): from this store on, a crash is rolled back;
+3. make the seqlock ``version`` odd, store every new value, store ``version`` even;
+4. ``state = 0``: the commit point.
+
+``rollback`` restores the n pre-images and clears ``state``. A crash before step 2 left
+nothing but journal scratch; a crash anywhere after it leaves pre-images that cover every
+word the transaction may have stored, so the words are as before the order, whatever
+was stored. Rollback only writes pre-images, so a rollback killed in turn is simply run
+again by the next holder (idempotent). The journal header reads 0 before and after a
+transaction whether it committed or was rolled back; only the entry words are scratch.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol
+
+from sim.core.book_layout import JOURNAL, JOURNAL_ENTRY
+
+__all__ = ["JournalFull", "Words", "commit", "rollback"]
+
+_STATE: Final = JOURNAL.word("state")
+_ENTRIES: Final = JOURNAL.word("entries")
+_FIRST: Final = JOURNAL.size // 8
+_W: Final = JOURNAL_ENTRY.word("word")
+_OLD: Final = JOURNAL_ENTRY.word("old")
+_STRIDE: Final = len(JOURNAL_ENTRY.fields)
+
+
+class Words(Protocol):
+    """Indexable int64 words: a ``memoryview.cast('q')``, a numpy int64 array, or a wrapper."""
+
+    def __getitem__(self, i: int, /) -> int: ...
+
+    def __setitem__(self, i: int, v: int, /) -> None: ...
+
+
+class JournalFull(AssertionError):
+    """A transaction wrote more words than the journal bound: a bug in the bound, not input."""
+
+
+def commit(q: Words, base: int, journal: int, writes: dict[int, int], version: int) -> None:
+    """Apply ``writes`` (absolute word -> new value) as one transaction of the book at
+    ``base`` whose journal header is at ``base + journal``; ``version`` is the absolute
+    index of the seqlock word, moved by 2 (odd while the stores run)."""
+    jb = base + journal
+    v = q[version]
+    writes.pop(version, None)
+    writes[version] = v + 2
+    n = len(writes)
+    if n > q[jb + _ENTRIES]:
+        raise JournalFull(f"transaction writes {n} words; the journal holds {q[jb + _ENTRIES]}")
+    e = jb + _FIRST
+    w_at, old_at, stride = _W, _OLD, _STRIDE
+    for i in writes:
+        q[e + w_at] = i - base
+        q[e + old_at] = q[i]
+        e += stride
+    q[jb + _STATE] = n
+    q[version] = v + 1
+    for i, x in writes.items():
+        q[i] = x
+    q[jb + _STATE] = 0
+
+
+def rollback(q: Words, base: int, journal: int) -> bool:
+    """Undo the transaction in flight in the journal at ``base + journal``, if any.
+
+    Returns True when one was rolled back. The caller holds the book's lock.
+    """
+    jb = base + journal
+    n = q[jb + _STATE]
+    if n == 0:
+        return False
+    if not 0 < n <= q[jb + _ENTRIES]:
+        raise AssertionError(f"journal state {n} is out of range 0..{q[jb + _ENTRIES]}")
+    e = jb + _FIRST + (n - 1) * _STRIDE
+    for _ in range(n):
+        q[base + q[e + _W]] = q[e + _OLD]
+        e -= _STRIDE
+    q[jb + _STATE] = 0
+    return True
