@@ -26,6 +26,7 @@ from typing import IO, Any, Final
 from .baselines import run_baseline
 from .harness import run_harness
 from .machine import measure_speedup
+from .population import population_targets, run_population
 from .report import (
     evaluate_targets,
     fmt_rate,
@@ -68,6 +69,7 @@ class Job:
 class Config:
     quick: bool
     long: bool
+    population_only: bool
     duration_s: float
     jobs: tuple[Job, ...]
     rss_short_s: float
@@ -78,8 +80,9 @@ class Config:
         return sum(j.repeats for j in self.jobs)
 
 
-def make_config(quick: bool, long: bool = False) -> Config:
-    """The full matrix, or the quick one that fits in two minutes."""
+def make_config(quick: bool, long: bool = False, population_only: bool = False) -> Config:
+    """The full matrix, or the quick one that fits in two minutes; with
+    ``population_only`` just the population series."""
     repeats = 3
     if quick:
         duration, monitor_repeats, rss_short = 0.5, 5, 2.0
@@ -97,8 +100,11 @@ def make_config(quick: bool, long: bool = False) -> Config:
     jobs += [Job("baseline", b, n, c, repeats) for b, n, c in baselines]
     jobs += [Job("monitor", DEFAULT_POLICY, 2, 4, monitor_repeats, ms)
              for ms in (MONITOR_FAST_MS, MONITOR_SLOW_MS)]
-    return Config(quick=quick, long=long, duration_s=duration, jobs=tuple(jobs),
-                  rss_short_s=rss_short, rss_long_s=60.0 if long else None)
+    if population_only:
+        jobs = []
+    return Config(quick=quick, long=long, population_only=population_only,
+                  duration_s=duration, jobs=tuple(jobs), rss_short_s=rss_short,
+                  rss_long_s=60.0 if long else None)
 
 
 @dataclass
@@ -134,6 +140,8 @@ class _Bench:
 
     def run_rounds(self) -> None:
         jobs = list(self.cfg.jobs)
+        if not jobs:
+            return
         rounds = max(j.repeats for j in jobs)
         for r in range(rounds):
             if r < MACHINE_REPEATS:
@@ -219,6 +227,8 @@ class _Bench:
                 for j in self.cfg.jobs if j.kind != "monitor"]
 
     def monitor_overhead(self) -> dict[str, Any]:
+        if self.cfg.population_only:
+            return {}
         fast = next(self.runs[j] for j in self.cfg.jobs if j.interval_ms == MONITOR_FAST_MS)
         slow = next(self.runs[j] for j in self.cfg.jobs if j.interval_ms == MONITOR_SLOW_MS)
         f, s = _median(fast.rates), _median(slow.rates)
@@ -253,7 +263,9 @@ def run_bench(cfg: Config, out: IO[str] = sys.stdout) -> tuple[dict[str, Any], l
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         bench = _Bench(cfg, scratch, out)
         bench.run_rounds()
-        rss = bench.rss()
+        rss = bench.rss() if not cfg.population_only else {}
+        population = run_population(cfg.quick, scratch, bench.say)
+        bench.errors += population["errors"]
     speedups = [m["speedup"] for m in bench.machine_runs]
     ms = round(statistics.median(speedups), 4) if speedups else None
     points = bench.points()
@@ -267,7 +279,9 @@ def run_bench(cfg: Config, out: IO[str] = sys.stdout) -> tuple[dict[str, Any], l
         "points": points,
         "monitor_overhead": mo,
         "rss": rss,
-        "targets": evaluate_targets(points, ms, mo, rss),
+        "population": population,
+        "targets": ([] if cfg.population_only else evaluate_targets(points, ms, mo, rss))
+        + population_targets(population),
     }
     return result, bench.errors
 
@@ -290,15 +304,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="short matrix (N 1, 2, 4 on 4 currencies, 0.5 s runs): ~2 minutes")
     p.add_argument("--long", action="store_true",
                    help="also a 60 s run, for the peak RSS growth target")
+    p.add_argument("--population", action="store_true",
+                   help="only the population series (agents 10 to 100k on 2 processes), "
+                        "without the matrix or the sweeps")
     p.add_argument("--out", type=Path, default=RESULTS,
                    help=f"results folder (default {RESULTS})")
     p.add_argument("--series", choices=("all", "matrix", "sweeps"), default="all",
                    help="the throughput matrix, the sweep runner and tables, or both")
     args = p.parse_args(argv)
     status = 0
-    if args.series in ("all", "matrix"):
+    if args.series in ("all", "matrix") or args.population:
         status = _matrix(args)
-    if args.series in ("all", "sweeps") and status != 130:
+    if args.series in ("all", "sweeps") and status != 130 and not args.population:
         status = max(status, _sweeps(args.out))
     return status
 
@@ -325,7 +342,7 @@ def _sweeps(folder: Path) -> int:
 
 
 def _matrix(args: argparse.Namespace) -> int:
-    cfg = make_config(args.quick, args.long)
+    cfg = make_config(args.quick, args.long, args.population)
     started = time.monotonic()
     print(f"bench: {cfg.total_runs} runs of {cfg.duration_s:g} s"
           f"{' (quick)' if cfg.quick else ''}, results in {args.out}", flush=True)
@@ -335,7 +352,7 @@ def _matrix(args: argparse.Namespace) -> int:
         print("bench: interrupted; nothing written", file=sys.stderr)
         return 130
     wall = time.monotonic() - started
-    notes = [
+    notes = [] if cfg.population_only else [
         "",
         f"Each point: {cfg.jobs[0].repeats} runs of {cfg.duration_s:g} s, interleaved "
         f"round-robin with every other point; monitor overhead: "

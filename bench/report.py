@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from .population import population_markdown
+
 __all__ = [
     "RESULT_KEYS",
     "VARIANT_ORDER",
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 RESULT_KEYS: Final = ("timestamp", "machine", "quick", "machine_speedup_2", "machine_runs",
-                      "points", "monitor_overhead", "rss", "targets")
+                      "points", "monitor_overhead", "rss", "population", "targets")
 VARIANT_ORDER: Final = ("none", "global", "per_currency", "ofd", "manager", "sqlite")
 DEFAULT_POLICY: Final = "per_currency"
 KIB_PER_MB: Final = 1024
@@ -254,6 +256,8 @@ def render_markdown(result: Mapping[str, Any], notes: Sequence[str] = ()) -> str
         "",
         *_rss_table(rss),
         "",
+        *([*population_markdown(result["population"]), ""] if result.get("population")
+          else []),
         "## Targets",
         "",
         *_table(["target", "value", "threshold", "verdict"],

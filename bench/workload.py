@@ -55,6 +55,8 @@ def scenario_data(sync: str, n: int, currencies: int, duration_s: float, seed: i
         "seed": seed,
         "duration_s": duration_s,
         "sync": sync,
+        # N processes of one trader each: the matrix measures contention between processes.
+        "processes": n,
         "scale": SCALE,
         "fee_bps": FEE_BPS,
         "currencies": [{"name": name, "rate": rate, "reserve": RESERVE}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from sim.core.exchange import CurrencySpec, Exchange
+from sim.core import layout as L
+from sim.core.exchange import CurrencySpec, Exchange, Funding
 
 settings.register_profile("default", deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -21,11 +22,15 @@ CURRENCIES = [CurrencySpec("EUR", 110_000_00, 100_000_00), CurrencySpec("USD", 1
 
 def make_exchange(path: Path, sync: str = "per_currency", n_funded: int = 2,
                   n_slots: int = 4, currencies: list[CurrencySpec] | None = None,
-                  ring_rows: int = 64) -> Exchange:
+                  ring_rows: int = 64, n_accounts: int | None = None) -> Exchange:
+    """A new file with ``n_slots`` writers and (by default) as many accounts; accounts
+    0..n_funded-1 funded, account i hosted by writer i."""
     cur = currencies or CURRENCIES
-    ex = Exchange.create(str(path), cur, n_slots=n_slots, ring_rows=ring_rows, sync=sync,
-                         lock_timeout_ms=5000)
-    ex.fund_slots([(0, 10_000_00, [100_00] * len(cur))] * n_funded)
+    ex = Exchange.create(str(path), cur, n_writers=n_slots,
+                         n_accounts=n_slots if n_accounts is None else n_accounts,
+                         ring_rows=ring_rows, sync=sync, lock_timeout_ms=5000)
+    ex.fund_accounts([Funding(i, 10_000_00, [100_00] * len(cur)) for i in range(n_funded)],
+                     dict.fromkeys(range(n_funded), L.KIND_TRADER))
     return ex
 
 

@@ -1,12 +1,15 @@
 /*
  * trader.c: a C trader on the mmap exchange file, speaking the protocol of sim/core/transaction.py.
  *
- *   trader FILE [--slot N] [--random COUNT] [--seed S] [--cash UNITS] [--max-qty UNITS]
+ *   trader FILE [--writer W --account A] [--random COUNT] [--seed S] [--cash UNITS]
+ *          [--max-qty UNITS]
  *
- * The file is validated from its header bytes (pread) before anything is mapped. With
- * --slot the program trades on a slot the coordinator funded; without it, it claims a
- * free slot like sim.core.transaction.claim_slot. Without --random it reads commands
- * (buy CODE QTY, sell CODE QTY, balance, rates, help, quit) from stdin.
+ * The file is validated from its header bytes (pread) before anything is mapped. The
+ * program is one writer (a process that trades: journal, ledger ring, running totals)
+ * with one account. With --writer and --account it trades as the writer, on the account,
+ * that the coordinator funded; without them it claims a free writer and a free account
+ * like sim.core.claims.join. Without --random it reads commands (buy CODE QTY,
+ * sell CODE QTY, balance, rates, help, quit) from stdin.
  *
  * Every store to the mapping goes through st()/std_() below: a relaxed atomic store
  * followed by a compiler barrier, so the compiler emits the stores in program order.
@@ -96,12 +99,13 @@ struct trader {
     size_t map_len;
     struct mmx_header *h;
     struct Currency *cur;
-    int64_t nc, ns, rows, scale, fee, sync, timeout_ms, race_ns;
+    int64_t nc, nw, na, rows, scale, fee, sync, timeout_ms, race_ns;
     char names[MMX_MAX_CURRENCIES][MMX_NAME_LEN + 1];
     bool recovers;            /* the policy recovers in-flight transactions (not none) */
-    /* this process's slot */
-    int64_t slot;
-    bool slot_given;          /* --slot: started for a funded slot, normally by a coordinator */
+    /* this process's writer record and its account */
+    int64_t writer, account;
+    bool given;               /* --writer/--account: funded by a coordinator, normally */
+    struct mmx_writer *wr;
     struct mmx_account *acc;
     struct mmx_row *ring;
     int64_t drain_at;
@@ -117,7 +121,7 @@ struct trader {
     int64_t n_trades, n_rejected, n_rolled_back;
 };
 
-static struct trader T = {.fd = -1, .ledger_fd = -1, .slot = -1};
+static struct trader T = {.fd = -1, .ledger_fd = -1, .writer = -1, .account = -1};
 static volatile sig_atomic_t stop_requested;
 
 static void __attribute__((noreturn)) cleanup_and_exit(int status);
@@ -129,7 +133,7 @@ static void say(const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
-/* One line on stderr, then release what is held, settle the slot and exit. */
+/* One line on stderr, then release what is held, settle the writer and exit. */
 static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, const char *fmt,
                                                                   ...)
 {
@@ -464,39 +468,56 @@ static int64_t sell_proceeds(int64_t cash, int64_t units, int64_t qty, int64_t f
 
 /* ------------------------------------------------------------------ recovery */
 
-static void __attribute__((noreturn)) bad_inflight(int64_t c, int64_t s)
+static void __attribute__((noreturn)) bad_inflight(int64_t c, int64_t w)
 {
-    fail(EXIT_BAD, "%s: currency %" PRId64 " inflight names slot %" PRId64 ", out of range",
-         T.path, c, s);
+    fail(EXIT_BAD, "%s: currency %" PRId64 " inflight names writer %" PRId64 ", out of range",
+         T.path, c, w);
 }
 
-/* sim.core.transaction.recover_currency: undo what a dead holder left in flight on currency c.
- * The caller holds c's lock. Returns 1 when a transaction was rolled back. */
+static struct mmx_writer *writer_rec(int64_t w)
+{
+    return (struct mmx_writer *)(void *)(T.base + mmx_writer_at(T.nc, w));
+}
+
+static struct mmx_account *account_rec(int64_t a)
+{
+    return (struct mmx_account *)(void *)(T.base + mmx_account_at(T.nc, T.nw, a));
+}
+
+/* sim.core.transaction.recover_currency: undo what a dead writer left in flight on currency
+ * c. The caller holds c's lock. Returns 1 when a transaction was rolled back. */
 static int recover_currency(int64_t c)
 {
     struct Currency *cu = &T.cur[c];
-    int64_t s = ld(&cu->inflight);
+    int64_t w = ld(&cu->inflight);
     int rolled = 0;
-    if (s != MMX_NO_SLOT) {
-        if (s < 0 || s >= T.ns)
-            bad_inflight(c, s);
-        struct mmx_account *a = (struct mmx_account *)(void *)(T.base
-                                                               + mmx_account_at(T.nc, s));
-        if (ld(&a->j_state) == MMX_JOURNAL_ACTIVE && ld(&a->j_currency) == c) {
-            st(&cu->cash_reserve, ld(&a->j_pool_cash));
-            st(&cu->unit_reserve, ld(&a->j_pool_units));
-            st(&cu->seq, ld(&a->j_pool_seq));
-            st(&cu->volume_units, ld(&a->j_volume_units));
-            st(&cu->volume_cash, ld(&a->j_volume_cash));
-            std_(&cu->last_rate, ldd(&a->j_last_rate));
-            st(&a->cash, ld(&a->j_cash));
-            st(&a->holdings[c], ld(&a->j_holding));
-            st(&a->trades, ld(&a->j_trades));
-            st(&a->log_count, ld(&a->j_log_count));
-            st(&a->j_state, MMX_JOURNAL_IDLE);
+    if (w != MMX_NO_WRITER) {
+        if (w < 0 || w >= T.nw)
+            bad_inflight(c, w);
+        struct mmx_writer *wr = writer_rec(w);
+        if (ld(&wr->j_state) == MMX_JOURNAL_ACTIVE && ld(&wr->j_currency) == c) {
+            int64_t ai = ld(&wr->j_account);
+            if (ai < 0 || ai >= T.na)
+                fail(EXIT_BAD, "%s: writer %" PRId64 " journal names account %" PRId64
+                     ", out of range", T.path, w, ai);
+            struct mmx_account *a = account_rec(ai);
+            st(&cu->cash_reserve, ld(&wr->j_pool_cash));
+            st(&cu->unit_reserve, ld(&wr->j_pool_units));
+            st(&cu->seq, ld(&wr->j_pool_seq));
+            st(&cu->volume_units, ld(&wr->j_volume_units));
+            st(&cu->volume_cash, ld(&wr->j_volume_cash));
+            std_(&cu->last_rate, ldd(&wr->j_last_rate));
+            st(&a->cash, ld(&wr->j_cash));
+            st(&a->holdings[c], ld(&wr->j_holding));
+            st(&a->trades, ld(&wr->j_trades));
+            st(&wr->tot_cash, ld(&wr->j_tot_cash));
+            st(&wr->tot_holdings[c], ld(&wr->j_tot_holding));
+            st(&wr->tot_trades, ld(&wr->j_tot_trades));
+            st(&wr->log_count, ld(&wr->j_log_count));
+            st(&wr->j_state, MMX_JOURNAL_IDLE);
             rolled = 1;
         }
-        st(&cu->inflight, MMX_NO_SLOT);
+        st(&cu->inflight, MMX_NO_WRITER);
     }
     int64_t v = ld(&cu->version);
     if (v & 1)
@@ -504,21 +525,22 @@ static int recover_currency(int64_t c)
     return rolled;
 }
 
-/* sim.core.transaction.recover_slot: settle this slot's journal left by a previous process. */
-static void recover_own_slot(void)
+/* sim.core.transaction.recover_writer: settle this writer's journal left by a previous
+ * process. */
+static void recover_own_writer(void)
 {
-    struct mmx_account *a = T.acc;
-    if (ld(&a->j_state) != MMX_JOURNAL_ACTIVE)
+    struct mmx_writer *wr = T.wr;
+    if (ld(&wr->j_state) != MMX_JOURNAL_ACTIVE)
         return;
-    int64_t c = ld(&a->j_currency);
+    int64_t c = ld(&wr->j_currency);
     if (c < 0 || c >= T.nc)
-        fail(EXIT_BAD, "%s: slot %" PRId64 " journal names currency %" PRId64
-             ", out of range", T.path, T.slot, c);
+        fail(EXIT_BAD, "%s: writer %" PRId64 " journal names currency %" PRId64
+             ", out of range", T.path, T.writer, c);
     (void)lock_currency(c);
-    if (ld(&T.cur[c].inflight) == T.slot)
+    if (ld(&T.cur[c].inflight) == T.writer)
         T.n_rolled_back += recover_currency(c);
-    if (ld(&a->j_state) == MMX_JOURNAL_ACTIVE)
-        st(&a->j_state, MMX_JOURNAL_IDLE);
+    if (ld(&wr->j_state) == MMX_JOURNAL_ACTIVE)
+        st(&wr->j_state, MMX_JOURNAL_IDLE);
     unlock_currency(c);
 }
 
@@ -542,7 +564,7 @@ static void pwrite_all(int fd, const void *buf, size_t len, off_t off, const cha
 
 static char ledger_path[PATH_MAX];
 
-/* <dir of FILE>/ledger/slot-NNNN.bin, like sim.core.transaction.open_ledger. */
+/* <dir of FILE>/ledger/writer-NNNN.bin, like sim.core.ledger.open_ledger. */
 static void open_ledger(void)
 {
     char dir[PATH_MAX];
@@ -558,7 +580,8 @@ static void open_ledger(void)
         fail(EXIT_BAD, "%s: ledger folder path too long", T.path);
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         fail(EXIT_BAD, "%s: cannot create folder: %s", dir, strerror(errno));
-    n = snprintf(ledger_path, sizeof ledger_path, "%s/slot-%04" PRId64 ".bin", dir, T.slot);
+    n = snprintf(ledger_path, sizeof ledger_path, "%s/writer-%04" PRId64 ".bin", dir,
+                 T.writer);
     if (n < 0 || (size_t)n >= sizeof ledger_path)
         fail(EXIT_BAD, "%s: ledger file path too long", T.path);
     T.ledger_fd = open(ledger_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -566,17 +589,18 @@ static void open_ledger(void)
         fail(EXIT_BAD, "%s: cannot open ledger file: %s", ledger_path, strerror(errno));
 }
 
-/* sim.core.transaction.drain_slot: committed ring rows [log_head, log_count) go to their absolute
- * position in the ledger file, so draining the same rows twice rewrites identical bytes. */
+/* sim.core.ledger.drain_writer: committed ring rows [log_head, log_count) go to their
+ * absolute position in the ledger file, so draining the same rows twice rewrites identical
+ * bytes. */
 static void drain(void)
 {
-    struct mmx_account *a = T.acc;
+    struct mmx_writer *a = T.wr;
     int64_t head = ld(&a->log_head), count = ld(&a->log_count);
     if (count <= head)
         return;
     if (count - head > T.rows)
-        fail(EXIT_BAD, "%s: slot %" PRId64 ": %" PRId64 " undrained rows exceed the ring",
-             T.path, T.slot, count - head);
+        fail(EXIT_BAD, "%s: writer %" PRId64 ": %" PRId64 " undrained rows exceed the ring",
+             T.path, T.writer, count - head);
     T.in_drain = true;
     for (int64_t k = head; k < count;) {
         int64_t i = k % T.rows;
@@ -596,13 +620,14 @@ static bool add_ok(int64_t a, int64_t b, int64_t *out)
     return !__builtin_add_overflow(a, b, out);
 }
 
-/* Account.trade of sim/core/transaction.py, store for store: the cash moved (> 0) or REJ_*. */
+/* Writer.trade of sim/core/transaction.py, store for store: the cash moved (> 0) or REJ_*. */
 static int64_t trade(int64_t c, int64_t side, int64_t qty)
 {
     struct Currency *cu = &T.cur[c];
     struct mmx_account *a = T.acc;
+    struct mmx_writer *wr = T.wr;
     bool died = lock_currency(c);
-    if (T.recovers && (died || ld(&cu->inflight) != MMX_NO_SLOT)) {
+    if (T.recovers && (died || ld(&cu->inflight) != MMX_NO_WRITER)) {
         int64_t rolled = 0;
         if (died && T.sync == MMX_SYNC_GLOBAL) {
             for (int64_t r = 0; r < T.nc; r++)
@@ -611,7 +636,7 @@ static int64_t trade(int64_t c, int64_t side, int64_t qty)
             rolled += recover_currency(c);
         }
         T.n_rolled_back += rolled;
-        st(&a->rollbacks, ld(&a->rollbacks) + rolled);
+        st(&wr->rollbacks, ld(&wr->rollbacks) + rolled);
     }
     int64_t rc = ld(&cu->cash_reserve);
     int64_t ru = ld(&cu->unit_reserve);
@@ -619,7 +644,7 @@ static int64_t trade(int64_t c, int64_t side, int64_t qty)
         sleep_ns(T.race_ns);
     int64_t cash = ld(&a->cash);
     int64_t hold = ld(&a->holdings[c]);
-    int64_t amount, new_rc, new_ru, new_cash, new_hold, code = 0;
+    int64_t amount, new_rc = 0, new_ru = 0, new_cash = 0, new_hold = 0, code = 0;
     bool ok;
     if (side == MMX_SIDE_BUY) {
         amount = buy_cost(rc, ru, qty, T.fee);
@@ -652,31 +677,39 @@ static int64_t trade(int64_t c, int64_t side, int64_t qty)
              && add_ok(cash, amount, &new_cash) && add_ok(hold, -qty, &new_hold);
     }
     int64_t seq = ld(&cu->seq);
-    int64_t n = ld(&a->log_count);
+    int64_t n = ld(&wr->log_count);
     int64_t trades = ld(&a->trades);
     int64_t vu = ld(&cu->volume_units), vc = ld(&cu->volume_cash);
-    int64_t seq1, vu1, vc1, trades1, n1;
+    int64_t t_cash = ld(&wr->tot_cash), t_hold = ld(&wr->tot_holdings[c]);
+    int64_t t_trades = ld(&wr->tot_trades);
+    int64_t seq1, vu1, vc1, trades1, n1, t_cash1, t_hold1, t_trades1;
     /* Python's ints cannot overflow; where int64 would, refuse before writing anything. */
     ok = ok && new_ru != 0 && add_ok(seq, 1, &seq1) && add_ok(vu, qty, &vu1)
-         && add_ok(vc, amount, &vc1) && add_ok(trades, 1, &trades1) && add_ok(n, 1, &n1);
+         && add_ok(vc, amount, &vc1) && add_ok(trades, 1, &trades1) && add_ok(n, 1, &n1)
+         && add_ok(t_cash, new_cash - cash, &t_cash1) && add_ok(t_hold, new_hold - hold, &t_hold1)
+         && add_ok(t_trades, 1, &t_trades1);
     if (!ok) {
         code = REJ_RANGE;
         goto reject;
     }
     /* Journal: pre-images first, then name the transaction, then mark it active. */
-    st(&a->j_currency, c);
-    st(&a->j_cash, cash);
-    st(&a->j_holding, hold);
-    st(&a->j_trades, trades);
-    st(&a->j_log_count, n);
-    st(&a->j_pool_cash, rc);
-    st(&a->j_pool_units, ru);
-    st(&a->j_pool_seq, seq);
-    st(&a->j_volume_units, vu);
-    st(&a->j_volume_cash, vc);
-    std_(&a->j_last_rate, ldd(&cu->last_rate));
-    st(&cu->inflight, T.slot);
-    st(&a->j_state, MMX_JOURNAL_ACTIVE);
+    st(&wr->j_currency, c);
+    st(&wr->j_account, T.account);
+    st(&wr->j_cash, cash);
+    st(&wr->j_holding, hold);
+    st(&wr->j_trades, trades);
+    st(&wr->j_log_count, n);
+    st(&wr->j_tot_cash, t_cash);
+    st(&wr->j_tot_holding, t_hold);
+    st(&wr->j_tot_trades, t_trades);
+    st(&wr->j_pool_cash, rc);
+    st(&wr->j_pool_units, ru);
+    st(&wr->j_pool_seq, seq);
+    st(&wr->j_volume_units, vu);
+    st(&wr->j_volume_cash, vc);
+    std_(&wr->j_last_rate, ldd(&cu->last_rate));
+    st(&cu->inflight, T.writer);
+    st(&wr->j_state, MMX_JOURNAL_ACTIVE);
     st(&cu->version, ld(&cu->version) + 1);
     st(&cu->cash_reserve, new_rc);
     st(&cu->unit_reserve, new_ru);
@@ -689,21 +722,24 @@ static int64_t trade(int64_t c, int64_t side, int64_t qty)
     st(&a->cash, new_cash);
     st(&a->holdings[c], new_hold);
     st(&a->trades, trades1);
+    st(&wr->tot_cash, t_cash1);
+    st(&wr->tot_holdings[c], t_hold1);
+    st(&wr->tot_trades, t_trades1);
     struct mmx_row *r = &T.ring[n % T.rows];
     st(&r->t_ns, mono_ns() - ld(&T.h->start_ns));
     st(&r->cur_seq, seq1);
-    st(&r->slot, T.slot);
+    st(&r->account, T.account);
     st(&r->currency, c);
     st(&r->side, side);
     st(&r->qty, qty);
     st(&r->cash, amount);
     st(&r->unit_reserve, new_ru);
-    st(&a->log_count, n1);
-    st(&a->j_state, MMX_JOURNAL_IDLE);
-    st(&cu->inflight, MMX_NO_SLOT);
+    st(&wr->log_count, n1);
+    st(&wr->j_state, MMX_JOURNAL_IDLE);
+    st(&cu->inflight, MMX_NO_WRITER);
     st(&cu->version, ld(&cu->version) + 1);
     unlock_currency(c);
-    if (n1 - ld(&a->log_head) >= T.drain_at)
+    if (n1 - ld(&wr->log_head) >= T.drain_at)
         drain();
     T.n_trades++;
     return amount;
@@ -729,93 +765,113 @@ static const char *reject_reason(int64_t code)
 
 static void heartbeat(void)
 {
-    st(&T.acc->heartbeat_ns, mono_ns());
+    st(&T.wr->heartbeat_ns, mono_ns());
 }
 
-/* ------------------------------------------------------------------ slots */
+/* ------------------------------------------------------------------ joining */
 
-/* Exchange._fund: zero the counters and journal, fund, status ACTIVE last. */
-static void fund(struct mmx_account *a, int64_t cash)
+/* Exchange.activate_writer and Exchange.fund: a fresh writer of kind C and one account
+ * funded with cash only, added to the writer's totals; status ACTIVE last. */
+static void fund(struct mmx_writer *w, struct mmx_account *a, int64_t cash)
 {
+    st(&w->kind, MMX_KIND_C);
+    st(&w->pid, (int64_t)getpid());
+    st(&w->status, MMX_SLOT_ACTIVE);
     st(&a->trades, 0);
     st(&a->rejected, 0);
-    st(&a->log_count, 0);
-    st(&a->log_head, 0);
-    st(&a->j_state, 0);
-    st(&a->j_currency, 0);
-    st(&a->kind, MMX_KIND_C);
-    st(&a->pid, (int64_t)getpid());
+    st(&a->writer, T.writer);
+    st(&a->group, MMX_NO_GROUP);
     st(&a->cash, cash);
     st(&a->init_cash, cash);
     for (int c = 0; c < MMX_MAX_CURRENCIES; c++) {
         st(&a->holdings[c], 0);
         st(&a->init_holdings[c], 0);
     }
+    st(&w->tot_cash, ld(&w->tot_cash) + cash);
+    st(&w->init_tot_cash, ld(&w->init_tot_cash) + cash);
+    st(&w->n_accounts, ld(&w->n_accounts) + 1);
     st(&a->status, MMX_SLOT_ACTIVE);
 }
 
-static struct mmx_account *account(int64_t slot)
-{
-    return (struct mmx_account *)(void *)(T.base + mmx_account_at(T.nc, slot));
-}
-
-/* Exchange.claim_slot: registry mutex, then every currency lock, currency 0's version
+/* sim.core.claims.join: registry mutex, then every currency lock, currency 0's version
  * odd, fund, version even, release. */
-static void claim_slot(int64_t cash)
+static void join(int64_t cash)
 {
     lock_registry();
-    int64_t slot = -1;
-    for (int64_t s = 0; s < T.ns && slot < 0; s++) {
-        if (ld(&account(s)->status) == MMX_SLOT_FREE)
-            slot = s;
+    int64_t w = -1, acct = -1;
+    for (int64_t i = 0; i < T.nw && w < 0; i++) {
+        if (ld(&writer_rec(i)->status) == MMX_SLOT_FREE)
+            w = i;
     }
-    if (slot < 0)
-        fail(EXIT_BAD, "%s: all %" PRId64 " account slots are taken; joiners get the slots "
-             "a scenario keeps free: give it a larger spare_slots", T.path, T.ns);
+    if (w < 0)
+        fail(EXIT_BAD, "%s: all %" PRId64 " writer records are taken; joiners get the "
+             "writers and accounts a scenario keeps free: give it a larger spare_slots",
+             T.path, T.nw);
+    for (int64_t i = 0; i < T.na && acct < 0; i++) {
+        if (ld(&account_rec(i)->status) == MMX_SLOT_FREE)
+            acct = i;
+    }
+    if (acct < 0)
+        fail(EXIT_BAD, "%s: all %" PRId64 " accounts are taken; joiners get the accounts a "
+             "scenario keeps free: give it a larger spare_slots", T.path, T.na);
     (void)lock_all();
+    T.writer = w;
+    T.account = acct;
     int64_t *v = &T.cur[0].version;
     st(v, ld(v) + 1);
-    fund(account(slot), cash);
+    fund(writer_rec(w), account_rec(acct), cash);
     st(v, ld(v) + 1);
     unlock_all();
     unlock_registry();
-    T.slot = slot;
 }
 
-static void attach(int64_t slot, bool claim, int64_t cash)
+static void attach(int64_t writer, int64_t acct, bool claim, int64_t cash)
 {
     if (claim) {
-        claim_slot(cash);
+        join(cash);
     } else {
-        if (slot >= T.ns)
-            fail(EXIT_BAD, "%s: slot %" PRId64 " out of range: the file has %" PRId64
-                 " slots", T.path, slot, T.ns);
-        int64_t status = ld(&account(slot)->status);
+        if (writer >= T.nw)
+            fail(EXIT_BAD, "%s: writer %" PRId64 " out of range: the file has %" PRId64
+                 " writers", T.path, writer, T.nw);
+        if (acct >= T.na)
+            fail(EXIT_BAD, "%s: account %" PRId64 " out of range: the file has %" PRId64
+                 " accounts", T.path, acct, T.na);
+        int64_t status = ld(&writer_rec(writer)->status);
         if (status != MMX_SLOT_ACTIVE)
-            fail(EXIT_BAD, "%s: slot %" PRId64 " is %s, not active (fund it first)", T.path,
-                 slot, mmx_slot_state_name(status));
-        T.slot = slot;
-        T.slot_given = true;
+            fail(EXIT_BAD, "%s: writer %" PRId64 " is %s, not active (fund it first)", T.path,
+                 writer, mmx_slot_state_name(status));
+        status = ld(&account_rec(acct)->status);
+        if (status != MMX_SLOT_ACTIVE)
+            fail(EXIT_BAD, "%s: account %" PRId64 " is %s, not active (fund it first)",
+                 T.path, acct, mmx_slot_state_name(status));
+        if (ld(&account_rec(acct)->writer) != writer)
+            fail(EXIT_BAD, "%s: account %" PRId64 " is hosted by writer %" PRId64 ", not %"
+                 PRId64, T.path, acct, ld(&account_rec(acct)->writer), writer);
+        T.writer = writer;
+        T.account = acct;
+        T.given = true;
     }
-    T.acc = account(T.slot);
-    T.ring = (struct mmx_row *)(void *)(T.base + mmx_ring_at(T.nc, T.ns, T.rows, T.slot));
+    T.wr = writer_rec(T.writer);
+    T.acc = account_rec(T.account);
+    T.ring = (struct mmx_row *)(void *)(T.base
+                                        + mmx_ring_at(T.nc, T.nw, T.na, T.rows, T.writer));
     T.drain_at = T.rows / 2 > 1 ? T.rows / 2 : 1;
     T.attached = true;
     if (!claim)
-        st(&T.acc->pid, (int64_t)getpid());
-    recover_own_slot();
+        st(&T.wr->pid, (int64_t)getpid());
+    recover_own_writer();
     open_ledger();
 }
 
-/* Drain what is left, mark the slot done, unmap, close. */
+/* Drain what is left, mark the writer done, unmap, close. */
 static void __attribute__((noreturn)) cleanup_and_exit(int status)
 {
     release_held();
-    if (T.attached && !T.in_drain && ld(&T.acc->j_state) == MMX_JOURNAL_IDLE) {
+    if (T.attached && !T.in_drain && ld(&T.wr->j_state) == MMX_JOURNAL_IDLE) {
         T.attached = false; /* a failure inside drain() comes back here once */
         if (T.ledger_fd >= 0)
             drain();
-        st(&T.acc->status, MMX_SLOT_DONE);
+        st(&T.wr->status, MMX_SLOT_DONE);
     }
     T.attached = false;
     if (T.ledger_fd >= 0) {
@@ -934,15 +990,19 @@ static void open_exchange(void)
              hdr.version, MMX_VERSION);
     CHECK_EQ(hdr, header_size, MMX_HEADER_SIZE);
     CHECK_RANGE(hdr, n_currencies, 1, MMX_MAX_CURRENCIES);
-    CHECK_RANGE(hdr, n_slots, 1, MMX_MAX_SLOTS);
+    CHECK_RANGE(hdr, n_writers, 1, MMX_MAX_WRITERS);
+    CHECK_RANGE(hdr, n_accounts, 1, MMX_MAX_ACCOUNTS);
     CHECK_RANGE(hdr, ring_rows, 1, MMX_MAX_RING_ROWS);
-    int64_t nc = hdr.n_currencies, ns = hdr.n_slots, rows = hdr.ring_rows;
-    CHECK_EQ(hdr, file_size, mmx_file_size(nc, ns, rows));
+    int64_t nc = hdr.n_currencies, nw = hdr.n_writers, na = hdr.n_accounts;
+    int64_t rows = hdr.ring_rows;
+    CHECK_EQ(hdr, file_size, mmx_file_size(nc, nw, na, rows));
     CHECK_EQ(hdr, currency_offset, mmx_currency_offset());
     CHECK_EQ(hdr, currency_size, MMX_CURRENCY_SIZE);
-    CHECK_EQ(hdr, account_offset, mmx_account_offset(nc));
+    CHECK_EQ(hdr, writer_offset, mmx_writer_offset(nc));
+    CHECK_EQ(hdr, writer_size, MMX_WRITER_SIZE);
+    CHECK_EQ(hdr, account_offset, mmx_account_offset(nc, nw));
     CHECK_EQ(hdr, account_size, MMX_ACCOUNT_SIZE);
-    CHECK_EQ(hdr, ring_offset, mmx_ring_offset(nc, ns));
+    CHECK_EQ(hdr, ring_offset, mmx_ring_offset(nc, nw, na));
     CHECK_EQ(hdr, row_size, MMX_ROW_SIZE);
     if ((int64_t)sb.st_size != hdr.file_size)
         fail(EXIT_BAD, "%s: size is %lld bytes, header field file_size at offset %zu says %"
@@ -968,7 +1028,8 @@ static void open_exchange(void)
     T.h = (struct mmx_header *)base;
     T.cur = (struct Currency *)(void *)(T.base + mmx_currency_offset());
     T.nc = nc;
-    T.ns = ns;
+    T.nw = nw;
+    T.na = na;
     T.rows = rows;
     T.scale = hdr.scale;
     T.fee = hdr.fee_bps;
@@ -1172,8 +1233,8 @@ static void command(char *line)
 static void interactive(bool claimed)
 {
     char m[64], line[LINE_MAX_LEN];
-    printf("%s %s as slot %" PRId64 " with %s cash; currencies ",
-           claimed ? "joined" : "attached to", T.path, T.slot,
+    printf("%s %s as writer %" PRId64 " with account %" PRId64 " and %s cash; currencies ",
+           claimed ? "joined" : "attached to", T.path, T.writer, T.account,
            money(ld(&T.acc->cash), m, sizeof m));
     print_currencies();
     printf("\n%s\n", HELP);
@@ -1220,7 +1281,7 @@ static uint64_t below(uint64_t *s, uint64_t n)
 static bool orphaned(void)
 {
     int64_t coordinator = ld(&T.h->coordinator_pid);
-    return T.slot_given && coordinator > 0 && (int64_t)getppid() != coordinator;
+    return T.given && coordinator > 0 && (int64_t)getppid() != coordinator;
 }
 
 static void random_mode(int64_t count, uint64_t seed, int64_t max_qty)
@@ -1252,9 +1313,9 @@ static void random_mode(int64_t count, uint64_t seed, int64_t max_qty)
         }
     }
     double secs = (double)(mono_ns() - t0) / 1e9;
-    printf("trader slot %" PRId64 ": %" PRId64 " trades, %" PRId64 " rejected, %.3f s, "
-           "%.0f trades/s\n", T.slot, T.n_trades, T.n_rejected, secs,
-           secs > 0 ? (double)T.n_trades / secs : 0.0);
+    printf("trader writer %" PRId64 " account %" PRId64 ": %" PRId64 " trades, %" PRId64
+           " rejected, %.3f s, %.0f trades/s\n", T.writer, T.account, T.n_trades,
+           T.n_rejected, secs, secs > 0 ? (double)T.n_trades / secs : 0.0);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -1263,16 +1324,18 @@ static void __attribute__((noreturn)) usage(const char *why)
 {
     if (why != NULL)
         fprintf(stderr, "trader: %s\n", why);
-    fputs("usage: trader FILE [--slot N] [--random COUNT] [--seed S] [--cash UNITS] "
-          "[--max-qty UNITS]\n"
+    fputs("usage: trader FILE [--writer W --account A] [--random COUNT] [--seed S] "
+          "[--cash UNITS] [--max-qty UNITS]\n"
           "  FILE            an exchange file created by the coordinator (sim run)\n"
-          "  --slot N        trade on slot N, funded by the coordinator (default: claim a "
-          "free slot)\n"
+          "  --writer W      trade as writer W, funded by the coordinator (default: claim a "
+          "free writer)\n"
+          "  --account A     on account A, hosted by writer W (default: claim a free "
+          "account)\n"
           "  --random COUNT  place COUNT random orders, then print a summary (default: read "
           "commands\n"
           "                  from stdin: buy CODE QTY, sell CODE QTY, balance, quit)\n"
-          "  --seed S        seed of the random orders (default: the slot number)\n"
-          "  --cash UNITS    cash of a claimed slot (default 1000)\n"
+          "  --seed S        seed of the random orders (default: the account number)\n"
+          "  --cash UNITS    cash of a claimed account (default 1000)\n"
           "  --max-qty UNITS largest random order, in units (default 10)\n", stderr);
     exit(EXIT_BAD);
 }
@@ -1294,7 +1357,7 @@ static int64_t parse_count(const char *opt, const char *text, int64_t max)
 int main(int argc, char **argv)
 {
     const char *cash_text = NULL, *max_text = NULL;
-    int64_t slot = -1, count = -1, pause_us = 0;
+    int64_t writer = -1, acct = -1, count = -1, pause_us = 0;
     uint64_t seed = 0;
     bool have_seed = false;
     for (int i = 1; i < argc; i++) {
@@ -1309,8 +1372,8 @@ int main(int argc, char **argv)
             name[len] = '\0';
             if (strcmp(name, "--help") == 0)
                 usage(NULL);
-            static const char *const known[] = {"--slot", "--random", "--seed", "--cash",
-                                                "--max-qty", "--pause-in-txn-us"};
+            static const char *const known[] = {"--writer", "--account", "--random", "--seed",
+                                                "--cash", "--max-qty", "--pause-in-txn-us"};
             bool is_known = false;
             for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
                 is_known |= strcmp(name, known[k]) == 0;
@@ -1328,8 +1391,10 @@ int main(int argc, char **argv)
                 snprintf(why, sizeof why, "%s needs a value", name);
                 usage(why);
             }
-            if (strcmp(name, "--slot") == 0) {
-                slot = parse_count(name, val, MMX_MAX_SLOTS - 1);
+            if (strcmp(name, "--writer") == 0) {
+                writer = parse_count(name, val, MMX_MAX_WRITERS - 1);
+            } else if (strcmp(name, "--account") == 0) {
+                acct = parse_count(name, val, MMX_MAX_ACCOUNTS - 1);
             } else if (strcmp(name, "--random") == 0) {
                 count = parse_count(name, val, INT64_MAX);
             } else if (strcmp(name, "--seed") == 0) {
@@ -1354,8 +1419,10 @@ int main(int argc, char **argv)
     }
     if (T.path == NULL)
         usage("missing FILE");
-    if (slot >= 0 && cash_text != NULL)
-        usage("--cash funds a claimed slot; a --slot was funded by the coordinator");
+    if ((writer >= 0) != (acct >= 0))
+        usage("--writer and --account go together");
+    if (writer >= 0 && cash_text != NULL)
+        usage("--cash funds a claimed account; --account was funded by the coordinator");
     T.pause_ns = pause_us * 1000;
 
     struct sigaction sa;
@@ -1379,22 +1446,22 @@ int main(int argc, char **argv)
         fail(EXIT_BAD, "--max-qty: amount '%s' %s", max_text, why);
 
     /* Random orders are sent only while a run goes: on a run that is over, say why none
-     * will be, and claim no account for nothing (a slot the coordinator funded is its
-     * own: it is marked done as usual). */
+     * will be, and claim no account for nothing (an account the coordinator funded is its
+     * own: its writer is marked done as usual). */
     int64_t state = ld(&T.h->run_state);
     if (count >= 0 && (state == MMX_RUN_STOPPING || state == MMX_RUN_CLEAN)) {
-        if (slot < 0)
+        if (writer < 0)
             fail(EXIT_BAD, "%s: the run is over (run state %s): --random trades only while "
                  "a run goes; no account taken (trade by hand without --random, or start a "
                  "new run)", T.path, mmx_run_state_name(state));
         warn("%s: the run is over (run state %s): no orders sent", T.path,
              mmx_run_state_name(state));
     }
-    attach(slot, slot < 0, cash);
+    attach(writer, acct, writer < 0, cash);
     if (count >= 0)
-        random_mode(count, have_seed ? seed : (uint64_t)T.slot, max_qty);
+        random_mode(count, have_seed ? seed : (uint64_t)T.account, max_qty);
     else
-        interactive(slot < 0);
+        interactive(writer < 0);
     if (T.n_rolled_back)
         warn("%s: rolled back %" PRId64 " transaction(s) left by dead traders", T.path,
              T.n_rolled_back);

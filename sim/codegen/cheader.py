@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from sim.core import layout as L
-from sim.core.exchange import MAX_RING_ROWS, MAX_SLOTS
+from sim.core.exchange import MAX_ACCOUNTS, MAX_RING_ROWS, MAX_WRITERS
 
 __all__ = ["STRUCT_NAMES", "render"]
 
@@ -22,11 +22,12 @@ __all__ = ["STRUCT_NAMES", "render"]
 STRUCT_NAMES: Final = {
     L.HEADER.name: "mmx_header",
     L.CURRENCY.name: "Currency",
+    L.WRITER.name: "mmx_writer",
     L.ACCOUNT.name: "mmx_account",
     L.ROW.name: "mmx_row",
 }
 
-_RECORDS: Final = (L.HEADER, L.CURRENCY, L.ACCOUNT, L.ROW)
+_RECORDS: Final = (L.HEADER, L.CURRENCY, L.WRITER, L.ACCOUNT, L.ROW)
 _ENUM_PREFIXES: Final = ("RUN_", "SLOT_", "KIND_", "JOURNAL_", "SIDE_", "SCHEDULE_")
 _NAME_TABLES: Final = (
     ("run_state", "RUN_STATES"),
@@ -118,6 +119,8 @@ def _constants() -> Iterator[tuple[str, int]]:
     for name, code in L.SYNC_CODES.items():
         yield f"SYNC_{name.upper()}", code
     yield "NO_SLOT", L.NO_SLOT
+    yield "NO_WRITER", L.NO_WRITER
+    yield "NO_GROUP", L.NO_GROUP
 
 
 def _name_function(what: str, table: dict[int, str]) -> list[str]:
@@ -129,7 +132,7 @@ def _name_function(what: str, table: dict[int, str]) -> list[str]:
 
 
 def _geometry() -> list[str]:
-    h, c, a, r = (STRUCT_NAMES[x.name] for x in _RECORDS)
+    h, c, w, a, r = (STRUCT_NAMES[x.name] for x in _RECORDS)
     return [
         *_comment("Geometry (sim/core/layout.py Geometry): where each table sits for given "
                   "counts. Records are 64-byte aligned, the file is rounded up to a page."),
@@ -141,37 +144,50 @@ def _geometry() -> list[str]:
         "{",
         f"    return mmx_align((int64_t)sizeof(struct {h}), MMX_ALIGN);",
         "}",
-        "static inline int64_t mmx_account_offset(int64_t n_currencies)",
+        "static inline int64_t mmx_writer_offset(int64_t n_currencies)",
         "{",
         "    return mmx_align(mmx_currency_offset()",
         f"                     + n_currencies * (int64_t)sizeof(struct {c}), MMX_ALIGN);",
         "}",
-        "static inline int64_t mmx_ring_offset(int64_t n_currencies, int64_t n_slots)",
+        "static inline int64_t mmx_account_offset(int64_t n_currencies, int64_t n_writers)",
         "{",
-        "    return mmx_align(mmx_account_offset(n_currencies)",
-        f"                     + n_slots * (int64_t)sizeof(struct {a}), MMX_ALIGN);",
+        "    return mmx_align(mmx_writer_offset(n_currencies)",
+        f"                     + n_writers * (int64_t)sizeof(struct {w}), MMX_ALIGN);",
         "}",
-        "static inline int64_t mmx_file_size(int64_t n_currencies, int64_t n_slots, "
-        "int64_t ring_rows)",
+        "static inline int64_t mmx_ring_offset(int64_t n_currencies, int64_t n_writers, "
+        "int64_t n_accounts)",
         "{",
-        "    int64_t end = mmx_ring_offset(n_currencies, n_slots)",
-        f"                  + n_slots * ring_rows * (int64_t)sizeof(struct {r});",
+        "    return mmx_align(mmx_account_offset(n_currencies, n_writers)",
+        f"                     + n_accounts * (int64_t)sizeof(struct {a}), MMX_ALIGN);",
+        "}",
+        "static inline int64_t mmx_file_size(int64_t n_currencies, int64_t n_writers, "
+        "int64_t n_accounts,",
+        "                                    int64_t ring_rows)",
+        "{",
+        "    int64_t end = mmx_ring_offset(n_currencies, n_writers, n_accounts)",
+        f"                  + n_writers * ring_rows * (int64_t)sizeof(struct {r});",
         "    return mmx_align(end, MMX_PAGE);",
         "}",
         "static inline int64_t mmx_currency_at(int64_t c)",
         "{",
         f"    return mmx_currency_offset() + c * (int64_t)sizeof(struct {c});",
         "}",
-        "static inline int64_t mmx_account_at(int64_t n_currencies, int64_t slot)",
+        "static inline int64_t mmx_writer_at(int64_t n_currencies, int64_t w)",
         "{",
-        f"    return mmx_account_offset(n_currencies) + slot * (int64_t)sizeof(struct {a});",
+        f"    return mmx_writer_offset(n_currencies) + w * (int64_t)sizeof(struct {w});",
         "}",
-        "static inline int64_t mmx_ring_at(int64_t n_currencies, int64_t n_slots, "
-        "int64_t ring_rows,",
-        "                                  int64_t slot)",
+        "static inline int64_t mmx_account_at(int64_t n_currencies, int64_t n_writers, "
+        "int64_t a)",
         "{",
-        "    return mmx_ring_offset(n_currencies, n_slots)",
-        f"           + slot * ring_rows * (int64_t)sizeof(struct {r});",
+        "    return mmx_account_offset(n_currencies, n_writers)",
+        f"           + a * (int64_t)sizeof(struct {a});",
+        "}",
+        "static inline int64_t mmx_ring_at(int64_t n_currencies, int64_t n_writers, "
+        "int64_t n_accounts,",
+        "                                  int64_t ring_rows, int64_t w)",
+        "{",
+        "    return mmx_ring_offset(n_currencies, n_writers, n_accounts)",
+        f"           + w * ring_rows * (int64_t)sizeof(struct {r});",
         "}",
         "",
         *_comment("Byte offset of each lock in the file; the ofd policy write-locks one byte "
@@ -219,7 +235,8 @@ def render() -> str:
         f"#define MMX_ALIGN {L.ALIGN}",
         f"#define MMX_PAGE {L.PAGE}",
         *_comment("Limits a reader checks before mapping (sim/core/exchange.py)."),
-        f"#define MMX_MAX_SLOTS {MAX_SLOTS}",
+        f"#define MMX_MAX_WRITERS {MAX_WRITERS}",
+        f"#define MMX_MAX_ACCOUNTS {MAX_ACCOUNTS}",
         f"#define MMX_MAX_RING_ROWS {MAX_RING_ROWS}",
         "",
         *_comment("Values of enumerated fields (sim/core/layout.py)."),

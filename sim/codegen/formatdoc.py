@@ -28,14 +28,15 @@ def render() -> str:
     enums = [
         f"- magic: `{L.MAGIC!r}`, version: {L.VERSION}, at most {L.MAX_CURRENCIES} currencies",
         "- run_state: " + ", ".join(f"{k} {v}" for k, v in L.RUN_STATES.items()),
-        "- account status: " + ", ".join(f"{k} {v}" for k, v in L.SLOT_STATES.items()),
-        "- account kind: " + ", ".join(f"{k} {v}" for k, v in L.KINDS.items()),
+        "- writer and account status: " + ", ".join(f"{k} {v}"
+                                                    for k, v in L.SLOT_STATES.items()),
+        "- writer kind: " + ", ".join(f"{k} {v}" for k, v in L.KINDS.items()),
         "- sync: " + ", ".join(f"{v} {k}" for k, v in L.SYNC_CODES.items()),
         f"- journal: {L.JOURNAL_IDLE} idle, {L.JOURNAL_ACTIVE} active; side: {L.SIDE_BUY} buy, "
-        f"{L.SIDE_SELL} sell; no slot: {L.NO_SLOT}",
+        f"{L.SIDE_SELL} sell; no writer: {L.NO_WRITER}; no group: {L.NO_GROUP}",
     ]
     parts = [BEGIN, "", *enums, ""]
-    for rec in (L.HEADER, L.CURRENCY, L.ACCOUNT, L.ROW):
+    for rec in (L.HEADER, L.CURRENCY, L.WRITER, L.ACCOUNT, L.ROW):
         parts += [_record(rec), ""]
     parts.append(END)
     return "\n".join(parts)

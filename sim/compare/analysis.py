@@ -121,7 +121,8 @@ def analyse(results: list[RunResult]) -> Analysis:
             dd = max_drawdown(curve, initial) if len(curve) else math.nan
             a.rows.append(GroupRow(
                 variant=job.variant, repeat=job.repeat, seed=job.seed, strategy=strat,
-                traders=len(members), pnl=pnl, ret=pnl / initial if initial else math.nan,
+                traders=sum(m.agents for m in members), pnl=pnl,
+                ret=pnl / initial if initial else math.nan,
                 max_drawdown=dd, trades=sum(m.trades for m in members),
                 rejected=sum(m.rejected for m in members), initial=initial, run=job.index))
             if len(curve) and initial:

@@ -49,7 +49,7 @@ from sim.config.loading import (
     with_overrides,
 )
 from sim.core import layout as L
-from sim.core.exchange import MAX_SLOTS
+from sim.core.exchange import MAX_ACCOUNTS, MAX_WRITERS
 from sim.errors import BadScenario
 
 __all__ = [
@@ -69,7 +69,7 @@ __all__ = [
 # Money is int64 minor units; staying below 2**53 keeps each amount exact as a float64 too
 # and leaves ample headroom for sums over every pool and account.
 MONEY_LIMIT: Final = 2**53
-PLACEHOLDERS: Final = ("exchange", "slot", "seed")
+PLACEHOLDERS: Final = ("exchange", "writer", "account", "seed")
 JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 # What resolve() accepts as a plug-in strategy name, for the schema only.
 PLUGIN_PATTERN: Final = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
@@ -98,9 +98,12 @@ class Arrival(StrictModel):
 
 
 class TraderGroup(StrictModel):
-    """A count of traders that share a strategy (or an external command) and an endowment."""
+    """A count of agents that share a strategy (or an external command) and an endowment.
 
-    count: Int = Field(gt=0, description="number of traders in this group")
+    Agents of a strategy are hosted by the scenario's trader processes; each instance of
+    a command is a process of its own, with one account."""
+
+    count: Int = Field(gt=0, description="number of agents in this group")
     strategy: str = Field(
         default="random",
         description="built-in strategy name or module:Class; ignored when command is given")
@@ -110,10 +113,10 @@ class TraderGroup(StrictModel):
     command: list[str] | None = Field(
         default=None, min_length=1,
         description="an external trader program and its arguments instead of a Python "
-                    "strategy; {exchange}, {slot} and {seed} are substituted")
-    cash: Float = Field(default=10_000.0, ge=0, description="home money units per trader")
+                    "strategy; {exchange}, {writer}, {account} and {seed} are substituted")
+    cash: Float = Field(default=10_000.0, ge=0, description="home money units per agent")
     holdings: Float = Field(default=100.0, ge=0,
-                            description="units of every currency per trader")
+                            description="units of every currency per agent")
     arrival: Arrival = Arrival()
 
     @model_validator(mode="after")
@@ -134,8 +137,8 @@ class TraderGroup(StrictModel):
                 what = (f"unknown placeholder {{{e.args[0]}}}" if isinstance(e, KeyError)
                         else f"bad braces ({e})")
                 problems.append((("command", i),
-                                 f"{what} in {show(arg)}; expected {{exchange}}, {{slot}} "
-                                 "or {seed}, and {{ }} for a literal brace"))
+                                 f"{what} in {show(arg)}; expected {{exchange}}, {{writer}}, "
+                                 "{account} or {seed}, and {{ }} for a literal brace"))
         fail(problems)
         return self
 
@@ -153,7 +156,10 @@ class MonitorConfig(StrictModel):
     """The invariant monitor process."""
 
     enabled: bool = True
-    interval_ms: Float = Field(default=10.0, gt=0, description="time between two checks")
+    interval_ms: PositiveFloat = Field(default=10.0, description="time between two samples "
+                                                                 "(pools and writer totals)")
+    audit_ms: PositiveFloat = Field(default=500.0,
+                                    description="time between two audits of every account")
 
 
 class Faults(StrictModel):
@@ -206,11 +212,15 @@ class Scenario(StrictModel):
     currencies: list[Currency] = Field(default_factory=_default_currencies, min_length=1,
                                        max_length=L.MAX_CURRENCIES)
     traders: list[TraderGroup] = Field(min_length=1)
+    processes: PositiveInt | None = Field(
+        default=None,
+        description="trader processes that host the strategy agents (default: the number "
+                    "of CPUs, never more than the agents); command groups add their own")
     monitor: MonitorConfig = MonitorConfig()
     spare_slots: Int = Field(default=4, ge=0,
-                             description="account slots left free for late joiners")
+                             description="writers and accounts left free for late joiners")
     ring_rows: Int = Field(default=1024, ge=16, le=1_048_576,
-                           description="ledger rows per slot")
+                           description="ledger rows per writer")
     lock_timeout_s: Float = Field(default=10.0, gt=0, le=3600,
                                   description="bound on one lock wait")
     race_window_us: Float = Field(
@@ -256,10 +266,14 @@ class Scenario(StrictModel):
                 problems.append((("traders",), f"total trader {field} {total:.4g} minor units "
                                                f"at scale {s} must be < 2**53 "
                                                f"({MONEY_LIMIT:.4g})"))
-        if n + self.spare_slots > MAX_SLOTS:
-            problems.append((("traders",), f"{n} traders + spare_slots {self.spare_slots} "
-                                           f"need {n + self.spare_slots} slots; at most "
-                                           f"{MAX_SLOTS}"))
+        if n + self.spare_slots > MAX_ACCOUNTS:
+            problems.append((("traders",), f"{n} agents + spare_slots {self.spare_slots} "
+                                           f"need {n + self.spare_slots} accounts; at most "
+                                           f"{MAX_ACCOUNTS}"))
+        writers = self.n_processes + self.n_commands + self.spare_slots
+        if writers > MAX_WRITERS:
+            problems.append((("processes",), f"{writers} writers (processes, command "
+                                             f"instances and spares); at most {MAX_WRITERS}"))
         if self.schedule == "deterministic":
             problems.extend(((("traders", i, "command"), "not allowed with schedule "
                                                          "'deterministic'")
@@ -269,15 +283,30 @@ class Scenario(StrictModel):
 
     @property
     def n_traders(self) -> int:
-        """Total number of traders over all groups."""
+        """Total number of agents over all groups."""
         return sum(g.count for g in self.traders)
+
+    @property
+    def n_commands(self) -> int:
+        """Agents that are external programs, one process each."""
+        return sum(g.count for g in self.traders if g.command is not None)
+
+    @property
+    def n_processes(self) -> int:
+        """Trader processes hosting the strategy agents: ``processes``, by default the
+        number of CPUs this process may use, never more than the agents."""
+        agents = self.n_traders - self.n_commands
+        if agents == 0:
+            return 0
+        want = self.processes or len(os.sched_getaffinity(0))
+        return max(1, min(want, agents))
 
     def minor(self, amount: float) -> int:
         """``amount`` units in minor units (1/scale), rounded to nearest."""
         return round(amount * self.scale)
 
     def trader_plan(self) -> list[TraderGroup]:
-        """One group per trader, in slot order: each group repeated ``count`` times."""
+        """One group per agent, in account order: each group repeated ``count`` times."""
         return [g for g in self.traders for _ in range(g.count)]
 
 

@@ -1,4 +1,4 @@
-"""Create, validate, map and close exchange files; typed views and slot claims.
+"""Create, validate, map and close exchange files; typed views and funding.
 
 A file is validated from its header bytes (read with ``pread``, not through a mapping)
 before anything is mapped: a mapping larger than its file kills the reader with SIGBUS
@@ -23,9 +23,11 @@ from sim.core import layout as L
 from sim.core.locking import Locks, RobustMutexes, init_mutex, make_locks
 from sim.errors import BadExchangeFile
 
-__all__ = ["CurrencySpec", "Exchange", "pid_alive"]
+__all__ = ["MAX_ACCOUNTS", "MAX_WRITERS", "CurrencySpec", "Exchange", "Funding", "pid_alive"]
 
-MAX_SLOTS: Final = 4096
+MAX_WRITERS: Final = 4096
+# An audit sums accounts exactly in float64 halves of 32 bits: at most 2**21 of them.
+MAX_ACCOUNTS: Final = 1 << 21
 MAX_RING_ROWS: Final = 1 << 20
 DEFAULT_LOCK_TIMEOUT_MS: Final = 10_000
 
@@ -35,6 +37,16 @@ class CurrencySpec:
     name: str
     cash_reserve: int
     unit_reserve: int
+
+
+@dataclass(frozen=True)
+class Funding:
+    """One account's endowment and the writer that hosts it."""
+
+    writer: int
+    cash: int
+    holdings: list[int]
+    group: int = L.NO_GROUP
 
 
 def pid_alive(pid: int) -> bool:
@@ -86,14 +98,17 @@ def validate_header(path: str, raw: bytes, size: int) -> L.Geometry:
         raise bad("version", str(L.VERSION), int(h["version"]))
     if int(h["header_size"]) != L.HEADER.size:
         raise bad("header_size", str(L.HEADER.size), int(h["header_size"]))
-    nc, ns, rows = int(h["n_currencies"]), int(h["n_slots"]), int(h["ring_rows"])
+    nc, nw, na, rows = (int(h["n_currencies"]), int(h["n_writers"]), int(h["n_accounts"]),
+                        int(h["ring_rows"]))
     if not 1 <= nc <= L.MAX_CURRENCIES:
         raise bad("n_currencies", f"1..{L.MAX_CURRENCIES}", nc)
-    if not 1 <= ns <= MAX_SLOTS:
-        raise bad("n_slots", f"1..{MAX_SLOTS}", ns)
+    if not 1 <= nw <= MAX_WRITERS:
+        raise bad("n_writers", f"1..{MAX_WRITERS}", nw)
+    if not 1 <= na <= MAX_ACCOUNTS:
+        raise bad("n_accounts", f"1..{MAX_ACCOUNTS}", na)
     if not 1 <= rows <= MAX_RING_ROWS:
         raise bad("ring_rows", f"1..{MAX_RING_ROWS}", rows)
-    geo = L.Geometry(nc, ns, rows)
+    geo = L.Geometry(nc, nw, na, rows)
     for field, want in geo.header_values().items():
         if int(h[field]) != want:
             raise bad(field, str(want), int(h[field]))
@@ -142,8 +157,11 @@ class Exchange:
         mv.release()
         self.b = memoryview(self._mm)
         self.cur_base = [geo.currency_at(c) // 8 for c in range(geo.n_currencies)]
-        self.acc_base = [geo.account_at(s) // 8 for s in range(geo.n_slots)]
-        self.ring_base = [geo.ring_at(s) // 8 for s in range(geo.n_slots)]
+        self.wri_base = [geo.writer_at(w) // 8 for w in range(geo.n_writers)]
+        self.ring_base = [geo.ring_at(w) // 8 for w in range(geo.n_writers)]
+        # Accounts may number millions: their word index is computed, not tabled.
+        self.acc_base0 = geo.account_offset // 8
+        self.acc_words = L.ACCOUNT.size // 8
 
     # ------------------------------------------------------------------ open/create
     @classmethod
@@ -164,13 +182,13 @@ class Exchange:
         return cls(path, fd, geo, writable)
 
     @classmethod
-    def create(cls, path: str, currencies: list[CurrencySpec], *, n_slots: int,
-               ring_rows: int = 1024, scale: int = 100, fee_bps: int = 30,
+    def create(cls, path: str, currencies: list[CurrencySpec], *, n_writers: int,
+               n_accounts: int, ring_rows: int = 1024, scale: int = 100, fee_bps: int = 30,
                sync: str = "per_currency", schedule: int = L.SCHEDULE_FREE,
                race_window_ns: int = 0,
                lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Exchange:
         """Create a new file (never replacing one) and initialise every table and lock."""
-        geo = L.Geometry(len(currencies), n_slots, ring_rows)
+        geo = L.Geometry(len(currencies), n_writers, n_accounts, ring_rows)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         try:
@@ -220,7 +238,12 @@ class Exchange:
             cur[i]["inflight"] = L.NO_SLOT
             cur[i]["last_rate"] = spec.cash_reserve / spec.unit_reserve
             cur[i]["fundamental"] = spec.cash_reserve / spec.unit_reserve
-        del h, cur
+        wri = self.writers(live=True)
+        wri["j_account"] = L.NO_SLOT
+        acc = self.accounts(live=True)
+        acc["writer"] = L.NO_WRITER
+        acc["group"] = L.NO_GROUP
+        del h, cur, wri, acc
         self.reinit_locks()
         # Magic last: a file whose creation was interrupted never validates.
         self._mm[0:8] = L.MAGIC
@@ -261,8 +284,15 @@ class Exchange:
     def cword(self, c: int, field: str) -> int:
         return self.cur_base[c] + L.CURRENCY.word(field)
 
-    def aword(self, slot: int, field: str) -> int:
-        return self.acc_base[slot] + L.ACCOUNT.word(field)
+    def wword(self, w: int, field: str) -> int:
+        return self.wri_base[w] + L.WRITER.word(field)
+
+    def abase(self, a: int) -> int:
+        """Word index of account ``a``'s record."""
+        return self.acc_base0 + a * self.acc_words
+
+    def aword(self, a: int, field: str) -> int:
+        return self.acc_base0 + a * self.acc_words + L.ACCOUNT.word(field)
 
     @property
     def sync(self) -> str:
@@ -313,40 +343,69 @@ class Exchange:
         raw = self._mm[a: a + self.geo.n_currencies * L.CURRENCY.size]
         return np.frombuffer(raw, dtype=L.CURRENCY.dtype)
 
-    def accounts(self) -> np.ndarray[Any, np.dtype[np.void]]:
+    def writers(self, live: bool = False) -> np.ndarray[Any, np.dtype[np.void]]:
+        """The writer table: a copy, or with ``live`` a view of the mapping (delete it
+        before ``close``)."""
+        return self._table(L.WRITER, self.geo.n_writers, self.geo.writer_offset, live)
+
+    def accounts(self, live: bool = False) -> np.ndarray[Any, np.dtype[np.void]]:
+        """The account table: a copy, or with ``live`` a view of the mapping."""
+        return self._table(L.ACCOUNT, self.geo.n_accounts, self.geo.account_offset, live)
+
+    def _table(self, rec: L.Record, n: int, offset: int,
+               live: bool) -> np.ndarray[Any, np.dtype[np.void]]:
         assert self._mm is not None
-        a = self.geo.account_offset
-        raw = self._mm[a: a + self.geo.n_slots * L.ACCOUNT.size]
-        return np.frombuffer(raw, dtype=L.ACCOUNT.dtype)
+        if live:
+            return np.frombuffer(self._mm, dtype=rec.dtype, count=n, offset=offset)
+        return np.frombuffer(self._mm[offset: offset + n * rec.size], dtype=rec.dtype)
 
     def copy_tables(self) -> tuple[np.ndarray[Any, np.dtype[np.void]],
                                    np.ndarray[Any, np.dtype[np.void]]]:
-        """One byte copy of both tables, decoded: the raw material of a snapshot."""
+        """One byte copy of the currency and writer tables, decoded (a sample's material)."""
         assert self._mm is not None
-        return self.decode_tables(self._mm[self.geo.currency_offset: self.geo.ring_offset])
+        return self.decode_tables(self._mm[self.geo.currency_offset: self.geo.account_offset])
 
-    def tables_size(self) -> int:
-        """Bytes from the first currency record to the end of the account table."""
-        return self.geo.ring_offset - self.geo.currency_offset
+    def copy_all(self) -> tuple[np.ndarray[Any, np.dtype[np.void]],
+                                np.ndarray[Any, np.dtype[np.void]],
+                                np.ndarray[Any, np.dtype[np.void]]]:
+        """One byte copy of currencies, writers and accounts, decoded (an audit's)."""
+        assert self._mm is not None
+        return self.decode_all(self._mm[self.geo.currency_offset: self.geo.ring_offset])
 
-    def copy_tables_into(self, dst: memoryview) -> None:
-        """One byte copy of both tables into ``dst`` (``tables_size()`` bytes, no
+    def tables_size(self, full: bool = False) -> int:
+        """Bytes from the first currency record to the end of the writer table (or, with
+        ``full``, of the account table)."""
+        end = self.geo.ring_offset if full else self.geo.account_offset
+        return end - self.geo.currency_offset
+
+    def copy_tables_into(self, dst: memoryview, full: bool = False) -> None:
+        """One byte copy of the tables into ``dst`` (``tables_size(full)`` bytes, no
         intermediate object): what the monitor batches."""
-        dst[:] = self.b[self.geo.currency_offset: self.geo.ring_offset]
+        end = self.geo.ring_offset if full else self.geo.account_offset
+        dst[:] = self.b[self.geo.currency_offset: end]
 
     def decode_tables(self, raw: Any) -> tuple[np.ndarray[Any, np.dtype[np.void]],
                                              np.ndarray[Any, np.dtype[np.void]]]:
-        """Views of the currency and account tables in a buffer ``copy_tables_into`` filled."""
-        a, b = self.geo.currency_offset, self.geo.account_offset
+        """Views of the currency and writer tables in a buffer ``copy_tables_into`` filled."""
+        a, b = self.geo.currency_offset, self.geo.writer_offset
         cur = np.frombuffer(raw, dtype=L.CURRENCY.dtype, count=self.geo.n_currencies)
-        acc = np.frombuffer(raw, dtype=L.ACCOUNT.dtype, count=self.geo.n_slots, offset=b - a)
-        return cur, acc
+        wri = np.frombuffer(raw, dtype=L.WRITER.dtype, count=self.geo.n_writers, offset=b - a)
+        return cur, wri
 
-    def ring_rows(self, slot: int, start: int, stop: int) -> bytes:
-        """Committed ledger rows ``start..stop`` of ``slot`` still held in its ring."""
+    def decode_all(self, raw: Any) -> tuple[np.ndarray[Any, np.dtype[np.void]],
+                                          np.ndarray[Any, np.dtype[np.void]],
+                                          np.ndarray[Any, np.dtype[np.void]]]:
+        """Views of all three tables in a buffer ``copy_tables_into(full=True)`` filled."""
+        cur, wri = self.decode_tables(raw)
+        off = self.geo.account_offset - self.geo.currency_offset
+        acc = np.frombuffer(raw, dtype=L.ACCOUNT.dtype, count=self.geo.n_accounts, offset=off)
+        return cur, wri, acc
+
+    def ring_rows(self, w: int, start: int, stop: int) -> bytes:
+        """Committed ledger rows ``start..stop`` of writer ``w`` still held in its ring."""
         assert self._mm is not None
         rows, size = self.geo.ring_rows, L.ROW.size
-        base = self.geo.ring_at(slot)
+        base = self.geo.ring_at(w)
         out = bytearray()
         k = start
         while k < stop:
@@ -356,25 +415,65 @@ class Exchange:
             k += n
         return bytes(out)
 
-    # ------------------------------------------------------------------ slots
-    def fund(self, slot: int, kind: int, cash: int, holdings: list[int], pid: int) -> None:
-        """Write a slot's endowment and mark it active; the caller makes that atomic."""
+    # ------------------------------------------------------------------ funding
+    def activate_writer(self, w: int, kind: int, pid: int) -> None:
+        """Mark writer ``w`` active for a process of ``kind``; its totals stay."""
         q = self.q
-        for field in ("trades", "rejected", "log_count", "log_head", "j_state", "j_currency"):
-            q[self.aword(slot, field)] = 0
-        q[self.aword(slot, "kind")] = kind
-        q[self.aword(slot, "pid")] = pid
-        q[self.aword(slot, "cash")] = q[self.aword(slot, "init_cash")] = cash
-        h0, i0 = self.aword(slot, "holdings"), self.aword(slot, "init_holdings")
-        for c in range(L.MAX_CURRENCIES):
-            v = holdings[c] if c < len(holdings) else 0
-            q[h0 + c] = q[i0 + c] = v
-        q[self.aword(slot, "status")] = L.SLOT_ACTIVE
+        q[self.wword(w, "kind")] = kind
+        q[self.wword(w, "pid")] = pid
+        q[self.wword(w, "status")] = L.SLOT_ACTIVE
 
-    def fund_slots(self, funding: list[tuple[int, int, list[int]]]) -> None:
-        """Fund slots 0..n-1 of a new file before any process attaches (no locking)."""
-        for slot, (kind, cash, holdings) in enumerate(funding):
-            self.fund(slot, kind, cash, holdings, 0)
+    def fund(self, a: int, f: Funding) -> None:
+        """Fund account ``a`` and add it to its writer's totals; the caller makes that
+        atomic (every currency lock, or no process attached yet)."""
+        q = self.q
+        ab = self.abase(a)
+        for field in ("trades", "rejected"):
+            q[ab + L.ACCOUNT.word(field)] = 0
+        q[ab + L.ACCOUNT.word("writer")] = f.writer
+        q[ab + L.ACCOUNT.word("group")] = f.group
+        q[ab + L.ACCOUNT.word("cash")] = q[ab + L.ACCOUNT.word("init_cash")] = f.cash
+        h0, i0 = ab + L.ACCOUNT.word("holdings"), ab + L.ACCOUNT.word("init_holdings")
+        wb = self.wri_base[f.writer]
+        t0, ti0 = wb + L.WRITER.word("tot_holdings"), wb + L.WRITER.word("init_tot_holdings")
+        for c in range(L.MAX_CURRENCIES):
+            v = f.holdings[c] if c < len(f.holdings) else 0
+            q[h0 + c] = q[i0 + c] = v
+            q[t0 + c] += v
+            q[ti0 + c] += v
+        q[wb + L.WRITER.word("tot_cash")] += f.cash
+        q[wb + L.WRITER.word("init_tot_cash")] += f.cash
+        q[wb + L.WRITER.word("n_accounts")] += 1
+        q[ab + L.ACCOUNT.word("status")] = L.SLOT_ACTIVE
+
+    def fund_accounts(self, funding: list[Funding], kinds: dict[int, int]) -> None:
+        """Fund accounts 0..n-1 of a new file, and activate the writers in ``kinds``
+        (writer -> kind), before any process attaches (no locking; vectorised)."""
+        n = len(funding)
+        acc = self.accounts(live=True)[:n]
+        writer = np.array([f.writer for f in funding], dtype=np.int64)
+        acc["writer"] = writer
+        acc["group"] = [f.group for f in funding]
+        acc["cash"] = acc["init_cash"] = [f.cash for f in funding]
+        hold = np.zeros((n, L.MAX_CURRENCIES), dtype=np.int64)
+        for i, f in enumerate(funding):
+            hold[i, : len(f.holdings)] = f.holdings
+        acc["holdings"] = acc["init_holdings"] = hold
+        acc["trades"] = acc["rejected"] = 0
+        acc["status"] = L.SLOT_ACTIVE
+        wri = self.writers(live=True)
+        for w, kind in kinds.items():
+            mine = writer == w
+            wri["kind"][w] = kind
+            wri["status"][w] = L.SLOT_ACTIVE
+            wri["n_accounts"][w] += int(mine.sum())
+            cash = int(acc["cash"][mine].sum())
+            wri["tot_cash"][w] += cash
+            wri["init_tot_cash"][w] += cash
+            units = hold[mine].sum(axis=0)
+            wri["tot_holdings"][w] += units
+            wri["init_tot_holdings"][w] += units
+        del acc, wri
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:

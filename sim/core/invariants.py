@@ -1,9 +1,13 @@
 """Named invariants: pure functions over a decoded snapshot of the exchange tables.
 
 Each check returns a list of human-readable details, empty when the invariant holds.
-Conservation is exact integer arithmetic: no tolerance anywhere. The monitor runs every
-check on every sample (up to 1 kHz), so the sums a snapshot needs are computed once, in
-numpy, and details are only formatted for an invariant that fails.
+Conservation is exact integer arithmetic: no tolerance anywhere. A *sample* is the
+currency and writer tables: pools plus each writer's running totals over its accounts,
+O(currencies + writers) whatever the population, so the monitor checks every sample (up
+to 1 kHz). An *audit* adds the account table and proves that each writer's totals are
+the sums of its accounts and that no account is negative (:func:`audit`); it runs at a
+lower rate and at the end. The sums a snapshot needs are computed once, in numpy, and
+details are only formatted for an invariant that fails.
 
 ``screen`` does the same checks for a whole batch of snapshots at once, vectorised: it
 marks every snapshot that might violate something, never missing one (sums are exact in
@@ -21,10 +25,12 @@ import numpy as np
 
 from sim.core import layout as L
 
-__all__ = ["NAMES", "Facts", "Previous", "check_all", "remember", "screen", "totals"]
+__all__ = ["AUDIT_NAMES", "NAMES", "Facts", "Previous", "audit", "check_all", "remember",
+           "screen", "totals"]
 
 _CUR_COUNTERS: Final = ("seq", "volume_units", "volume_cash")
-_SLOT_COUNTERS: Final = ("trades", "rejected")
+_SLOT_COUNTERS: Final = ("tot_trades",)
+AUDIT_NAMES: Final = ("totals_match_accounts", "accounts_non_negative")
 NAMES: Final = (
     "cash_conserved",
     "units_conserved",
@@ -70,13 +76,14 @@ class Previous:
 
     k: list[int]
     counters: list[list[int]]  # seq, volume_units, volume_cash: per currency
-    slot_counters: list[Ints]  # trades, rejected: per slot; -1 where the slot was free
+    slot_counters: list[Ints]  # tot_trades: per writer; -1 where the writer was free
 
 
 class Facts:
     """The sums and masks every invariant reads, computed once per snapshot."""
 
     def __init__(self, cur: Table, acc: Table, scale: int = 1) -> None:
+        # ``acc`` is the writer table: each writer's running totals stand for its accounts.
         self.cur = cur
         self.acc = acc
         self.scale = scale
@@ -85,10 +92,11 @@ class Facts:
         a = acc[self.claimed]
         self.a = a
         # Python ints from exact sums: right whatever the magnitudes.
-        self.cash = _total(a["cash"]) + _total(cur["cash_reserve"])
-        self.init_cash = _total(a["init_cash"]) + _total(cur["init_cash_reserve"])
-        self.units = _totals(np.concatenate([a["holdings"][:, :nc], cur["unit_reserve"][None]]))
-        self.init_units = _totals(np.concatenate([a["init_holdings"][:, :nc],
+        self.cash = _total(a["tot_cash"]) + _total(cur["cash_reserve"])
+        self.init_cash = _total(a["init_tot_cash"]) + _total(cur["init_cash_reserve"])
+        self.units = _totals(np.concatenate([a["tot_holdings"][:, :nc],
+                                             cur["unit_reserve"][None]]))
+        self.init_units = _totals(np.concatenate([a["init_tot_holdings"][:, :nc],
                                                   cur["init_unit_reserve"][None]]))
         self.k = [a_ * b_ for a_, b_ in zip(cur["cash_reserve"].tolist(),
                                             cur["unit_reserve"].tolist(), strict=True)]
@@ -133,15 +141,16 @@ def units_conserved(f: Facts) -> list[str]:
 def non_negative(f: Facts) -> list[str]:
     cur, acc, nc = f.cur, f.acc, f.nc
     bad_pool = (cur["cash_reserve"] <= 0) | (cur["unit_reserve"] <= 0)
-    bad_cash = f.claimed & (acc["cash"] < 0)
-    bad_hold = f.claimed[:, None] & (acc["holdings"][:, :nc] < 0)
+    bad_cash = f.claimed & (acc["tot_cash"] < 0)
+    bad_hold = f.claimed[:, None] & (acc["tot_holdings"][:, :nc] < 0)
     if not (bad_pool.any() or bad_cash.any() or bad_hold.any()):
         return []
     names = f.names()
     out = [f"{names[c]}: pool reserves must stay > 0 (cash {f.major(cur['cash_reserve'][c])}, "
            f"units {f.major(cur['unit_reserve'][c])})" for c in np.flatnonzero(bad_pool)]
-    out += [f"slot {s}: cash {f.major(acc['cash'][s])} < 0" for s in np.flatnonzero(bad_cash)]
-    out += [f"slot {s}: holding of {names[c]} is {f.major(acc['holdings'][s, c])} < 0"
+    out += [f"writer {s}: total cash {f.major(acc['tot_cash'][s])} < 0"
+            for s in np.flatnonzero(bad_cash)]
+    out += [f"writer {s}: total holding of {names[c]} is {f.major(acc['tot_holdings'][s, c])} < 0"
             for s, c in zip(*np.nonzero(bad_hold), strict=True)]
     return out
 
@@ -171,16 +180,16 @@ def counters_monotone(f: Facts, prev: Previous | None) -> list[str]:
         now_s, was_s = f.slot_counters[i], prev.slot_counters[i]
         back = now_s < was_s
         if back.any():
-            out += [f"slot {s}: {name} went back from {was_s[s]} to {now_s[s]}"
+            out += [f"writer {s}: {name} went back from {was_s[s]} to {now_s[s]}"
                     for s in np.flatnonzero(back & f.claimed)]
     return out
 
 
 def trade_counts_agree(f: Facts) -> list[str]:
     pools = _total(f.cur["seq"])
-    accounts = _total(f.a["trades"])
+    accounts = _total(f.a["tot_trades"])
     if pools != accounts:
-        return [f"pools counted {pools} trades, accounts {accounts} "
+        return [f"pools counted {pools} trades, writers {accounts} "
                 f"({accounts - pools:+d} lost updates)"]
     return []
 
@@ -224,7 +233,7 @@ def _k_not_above(cr: Ints, ur: Ints, pcr: Ints, pur: Ints) -> np.ndarray[Any, An
 
 def screen(cur: Table, acc: Table, consistent: np.ndarray[Any, Any],
            prev: tuple[Table, Table] | None) -> np.ndarray[Any, Any]:
-    """Which of B snapshots (``cur`` B x currencies, ``acc`` B x slots, oldest first) need
+    """Which of B snapshots (``cur`` B x currencies, ``acc`` B x writers, oldest first) need
     ``check_all``: every one that violates an invariant is marked, and every torn one.
 
     ``prev`` is the last consistent snapshot before the batch (its tables), if any; each
@@ -236,24 +245,25 @@ def screen(cur: Table, acc: Table, consistent: np.ndarray[Any, Any],
     claimed = acc["status"] != L.SLOT_FREE
     suspect = ~consistent
     # cash: accounts plus pools, now and initially
-    cash = np.concatenate([np.where(claimed, acc["cash"], 0), cur["cash_reserve"]], axis=1)
-    init_cash = np.concatenate([np.where(claimed, acc["init_cash"], 0),
+    cash = np.concatenate([np.where(claimed, acc["tot_cash"], 0), cur["cash_reserve"]],
+                          axis=1)
+    init_cash = np.concatenate([np.where(claimed, acc["init_tot_cash"], 0),
                                 cur["init_cash_reserve"]], axis=1)
     suspect |= _differ(_exact_sum(cash, 1), _exact_sum(init_cash, 1))
     # units of each currency
     held = claimed[:, :, None]
-    units = np.concatenate([np.where(held, acc["holdings"][:, :, :nc], 0),
+    units = np.concatenate([np.where(held, acc["tot_holdings"][:, :, :nc], 0),
                             cur["unit_reserve"][:, None, :]], axis=1)
-    init_units = np.concatenate([np.where(held, acc["init_holdings"][:, :, :nc], 0),
+    init_units = np.concatenate([np.where(held, acc["init_tot_holdings"][:, :, :nc], 0),
                                  cur["init_unit_reserve"][:, None, :]], axis=1)
     suspect |= _differ(_exact_sum(units, 1), _exact_sum(init_units, 1)).any(axis=1)
     # nothing negative
     suspect |= ((cur["cash_reserve"] <= 0) | (cur["unit_reserve"] <= 0)).any(axis=1)
-    suspect |= (claimed & (acc["cash"] < 0)).any(axis=1)
-    suspect |= (held & (acc["holdings"][:, :, :nc] < 0)).any(axis=(1, 2))
-    # trade counts: pools against accounts
+    suspect |= (claimed & (acc["tot_cash"] < 0)).any(axis=1)
+    suspect |= (held & (acc["tot_holdings"][:, :, :nc] < 0)).any(axis=(1, 2))
+    # trade counts: pools against writers
     suspect |= _differ(_exact_sum(cur["seq"], 1),
-                       _exact_sum(np.where(claimed, acc["trades"], 0), 1))
+                       _exact_sum(np.where(claimed, acc["tot_trades"], 0), 1))
     suspect |= _k_not_above(cur["cash_reserve"], cur["unit_reserve"],
                             cur["init_cash_reserve"], cur["init_unit_reserve"]).any(axis=1)
     # k and counters: each consistent snapshot against the consistent one before it
@@ -279,3 +289,71 @@ def screen(cur: Table, acc: Table, consistent: np.ndarray[Any, Any],
         back |= (claimed[now] & (acc[name][now] < was)).any(axis=1)
     suspect[now] |= back
     return suspect
+
+
+# ---------------------------------------------------------------- audits
+def _per_writer(n_writers: int, owner: Ints, x: Ints) -> list[int]:
+    """Exact sums of the int64 column ``x`` grouped by ``owner`` (0..n_writers; the last
+    bucket collects what belongs to no writer), as Python ints. ``bincount`` adds in
+    float64, exact below 2**53: each value is split into 32-bit halves, and at most 2**21
+    of them (``MAX_ACCOUNTS``) add up below 2**53."""
+    lo = np.bincount(owner, weights=(x & _LOW).astype(np.float64), minlength=n_writers + 1)
+    hi = np.bincount(owner, weights=(x >> 32).astype(np.float64), minlength=n_writers + 1)
+    return [int(h) * 2**32 + int(v) for h, v in zip(hi[:n_writers].tolist(),
+                                                    lo[:n_writers].tolist(), strict=True)]
+
+
+def _columns(acc: Table, nc: int) -> tuple[Ints, dict[str, int]]:
+    """The account fields an audit reads, gathered in one pass over the records into a
+    contiguous (accounts x fields) array: reading 8-byte fields one at a time out of
+    records of a few hundred bytes would sweep the whole table once per field."""
+    names = ["status", "writer", "cash", "init_cash", "trades"]
+    cols = [L.ACCOUNT.word(n) for n in names]
+    for field in ("holdings", "init_holdings"):
+        base = L.ACCOUNT.word(field)
+        names += [f"{field}[{c}]" for c in range(nc)]
+        cols += [base + c for c in range(nc)]
+    words = np.ascontiguousarray(acc).view(np.int64).reshape(len(acc), -1)
+    return words[:, cols], {n: i for i, n in enumerate(names)}
+
+
+def audit(cur: Table, wri: Table, acc: Table) -> dict[str, list[str]]:
+    """The account-level checks of one consistent snapshot of all three tables: each
+    writer's running totals equal the sums over its accounts, and no account is
+    negative. ``{name: [details]}`` over :data:`AUDIT_NAMES`."""
+    nc = len(cur)
+    nw = len(wri)
+    m, col = _columns(acc, nc)
+    claimed = m[:, col["status"]] != L.SLOT_FREE
+    writer = m[:, col["writer"]]
+    out: dict[str, list[str]] = {n: [] for n in AUDIT_NAMES}
+    bad_owner = claimed & ((writer < 0) | (writer >= nw))
+    if bad_owner.any():
+        out["totals_match_accounts"] += [
+            f"account {i}: writer {int(writer[i])} out of range"
+            for i in np.flatnonzero(bad_owner)[:8].tolist()]
+    owner = np.where(claimed & ~bad_owner, writer, nw)
+    names = [L.decode_name(bytes(n)) for n in cur["name"]]
+    live = (wri["status"] != L.SLOT_FREE).tolist()
+    scalars = (("tot_cash", "cash"), ("init_tot_cash", "init_cash"), ("tot_trades", "trades"))
+    vectors = (("tot_holdings", "holdings"), ("init_tot_holdings", "init_holdings"))
+    checks: list[tuple[str, str, int | None]] = [(t, f, None) for t, f in scalars]
+    checks += [(t, f, c) for t, f in vectors for c in range(nc)]
+    for tot, field, c in checks:
+        key = field if c is None else f"{field}[{c}]"
+        sums = _per_writer(nw, owner, m[:, col[key]])
+        have = (wri[tot] if c is None else wri[tot][:, c]).tolist()
+        for w in range(nw):
+            if live[w] and sums[w] != have[w]:
+                what = tot if c is None else f"{tot} of {names[c]}"
+                out["totals_match_accounts"].append(
+                    f"writer {w}: {what} {have[w]} != sum of its accounts' {field} {sums[w]}")
+    bad_cash = claimed & (m[:, col["cash"]] < 0)
+    out["accounts_non_negative"] += [f"account {a}: cash {int(m[a, col['cash']])} < 0"
+                                     for a in np.flatnonzero(bad_cash)[:8].tolist()]
+    hold = m[:, [col[f"holdings[{c}]"] for c in range(nc)]]
+    bad_hold = claimed[:, None] & (hold < 0)
+    out["accounts_non_negative"] += [
+        f"account {int(a)}: holding of {names[c]} is {int(hold[a, c])} < 0"
+        for a, c in list(zip(*np.nonzero(bad_hold), strict=True))[:8]]
+    return out

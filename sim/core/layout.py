@@ -7,10 +7,18 @@ C header printed by ``sim header``.
 File::
 
     offset 0               header            (HEADER.size bytes)
-    currency_offset        n_currencies x CURRENCY.size   (64-byte aligned records)
-    account_offset         n_slots x ACCOUNT.size         (64-byte aligned records)
-    ring_offset            n_slots x ring_rows x ROW.size (each slot's ledger ring)
+    currency_offset        n_currencies x CURRENCY.size     (64-byte aligned records)
+    writer_offset          n_writers x WRITER.size          (one per trading process)
+    account_offset         n_accounts x ACCOUNT.size        (one per agent)
+    ring_offset            n_writers x ring_rows x ROW.size (each writer's ledger ring)
     file_size              ring end rounded up to a 4096-byte page
+
+A *writer* is a process that trades (a trader process hosting many agents, a ``sim
+trade`` session, a C trader): its record holds what belongs to the process (pid,
+heartbeat, the journal of its one transaction in flight, its ledger ring's bookkeeping)
+and running totals over the accounts it hosts, updated inside each transaction. An
+*account* is one agent's money: a few hundred bytes, no ring, so the file grows little
+per agent. Currencies and writers are contiguous: a monitor sample copies just them.
 
 All integers are little-endian int64; money and quantities are minor units (1/scale of
 a unit). Floats are IEEE-754 float64 and only for display (rates); no invariant reads
@@ -34,6 +42,7 @@ __all__ = [
     "MAX_CURRENCIES",
     "ROW",
     "VERSION",
+    "WRITER",
     "Geometry",
     "LockOffsets",
     "Record",
@@ -43,7 +52,7 @@ __all__ = [
 MAGIC: Final = b"MMEXCHG\x00"
 # The name of the exchange file in a run folder, beside its ledger/ folder.
 EXCHANGE_FILE: Final = "exchange.dat"
-VERSION: Final = 1
+VERSION: Final = 2
 MAX_CURRENCIES: Final = 16
 NAME_LEN: Final = 8
 LOCK_SIZE: Final = 64
@@ -82,6 +91,8 @@ SYNC_NAMES: Final = {v: k for k, v in SYNC_CODES.items()}
 SCHEDULE_FREE: Final = 0
 SCHEDULE_DETERMINISTIC: Final = 1
 NO_SLOT: Final = -1
+NO_WRITER: Final = -1
+NO_GROUP: Final = -1
 
 
 @dataclass(frozen=True)
@@ -143,13 +154,16 @@ HEADER: Final = Record("header", [
     Field("header_size", "i8", "bytes in this header"),
     Field("file_size", "i8", "bytes in the whole file"),
     Field("n_currencies", "i8", f"currency records in use (1..{MAX_CURRENCIES})"),
-    Field("n_slots", "i8", "account slots (traders, joiners and spares)"),
+    Field("n_writers", "i8", "writer records (trader processes, joiners and spares)"),
+    Field("n_accounts", "i8", "account records (agents, joiners' accounts and spares)"),
     Field("currency_offset", "i8", "byte offset of the first currency record"),
     Field("currency_size", "i8", "bytes per currency record"),
+    Field("writer_offset", "i8", "byte offset of the first writer record"),
+    Field("writer_size", "i8", "bytes per writer record"),
     Field("account_offset", "i8", "byte offset of the first account record"),
     Field("account_size", "i8", "bytes per account record"),
-    Field("ring_offset", "i8", "byte offset of slot 0's ledger ring"),
-    Field("ring_rows", "i8", "rows in each slot's ledger ring"),
+    Field("ring_offset", "i8", "byte offset of writer 0's ledger ring"),
+    Field("ring_rows", "i8", "rows in each writer's ledger ring"),
     Field("row_size", "i8", "bytes per ledger row"),
     Field("scale", "i8", "minor units per unit of money or currency"),
     Field("fee_bps", "i8", "pool fee in basis points, kept by the pool"),
@@ -161,12 +175,12 @@ HEADER: Final = Record("header", [
     Field("coordinator_pid", "i8", "pid of the coordinator that owns the run"),
     Field("heartbeat_ns", "i8", "CLOCK_MONOTONIC of the coordinator's last heartbeat"),
     Field("global_seq", "i8", "accepted trades merged into the ledger at the last clean stop"),
-    Field("turn", "i8", "deterministic schedule: slot whose turn it is (-1 none)"),
+    Field("turn", "i8", "deterministic schedule: account whose turn it is (-1 none)"),
     Field("turns", "i8", "deterministic schedule: turns taken so far"),
     Field("race_window_ns", "i8", "pause between a trade's read and its write (0: none)"),
     Field("lock_timeout_ms", "i8", "bound on every lock wait"),
     Field("global_lock", "lock", "the one mutex of the global policy"),
-    Field("registry_lock", "lock", "mutex guarding slot claims and the turn token"),
+    Field("registry_lock", "lock", "mutex guarding writer and account claims"),
 ])
 
 CURRENCY: Final = Record("currency", [
@@ -179,44 +193,65 @@ CURRENCY: Final = Record("currency", [
     Field("seq", "i8", "accepted trades on this currency; the ledger's per-currency sequence"),
     Field("volume_units", "i8", "units traded, minor units"),
     Field("volume_cash", "i8", "cash traded, minor units"),
-    Field("version", "i8", "seqlock: odd while a transaction writes this currency or an account"),
-    Field("inflight", "i8", "slot whose transaction is being written here (-1 none)"),
+    Field("version", "i8", "seqlock: odd while a transaction writes this currency, an "
+                           "account or a writer's totals"),
+    Field("inflight", "i8", "writer whose transaction is being written here (-1 none)"),
     Field("last_rate", "f8", "cash per unit after the last trade (display only)"),
     Field("fundamental", "f8", "fundamental value published by the coordinator"),
 ])
 
-ACCOUNT: Final = Record("account", [
+WRITER: Final = Record("writer", [
     Field("status", "i8", "0 free, 1 active, 2 done, 3 dead"),
-    Field("pid", "i8", "pid of the process trading on this slot"),
+    Field("pid", "i8", "pid of the process writing as this writer"),
     Field("kind", "i8", "0 trader process, 1 interactive (sim trade), 2 C trader"),
-    Field("trades", "i8", "accepted trades"),
-    Field("rejected", "i8", "rejected orders"),
-    Field("cash", "i8", "home cash, minor units"),
-    Field("init_cash", "i8", "cash when the slot was claimed"),
-    Field("log_count", "i8", "ledger rows committed by this slot"),
+    Field("heartbeat_ns", "i8", "CLOCK_MONOTONIC of the writer's last sign of life"),
+    Field("ready_ns", "i8", "CLOCK_MONOTONIC when its process had set up its agents (0: not yet)"),
+    Field("arrivals", "i8", "agent arrivals its process handled (orders and passes)"),
+    Field("rollbacks", "i8", "transactions of dead processes this writer rolled back"),
+    Field("log_count", "i8", "ledger rows committed by this writer"),
     Field("log_head", "i8", "ledger rows already drained from the ring to the ledger file"),
-    Field("heartbeat_ns", "i8", "CLOCK_MONOTONIC of the slot's last order"),
-    Field("rollbacks", "i8", "transactions of dead processes this slot rolled back"),
+    Field("n_accounts", "i8", "accounts this writer hosts"),
+    Field("tot_trades", "i8", "running total: accepted trades of its accounts"),
+    Field("tot_cash", "i8", "running total: cash of its accounts, minor units"),
+    Field("init_tot_cash", "i8", "initial cash of its accounts, minor units"),
     Field("j_state", "i8", "journal: 0 idle, 1 transaction in flight"),
     Field("j_currency", "i8", "journal: currency of the transaction in flight"),
+    Field("j_account", "i8", "journal: account of the transaction in flight"),
     Field("j_cash", "i8", "journal pre-image: account cash"),
     Field("j_holding", "i8", "journal pre-image: account holding of j_currency"),
     Field("j_trades", "i8", "journal pre-image: account trades"),
-    Field("j_log_count", "i8", "journal pre-image: account log_count"),
+    Field("j_log_count", "i8", "journal pre-image: writer log_count"),
+    Field("j_tot_trades", "i8", "journal pre-image: writer tot_trades"),
+    Field("j_tot_cash", "i8", "journal pre-image: writer tot_cash"),
+    Field("j_tot_holding", "i8", "journal pre-image: writer tot_holdings of j_currency"),
     Field("j_pool_cash", "i8", "journal pre-image: currency cash_reserve"),
     Field("j_pool_units", "i8", "journal pre-image: currency unit_reserve"),
     Field("j_pool_seq", "i8", "journal pre-image: currency seq"),
     Field("j_volume_units", "i8", "journal pre-image: currency volume_units"),
     Field("j_volume_cash", "i8", "journal pre-image: currency volume_cash"),
     Field("j_last_rate", "f8", "journal pre-image: currency last_rate"),
+    Field("tot_holdings", "i8", "running total: units its accounts hold per currency",
+          MAX_CURRENCIES),
+    Field("init_tot_holdings", "i8", "initial units of its accounts per currency",
+          MAX_CURRENCIES),
+])
+
+ACCOUNT: Final = Record("account", [
+    Field("status", "i8", "0 free, 1 active"),
+    Field("writer", "i8", "writer that hosts this account (-1 none)"),
+    Field("group", "i8", "scenario trader group of the agent (-1: a joiner)"),
+    Field("trades", "i8", "accepted trades"),
+    Field("rejected", "i8", "rejected orders"),
+    Field("cash", "i8", "home cash, minor units"),
+    Field("init_cash", "i8", "cash when the account was funded"),
     Field("holdings", "i8", "units held per currency, minor units", MAX_CURRENCIES),
-    Field("init_holdings", "i8", "holdings when the slot was claimed", MAX_CURRENCIES),
+    Field("init_holdings", "i8", "holdings when the account was funded", MAX_CURRENCIES),
 ])
 
 ROW: Final = Record("row", [
     Field("t_ns", "i8", "CLOCK_MONOTONIC minus header start_ns, read under the lock"),
     Field("cur_seq", "i8", "the currency's seq after this trade (1-based)"),
-    Field("slot", "i8", "account slot that traded"),
+    Field("account", "i8", "account that traded (the writer is the ring's owner)"),
     Field("currency", "i8", "currency index"),
     Field("side", "i8", "0 buy (cash in, units out), 1 sell"),
     Field("qty", "i8", "units bought or sold, minor units"),
@@ -227,10 +262,12 @@ ROW: Final = Record("row", [
 
 @dataclass(frozen=True)
 class Geometry:
-    """Where every table sits, for a given number of currencies, slots and ring rows."""
+    """Where every table sits, for given numbers of currencies, writers, accounts and
+    ring rows."""
 
     n_currencies: int
-    n_slots: int
+    n_writers: int
+    n_accounts: int
     ring_rows: int
 
     @property
@@ -242,26 +279,33 @@ class Geometry:
         return _align(HEADER.size, ALIGN)
 
     @property
-    def account_offset(self) -> int:
+    def writer_offset(self) -> int:
         return _align(self.currency_offset + self.n_currencies * CURRENCY.size, ALIGN)
 
     @property
+    def account_offset(self) -> int:
+        return _align(self.writer_offset + self.n_writers * WRITER.size, ALIGN)
+
+    @property
     def ring_offset(self) -> int:
-        return _align(self.account_offset + self.n_slots * ACCOUNT.size, ALIGN)
+        return _align(self.account_offset + self.n_accounts * ACCOUNT.size, ALIGN)
 
     @property
     def file_size(self) -> int:
-        end = self.ring_offset + self.n_slots * self.ring_rows * ROW.size
+        end = self.ring_offset + self.n_writers * self.ring_rows * ROW.size
         return _align(end, PAGE)
 
     def currency_at(self, c: int) -> int:
         return self.currency_offset + c * CURRENCY.size
 
-    def account_at(self, slot: int) -> int:
-        return self.account_offset + slot * ACCOUNT.size
+    def writer_at(self, w: int) -> int:
+        return self.writer_offset + w * WRITER.size
 
-    def ring_at(self, slot: int) -> int:
-        return self.ring_offset + slot * self.ring_rows * ROW.size
+    def account_at(self, a: int) -> int:
+        return self.account_offset + a * ACCOUNT.size
+
+    def ring_at(self, w: int) -> int:
+        return self.ring_offset + w * self.ring_rows * ROW.size
 
     def header_values(self) -> dict[str, int]:
         """The geometry fields of the header, as written at creation."""
@@ -269,9 +313,12 @@ class Geometry:
             "header_size": HEADER.size,
             "file_size": self.file_size,
             "n_currencies": self.n_currencies,
-            "n_slots": self.n_slots,
+            "n_writers": self.n_writers,
+            "n_accounts": self.n_accounts,
             "currency_offset": self.currency_offset,
             "currency_size": CURRENCY.size,
+            "writer_offset": self.writer_offset,
+            "writer_size": WRITER.size,
             "account_offset": self.account_offset,
             "account_size": ACCOUNT.size,
             "ring_offset": self.ring_offset,

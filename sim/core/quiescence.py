@@ -15,8 +15,8 @@ import numpy as np
 from sim.core import invariants as inv
 from sim.core import layout as L
 from sim.core.exchange import Exchange
-from sim.core.ledger import drain_slot
-from sim.core.transaction import lock_and_recover, recover_currency, recover_slot
+from sim.core.ledger import drain_writer
+from sim.core.transaction import lock_and_recover, recover_currency, recover_writer
 
 __all__ = ["final_check", "settle"]
 
@@ -24,34 +24,36 @@ __all__ = ["final_check", "settle"]
 def settle(ex: Exchange) -> dict[str, int]:
     """At quiescence: finish every journal a dead process left and drain every ring."""
     rolled = drained = 0
-    acc = ex.accounts()
-    for s in np.flatnonzero(acc["status"] != L.SLOT_FREE):
-        rolled += recover_slot(ex, int(s))
+    wri = ex.writers()
+    for w in np.flatnonzero(wri["status"] != L.SLOT_FREE):
+        rolled += recover_writer(ex, int(w))
     for c in range(ex.geo.n_currencies):
-        if ex.q[ex.cword(c, "inflight")] != L.NO_SLOT or ex.q[ex.cword(c, "version")] & 1:
+        if ex.q[ex.cword(c, "inflight")] != L.NO_WRITER or ex.q[ex.cword(c, "version")] & 1:
             rolled += lock_and_recover(ex, c)
             try:
                 rolled += recover_currency(ex, c)
             finally:
                 ex.locks.release(c)
-    for s in np.flatnonzero(acc["status"] != L.SLOT_FREE):
-        drained += drain_slot(ex, int(s))
+    for w in np.flatnonzero(wri["status"] != L.SLOT_FREE):
+        drained += drain_writer(ex, int(w))
     return {"rolled_back": rolled, "drained_rows": drained}
 
 
 def final_check(ex: Exchange, ledger_rows: int | None = None) -> dict[str, Any]:
-    """The verdict at quiescence: every invariant, plus journals and ledger completeness."""
-    cur, acc = ex.copy_tables()
-    found = inv.check_all(cur, acc, None, scale=ex.scale)
-    claimed = acc["status"] != L.SLOT_FREE
-    open_journals = [int(s) for s in np.flatnonzero(claimed & (acc["j_state"] != 0))]
-    inflight = [int(c) for c in np.flatnonzero(cur["inflight"] != L.NO_SLOT)]
+    """The verdict at quiescence: every invariant and every audit check on one copy of
+    all tables, plus journals and ledger completeness."""
+    cur, wri, acc = ex.copy_all()
+    found = inv.check_all(cur, wri, None, scale=ex.scale)
+    found.update(inv.audit(cur, wri, acc))
+    claimed = wri["status"] != L.SLOT_FREE
+    open_journals = [int(w) for w in np.flatnonzero(claimed & (wri["j_state"] != 0))]
+    inflight = [int(c) for c in np.flatnonzero(cur["inflight"] != L.NO_WRITER)]
     found["no_transaction_in_flight"] = (
-        [f"slot {s}: journal still active" for s in open_journals]
-        + [f"currency {c}: names slot {cur['inflight'][c]} in flight" for c in inflight])
+        [f"writer {w}: journal still active" for w in open_journals]
+        + [f"currency {c}: names writer {cur['inflight'][c]} in flight" for c in inflight])
     if ledger_rows is not None:
-        committed = int(acc["log_count"][claimed].sum())
+        committed = int(wri["log_count"][claimed].sum())
         found["ledger_complete"] = ([] if committed == ledger_rows else
-                                    [f"ledger has {ledger_rows} rows, accounts committed "
+                                    [f"ledger has {ledger_rows} rows, writers committed "
                                      f"{committed}"])
     return {"ok": not any(found.values()), "violations": {k: v for k, v in found.items() if v}}

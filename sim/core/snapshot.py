@@ -1,9 +1,11 @@
 """Consistent snapshots of the mapped tables, for readers that must not see a torn state.
 
 A snapshot is first tried optimistically (seqlock): read every currency's ``version``,
-copy both tables, read the versions again; if all were even and none moved, no
-transaction wrote during the copy, because every write to a pool or an account happens
-while its currency's version is odd. When that fails it tries every lock without waiting
+copy the tables, read the versions again; if all were even and none moved, no
+transaction wrote during the copy, because every write to a pool, an account or a
+writer's totals happens while its currency's version is odd. A sample copies currencies
+and writers (small: it usually fits between two trades); an audit (``full``) copies the
+accounts too. When that fails it tries every lock without waiting
 and copies under them (recovering anything a dead holder left); only after
 ``SNAPSHOT_ROUNDS`` rounds of both does it wait for the locks, so it is never starved.
 Under ``sync: none`` there is nothing to make a copy consistent: the copy is marked torn.
@@ -46,8 +48,9 @@ class Copy(NamedTuple):
 
 
 def snapshot_into(ex: Exchange, dst: memoryview, rounds: int = SNAPSHOT_ROUNDS, *,
-                  locking: bool = True) -> Copy:
-    """Copy both tables into ``dst`` (``ex.tables_size()`` bytes).
+                  locking: bool = True, full: bool = False) -> Copy:
+    """Copy the tables into ``dst`` (``ex.tables_size(full)`` bytes: currencies and
+    writers, and with ``full`` the accounts too).
 
     Each round tries an optimistic (seqlock) copy, then, with ``locking``, every lock
     without waiting (giving back what it got if one is taken); after ``rounds`` rounds it
@@ -62,13 +65,13 @@ def snapshot_into(ex: Exchange, dst: memoryview, rounds: int = SNAPSHOT_ROUNDS, 
     q = ex.q
     vw = [b + _VERSION for b in ex.cur_base]
     if locking and ex.sync == "none":
-        ex.copy_tables_into(dst)
+        ex.copy_tables_into(dst, full)
         return Copy(False, False, 0, 1)
     rolled = 0
     for k in range(1, rounds + 1):
         before = [q[w] for w in vw]
         if not any(v & 1 for v in before):
-            ex.copy_tables_into(dst)
+            ex.copy_tables_into(dst, full)
             if all(q[w] == v for w, v in zip(vw, before, strict=True)):
                 return Copy(True, False, rolled, k)
         if not locking:
@@ -87,15 +90,15 @@ def snapshot_into(ex: Exchange, dst: memoryview, rounds: int = SNAPSHOT_ROUNDS, 
                     rolled += sum(recover_currency(ex, c) for c in locks.covered(i))
             else:
                 rolled += _recover_leftovers(ex, vw)
-                ex.copy_tables_into(dst)
+                ex.copy_tables_into(dst, full)
                 return Copy(True, True, rolled, k)
         finally:
             for i in reversed(got):
                 locks.release(i)
     if not locking:
-        ex.copy_tables_into(dst)
+        ex.copy_tables_into(dst, full)
         return Copy(False, False, 0, rounds)
-    return Copy(True, True, _locked_copy(ex, dst, vw, rolled), rounds + 1)
+    return Copy(True, True, _locked_copy(ex, dst, vw, rolled, full), rounds + 1)
 
 
 def _recover_leftovers(ex: Exchange, vw: list[int]) -> int:
@@ -104,17 +107,18 @@ def _recover_leftovers(ex: Exchange, vw: list[int]) -> int:
     q = ex.q
     rolled = 0
     for c in range(ex.geo.n_currencies):
-        if q[ex.cur_base[c] + _INFLIGHT] != L.NO_SLOT or q[vw[c]] & 1:
+        if q[ex.cur_base[c] + _INFLIGHT] != L.NO_WRITER or q[vw[c]] & 1:
             rolled += recover_currency(ex, c)
     return rolled
 
 
-def _locked_copy(ex: Exchange, dst: memoryview, vw: list[int], rolled: int) -> int:
+def _locked_copy(ex: Exchange, dst: memoryview, vw: list[int], rolled: int,
+                 full: bool) -> int:
     locks = ex.locks
     locks.acquire_all()
     try:
         rolled += _recover_leftovers(ex, vw)
-        ex.copy_tables_into(dst)
+        ex.copy_tables_into(dst, full)
     finally:
         locks.release_all()
     return rolled

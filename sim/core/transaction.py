@@ -1,21 +1,27 @@
 """The trade transaction on the mapping: lock, journal, price, apply, log, commit; recovery.
 
-Protocol for one trade of slot ``s`` on currency ``c``, all under ``c``'s lock:
+Protocol for one trade of writer ``w`` for its account ``a`` on currency ``c``, all under
+``c``'s lock:
 
-1. if ``c.inflight`` names a slot (its holder died mid-transaction), recover first;
-2. read the pool and the account, price the order; a rejection writes nothing shared;
-3. write the pre-images into ``s``'s journal, then ``c.inflight = s``, then
-   ``j_state = ACTIVE``, then make ``c.version`` odd (seqlock: a write is in progress);
-4. apply the new pool and account values and the ledger row in ``s``'s ring;
+1. if ``c.inflight`` names a writer (its process died mid-transaction), recover first;
+2. read the pool and the account, price the order; a rejection writes nothing shared
+   (only the account's own ``rejected`` counter, which no invariant sums);
+3. write the pre-images into ``w``'s journal (pool, account, and ``w``'s running totals),
+   then ``c.inflight = w``, then ``j_state = ACTIVE``, then make ``c.version`` odd
+   (seqlock: a write is in progress);
+4. apply the new pool, account and totals, and the ledger row in ``w``'s ring;
 5. commit: ``log_count += 1``, ``j_state = IDLE`` (the commit point), ``c.inflight = -1``,
    ``c.version`` even again.
 
 A process killed anywhere in there leaves either an active journal that ``inflight``
 points at (roll back from the pre-images: nothing of it is visible) or a committed one
 (nothing to undo). Recovery is idempotent, so a recoverer killed in turn is recovered by
-the next. Ledger rows live in the slot's ring inside the mapping until the owner (or,
-after its death, the coordinator) drains them to its ledger file with ``pwrite`` at
-their absolute position, which makes draining idempotent too.
+the next. A writer's totals are written only by its own transactions (one at a time: a
+writer is one process) or by the recovery of one, always under the currency's lock and
+with its version odd, so a sample that copies currencies and writers under the seqlock
+sees totals that agree with the pools. Ledger rows live in the writer's ring inside the
+mapping until the owner (or, after its death, the coordinator) drains them to its ledger
+file with ``pwrite`` at their absolute position, which makes draining idempotent too.
 """
 
 from __future__ import annotations
@@ -24,21 +30,17 @@ import os
 import time
 from typing import Final
 
-import numpy as np
-
 from sim.core import layout as L
 from sim.core.exchange import Exchange
-from sim.core.ledger import drain_slot, open_ledger
+from sim.core.ledger import drain_writer, open_ledger
 from sim.core.pricing import buy_cost, sell_proceeds
-from sim.errors import NoFreeSlot
 
 __all__ = [
     "REJECT_REASONS",
-    "Account",
-    "claim_slot",
+    "Writer",
     "lock_and_recover",
     "recover_currency",
-    "recover_slot",
+    "recover_writer",
 ]
 
 REJ_POOL: Final = -1
@@ -53,54 +55,64 @@ REJECT_REASONS: Final = {
 }
 
 _C = L.CURRENCY.word
+_W = L.WRITER.word
 _A = L.ACCOUNT.word
+_R = L.ROW.word
 _CASH_R, _UNITS_R, _SEQ, _VOL_U, _VOL_C = (_C("cash_reserve"), _C("unit_reserve"), _C("seq"),
                                          _C("volume_units"), _C("volume_cash"))
 _VERSION, _INFLIGHT, _RATE = _C("version"), _C("inflight"), _C("last_rate")
 _CASH, _HOLD, _TRADES, _REJECTED = _A("cash"), _A("holdings"), _A("trades"), _A("rejected")
-_LOG_COUNT, _LOG_HEAD, _HEARTBEAT = _A("log_count"), _A("log_head"), _A("heartbeat_ns")
-_ROLLBACKS = _A("rollbacks")
-_J_STATE, _J_CUR, _J_CASH, _J_HOLD, _J_TRADES, _J_LOG = (
-    _A("j_state"), _A("j_currency"), _A("j_cash"), _A("j_holding"), _A("j_trades"),
-    _A("j_log_count"))
+_LOG_COUNT, _LOG_HEAD, _HEARTBEAT = _W("log_count"), _W("log_head"), _W("heartbeat_ns")
+_ROLLBACKS = _W("rollbacks")
+_T_TRADES, _T_CASH, _T_HOLD = _W("tot_trades"), _W("tot_cash"), _W("tot_holdings")
+_J_STATE, _J_CUR, _J_ACC, _J_CASH, _J_HOLD, _J_TRADES, _J_LOG = (
+    _W("j_state"), _W("j_currency"), _W("j_account"), _W("j_cash"), _W("j_holding"),
+    _W("j_trades"), _W("j_log_count"))
+_J_TTRADES, _J_TCASH, _J_THOLD = _W("j_tot_trades"), _W("j_tot_cash"), _W("j_tot_holding")
 _J_PCASH, _J_PUNITS, _J_PSEQ, _J_VU, _J_VC, _J_RATE = (
-    _A("j_pool_cash"), _A("j_pool_units"), _A("j_pool_seq"), _A("j_volume_units"),
-    _A("j_volume_cash"), _A("j_last_rate"))
-_R = L.ROW.word
-_ROW_T, _ROW_SEQ, _ROW_SLOT, _ROW_CUR = _R("t_ns"), _R("cur_seq"), _R("slot"), _R("currency")
-_ROW_SIDE, _ROW_QTY, _ROW_CASH, _ROW_UNITS = (_R("side"), _R("qty"), _R("cash"),
-                                              _R("unit_reserve"))
+    _W("j_pool_cash"), _W("j_pool_units"), _W("j_pool_seq"), _W("j_volume_units"),
+    _W("j_volume_cash"), _W("j_last_rate"))
 _ROW_WORDS: Final = L.ROW.size // 8
+_R_T, _R_SEQ, _R_ACC, _R_CUR, _R_SIDE, _R_QTY, _R_CASH, _R_UNITS = (
+    _R("t_ns"), _R("cur_seq"), _R("account"), _R("currency"), _R("side"), _R("qty"),
+    _R("cash"), _R("unit_reserve"))
 _MONO: Final = time.CLOCK_MONOTONIC
 
 
 def recover_currency(ex: Exchange, c: int) -> bool:
-    """Undo what a dead holder left in flight on currency ``c``; caller holds its lock.
+    """Undo what a dead writer left in flight on currency ``c``; caller holds its lock.
 
     Returns True when a transaction was rolled back.
     """
     q, d = ex.q, ex.d
     cb = ex.cur_base[c]
-    s = q[cb + _INFLIGHT]
+    w = q[cb + _INFLIGHT]
     rolled = False
-    if s != L.NO_SLOT:
-        if not 0 <= s < ex.geo.n_slots:
-            raise AssertionError(f"currency {c} inflight names slot {s}, out of range")
-        ab = ex.acc_base[s]
-        if q[ab + _J_STATE] == L.JOURNAL_ACTIVE and q[ab + _J_CUR] == c:
-            q[cb + _CASH_R] = q[ab + _J_PCASH]
-            q[cb + _UNITS_R] = q[ab + _J_PUNITS]
-            q[cb + _SEQ] = q[ab + _J_PSEQ]
-            q[cb + _VOL_U] = q[ab + _J_VU]
-            q[cb + _VOL_C] = q[ab + _J_VC]
-            d[cb + _RATE] = d[ab + _J_RATE]
-            q[ab + _CASH] = q[ab + _J_CASH]
-            q[ab + _HOLD + c] = q[ab + _J_HOLD]
-            q[ab + _TRADES] = q[ab + _J_TRADES]
-            q[ab + _LOG_COUNT] = q[ab + _J_LOG]
-            q[ab + _J_STATE] = L.JOURNAL_IDLE
+    if w != L.NO_WRITER:
+        if not 0 <= w < ex.geo.n_writers:
+            raise AssertionError(f"currency {c} inflight names writer {w}, out of range")
+        wb = ex.wri_base[w]
+        if q[wb + _J_STATE] == L.JOURNAL_ACTIVE and q[wb + _J_CUR] == c:
+            a = q[wb + _J_ACC]
+            if not 0 <= a < ex.geo.n_accounts:
+                raise AssertionError(f"writer {w} journal names account {a}, out of range")
+            ab = ex.abase(a)
+            q[cb + _CASH_R] = q[wb + _J_PCASH]
+            q[cb + _UNITS_R] = q[wb + _J_PUNITS]
+            q[cb + _SEQ] = q[wb + _J_PSEQ]
+            q[cb + _VOL_U] = q[wb + _J_VU]
+            q[cb + _VOL_C] = q[wb + _J_VC]
+            d[cb + _RATE] = d[wb + _J_RATE]
+            q[ab + _CASH] = q[wb + _J_CASH]
+            q[ab + _HOLD + c] = q[wb + _J_HOLD]
+            q[ab + _TRADES] = q[wb + _J_TRADES]
+            q[wb + _T_CASH] = q[wb + _J_TCASH]
+            q[wb + _T_HOLD + c] = q[wb + _J_THOLD]
+            q[wb + _T_TRADES] = q[wb + _J_TTRADES]
+            q[wb + _LOG_COUNT] = q[wb + _J_LOG]
+            q[wb + _J_STATE] = L.JOURNAL_IDLE
             rolled = True
-        q[cb + _INFLIGHT] = L.NO_SLOT
+        q[cb + _INFLIGHT] = L.NO_WRITER
     v = q[cb + _VERSION]
     if v & 1:
         q[cb + _VERSION] = v + 1
@@ -121,75 +133,47 @@ def lock_and_recover(ex: Exchange, c: int) -> bool:
     return rolled
 
 
-def recover_slot(ex: Exchange, slot: int) -> bool:
-    """Settle ``slot``'s journal after its process died; takes the currency's lock.
+def recover_writer(ex: Exchange, w: int) -> bool:
+    """Settle writer ``w``'s journal after its process died; takes the currency's lock.
 
-    A journal that is active while its currency does not name the slot in flight never
+    A journal that is active while its currency does not name the writer in flight never
     started writing (the process died between the two stores): it is simply cleared.
     """
     q = ex.q
-    ab = ex.acc_base[slot]
-    if q[ab + _J_STATE] != L.JOURNAL_ACTIVE:
+    wb = ex.wri_base[w]
+    if q[wb + _J_STATE] != L.JOURNAL_ACTIVE:
         return False
-    c = q[ab + _J_CUR]
+    c = q[wb + _J_CUR]
+    if not 0 <= c < ex.geo.n_currencies:
+        raise AssertionError(f"writer {w} journal names currency {c}, out of range")
     locks = ex.locks
     rolled = lock_and_recover(ex, c)
     try:
-        if q[ex.cur_base[c] + _INFLIGHT] == slot:
+        if q[ex.cur_base[c] + _INFLIGHT] == w:
             rolled |= recover_currency(ex, c)
-        if q[ab + _J_STATE] == L.JOURNAL_ACTIVE:
-            q[ab + _J_STATE] = L.JOURNAL_IDLE
+        if q[wb + _J_STATE] == L.JOURNAL_ACTIVE:
+            q[wb + _J_STATE] = L.JOURNAL_IDLE
         return rolled
     finally:
         locks.release(c)
 
 
-def claim_slot(ex: Exchange, kind: int, cash: int, holdings: list[int], *, pid: int = 0,
-               slot: int | None = None) -> int:
-    """Take a free account slot and fund it; a transaction across every currency.
+class Writer:
+    """One writer's trading handle in this process: the hot path of every trader.
 
-    Funding changes the conserved totals, so it happens under every currency lock and
-    moves currency 0's seqlock version: no snapshot sees half a claim. A lock inherited
-    from a dead holder is settled first, as a trader would.
+    Opening it settles whatever an earlier process left in this writer's journal, so a
+    restarted process resumes on a clean writer record.
     """
-    registry = ex.registry
-    registry.acquire(0)
-    try:
-        acc = ex.accounts()
-        free = [int(s) for s in np.flatnonzero(acc["status"] == L.SLOT_FREE)]
-        del acc
-        if slot is None:
-            if not free:
-                raise NoFreeSlot(f"{ex.path}: all {ex.geo.n_slots} account slots are taken")
-            slot = free[0]
-        elif slot not in free:
-            raise NoFreeSlot(f"{ex.path}: slot {slot} is not free")
-        locks = ex.locks
-        if locks.acquire_all():
-            for c in range(ex.geo.n_currencies):
-                recover_currency(ex, c)
-        v = ex.cword(0, "version")
-        try:
-            ex.q[v] += 1
-            ex.fund(slot, kind, cash, holdings, pid)
-            ex.q[v] += 1
-        finally:
-            locks.release_all()
-    finally:
-        registry.release(0)
-    return slot
 
-
-class Account:
-    """One slot's trading handle in this process: the hot path of every trader."""
-
-    def __init__(self, ex: Exchange, slot: int, *, pause_in_txn: float = 0.0) -> None:
+    def __init__(self, ex: Exchange, w: int, *, pause_in_txn: float = 0.0) -> None:
         self.ex = ex
-        self.slot = slot
+        self.w = w
         self.q = ex.q
         self.d = ex.d
-        self.ab = ex.acc_base[slot]
-        self.ring = ex.ring_base[slot]
+        self.wb = ex.wri_base[w]
+        self.acc0 = ex.acc_base0
+        self.acc_words = ex.acc_words
+        self.ring = ex.ring_base[w]
         self.rows = ex.geo.ring_rows
         self.drain_at = max(1, self.rows // 2)
         self.locks = ex.locks
@@ -198,19 +182,23 @@ class Account:
         self.race_s = ex.header_int("race_window_ns") / 1e9
         self.pause_in_txn = pause_in_txn
         self.start_ns = ex.header_int("start_ns")
-        self._ledger_fd = open_ledger(ex, slot)
+        if self.recovers:
+            recover_writer(ex, w)
+        self._ledger_fd = open_ledger(ex, w)
 
-    def trade(self, c: int, side: int, qty: int) -> int:
-        """Execute one order; returns the cash moved (> 0) or a negative reject code."""
+    def trade(self, a: int, c: int, side: int, qty: int) -> int:
+        """Execute one order of account ``a``; the cash moved (> 0) or a negative reject
+        code."""
         q = self.q
         cb = self.ex.cur_base[c]
-        ab = self.ab
+        ab = self.acc0 + a * self.acc_words
+        wb = self.wb
         locks = self.locks
         died = locks.acquire(c)
         try:
-            if self.recovers and (died or q[cb + _INFLIGHT] != L.NO_SLOT):
+            if self.recovers and (died or q[cb + _INFLIGHT] != L.NO_WRITER):
                 for r in locks.covered(c) if died else (c,):
-                    q[ab + _ROLLBACKS] += recover_currency(self.ex, r)
+                    q[wb + _ROLLBACKS] += recover_currency(self.ex, r)
             rc = q[cb + _CASH_R]
             ru = q[cb + _UNITS_R]
             if self.race_s:
@@ -220,38 +208,47 @@ class Account:
             if side == L.SIDE_BUY:
                 amount = buy_cost(rc, ru, qty, self.fee)
                 if amount < 0:
-                    return self._reject(REJ_POOL)
+                    q[ab + _REJECTED] += 1
+                    return REJ_POOL
                 if amount > cash:
-                    return self._reject(REJ_FUNDS)
+                    q[ab + _REJECTED] += 1
+                    return REJ_FUNDS
                 new_rc, new_ru = rc + amount, ru - qty
-                new_cash, new_hold = cash - amount, hold + qty
+                d_cash, d_hold = -amount, qty
             else:
                 if qty > hold:
-                    return self._reject(REJ_HOLDINGS)
+                    q[ab + _REJECTED] += 1
+                    return REJ_HOLDINGS
                 amount = sell_proceeds(rc, ru, qty, self.fee)
                 if amount <= 0:
-                    return self._reject(REJ_TINY)
+                    q[ab + _REJECTED] += 1
+                    return REJ_TINY
                 new_rc, new_ru = rc - amount, ru + qty
-                new_cash, new_hold = cash + amount, hold - qty
+                d_cash, d_hold = amount, -qty
             d = self.d
             seq = q[cb + _SEQ]
-            n = q[ab + _LOG_COUNT]
+            n = q[wb + _LOG_COUNT]
             trades = q[ab + _TRADES]
             vu, vc = q[cb + _VOL_U], q[cb + _VOL_C]
+            t_cash, t_hold, t_trades = q[wb + _T_CASH], q[wb + _T_HOLD + c], q[wb + _T_TRADES]
             # Journal: pre-images first, then name the transaction, then mark it active.
-            q[ab + _J_CUR] = c
-            q[ab + _J_CASH] = cash
-            q[ab + _J_HOLD] = hold
-            q[ab + _J_TRADES] = trades
-            q[ab + _J_LOG] = n
-            q[ab + _J_PCASH] = rc
-            q[ab + _J_PUNITS] = ru
-            q[ab + _J_PSEQ] = seq
-            q[ab + _J_VU] = vu
-            q[ab + _J_VC] = vc
-            d[ab + _J_RATE] = d[cb + _RATE]
-            q[cb + _INFLIGHT] = self.slot
-            q[ab + _J_STATE] = L.JOURNAL_ACTIVE
+            q[wb + _J_CUR] = c
+            q[wb + _J_ACC] = a
+            q[wb + _J_CASH] = cash
+            q[wb + _J_HOLD] = hold
+            q[wb + _J_TRADES] = trades
+            q[wb + _J_LOG] = n
+            q[wb + _J_TCASH] = t_cash
+            q[wb + _J_THOLD] = t_hold
+            q[wb + _J_TTRADES] = t_trades
+            q[wb + _J_PCASH] = rc
+            q[wb + _J_PUNITS] = ru
+            q[wb + _J_PSEQ] = seq
+            q[wb + _J_VU] = vu
+            q[wb + _J_VC] = vc
+            d[wb + _J_RATE] = d[cb + _RATE]
+            q[cb + _INFLIGHT] = self.w
+            q[wb + _J_STATE] = L.JOURNAL_ACTIVE
             q[cb + _VERSION] += 1
             q[cb + _CASH_R] = new_rc
             q[cb + _UNITS_R] = new_ru
@@ -261,38 +258,37 @@ class Account:
             q[cb + _VOL_U] = vu + qty
             q[cb + _VOL_C] = vc + amount
             d[cb + _RATE] = new_rc / new_ru
-            q[ab + _CASH] = new_cash
-            q[ab + _HOLD + c] = new_hold
+            q[ab + _CASH] = cash + d_cash
+            q[ab + _HOLD + c] = hold + d_hold
             q[ab + _TRADES] = trades + 1
+            q[wb + _T_CASH] = t_cash + d_cash
+            q[wb + _T_HOLD + c] = t_hold + d_hold
+            q[wb + _T_TRADES] = t_trades + 1
             r = self.ring + (n % self.rows) * _ROW_WORDS
-            q[r + _ROW_T] = time.clock_gettime_ns(_MONO) - self.start_ns
-            q[r + _ROW_SEQ] = seq + 1
-            q[r + _ROW_SLOT] = self.slot
-            q[r + _ROW_CUR] = c
-            q[r + _ROW_SIDE] = side
-            q[r + _ROW_QTY] = qty
-            q[r + _ROW_CASH] = amount
-            q[r + _ROW_UNITS] = new_ru
-            q[ab + _LOG_COUNT] = n + 1
-            q[ab + _J_STATE] = L.JOURNAL_IDLE
-            q[cb + _INFLIGHT] = L.NO_SLOT
+            q[r + _R_T] = time.clock_gettime_ns(_MONO) - self.start_ns
+            q[r + _R_SEQ] = seq + 1
+            q[r + _R_ACC] = a
+            q[r + _R_CUR] = c
+            q[r + _R_SIDE] = side
+            q[r + _R_QTY] = qty
+            q[r + _R_CASH] = amount
+            q[r + _R_UNITS] = new_ru
+            q[wb + _LOG_COUNT] = n + 1
+            q[wb + _J_STATE] = L.JOURNAL_IDLE
+            q[cb + _INFLIGHT] = L.NO_WRITER
             q[cb + _VERSION] += 1
         finally:
             locks.release(c)
-        if n + 1 - q[ab + _LOG_HEAD] >= self.drain_at:
-            drain_slot(self.ex, self.slot, self._ledger_fd)
+        if n + 1 - q[wb + _LOG_HEAD] >= self.drain_at:
+            drain_writer(self.ex, self.w, self._ledger_fd)
         return amount
 
-    def _reject(self, code: int) -> int:
-        self.q[self.ab + _REJECTED] += 1
-        return code
-
     def heartbeat(self) -> None:
-        self.q[self.ab + _HEARTBEAT] = time.clock_gettime_ns(_MONO)
+        self.q[self.wb + _HEARTBEAT] = time.clock_gettime_ns(_MONO)
 
     def close(self) -> None:
         """Drain what is left in the ring and close the ledger file."""
         if self._ledger_fd >= 0:
-            drain_slot(self.ex, self.slot, self._ledger_fd)
+            drain_writer(self.ex, self.w, self._ledger_fd)
             os.close(self._ledger_fd)
             self._ledger_fd = -1

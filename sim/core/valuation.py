@@ -1,8 +1,8 @@
 """What the pools and accounts are worth: pool rates and each account's wealth, in floats.
 
 For display and results only (samples, summaries, the watch screen); no invariant reads
-these. Works on one snapshot (``cur`` of C currencies, ``acc`` of S slots) or a batch of
-them (B x C, B x S) alike.
+these. Works on one snapshot (``cur`` of C currencies, ``acc`` of S accounts or writers)
+or a batch of them (B x C, B x S) alike.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from sim.core import layout as L
 
-__all__ = ["pool_rates", "wealth"]
+__all__ = ["pool_rates", "wealth", "writer_wealth"]
 
 Table = np.ndarray[Any, np.dtype[np.void]]
 Floats = np.ndarray[Any, np.dtype[np.float64]]
@@ -30,12 +30,24 @@ def pool_rates(cur: Table, *, initial: bool = False) -> Floats:
 
 
 def wealth(acc: Table, rate: Floats, scale: int, *, initial: bool = False) -> Floats:
-    """Each slot's cash plus holdings valued at ``rate``, in units of home money (NaN for a
-    free slot); with ``initial``, its endowment when it was claimed."""
+    """Each account's cash plus holdings valued at ``rate``, in units of home money (NaN
+    for a free account); with ``initial``, its endowment when it was funded."""
     cash, held = ("init_cash", "init_holdings") if initial else ("cash", "holdings")
+    return _worth(acc, cash, held, rate, scale)
+
+
+def writer_wealth(wri: Table, rate: Floats, scale: int, *, initial: bool = False) -> Floats:
+    """What each writer's accounts hold together (its running totals) valued at ``rate``
+    (NaN for a free writer); with ``initial``, their endowments."""
+    cash, held = (("init_tot_cash", "init_tot_holdings") if initial
+                  else ("tot_cash", "tot_holdings"))
+    return _worth(wri, cash, held, rate, scale)
+
+
+def _worth(table: Table, cash: str, held: str, rate: Floats, scale: int) -> Floats:
     nc = rate.shape[-1]
-    out: Floats = (acc[cash].astype(np.float64)
-                   + np.einsum("...sc,...c->...s", acc[held][..., :nc].astype(np.float64),
+    out: Floats = (table[cash].astype(np.float64)
+                   + np.einsum("...sc,...c->...s", table[held][..., :nc].astype(np.float64),
                                rate)) / scale
-    out[acc["status"] == L.SLOT_FREE] = np.nan
+    out[table["status"] == L.SLOT_FREE] = np.nan
     return out

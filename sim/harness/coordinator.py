@@ -9,7 +9,6 @@ join is bounded, a trader that does not stop is killed and its journal settled.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
@@ -18,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -28,25 +27,28 @@ import numpy as np
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from sim import __version__
-from sim.config.scenario import Scenario, TraderGroup
+from sim.config.scenario import Scenario
 from sim.core import invariants as inv
 from sim.core import layout as L
-from sim.core.exchange import CurrencySpec, Exchange, pid_alive
-from sim.core.ledger import drain_slot, load_ledger
+from sim.core.exchange import CurrencySpec, Exchange, Funding, pid_alive
+from sim.core.ledger import drain_writer, load_ledger
 from sim.core.quiescence import final_check, settle
-from sim.core.transaction import recover_slot
-from sim.core.valuation import pool_rates, wealth
+from sim.core.transaction import recover_writer
+from sim.core.valuation import pool_rates
 from sim.errors import BadInput, BadScenario, SimError
-from sim.harness.monitor import MONITOR_DIR, STATS_FILE, monitor_main
+from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
+from sim.harness.monitor import MONITOR_DIR, STATS_FILE
 from sim.harness.preflight import check_results_root, check_runnable
+from sim.harness.processes import TraderProcess, assign_writers, monitor_entry, trader_entry
 from sim.harness.rundir import (
     INCOMPLETE,
     SCENARIO_FILE,
     claim_run_dir,
+    group_label,
+    group_labels,
     make_run_dir,
     mark_complete,
     scenario_text,
-    strategy_labels,
 )
 from sim.harness.summary import (
     SUMMARY_FILE,
@@ -56,19 +58,21 @@ from sim.harness.summary import (
     InvariantCount,
     MonitorStats,
     PeakRss,
+    ProcessResult,
     RunSummary,
     TraderResult,
     Versions,
     write_summary,
 )
 from sim.harness.tables import read_samples, write_samples, write_trades
-from sim.market.trader import TraderSpec, trader_main, turn_order
-from sim.viz.figures import plot_run
+from sim.market.trader import AgentSpec, GroupSpec, TraderSpec
 from sim.viz.terminal import console
 
 __all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
 JOIN_TIMEOUT_S: Final = 5.0
+READY_TIMEOUT_S: Final = 120.0
+READY_POLL_S: Final = 0.001
 TICK_S: Final = 0.05
 FINAL_ONLY: Final = ("no_transaction_in_flight", "ledger_complete")
 
@@ -78,58 +82,6 @@ class RunOutcome:
     run_dir: Path
     summary: RunSummary
     exit_status: int
-
-
-@dataclass
-class _Trader:
-    slot: int
-    group: int
-    strategy: str
-    proc: Any = None
-    popen: subprocess.Popen[bytes] | None = None
-    started: float = 0.0
-    deaths: list[Death] = field(default_factory=list)
-    exit: str = ""
-
-    def alive(self) -> bool:
-        if self.popen is not None:
-            return self.popen.poll() is None
-        return bool(self.proc is not None and self.proc.is_alive())
-
-    def exitcode(self) -> int | None:
-        if self.popen is not None:
-            return self.popen.poll()
-        return None if self.proc is None else self.proc.exitcode
-
-    def pid(self) -> int:
-        return int(self.popen.pid if self.popen is not None else self.proc.pid)
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid(), signal.SIGKILL)
-
-    def reap(self, timeout: float) -> None:
-        if self.popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout)
-        elif self.proc is not None:
-            self.proc.join(timeout)
-
-
-def _trader_entry(spec: TraderSpec) -> None:
-    try:
-        trader_main(spec)
-    except SimError as e:
-        print(f"trader slot {spec.slot}: {e}", file=sys.stderr, flush=True)
-        os._exit(e.exit_status)
-
-
-def _monitor_entry(path: str, folder: str, interval_s: float) -> None:
-    try:
-        monitor_main(path, folder, interval_s)
-    except SimError as e:
-        print(f"monitor: {e}", file=sys.stderr, flush=True)
-        os._exit(e.exit_status)
 
 
 class _Interrupted:
@@ -149,7 +101,7 @@ class Run:
     """The state of one run while it goes; ``run_scenario`` drives it."""
 
     def __init__(self, scn: Scenario, run_dir: Path, out: IO[str] | None,
-                 resumed: int = 0) -> None:
+                 resumed: int = 0, hosts: list[int] | None = None) -> None:
         self.scn = scn
         self.out = out
         self.run_dir = run_dir
@@ -157,16 +109,20 @@ class Run:
         self.path = str(self.run_dir / L.EXCHANGE_FILE)
         self.ctx = multiprocess.get_context("fork")
         self.plan = scn.trader_plan()
+        self.group_index = [i for i, g in enumerate(scn.traders) for _ in range(g.count)]
+        self.csv = False
         # A resumed run draws fresh streams: replaying the first segment's orders on
-        # moved prices would mean nothing.
-        entropy = [scn.seed, 4, resumed] if resumed else scn.seed
-        self.seeds = np.random.SeedSequence(entropy).spawn(len(self.plan))
-        self.restart_seeds = np.random.SeedSequence([scn.seed, 1])
-        self.traders: list[_Trader] = []
+        # moved prices would mean nothing. A resumed file keeps its agents' writers.
+        self.generation: tuple[int, ...] = (4, resumed) if resumed else ()
+        self.hosts = hosts if hosts is not None else assign_writers(scn)
+        self.groups = tuple(GroupSpec(g.strategy, dict(g.params), g.arrival.kind,
+                                      g.arrival.rate_hz) for g in scn.traders)
+        self.traders: list[TraderProcess] = self._processes()
         self.monitor: Any = None
         self.monitor_exit = ""
         self.rss = PeakRss(coordinator=None, monitor=None, traders={})
         self.seq_at_start = 0
+        self.arrivals_at_start = 0
         self.kills = 0
         self.kills_in_txn = 0
         self.restarts = 0
@@ -177,81 +133,127 @@ class Run:
         self.faults = scn.faults
         self.fault_rng = np.random.default_rng([scn.seed, 3])
         self.news_rng = np.random.default_rng([scn.seed, 2])
-        self.group_index = [i for i, g in enumerate(scn.traders) for _ in range(g.count)]
-        self.csv = False
+
+    def _processes(self) -> list[TraderProcess]:
+        by_writer: dict[int, list[int]] = {}
+        for a, w in enumerate(self.hosts):
+            by_writer.setdefault(w, []).append(a)
+        out = []
+        for w in sorted(by_writer):
+            accounts = by_writer[w]
+            g0 = self.plan[accounts[0]]
+            names = sorted({group_label(self.plan[a]) for a in accounts})
+            label = names[0] if len(names) == 1 else "+".join(names)
+            agents = tuple(AgentSpec(a, self.group_index[a]) for a in accounts)
+            out.append(TraderProcess(w, label, agents,
+                                     g0 if g0.command is not None else None))
+        return out
+
+    @property
+    def n_writers(self) -> int:
+        return max(self.hosts) + 1 if self.hosts else 0
 
     # ------------------------------------------------------------------ setup
     def create(self) -> Exchange:
         scn = self.scn
-        n_slots = len(self.plan) + scn.spare_slots
         ex = Exchange.create(
-            self.path, _currency_specs(scn), n_slots=n_slots, ring_rows=scn.ring_rows,
+            self.path, _currency_specs(scn), n_writers=self.n_writers + scn.spare_slots,
+            n_accounts=len(self.plan) + scn.spare_slots, ring_rows=scn.ring_rows,
             scale=scn.scale, fee_bps=scn.fee_bps, sync=scn.sync,
             schedule=L.SCHEDULE_DETERMINISTIC if scn.schedule == "deterministic"
             else L.SCHEDULE_FREE,
             race_window_ns=int(scn.race_window_us * 1000),
             lock_timeout_ms=max(1, int(scn.lock_timeout_s * 1000)))
-        kinds = [L.KIND_C if g.command else L.KIND_TRADER for g in self.plan]
-        ex.fund_slots([(k, scn.minor(g.cash), [scn.minor(g.holdings)] * len(scn.currencies))
-                       for k, g in zip(kinds, self.plan, strict=True)])
+        n_cur = len(scn.currencies)
+        ex.fund_accounts(
+            [Funding(w, scn.minor(g.cash), [scn.minor(g.holdings)] * n_cur, gi)
+             for w, g, gi in zip(self.hosts, self.plan, self.group_index, strict=True)],
+            {t.writer: L.KIND_C if t.command is not None else L.KIND_TRADER
+             for t in self.traders})
         ex.set_header_int("coordinator_pid", os.getpid())
         return ex
 
-    def _spec(self, slot: int, seed: np.random.SeedSequence) -> TraderSpec:
-        scn, g = self.scn, self.plan[slot]
+    def _spec(self, t: TraderProcess) -> TraderSpec:
+        scn = self.scn
         det = scn.schedule == "deterministic"
+        gen = self.generation + ((1, t.generation) if t.generation else ())
+        n_proc = sum(1 for x in self.traders if x.command is None)
         return TraderSpec(
-            path=self.path, slot=slot, strategy=g.strategy, params=dict(g.params), seed=seed,
-            arrival=g.arrival.kind, rate_hz=g.arrival.rate_hz,
+            path=self.path, writer=t.writer, agents=t.agents, groups=self.groups,
+            seed=scn.seed, generation=gen,
             pause_in_txn_s=scn.faults.pause_in_txn_us / 1e6, pause_prob=scn.faults.pause_prob,
-            max_orders=scn.max_trades if det else None,
-            turn_seed=scn.seed if det else None, n_turn_slots=len(self.plan))
+            max_orders=scn.max_trades if det else None, deterministic=det,
+            n_processes=n_proc, n_agents=len(self.plan),
+            # Spin on the turn word only when every process (and the monitor's short
+            # bursts aside) can have a CPU: a spinner on a shared CPU steals the time of
+            # the very process it waits for.
+            spin=n_proc <= len(os.sched_getaffinity(0)))
 
-    def _start_trader(self, t: _Trader, seed: np.random.SeedSequence) -> None:
-        g = self.plan[t.slot]
-        if g.command:
-            t.popen = self._start_command(t.slot, g, int(seed.generate_state(1)[0]))
+    def _start_trader(self, t: TraderProcess) -> None:
+        if t.command is not None:
+            seed = np.random.SeedSequence([self.scn.seed, 6, *self.generation,
+                                           t.writer, t.generation])
+            t.popen = self._start_command(t, int(seed.generate_state(1)[0]))
         else:
-            t.proc = self.ctx.Process(target=_trader_entry, args=(self._spec(t.slot, seed),),
-                                      name=f"trader-{t.slot}", daemon=False)
+            t.proc = self.ctx.Process(target=trader_entry, args=(self._spec(t),),
+                                      name=f"trader-{t.writer}", daemon=False)
             t.proc.start()
         t.started = time.monotonic()
 
-    def _start_command(self, slot: int, g: TraderGroup, seed: int) -> subprocess.Popen[bytes]:
-        assert g.command is not None
-        args = [a.format(exchange=self.path, slot=slot, seed=seed) for a in g.command]
-        log = open(self.run_dir / f"external-{slot:04d}.log", "wb")  # noqa: SIM115
+    def _start_command(self, t: TraderProcess, seed: int) -> subprocess.Popen[bytes]:
+        g = t.command
+        assert g is not None
+        account = t.agents[0].account
+        args = [a.format(exchange=self.path, writer=t.writer, account=account, seed=seed)
+                for a in g.command or ()]
+        log = open(self.run_dir / f"external-{t.writer:04d}.log", "wb")  # noqa: SIM115
         try:
             return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT)
         except OSError as e:
-            raise BadScenario(f"traders[{self.group_index[slot]}].command: cannot run "
+            raise BadScenario(f"traders[{self.group_index[account]}].command: cannot run "
                               f"{args[0]!r}: {e.strerror}") from None
         finally:
             log.close()
 
     def start(self, ex: Exchange) -> None:
         scn = self.scn
-        start_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         if scn.monitor.enabled:
             self.monitor = self.ctx.Process(
-                target=_monitor_entry,
-                args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3),
+                target=monitor_entry,
+                args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3,
+                      scn.monitor.audit_ms / 1e3, len(scn.traders)),
                 name="monitor")
             self.monitor.start()
-        labels = strategy_labels(scn)
-        for slot in range(len(self.plan)):
-            t = _Trader(slot, self.group_index[slot], labels[slot])
-            self.traders.append(t)
-            self._start_trader(t, self.seeds[slot])
+        for t in self.traders:
+            ex.q[ex.wword(t.writer, "ready_ns")] = 0
+            self._start_trader(t)
+        self._wait_ready(ex)
+        start_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         if scn.schedule == "deterministic":
             ex.set_header_int("turns", 0)
-            ex.set_header_int("turn", turn_order(scn.seed, 0, len(self.plan))[0])
+            ex.set_header_int("turn", L.NO_SLOT)
         self.seq_at_start = sum(ex.q[ex.cword(c, "seq")] for c in range(ex.geo.n_currencies))
+        self.arrivals_at_start = sum(ex.q[ex.wword(t.writer, "arrivals")] for t in self.traders)
         if not self.resumed:
             # A resumed run keeps the clock of the first: ledger times stay ordered.
             ex.set_header_int("start_ns", start_ns)
         ex.set_header_int("run_state", L.RUN_RUNNING)
+
+    def _wait_ready(self, ex: Exchange) -> None:
+        """Until every trader process has set up its agents (thousands take a while), so
+        that the run's clock starts when they can trade; bounded, and a process that
+        died meanwhile is the supervisor's business."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for t in self.traders:
+            if t.command is not None:
+                continue
+            w = ex.wword(t.writer, "ready_ns")
+            while ex.q[w] == 0 and t.alive() and not self.interrupted.flag:
+                if time.monotonic() > deadline:
+                    raise SimError(f"trader process of writer {t.writer} not ready after "
+                                   f"{READY_TIMEOUT_S:g} s")
+                time.sleep(READY_POLL_S)
 
     # ------------------------------------------------------------------ supervision
     def supervise(self, ex: Exchange) -> str:
@@ -334,7 +336,7 @@ class Run:
             os.kill(victim.pid(), signal.SIGSTOP)
         except ProcessLookupError:
             return
-        if ex.q[ex.aword(victim.slot, "j_state")] == L.JOURNAL_ACTIVE:
+        if ex.q[ex.wword(victim.writer, "j_state")] == L.JOURNAL_ACTIVE:
             self.kills_in_txn += 1
         victim.kill()
         victim.reap(JOIN_TIMEOUT_S)
@@ -353,19 +355,20 @@ class Run:
             if restart:
                 self.restarts += 1
                 t.exit = ""
-                ex.q[ex.aword(t.slot, "status")] = L.SLOT_ACTIVE
+                ex.q[ex.wword(t.writer, "status")] = L.SLOT_ACTIVE
                 t.proc = t.popen = None
-                self._start_trader(t, self.restart_seeds.spawn(1)[0])
+                t.generation += 1
+                self._start_trader(t)
 
-    def _bury(self, ex: Exchange, t: _Trader, code: int | None, *,
+    def _bury(self, ex: Exchange, t: TraderProcess, code: int | None, *,
               restarted: bool = False) -> None:
         """A trader died: settle its journal and ring so the others never wait on it."""
-        ex.q[ex.aword(t.slot, "status")] = L.SLOT_DEAD
-        rolled = recover_slot(ex, t.slot)
-        drain_slot(ex, t.slot)
+        ex.q[ex.wword(t.writer, "status")] = L.SLOT_DEAD
+        rolled = recover_writer(ex, t.writer)
+        drain_writer(ex, t.writer)
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-        # ``restarted`` is in the file only for a trader that was restarted.
-        t.deaths.append(Death(slot=t.slot, how=how, rolled_back=rolled,
+        # ``restarted`` is in the file only for a process that was restarted.
+        t.deaths.append(Death(writer=t.writer, how=how, rolled_back=rolled,
                               t=round(time.monotonic() - t.started, 3),
                               **({"restarted": True} if restarted else {})))
         t.exit = how
@@ -376,7 +379,7 @@ class Run:
         return PeakRss(
             coordinator=_vm_hwm(os.getpid()),
             monitor=_vm_hwm(self.monitor.pid) if self.monitor is not None else None,
-            traders={t.slot: _vm_hwm(t.pid()) for t in self.traders if t.alive()})
+            traders={t.writer: _vm_hwm(t.pid()) for t in self.traders if t.alive()})
 
     def stop(self, ex: Exchange) -> None:
         self.rss = self.peak_rss()
@@ -437,7 +440,8 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
 
     Everything the dead left is settled first (journals rolled back, rings drained), the
     locks are re-initialised (no process may still be attached: that is checked), and
-    the same slots trade again, for the scenario's duration or ``duration_s``.
+    the same agents trade again on the same accounts, hosted by the same writers (as the
+    file records them), for the scenario's duration or ``duration_s``.
     """
     from sim.config.scenario import load_scenario
 
@@ -451,7 +455,7 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
     ex = Exchange.open(str(run_dir / L.EXCHANGE_FILE))
     try:
         h = ex.header()
-        pids = [int(h["coordinator_pid"])] + [int(p) for p in ex.accounts()["pid"]]
+        pids = [int(h["coordinator_pid"])] + [int(p) for p in ex.writers()["pid"]]
         live = [p for p in pids if p > 0 and p != os.getpid() and pid_alive(p)]
         if live:
             raise BadInput(f"{run_dir}: process {live[0]} is still attached to its "
@@ -461,11 +465,14 @@ def resume_run(run_dir: Path, out: IO[str] | None = sys.stdout,
         resumed = int((run_dir / "resumed").read_text()) + 1 if (
             run_dir / "resumed").exists() else 1
         (run_dir / "resumed").write_text(f"{resumed}\n")
-        run = Run(scn, run_dir, out, resumed)
-        acc = ex.accounts()
-        for slot in range(len(run.plan)):
-            if int(acc["status"][slot]) != L.SLOT_FREE:
-                ex.q[ex.aword(slot, "status")] = L.SLOT_ACTIVE
+        n_agents = scn.n_traders
+        hosts = [int(w) for w in ex.accounts()["writer"][:n_agents]]
+        if n_agents > ex.geo.n_accounts or min(hosts, default=0) < 0:
+            raise BadInput(f"{run_dir}: the exchange file does not hold the scenario's "
+                           f"{n_agents} funded agents")
+        run = Run(scn, run_dir, out, resumed, hosts)
+        for t in run.traders:
+            ex.q[ex.wword(t.writer, "status")] = L.SLOT_ACTIVE
         ex.set_header_int("run_state", L.RUN_INIT)
         ex.set_header_int("coordinator_pid", os.getpid())
     except BaseException:
@@ -501,31 +508,32 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
             settled: dict[str, int], figures: bool) -> RunSummary:
     scn = run.scn
     names = ex.names()
-    cur, acc = ex.copy_tables()
-    rows = load_ledger(ex, acc)
+    cur, wri, acc = ex.copy_all()
+    rows, _owners = load_ledger(ex, wri)
+    del _owners
     n_trades = write_trades(run.run_dir, rows, names, csv=run.csv)
     del rows
     verdict = final_check(ex, n_trades)
-    strategies = {t.slot: t.strategy for t in run.traders}
+    labels = {t.writer: t.strategy for t in run.traders}
+    group_names = group_labels(scn)
     n_samples = write_samples(run.run_dir, run.run_dir / MONITOR_DIR, ex.geo.n_currencies,
-                              ex.geo.n_slots, names, strategies)
+                              ex.geo.n_writers, names, labels, group_names)
+    write_agents(run.run_dir, acc, cur, scn.scale, len(run.plan), group_names)
     mon = _monitor_stats(run, n_samples, duration)
     live_counts = mon.invariants or {}
     # The monitor's counts, plus one check each for the final verdict.
     invariants = dict(live_counts)
-    for name in [*inv.NAMES, *FINAL_ONLY]:
+    for name in [*inv.NAMES, *inv.AUDIT_NAMES, *FINAL_ONLY]:
         live = invariants.get(name, InvariantCount(checks=0, violations=0))
-        invariants[name] = InvariantCount(
-            checks=live.checks + 1, violations=live.violations + (name in verdict["violations"]))
+        invariants[name] = live.model_copy(update={
+            "checks": live.checks + 1,
+            "violations": live.violations + (name in verdict["violations"])})
     live_violations = sum(r.violations for r in live_counts.values())
     init_rate, rate = pool_rates(cur, initial=True), pool_rates(cur)
-    start, end = wealth(acc, init_rate, scn.scale, initial=True), wealth(acc, rate, scn.scale)
-    traders = [TraderResult(
-        id=t.slot, strategy=t.strategy, initial_wealth=float(start[t.slot]),
-        final_wealth=float(end[t.slot]), trades=int(acc["trades"][t.slot]),
-        rejected=int(acc["rejected"][t.slot]), asked_hz=run.plan[t.slot].arrival.rate_hz,
-        exit=t.exit, deaths=t.deaths)
-        for t in run.traders]
+    processes = [ProcessResult(
+        writer=t.writer, strategy=t.strategy, agents=len(t.agents),
+        trades=int(wri["tot_trades"][t.writer]), rollbacks=int(wri["rollbacks"][t.writer]),
+        exit=t.exit, deaths=t.deaths) for t in run.traders]
     joined = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)
               if s >= len(run.plan)]
     rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
@@ -546,6 +554,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         schedule=scn.schedule,
         resumed=run.resumed,
         n_traders=len(run.plan),
+        n_processes=len(run.traders),
         joined_slots=joined,
         duration_s=round(duration, 4),
         stopped_by=reason,
@@ -554,6 +563,12 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         rejected=rejected,
         trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,
+        # Agent arrivals (orders decided, passes included) against what the arrival laws
+        # ask for; asap agents ask for nothing in particular.
+        arrivals_per_s=round(int(wri["arrivals"].sum() - run.arrivals_at_start) / duration,
+                             1) if duration > 0 else 0.0,
+        arrivals_asked_per_s=round(sum(g.count * (g.arrival.rate_hz or 0.0)
+                                       for g in scn.traders if g.command is None), 1),
         scale=scn.scale,
         invariants=invariants,
         live_violations=live_violations,
@@ -565,19 +580,26 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         peak_rss_kb=run.rss,
         faults=FaultCounts(
             kills=run.kills, kills_in_transaction=run.kills_in_txn, restarts=run.restarts,
-            rolled_back=settled["rolled_back"] + int(acc["rollbacks"].sum())
+            rolled_back=settled["rolled_back"] + int(wri["rollbacks"].sum())
             + (mon.rolled_back or 0)
             + sum(d.rolled_back for t in run.traders for d in t.deaths)),
         currencies=[CurrencyResult(name=n, initial_rate=float(init_rate[c]),
                                    final_rate=float(rate[c]), trades=int(cur["seq"][c]))
                     for c, n in enumerate(names)],
-        traders=traders,
+        # One entry per scenario group (the agents table has one row per agent).
+        traders=[TraderResult(**g, asked_hz=scn.traders[g["id"]].arrival.rate_hz)
+                 for g in group_stats(acc, cur, scn.scale, len(run.plan), group_names)],
+        processes=processes,
+        agents_table=AGENTS_FILE,
     )
     path = run.run_dir / SUMMARY_FILE
     write_summary(path, summary)
     if not figures:
         return summary
     try:
+        # Imported here: matplotlib takes a second to import, before the first trade.
+        from sim.viz.figures import plot_run
+
         plot_run(run.run_dir, read_samples(run.run_dir))
     except Exception as e:  # a figure must never cost the results of a run
         summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})

@@ -1,10 +1,15 @@
 """The monitor process: consistent snapshots of the mapping, invariant checks, samples.
 
-A snapshot (:func:`sim.core.snapshot.snapshot_into`) is a consistent copy of both tables.
-Snapshots are checked a batch at a time (see ``Sampler``) and stream to
-``monitor/samples.f8`` a batch at a time, so memory does not grow with the run;
-violations go to ``monitor/violations.jsonl`` (the first ``MAX_RECORDED`` in full, all of
-them counted); a summary to ``monitor/monitor.json``.
+A sample (:func:`sim.core.snapshot.snapshot_into`) is a consistent copy of the currency
+and writer tables: pools plus each writer's running totals, whose cost does not grow with
+the number of agents. Samples are checked a batch at a time (see ``Sampler``) and stream
+to ``monitor/samples.f8`` a batch at a time, so memory does not grow with the run. At a
+lower rate an audit copies every account too and proves each writer's totals are the
+sums of its accounts and no account is negative (:func:`sim.core.invariants.audit`); each
+audit also streams percentiles of every group's agents' profit and loss (wealth now at
+current rates minus initial wealth at initial rates) to ``monitor/audits.f8``.
+Violations go to ``monitor/violations.jsonl`` (the first ``MAX_RECORDED`` in full, all of
+them counted); a summary, with how often each check ran, to ``monitor/monitor.json``.
 """
 
 from __future__ import annotations
@@ -22,15 +27,16 @@ from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.sched import current_slice_ns, request_slice
 from sim.core.snapshot import snapshot_into
-from sim.core.valuation import pool_rates, wealth
+from sim.core.valuation import pool_rates, wealth, writer_wealth
 
-__all__ = ["MONITOR_DIR", "SAMPLES_FILE", "STATS_FILE", "Sampler", "monitor_main",
-           "sample_columns"]
+__all__ = ["AUDITS_FILE", "AUDIT_BANDS", "MONITOR_DIR", "SAMPLES_FILE", "STATS_FILE", "Sampler",
+           "audit_columns", "monitor_main", "sample_columns"]
 
 # Where the monitor writes, inside a run folder: the coordinator and sim plot read these.
 MONITOR_DIR: Final = "monitor"
 SAMPLES_FILE: Final = "samples.f8"
 STATS_FILE: Final = "monitor.json"
+AUDITS_FILE: Final = "audits.f8"
 
 CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
@@ -39,13 +45,23 @@ MAX_RECORDED: Final = 2000
 # A sample is a burst of ~0.1 ms CPU: ask for a slice that size so that each wake-up
 # preempts a trader at once instead of after the trader's ~1 ms slice (see sched.py).
 SLICE_NS: Final = 100_000
+# An audit of a large population takes a while and no sample is taken meanwhile: audits
+# are spaced so that they take at most this share of the monitor's time.
+AUDIT_SHARE: Final = 0.05
+# Percentiles of profit and loss across a group's agents that each audit records.
+AUDIT_BANDS: Final = (10, 50, 90)
 
 Table = np.ndarray[Any, np.dtype[np.void]]
 
 
-def sample_columns(n_currencies: int, n_slots: int) -> int:
-    """Width of one sample row: t, consistent, violations, rates, wealth per slot."""
-    return 3 + n_currencies + n_slots
+def sample_columns(n_currencies: int, n_writers: int) -> int:
+    """Width of one sample row: t, consistent, violations, rates, wealth per writer."""
+    return 3 + n_currencies + n_writers
+
+
+def audit_columns(n_groups: int) -> int:
+    """Width of one audit row: t, then each group's profit-and-loss percentiles."""
+    return 1 + n_groups * len(AUDIT_BANDS)
 
 
 class Sampler:
@@ -57,12 +73,16 @@ class Sampler:
     thus costs one byte copy; the checks cost a fraction of their per-sample price.
     """
 
-    def __init__(self, ex: Exchange, folder: str) -> None:
+    def __init__(self, ex: Exchange, folder: str, n_groups: int = 0) -> None:
         self.ex = ex
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
         self.nc = ex.geo.n_currencies
-        self.ns = ex.geo.n_slots
+        self.ns = ex.geo.n_writers
+        self.n_groups = n_groups
+        self.audit_raw = bytearray(ex.tables_size(full=True))
+        self.audits = 0
+        self.audit_s = 0.0
         self.width = sample_columns(self.nc, self.ns)
         self.row_bytes = ex.tables_size()
         self.batch_rows = max(1, min(CHUNK, BATCH_BYTES // self.row_bytes))
@@ -76,13 +96,14 @@ class Sampler:
         self.torn = 0
         self.locked = 0
         self.rolled_back = 0
-        self.checks = dict.fromkeys(inv.NAMES, 0)
-        self.violations = dict.fromkeys(inv.NAMES, 0)
+        self.checks = dict.fromkeys((*inv.NAMES, *inv.AUDIT_NAMES), 0)
+        self.violations = dict.fromkeys((*inv.NAMES, *inv.AUDIT_NAMES), 0)
         self.recorded = 0
         self.prev: tuple[Table, Table] | None = None
         self.scale = ex.scale
         self._samples_f = open(os.path.join(folder, SAMPLES_FILE), "ab")  # noqa: SIM115
         self._viol_f = open(os.path.join(folder, "violations.jsonl"), "a")  # noqa: SIM115
+        self._audit_f = open(os.path.join(folder, AUDITS_FILE), "ab")  # noqa: SIM115
         self.cpu0 = time.process_time()
 
     def sample(self) -> None:
@@ -103,11 +124,11 @@ class Sampler:
 
     def _tables(self, n: int) -> tuple[Table, Table]:
         """The batch's first ``n`` snapshots as B x C and B x S record arrays (views)."""
-        off = self.ex.geo.account_offset - self.ex.geo.currency_offset
+        off = self.ex.geo.writer_offset - self.ex.geo.currency_offset
         cur = np.ndarray((n, self.nc), dtype=L.CURRENCY.dtype, buffer=self.raw,
                          strides=(self.row_bytes, L.CURRENCY.size))
-        acc = np.ndarray((n, self.ns), dtype=L.ACCOUNT.dtype, buffer=self.raw, offset=off,
-                         strides=(self.row_bytes, L.ACCOUNT.size))
+        acc = np.ndarray((n, self.ns), dtype=L.WRITER.dtype, buffer=self.raw, offset=off,
+                         strides=(self.row_bytes, L.WRITER.size))
         return cur, acc
 
     def _check(self, n: int) -> np.ndarray[Any, Any]:
@@ -125,20 +146,65 @@ class Sampler:
             earlier = (cur[j], acc[j]) if j >= 0 else self.prev
             prev = inv.remember(*earlier) if earlier is not None else None
             found = inv.check_all(cur[i], acc[i], prev, scale=self.scale)
-            for name, details in found.items():
-                if not details:
-                    continue
-                self.violations[name] += 1
-                n_viol[i] += len(details)
-                if self.recorded < MAX_RECORDED:
-                    self.recorded += 1
-                    rec = {"t": round(float(self.t[i]), 6), "invariant": name,
-                           "consistent": bool(consistent[i]), "details": details[:8]}
-                    self._viol_f.write(json.dumps(rec) + "\n")
+            n_viol[i] += self._record(float(self.t[i]), bool(consistent[i]), found)
         if last[-1] >= 0:
             j = int(last[-1])
             self.prev = (cur[j].copy(), acc[j].copy())
         return n_viol
+
+    def _record(self, t: float, consistent: bool, found: dict[str, list[str]]) -> int:
+        """Count and record the violations of one snapshot; returns their number."""
+        n = 0
+        for name, details in found.items():
+            if not details:
+                continue
+            self.violations[name] += 1
+            n += len(details)
+            if self.recorded < MAX_RECORDED:
+                self.recorded += 1
+                rec = {"t": round(t, 6), "invariant": name, "consistent": consistent,
+                       "details": details[:8]}
+                self._viol_f.write(json.dumps(rec) + "\n")
+        return n
+
+    def audit(self) -> None:
+        """Copy every account with the pools and writers (consistently, under the locks
+        when an optimistic copy fails) and check that the totals match the accounts."""
+        t0 = time.monotonic()
+        t = self.ex.now_ns() / 1e9
+        dst = memoryview(self.audit_raw)
+        try:
+            copy = snapshot_into(self.ex, dst, rounds=1, full=True)
+            consistent = copy.consistent
+            self.rolled_back += copy.rolled_back
+            cur, wri, acc = self.ex.decode_all(self.audit_raw)
+            found = inv.audit(cur, wri, acc) if consistent else {}
+            for name in inv.AUDIT_NAMES:
+                self.checks[name] += consistent
+            self._record(t, consistent, found)
+            self._audit_row(t, cur, acc)
+            del cur, wri, acc
+        finally:
+            dst.release()
+        self.audits += 1
+        self.audit_s += time.monotonic() - t0
+
+    def _audit_row(self, t: float, cur: Table, acc: Table) -> None:
+        if not self.n_groups:
+            return
+        # Free and joined accounts have no group (-1): no mask is needed to leave them out.
+        pnl = (wealth(acc, pool_rates(cur), self.scale)
+               - wealth(acc, pool_rates(cur, initial=True), self.scale, initial=True))
+        group = acc["group"]
+        row = np.full(audit_columns(self.n_groups), np.nan)
+        row[0] = t
+        for g in range(self.n_groups):
+            w = pnl[group == g]
+            if len(w):
+                k = 1 + g * len(AUDIT_BANDS)
+                row[k: k + len(AUDIT_BANDS)] = np.percentile(w, AUDIT_BANDS)
+        row.tofile(self._audit_f)
+        self._audit_f.flush()
 
     def flush(self) -> None:
         n = self.n
@@ -151,7 +217,7 @@ class Sampler:
             rows[:, 1] = self.consistent[:n]
             rows[:, 2] = n_viol
             rows[:, 3: 3 + self.nc] = rate
-            rows[:, 3 + self.nc:] = wealth(acc, rate, self.scale)
+            rows[:, 3 + self.nc:] = writer_wealth(acc, rate, self.scale)
             rows.tofile(self._samples_f)
             self._samples_f.flush()
             self.n = 0
@@ -162,6 +228,7 @@ class Sampler:
         cpu = time.process_time() - self.cpu0
         self._samples_f.close()
         self._viol_f.close()
+        self._audit_f.close()
         stats = {
             "samples": self.samples,
             "samples_asked": asked,
@@ -175,16 +242,25 @@ class Sampler:
             "locked_snapshots": self.locked,
             "rolled_back": self.rolled_back,
             "recorded_violations": self.recorded,
-            "invariants": {n: {"checks": self.checks[n], "violations": self.violations[n]}
-                           for n in inv.NAMES},
+            "audits": self.audits,
+            "audit_cpu_s": round(self.audit_s, 4),
+            # Which checks ran how often: samples check pools and writer totals, audits
+            # every account.
+            "invariants": {n: {"checks": self.checks[n], "violations": self.violations[n],
+                               "rate_hz": round(self.checks[n] / elapsed_s, 2)
+                               if elapsed_s > 0 else None}
+                           for n in (*inv.NAMES, *inv.AUDIT_NAMES)},
         }
         with open(os.path.join(self.folder, STATS_FILE), "w") as f:
             json.dump(stats, f, indent=2)
         return stats
 
 
-def monitor_main(path: str, folder: str, interval_s: float) -> None:
-    """Process entry point: sample every ``interval_s`` until the run stops."""
+def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5,
+                 n_groups: int = 0) -> None:
+    """Process entry point: sample every ``interval_s`` and audit every ``audit_s`` (or
+    less often, when audits would take more than ``AUDIT_SHARE`` of the time) until the
+    run stops, then audit once more."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     request_slice(SLICE_NS)
     ex = Exchange.open(path)
@@ -195,12 +271,18 @@ def monitor_main(path: str, folder: str, interval_s: float) -> None:
             if os.getppid() != parent:
                 return
             time.sleep(0.001)
-        sampler = Sampler(ex, folder)
+        sampler = Sampler(ex, folder, n_groups)
         start = time.monotonic()
+        next_audit = start + audit_s
         k = 0
         while True:
             stopping = ex.q[state] != L.RUN_RUNNING or os.getppid() != parent
             sampler.sample()
+            if stopping or time.monotonic() >= next_audit:
+                t_audit = time.monotonic()
+                sampler.audit()
+                took = time.monotonic() - t_audit
+                next_audit = time.monotonic() + max(audit_s, took / AUDIT_SHARE)
             if stopping:
                 break
             k += 1

@@ -19,7 +19,8 @@ DELIVERED_SHARE: Final = 0.9
 
 def _headline(s: RunSummary) -> list[str]:
     head = (f"{s.scenario}  seed {s.seed}  sync {s.sync}  "
-            f"{s.n_traders} traders  {s.duration_s:.2f} s  ({s.stopped_by})")
+            f"{s.n_traders:,} agents on {s.n_processes} processes  {s.duration_s:.2f} s  "
+            f"({s.stopped_by})")
     rate = f"{s.trades_per_s:,.0f} trades/s"
     if not s.resumed:
         return [head, f"  trades {s.trades:,}  rejected {s.rejected:,}  {rate}"]
@@ -34,13 +35,13 @@ def _rejections(s: RunSummary) -> list[str]:
     by: dict[str, list[int]] = {}
     for t in s.traders:
         r = by.setdefault(t.strategy, [0, 0, 0])
-        r[0] += 1
+        r[0] += t.agents
         r[1] += t.trades
         r[2] += t.rejected
     out = []
     for name, (n, trades, rejected) in by.items():
         if rejected > trades:
-            who = f"{n} trader" + ("s" if n != 1 else "")
+            who = f"{n:,} agent" + ("s" if n != 1 else "")
             out.append(f"  {name} ({who}): {rejected:,} of {trades + rejected:,} orders "
                        "rejected (out of funds or holdings: see trades and rejected per "
                        "account with sim inspect)")
@@ -61,13 +62,13 @@ def _asked(s: RunSummary) -> list[str]:
         if not t.asked_hz or cls is None or not cls.always_orders:
             continue
         r = by.setdefault(t.strategy, [0, 0.0, 0.0])
-        r[0] += 1
-        r[1] += t.asked_hz
+        r[0] += t.agents
+        r[1] += t.asked_hz * t.agents
         r[2] += (t.trades + t.rejected) / s.duration_s
     out = []
     for name, (n, asked, sent) in by.items():
         if sent < DELIVERED_SHARE * asked:
-            out.append(f"  {name}: asked {asked / n:,.0f} orders/s per trader, sent "
+            out.append(f"  {name}: asked {asked / n:,.0f} orders/s per agent, sent "
                        f"{sent / n:,.0f} ({sent / asked:.0%}): the machine could not keep up")
     return out
 
@@ -87,25 +88,28 @@ def print_run_summary(s: RunSummary, out: IO[str]) -> None:
          for c in s.currencies), right={1, 2, 3})))
     con.print()
     con.print(indented(table(
-        ["invariant", "checks", "violations"],
-        ([name, f"{rec.checks:,}", f"{rec.violations:,}"]
-         for name, rec in s.invariants.items()), right={1, 2})))
+        ["invariant", "checks", "violations", "rate"],
+        ([name, f"{rec.checks:,}", f"{rec.violations:,}",
+          "-" if rec.rate_hz is None else f"{rec.rate_hz:,.1f}/s"]
+         for name, rec in s.invariants.items()), right={1, 2, 3})))
     notes: list[str] = []
     mon = s.monitor
     if mon.enabled:
         notes.append(f"  monitor: {mon.samples or 0:,} samples of "
-                     f"{mon.samples_asked or 0:,} asked ({mon.exit or ''})")
+                     f"{mon.samples_asked or 0:,} asked, {mon.audits or 0:,} audits of every "
+                     f"account ({mon.exit or ''})")
     else:
         notes.append("  monitor: disabled (only the final check judges)")
     notes += _asked(s)
     notes += _rejections(s)
     f = s.faults
-    if f.kills or any(t.deaths for t in s.traders):
+    if f.kills or any(t.deaths for t in s.processes):
         whole = " over the whole run" if s.resumed else ""
         notes.append(f"  faults: {f.kills} kills ({f.kills_in_transaction} inside a "
                      f"transaction), {f.restarts} restarts; {f.rolled_back} rolled "
                      f"back{whole}")
-    notes += [f"  trader {t.id}: {t.exit}" for t in s.traders if t.exit not in ("done", "")]
+    notes += [f"  trader process (writer {t.writer}): {t.exit}" for t in s.processes
+              if t.exit not in ("done", "")]
     notes += [f"  final {name}: {details[0]}" for name, details in s.final_violations.items()]
     con.print()
     for line in notes:

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import yaml
 
-from sim.config.scenario import Scenario
+from sim.config.scenario import Scenario, TraderGroup
 from sim.errors import BadInput
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "SCENARIO_FILE",
     "TRADES",
     "claim_run_dir",
+    "group_label",
+    "group_labels",
     "make_run_dir",
     "mark_complete",
     "scenario_text",
@@ -63,11 +65,20 @@ def scenario_text(scn: Scenario) -> str:
     return yaml.safe_dump(scn.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
-def strategy_labels(scn: Scenario) -> dict[int, str]:
-    """Slot -> what trades on it: its strategy's name, or ``command:<program>`` for an
+def group_label(g: TraderGroup) -> str:
+    """What a group's agents are: its strategy's name, or ``command:<program>`` for an
     external program (the label summaries, samples and ``sim watch`` show)."""
-    return {slot: f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy
-            for slot, g in enumerate(scn.trader_plan())}
+    return f"command:{os.path.basename(g.command[0])}" if g.command else g.strategy
+
+
+def group_labels(scn: Scenario) -> list[str]:
+    """Each scenario group's label, in group order."""
+    return [group_label(g) for g in scn.traders]
+
+
+def strategy_labels(scn: Scenario) -> dict[int, str]:
+    """Account (agent) -> its group's label."""
+    return dict(enumerate(group_label(g) for g in scn.trader_plan()))
 
 
 def claim_run_dir(run: Path) -> Path:

@@ -29,6 +29,7 @@ __all__ = [
     "InvariantCount",
     "MonitorStats",
     "PeakRss",
+    "ProcessResult",
     "RunSummary",
     "TraderResult",
     "Versions",
@@ -50,10 +51,13 @@ class _Record(BaseModel):
 
 
 class InvariantCount(_Record):
-    """How often an invariant was checked and how many of those checks failed."""
+    """How often an invariant was checked and how many of those checks failed; the
+    monitor also says at what rate (samples check pools and running totals, audits every
+    account)."""
 
     checks: int
     violations: int
+    rate_hz: float | None = None
 
 
 class Versions(_Record):
@@ -80,6 +84,8 @@ class MonitorStats(_Record):
     locked_snapshots: int | None = None
     rolled_back: int | None = None
     recorded_violations: int | None = None
+    audits: int | None = None
+    audit_cpu_s: float | None = None
     invariants: dict[str, InvariantCount] | None = None
     enabled: bool | None = None
     exit: str | None = None
@@ -108,9 +114,10 @@ class CurrencyResult(_Record):
 
 
 class Death(_Record):
-    """One death of a trader's process: how, and whether its transaction was undone."""
+    """One death of a trader process (its writer): how, and whether its transaction was
+    undone."""
 
-    slot: int
+    writer: int
     how: str
     rolled_back: bool
     t: float
@@ -118,14 +125,30 @@ class Death(_Record):
 
 
 class TraderResult(_Record):
+    """One scenario group of agents, summed (``agents.parquet`` has one row per agent),
+    with percentiles of its agents' final wealth."""
+
     id: int
     strategy: str
+    agents: int
     initial_wealth: float
     final_wealth: float
     trades: int
     rejected: int
-    # The arrival rate the scenario asked of this trader (None: as fast as it can).
+    final_wealth_percentiles: dict[str, float]
+    # The arrival rate the scenario asked of each agent of the group (None: as fast as
+    # it can).
     asked_hz: float | None = None
+
+
+class ProcessResult(_Record):
+    """One trader process: its writer, how many agents it hosted, how it ended."""
+
+    writer: int
+    strategy: str
+    agents: int
+    trades: int
+    rollbacks: int
     exit: str
     deaths: list[Death]
 
@@ -142,6 +165,7 @@ class RunSummary(_Record):
     schedule: str
     resumed: int
     n_traders: int
+    n_processes: int
     joined_slots: list[int]
     duration_s: float
     stopped_by: str
@@ -150,6 +174,8 @@ class RunSummary(_Record):
     session_trades: int | None = None
     rejected: int
     trades_per_s: float
+    arrivals_per_s: float
+    arrivals_asked_per_s: float
     scale: int
     invariants: dict[str, InvariantCount]
     live_violations: int
@@ -162,6 +188,8 @@ class RunSummary(_Record):
     faults: FaultCounts
     currencies: list[CurrencyResult]
     traders: list[TraderResult]
+    processes: list[ProcessResult]
+    agents_table: str
     plot_error: str | None = None
 
 

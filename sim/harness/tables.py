@@ -21,8 +21,15 @@ from sim.config.scenario import load_scenario
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.errors import BadInput
-from sim.harness.monitor import MONITOR_DIR, SAMPLES_FILE, sample_columns
-from sim.harness.rundir import SAMPLES, SCENARIO_FILE, TRADES, strategy_labels
+from sim.harness.monitor import (
+    AUDIT_BANDS,
+    AUDITS_FILE,
+    MONITOR_DIR,
+    SAMPLES_FILE,
+    audit_columns,
+    sample_columns,
+)
+from sim.harness.rundir import SAMPLES, SCENARIO_FILE, TRADES, group_labels
 
 __all__ = [
     "PARQUET_OPTIONS",
@@ -72,7 +79,7 @@ def _trade_block(rows: np.ndarray[Any, Any], idx: np.ndarray[Any, Any], first_se
     return pa.RecordBatch.from_arrays([
         pa.array(np.arange(first_seq, first_seq + len(b), dtype=np.int64)),
         pa.array(b["t_ns"].astype(np.int64)),
-        pa.array(b["slot"].astype(np.int64)),
+        pa.array(b["account"].astype(np.int64)),
         pa.DictionaryArray.from_arrays(pa.array(b["currency"].astype(np.int32)), names),
         pa.DictionaryArray.from_arrays(pa.array(b["side"].astype(np.int32)), SIDES),
         *(pa.array(b[f].astype(np.int64)) for f in ("qty", "cash", "cur_seq",
@@ -113,15 +120,18 @@ def _decoded(batch: pa.RecordBatch) -> pa.RecordBatch:
         schema=CSV_SCHEMA)
 
 
-def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_slots: int,
-                  names: list[str], strategies: dict[int, str]) -> int:
+def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: int,
+                  names: list[str], strategies: dict[int, str],
+                  groups: list[str] | None = None) -> int:
     """Assemble the monitor's streamed rows into samples.parquet; returns the sample count.
 
     One row per sample, wide: ``t``, ``consistent``, ``violations``, ``rate_<CUR>`` per
-    currency and ``wealth_<trader>`` per trader slot. The currency order and each
-    trader's strategy ride in the file's metadata, so the arrays come back exactly.
+    currency and ``wealth_<writer>`` per trader process (its running totals). The
+    currency order, each process's strategy label and the audits (per scenario group,
+    percentiles of the agents' profit and loss at each audit: few rows, in the metadata)
+    ride in the file's metadata, so the arrays come back exactly.
     """
-    width = sample_columns(n_currencies, n_slots)
+    width = sample_columns(n_currencies, n_writers)
     f = monitor_dir / SAMPLES_FILE
     raw = np.fromfile(f, dtype=np.float64) if f.exists() else np.zeros(0)
     raw = raw[: len(raw) // width * width].reshape(-1, width)
@@ -135,8 +145,17 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_slots: int,
         cols[f"rate_{name}"] = raw[:, 3 + c]
     for s in slots:
         cols[f"wealth_{s}"] = raw[:, 3 + n_currencies + s]
+    n_groups = len(groups or [])
+    aw = audit_columns(n_groups)
+    fa = monitor_dir / AUDITS_FILE
+    audits = np.fromfile(fa, dtype=np.float64) if fa.exists() and n_groups else np.zeros(0)
+    audits = audits[: len(audits) // aw * aw].reshape(-1, aw)
     meta = {"names": list(names), "trader": slots,
-            "strategy": [strategies[s] for s in slots]}
+            "strategy": [strategies[s] for s in slots], "groups": list(groups or []),
+            "bands": list(AUDIT_BANDS), "audit_t": audits[:, 0].tolist(),
+            # NaN (a group with no agent) is not JSON: None stands for it.
+            "audit_bands": [[None if np.isnan(v) else float(v) for v in row]
+                            for row in audits[:, 1:].tolist()]}
     table = pa.table(cols).replace_schema_metadata({SAMPLES_META: json.dumps(meta)})
     pq.write_table(table, run / SAMPLES, **PARQUET_OPTIONS)
     return len(raw)
@@ -169,9 +188,21 @@ def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
             "wealth": block([f"wealth_{s}" for s in trader]),
             "trader": np.array(trader, dtype=np.int64),
             "strategy": np.array(strategy, dtype=str),
+            **_audits(meta),
         }
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:
         raise BadInput(f"{f}: unreadable ({one_line(str(e))})") from None
+
+
+def _audits(meta: dict[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
+    groups = [str(g) for g in meta.get("groups", [])]
+    bands = [int(b) for b in meta.get("bands", AUDIT_BANDS)]
+    rows = meta.get("audit_bands", [])
+    flat = np.array([[np.nan if v is None else v for v in row] for row in rows],
+                    dtype=np.float64).reshape(len(rows), len(groups) * len(bands))
+    return {"audit_t": np.array(meta.get("audit_t", []), dtype=np.float64),
+            "audit_bands": flat.reshape(len(rows), len(groups), len(bands)),
+            "groups": np.array(groups, dtype=str), "bands": np.array(bands, dtype=np.int64)}
 
 
 def ensure_samples(run: Path) -> None:
@@ -179,9 +210,10 @@ def ensure_samples(run: Path) -> None:
     if (run / SAMPLES).exists() or not (run / MONITOR_DIR / SAMPLES_FILE).exists():
         return
     with Exchange.open(str(run / L.EXCHANGE_FILE), writable=False) as ex:
-        names, nc, ns = ex.names(), ex.geo.n_currencies, ex.geo.n_slots
-        claimed = [int(x) for x in np.flatnonzero(ex.accounts()["status"] != L.SLOT_FREE)]
+        names, nc, nw = ex.names(), ex.geo.n_currencies, ex.geo.n_writers
+        claimed = [int(x) for x in np.flatnonzero(ex.writers()["status"] != L.SLOT_FREE)]
     strategies = dict.fromkeys(claimed, "unknown")
+    groups: list[str] = []
     if (run / SCENARIO_FILE).exists():
-        strategies.update(strategy_labels(load_scenario(run / SCENARIO_FILE)))
-    write_samples(run, run / MONITOR_DIR, nc, ns, names, strategies)
+        groups = group_labels(load_scenario(run / SCENARIO_FILE))
+    write_samples(run, run / MONITOR_DIR, nc, nw, names, strategies, groups)

@@ -1,6 +1,7 @@
 """Results as pandas DataFrames: ``load(path)`` reads a run folder or a sweep/compare folder.
 
-A run folder gives a :class:`RunData` (``summary``, ``trades``, ``samples``, ``traders``);
+A run folder gives a :class:`RunData` (``summary``, ``trades``, ``samples``, ``traders``: one
+row per agent, ``groups``: one row per scenario group);
 a sweep folder its ``sweep.parquet`` and a comparison folder its ``compare.csv``, as one
 DataFrame. A ``sweep-<name>`` or ``compare-<name>`` folder that holds one finished sweep
 is read as that sweep.

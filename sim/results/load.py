@@ -12,6 +12,7 @@ import pandas as pd
 from sim.compare.sweep import SWEEP_TABLE
 from sim.config.loading import one_line
 from sim.errors import BadInput
+from sim.harness.agents import AGENTS_FILE
 from sim.harness.rundir import INCOMPLETE, SAMPLES, TRADES
 from sim.harness.summary import SUMMARY_FILE, RunSummary, load_summary
 
@@ -47,8 +48,15 @@ class RunData:
 
     @cached_property
     def traders(self) -> pd.DataFrame:
-        """One row per trader of the summary: strategy, wealth, trades, exit."""
-        rows = [t.model_dump(exclude={"deaths"}) for t in self.summary.traders]
+        """One row per agent (agents.parquet): id, group, strategy, process, initial and
+        final wealth, trades, rejected."""
+        return _parquet(self.run_dir / AGENTS_FILE)
+
+    @cached_property
+    def groups(self) -> pd.DataFrame:
+        """One row per scenario group of the summary: strategy, agents, wealth, trades."""
+        rows = [t.model_dump(exclude={"final_wealth_percentiles"})
+                for t in self.summary.traders]
         return pd.DataFrame.from_records(rows)
 
     @property

@@ -1,15 +1,16 @@
 """``sim check``: judge an exchange file, repair what dead processes left, replay the ledger.
 
 The replay starts from the initial state the file itself records (initial pool reserves
-and each account's initial funding), applies every committed ledger row of every slot in
-each currency's sequence order, re-prices each trade with :mod:`sim.pricing`, and then
-compares pools, accounts and counters with the file, exactly.
+and each account's initial funding), applies every committed ledger row of every writer in
+each currency's sequence order, re-prices each trade with :mod:`sim.core.pricing`, and
+then compares pools, every account, and every writer's counters with the file, exactly.
+Each row must come from the ledger of the writer that hosts its account.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -38,74 +39,79 @@ def _exchange_path(target: str) -> str:
 
 def unfinished(ex: Exchange) -> list[str]:
     """Transactions a dead process left: active journals and currencies naming one."""
-    cur, acc = ex.copy_tables()
+    cur, wri = ex.copy_tables()
     out = []
     names = ex.names()
-    for c in np.flatnonzero(cur["inflight"] != L.NO_SLOT):
-        out.append(f"currency {names[c]}: transaction of slot {int(cur['inflight'][c])} in "
-                   "flight")
-    claimed = acc["status"] != L.SLOT_FREE
-    for s in np.flatnonzero(claimed & (acc["j_state"] == L.JOURNAL_ACTIVE)):
-        out.append(f"slot {s}: journal active on currency {names[int(acc['j_currency'][s])]}")
-    for s in np.flatnonzero(claimed & (acc["log_count"] > acc["log_head"])):
-        out.append(f"slot {s}: {int(acc['log_count'][s] - acc['log_head'][s])} ledger rows "
-                   "not yet drained to its ledger file")
+    for c in np.flatnonzero(cur["inflight"] != L.NO_WRITER):
+        out.append(f"currency {names[c]}: transaction of writer {int(cur['inflight'][c])} "
+                   "in flight")
+    claimed = wri["status"] != L.SLOT_FREE
+    for w in np.flatnonzero(claimed & (wri["j_state"] == L.JOURNAL_ACTIVE)):
+        out.append(f"writer {w}: journal active on currency "
+                   f"{names[int(wri['j_currency'][w])]}")
+    for w in np.flatnonzero(claimed & (wri["log_count"] > wri["log_head"])):
+        out.append(f"writer {w}: {int(wri['log_count'][w] - wri['log_head'][w])} ledger "
+                   "rows not yet drained to its ledger file")
     return out
 
 
 def replay(ex: Exchange) -> list[str]:
     """Replay the whole ledger from the initial state; returns every mismatch found."""
-    cur, acc = ex.copy_tables()
-    rows = load_ledger(ex, acc)
+    cur, wri, acc = ex.copy_all()
+    rows, owners = load_ledger(ex, wri)
     fee = ex.fee_bps
     nc = ex.geo.n_currencies
-    claimed = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)]
+    claimed = acc["status"] != L.SLOT_FREE
     pool_cash = [int(x) for x in cur["init_cash_reserve"]]
     pool_units = [int(x) for x in cur["init_unit_reserve"]]
     seq = [0] * nc
     vol_u = [0] * nc
     vol_c = [0] * nc
-    cash = {s: int(acc["init_cash"][s]) for s in claimed}
-    hold = {s: [int(x) for x in acc["init_holdings"][s][:nc]] for s in claimed}
-    trades = dict.fromkeys(claimed, 0)
+    cash = acc["init_cash"].astype(object)
+    hold = acc["init_holdings"][:, :nc].astype(object)
+    trades = np.zeros(len(acc), dtype=np.int64)
+    host = acc["writer"].tolist()
+    ok = claimed.tolist()
     problems: list[str] = []
     # Time order (each row's clock was read under its currency's lock) is consistent with
     # every currency's sequence and with every account's own order of trades.
     order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
-    for r in rows[order]:
-        c, s, side, qty, amount = (int(r["currency"]), int(r["slot"]), int(r["side"]),
-                                   int(r["qty"]), int(r["cash"]))
-        where = f"ledger row slot {s} currency {c} cur_seq {int(r['cur_seq'])}"
-        if s not in cash or not 0 <= c < nc:
-            problems.append(f"{where}: names an unclaimed slot or unknown currency")
+    cols = [rows[f][order].tolist() for f in ("currency", "account", "side", "qty", "cash",
+                                              "cur_seq", "unit_reserve")]
+    for (c, a, side, qty, amount, cs, ur), w in zip(zip(*cols, strict=True),
+                                                    owners[order].tolist(), strict=True):
+        where = f"ledger row writer {w} account {a} currency {c} cur_seq {cs}"
+        if not (0 <= a < len(acc) and ok[a]) or not 0 <= c < nc:
+            problems.append(f"{where}: names an unclaimed account or unknown currency")
             continue
-        if int(r["cur_seq"]) != seq[c] + 1:
+        if host[a] != w:
+            problems.append(f"{where}: account {a} is hosted by writer {host[a]}")
+        if cs != seq[c] + 1:
             problems.append(f"{where}: expected cur_seq {seq[c] + 1}")
         if side == L.SIDE_BUY:
             want = buy_cost(pool_cash[c], pool_units[c], qty, fee)
-            ok_funds = 0 < want <= cash[s]
+            ok_funds = 0 < want <= cash[a]
             pool_cash[c] += amount
             pool_units[c] -= qty
-            cash[s] -= amount
-            hold[s][c] += qty
+            cash[a] -= amount
+            hold[a, c] += qty
         else:
             want = sell_proceeds(pool_cash[c], pool_units[c], qty, fee)
-            ok_funds = qty <= hold[s][c] and want > 0
+            ok_funds = qty <= hold[a, c] and want > 0
             pool_cash[c] -= amount
             pool_units[c] += qty
-            cash[s] += amount
-            hold[s][c] -= qty
+            cash[a] += amount
+            hold[a, c] -= qty
         if want != amount:
             problems.append(f"{where}: logged cash {amount}, pricing gives {want}")
         if not ok_funds:
             problems.append(f"{where}: the account could not afford this trade")
-        if int(r["unit_reserve"]) != pool_units[c]:
-            problems.append(f"{where}: logged unit_reserve {int(r['unit_reserve'])}, "
-                            f"replay has {pool_units[c]}")
+        if ur != pool_units[c]:
+            problems.append(f"{where}: logged unit_reserve {ur}, replay has {pool_units[c]}")
         seq[c] += 1
         vol_u[c] += qty
         vol_c[c] += amount
-        trades[s] += 1
+        trades[a] += 1
         if len(problems) > 50:
             problems.append("... stopping after 50 mismatches")
             return problems
@@ -116,17 +122,35 @@ def replay(ex: Exchange) -> list[str]:
             if int(cur[field][c]) != mine:
                 problems.append(f"currency {c} {field}: file {int(cur[field][c])}, "
                                 f"replay {mine}")
-    for s in claimed:
-        if int(acc["cash"][s]) != cash[s]:
-            problems.append(f"slot {s} cash: file {int(acc['cash'][s])}, replay {cash[s]}")
-        for c in range(nc):
-            if int(acc["holdings"][s][c]) != hold[s][c]:
-                problems.append(f"slot {s} holding {c}: file {int(acc['holdings'][s][c])}, "
-                                f"replay {hold[s][c]}")
-        for field, mine in (("trades", trades[s]), ("log_count", trades[s])):
-            if int(acc[field][s]) != mine:
-                problems.append(f"slot {s} {field}: file {int(acc[field][s])}, replay {mine}")
-    return problems
+    problems += _compare_accounts(acc, claimed, cash, hold, trades)
+    per_writer = np.bincount(owners, minlength=len(wri)) if len(owners) else np.zeros(
+        len(wri), dtype=np.int64)
+    for w in np.flatnonzero(wri["status"] != L.SLOT_FREE).tolist():
+        for field in ("log_count", "tot_trades"):
+            if int(wri[field][w]) != int(per_writer[w]):
+                problems.append(f"writer {w} {field}: file {int(wri[field][w])}, ledger "
+                                f"{int(per_writer[w])}")
+    return problems[:51]
+
+
+def _compare_accounts(acc: np.ndarray[Any, Any], claimed: np.ndarray[Any, Any],
+                      cash: np.ndarray[Any, Any], hold: np.ndarray[Any, Any],
+                      trades: np.ndarray[Any, Any]) -> list[str]:
+    """Mismatches between the replayed accounts and the file's (vectorised: a
+    population has many accounts), the first few in detail."""
+    nc = hold.shape[1]
+    out: list[str] = []
+    file_hold = acc["holdings"][:, :nc]
+    checks = (("cash", acc["cash"] != cash.astype(np.int64), acc["cash"], cash),
+              ("trades", acc["trades"] != trades, acc["trades"], trades))
+    for field, bad, file_v, mine in checks:
+        for a in np.flatnonzero(bad & claimed)[:10].tolist():
+            out.append(f"account {a} {field}: file {int(file_v[a])}, replay {int(mine[a])}")
+    bad_h = (file_hold != hold.astype(np.int64)) & claimed[:, None]
+    for a, c in list(zip(*np.nonzero(bad_h), strict=True))[:10]:
+        out.append(f"account {int(a)} holding {int(c)}: file {int(file_hold[a, c])}, "
+                   f"replay {int(hold[a, c])}")
+    return out
 
 
 def check_command(target: str, *, repair: bool, do_replay: bool, out: IO[str]) -> int:
@@ -140,6 +164,7 @@ def check_command(target: str, *, repair: bool, do_replay: bool, out: IO[str]) -
                            "repair only a file nobody trades on")
         out.write(f"{path}: run state {L.RUN_STATES.get(state, '?')}, "
                   f"sync {ex.sync}, {ex.geo.n_currencies} currencies, "
+                  f"{int((ex.writers()['status'] != L.SLOT_FREE).sum())} writers, "
                   f"{int((ex.accounts()['status'] != L.SLOT_FREE).sum())} accounts\n")
         gone = state in (L.RUN_INIT, L.RUN_RUNNING, L.RUN_STOPPING) and pid > 0 \
             and not pid_alive(pid)
@@ -155,7 +180,7 @@ def check_command(target: str, *, repair: bool, do_replay: bool, out: IO[str]) -
         for p in pending:
             out.write(f"unfinished: {p}\n")
         verdict = final_check(ex)
-        for name in (*inv.NAMES, "no_transaction_in_flight"):
+        for name in (*inv.NAMES, *inv.AUDIT_NAMES, "no_transaction_in_flight"):
             details = verdict["violations"].get(name, [])
             out.write(f"  {name:<26} {'ok' if not details else 'VIOLATED: ' + details[0]}\n")
         ok = verdict["ok"]

@@ -1,8 +1,8 @@
-"""``sim inspect FILE``: the header, currencies and accounts of any exchange file."""
+"""``sim inspect FILE``: the header, currencies, writers and accounts of any exchange file."""
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Final
 
 import numpy as np
 
@@ -10,7 +10,10 @@ from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.viz.terminal import console, indented, table
 
-__all__ = ["print_exchange"]
+__all__ = ["MAX_ACCOUNTS_SHOWN", "print_exchange"]
+
+# A population has too many accounts to list: the first ones, unless all are asked for.
+MAX_ACCOUNTS_SHOWN: Final = 20
 
 
 def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
@@ -29,7 +32,7 @@ def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
             extra = f" ({L.SYNC_NAMES.get(int(v), '?')})"
         out.write(f"  {f.name:<16} {v}{extra}\n")
     out.write("\n")
-    cur, acc = ex.copy_tables()
+    cur, wri, acc = ex.copy_all()
     rows: list[list[str]] = []
     for c, r in enumerate(cur):
         rows.append([str(c), L.decode_name(bytes(r["name"])),
@@ -43,19 +46,37 @@ def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
     con.print()
     nc = len(cur)
     names = [L.decode_name(bytes(n)) for n in cur["name"]]
-    header = ["slot", "status", "kind", "pid", "cash", *names, "trades", "rejected",
-              "journal"]
+    header = ["writer", "status", "kind", "pid", "accounts", "cash", *names, "trades",
+              "ledger", "journal"]
     rows = []
-    shown = np.arange(len(acc)) if all_slots else np.flatnonzero(acc["status"] != L.SLOT_FREE)
-    for s in shown:
-        a = acc[s]
-        rows.append([str(s), L.SLOT_STATES.get(int(a["status"]), "?"),
-                     L.KINDS.get(int(a["kind"]), "?"), str(int(a["pid"])),
-                     f"{int(a['cash']) / scale:,.2f}",
-                     *[f"{int(a['holdings'][c]) / scale:,.2f}" for c in range(nc)],
-                     f"{int(a['trades']):,}", f"{int(a['rejected']):,}",
-                     "active" if a["j_state"] else "idle"])
+    shown = np.arange(len(wri)) if all_slots else np.flatnonzero(wri["status"] != L.SLOT_FREE)
+    for w in shown:
+        r = wri[w]
+        rows.append([str(w), L.SLOT_STATES.get(int(r["status"]), "?"),
+                     L.KINDS.get(int(r["kind"]), "?"), str(int(r["pid"])),
+                     f"{int(r['n_accounts']):,}", f"{int(r['tot_cash']) / scale:,.2f}",
+                     *[f"{int(r['tot_holdings'][c]) / scale:,.2f}" for c in range(nc)],
+                     f"{int(r['tot_trades']):,}", f"{int(r['log_count']):,}",
+                     "active" if r["j_state"] else "idle"])
     if not rows:
-        con.print("  no account slots in use")
+        con.print("  no writers in use")
     else:
-        con.print(indented(table(header, rows, right=range(3, 5 + nc + 2))))
+        con.print(indented(table(header, rows, right=range(3, 6 + nc + 2))))
+    con.print()
+    claimed = np.flatnonzero(acc["status"] != L.SLOT_FREE)
+    shown = np.arange(len(acc)) if all_slots else claimed[:MAX_ACCOUNTS_SHOWN]
+    header = ["account", "status", "writer", "group", "cash", *names, "trades", "rejected"]
+    rows = []
+    for a in shown:
+        r = acc[a]
+        rows.append([str(a), L.SLOT_STATES.get(int(r["status"]), "?"), str(int(r["writer"])),
+                     str(int(r["group"])), f"{int(r['cash']) / scale:,.2f}",
+                     *[f"{int(r['holdings'][c]) / scale:,.2f}" for c in range(nc)],
+                     f"{int(r['trades']):,}", f"{int(r['rejected']):,}"])
+    if not rows:
+        con.print("  no accounts in use")
+        return
+    con.print(indented(table(header, rows, right=range(4, 5 + nc + 2))))
+    if len(shown) < len(claimed):
+        con.print(f"  ... {len(claimed) - len(shown):,} more accounts (--all shows every "
+                  "record)")

@@ -1,4 +1,5 @@
-"""``sim trade FILE``: trade from stdin as a new account, under the same locks as everyone.
+"""``sim trade FILE``: trade from stdin as a new writer with its own account, under the
+same locks as everyone.
 
 Reads lines such as ``buy EUR 10``, ``sell EUR 2.5``, ``balance``, ``rates``, ``quit``.
 Amounts are units of the currency, exact to the file's scale; each fill or rejection is
@@ -12,8 +13,9 @@ from decimal import Decimal, InvalidOperation
 from typing import IO
 
 from sim.core import layout as L
+from sim.core.claims import join
 from sim.core.exchange import Exchange
-from sim.core.transaction import REJECT_REASONS, Account, claim_slot
+from sim.core.transaction import REJECT_REASONS, Writer
 from sim.errors import BadInput, NoFreeSlot
 
 __all__ = ["parse_amount", "trade_session"]
@@ -51,15 +53,15 @@ def trade_session(path: str, inp: IO[str], out: IO[str], cash: float = 1000.0,
         if cash_minor < 0 or hold_minor < 0:
             raise BadInput("--cash and --holdings must be >= 0")
         try:
-            slot = claim_slot(ex, L.KIND_INTERACTIVE, cash_minor, [hold_minor] * len(names),
-                              pid=os.getpid())
+            w, a = join(ex, L.KIND_INTERACTIVE, cash_minor, [hold_minor] * len(names),
+                        pid=os.getpid())
         except NoFreeSlot as e:
-            raise NoFreeSlot(f"{e}; joiners get the slots a scenario keeps free: give it a "
-                             "larger spare_slots (default 4, e.g. spare_slots: 8) and run "
-                             "it again") from None
-        acc = Account(ex, slot)
-        out.write(f"joined {path} as slot {slot} with {_money(cash_minor, scale)} cash; "
-                  f"currencies {' '.join(names)}\n{HELP}\n")
+            raise NoFreeSlot(f"{e}; joiners get the writers and accounts a scenario keeps "
+                             "free: give it a larger spare_slots (default 4, e.g. "
+                             "spare_slots: 8) and run it again") from None
+        acc = _Session(Writer(ex, w), a)
+        out.write(f"joined {path} as writer {w} with account {a} and "
+                  f"{_money(cash_minor, scale)} cash; currencies {' '.join(names)}\n{HELP}\n")
         out.flush()
         try:
             for line in inp:
@@ -75,20 +77,28 @@ def trade_session(path: str, inp: IO[str], out: IO[str], cash: float = 1000.0,
                     out.write(f"error: {e}\n")
                 out.flush()
         finally:
-            acc.close()
-            ex.q[ex.aword(slot, "status")] = L.SLOT_DONE
+            acc.writer.close()
+            ex.q[ex.wword(w, "status")] = L.SLOT_DONE
         return 0
 
 
-def _command(ex: Exchange, acc: Account, index: dict[str, int], names: list[str], cmd: str,
+class _Session:
+    """The joined writer and its one account."""
+
+    def __init__(self, writer: Writer, account: int) -> None:
+        self.writer = writer
+        self.account = account
+
+
+def _command(ex: Exchange, acc: _Session, index: dict[str, int], names: list[str], cmd: str,
              words: list[str]) -> str:
     scale = ex.scale
     if cmd == "help":
         return HELP
     if cmd == "balance":
         q = ex.q
-        parts = [f"cash {_money(q[ex.aword(acc.slot, 'cash')], scale)}"]
-        h0 = ex.aword(acc.slot, "holdings")
+        parts = [f"cash {_money(q[ex.aword(acc.account, 'cash')], scale)}"]
+        h0 = ex.aword(acc.account, "holdings")
         parts += [f"{n} {_money(q[h0 + c], scale)}" for c, n in enumerate(names)]
         return "  ".join(parts)
     if cmd == "rates":
@@ -105,7 +115,7 @@ def _command(ex: Exchange, acc: Account, index: dict[str, int], names: list[str]
     c = index[code]
     qty = parse_amount(words[2], scale)
     side = L.SIDE_BUY if cmd == "buy" else L.SIDE_SELL
-    got = acc.trade(c, side, qty)
+    got = acc.writer.trade(acc.account, c, side, qty)
     if got < 0:
         return f"rejected: {cmd} {_money(qty, scale)} {code}: {REJECT_REASONS[got]}"
     verb = "bought" if side == L.SIDE_BUY else "sold"

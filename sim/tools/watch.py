@@ -56,12 +56,15 @@ Table = np.ndarray[Any, np.dtype[np.void]]
 
 @dataclass
 class Snapshot:
-    """Both tables as copied, and whether the seqlock vouched for the copy."""
+    """The currency and writer tables as copied, and whether the seqlock vouched for the
+    copy; ``accounts`` is copied beside it, unguarded (display only: the monitor's audits
+    are what check accounts)."""
 
     cur: Table
     acc: Table
     settled: bool
     tries: int
+    accounts: Table | None = None
 
 
 @dataclass
@@ -88,12 +91,13 @@ class _State:
 
 
 def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES) -> Snapshot:
-    """Copy both tables with the optimistic seqlock only (works on a read-only mapping);
-    after ``tries`` unsettled attempts the last copy is returned marked unsettled."""
+    """Copy the currency and writer tables with the optimistic seqlock only (works on a
+    read-only mapping), and the accounts after them; after ``tries`` unsettled attempts
+    the last copy is returned marked unsettled."""
     raw = bytearray(ex.tables_size())
     copy = snapshot_into(ex, memoryview(raw), tries, locking=False)
     cur, acc = ex.decode_tables(raw)
-    return Snapshot(cur, acc, copy.consistent, copy.tries)
+    return Snapshot(cur, acc, copy.consistent, copy.tries, ex.accounts())
 
 
 def sparkline(values: list[float] | deque[float]) -> str:
@@ -109,7 +113,7 @@ def sparkline(values: list[float] | deque[float]) -> str:
 
 
 def _strategies(path: str) -> dict[int, str]:
-    """Slot -> strategy, from the scenario.yaml a run keeps next to its exchange file."""
+    """Account -> strategy, from the scenario.yaml a run keeps next to its exchange file."""
     f = Path(path).parent / SCENARIO_FILE
     if not f.is_file():
         return {}
@@ -154,7 +158,9 @@ def screen(f: Frame) -> Group:
     parts.append(head)
 
     seq = int(cur["seq"].sum())
-    rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
+    accounts = f.snap.accounts if f.snap.accounts is not None else np.zeros(
+        0, dtype=L.ACCOUNT.dtype)
+    rejected = int(accounts["rejected"][accounts["status"] != L.SLOT_FREE].sum())
     tps = "-" if f.trades_per_s is None else f"{f.trades_per_s:,.0f}"
     if sync == "none":
         snap = "unguarded (sync none: no snapshot is provably consistent)"
@@ -178,29 +184,34 @@ def screen(f: Frame) -> Group:
                               "volume (cash)", "trades"], rows, right={1, 2, 4, 5, 6})),
               Text("")]
 
-    claimed = np.flatnonzero(acc["status"] != L.SLOT_FREE)
-    worth, start = wealth(acc, rate, scale), wealth(acc, init, scale, initial=True)
-    order = sorted(claimed.tolist(), key=lambda s: (-worth[s], s))
-    shown = order[:TOP_ACCOUNTS]
-    more = len(order) - len(shown)
+    claimed = np.flatnonzero(accounts["status"] != L.SLOT_FREE)
+    worth = wealth(accounts, rate, scale)
+    start = wealth(accounts, init, scale, initial=True)
+    # Top N without sorting a population: partition, then order the few.
+    cand = claimed
+    if len(cand) > TOP_ACCOUNTS:
+        cand = cand[np.argpartition(-worth[cand], TOP_ACCOUNTS)[:TOP_ACCOUNTS]]
+    shown = sorted(cand.tolist(), key=lambda s: (-worth[s], s))
+    more = len(claimed) - len(shown)
     parts.append(Text(f"top accounts by wealth (cash + holdings at current rates), "
-                      f"{len(shown)} of {len(order)}"))
+                      f"{len(shown)} of {len(claimed)}"))
     if shown:
         rows = []
         for s in shown:
-            a = acc[s]
-            rows.append([str(s), L.SLOT_STATES.get(int(a["status"]), "?"),
-                         L.KINDS.get(int(a["kind"]), "?"), f.strategies.get(s, ""),
-                         str(int(a["pid"])), _money(worth[s]),
-                         f"{worth[s] - start[s]:+,.2f}", _money(int(a["cash"]) / scale),
+            a = accounts[s]
+            w = int(a["writer"])
+            pid = int(acc["pid"][w]) if 0 <= w < len(acc) else 0
+            rows.append([str(s), str(w), str(pid), f.strategies.get(s, ""),
+                         _money(worth[s]), f"{worth[s] - start[s]:+,.2f}",
+                         _money(int(a["cash"]) / scale),
                          f"{int(a['trades']):,}", f"{int(a['rejected']):,}"])
-        parts.append(indented(table(["slot", "status", "kind", "strategy", "pid", "wealth",
+        parts.append(indented(table(["account", "writer", "pid", "strategy", "wealth",
                                      "vs start", "cash", "trades", "rejected"], rows,
-                                    right={0, 4, 5, 6, 7, 8, 9})))
+                                    right={0, 1, 2, 4, 5, 6, 7, 8})))
         if more:
             parts.append(Text(f"  ... and {more} more"))
     else:
-        parts.append(Text("  no account slots in use"))
+        parts.append(Text("  no accounts in use"))
     parts.append(Text(""))
     parts += _invariant_lines(f)
     return Group(*parts)

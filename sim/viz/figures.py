@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+from sim.viz.bands import has_bands, plot_group_bands
 from sim.viz.returns import (
     MIN_ACF_PAIRS,
     MIN_KURTOSIS_N,
@@ -229,7 +230,9 @@ def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
 
 def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: str,
                 why_empty: str = TOO_SHORT, gap: str = MONITOR_GAP) -> Path:
-    """wealth.png: each trader's wealth over time, one panel per strategy.
+    """wealth.png: each group's profit and loss across its agents at every audit when the
+    run recorded them (see :mod:`sim.viz.bands`); else each column's wealth over time,
+    one panel per strategy.
 
     Thin lines are single traders; a strategy with several traders also gets its median
     (thick) and 10-90 % band, which stay legible when 32 thin lines overlap. Every panel
@@ -237,6 +240,8 @@ def plot_wealth(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     flatten the others; each panel's title gives its median change over the run.
     """
     out = _target(out, "wealth.png")
+    if has_bands(samples):
+        return plot_group_bands(samples, out, title)
     t = _time(samples)
     s = len(t)
     wealth = _matrix(samples, "wealth", s)

@@ -42,10 +42,11 @@ def test_run_and_load_round_trip(tmp_path: Path) -> None:
     assert np.array_equal(r.samples[["wealth_0", "wealth_1"]].to_numpy(), z["wealth"])
     assert r.traders["trades"].sum() == len(r.trades)
     assert list(r.traders["strategy"]) == ["random", "random"]
-    # Every trader's trades in the table match its own count in the summary.
+    # Every agent's trades in the ledger match its own count in the agents table.
     counts = r.trades.groupby("trader").size()
     assert {int(k): int(v) for k, v in counts.items()} == {
-        t["id"]: t["trades"] for t in s["traders"] if t["trades"]}
+        int(a.id): int(a.trades) for a in r.traders.itertuples() if a.trades}
+    assert list(r.groups["agents"]) == [2] and r.groups["trades"].sum() == len(r.trades)
 
 
 def test_bad_override_is_refused_before_anything_runs(tmp_path: Path) -> None:

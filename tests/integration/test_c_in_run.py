@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif(not C_TRADER.exists(), reason="C trader not buil
 
 def c_group(count: int, *extra: str) -> dict[str, object]:
     return {"count": count, "cash": 10000, "holdings": 100,
-            "command": [str(C_TRADER), "{exchange}", "--slot", "{slot}", "--random",
-                        "1000000000", "--seed", "{seed}", *extra]}
+            "command": [str(C_TRADER), "{exchange}", "--writer", "{writer}", "--account",
+                        "{account}", "--random", "1000000000", "--seed", "{seed}", *extra]}
 
 
 @pytest.mark.timeout(90)
@@ -26,11 +26,15 @@ def test_three_python_and_two_c_traders_conserve_and_log_every_trade(tmp_path: P
     s = out.summary
     assert out.exit_status == 0, s.final_violations
     assert s.final_ok and s.live_violations == 0
-    assert [t.strategy for t in s.traders] == ["random"] * 3 + ["command:trader"] * 2
-    assert all(t.trades > 0 and t.exit == "done" for t in s.traders)
+    assert [(t.strategy, t.agents) for t in s.traders] == [("random", 3), ("command:trader", 2)]
+    procs = s.processes
+    assert [p.strategy for p in procs][-2:] == ["command:trader"] * 2
+    assert all(p.trades > 0 and p.exit == "done" for p in procs)
     trades = pd.read_parquet(out.run_dir / "trades.parquet")
-    for t in s.traders:
-        assert (trades["trader"] == t.id).sum() == t.trades
+    with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
+        acc = ex.accounts()
+    for a in range(5):
+        assert (trades["trader"] == a).sum() == int(acc["trades"][a]) > 0
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
         assert replay(ex) == []
 

@@ -1,10 +1,12 @@
 """Integration tests of the C trader (examples/c) against files made by sim.core.exchange.
 
-C traders run next to a Python process trading through sim.core.transaction.Account on the same
+C traders run next to a Python process trading through sim.core.transaction.Writer on the same
 mapping, under each sync policy; afterwards money and units are conserved exactly, every
-ledger file holds exactly the rows its slot committed, and replaying the ledgers through
-sim.pricing reproduces the pools. Also: interactive mode on stdin, refusal of bad files,
-a C trader SIGKILLed mid-transaction, and bounded lock waits.
+writer's running totals equal its account, every ledger file holds exactly the rows its
+writer committed, and replaying the ledgers through sim.core.pricing reproduces the pools.
+Here writer i always hosts account i (the files are made that way, and a joiner claims
+the first free writer and the first free account). Also: interactive mode on stdin,
+refusal of bad files, a C trader SIGKILLed mid-transaction, and bounded lock waits.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ import numpy as np
 import pytest
 
 from sim.core import layout as L
-from sim.core.exchange import CurrencySpec, Exchange
-from sim.core.ledger import drain_slot, ledger_dir
+from sim.core.exchange import CurrencySpec, Exchange, Funding
+from sim.core.ledger import drain_writer, ledger_file
 from sim.core.pricing import buy_cost, sell_proceeds
-from sim.core.transaction import REJECT_REASONS, Account, recover_slot
+from sim.core.transaction import REJECT_REASONS, Writer, recover_writer
 
 __all__: list[str] = []
 
@@ -42,26 +44,26 @@ CURRENCIES = [
 ]
 CASH = 10_000 * SCALE
 HOLD = 100 * SCALE
-SUMMARY = re.compile(r"^trader slot (\d+): (\d+) trades, (\d+) rejected, [0-9.]+ s, "
-                     r"\d+ trades/s\n$")
+SUMMARY = re.compile(r"^trader writer (\d+) account (?P<account>\d+): (?P<trades>\d+) trades, "
+                     r"(?P<rejected>\d+) rejected, [0-9.]+ s, \d+ trades/s\n$")
 
 PY_WORKER = """
 import random, sys
 from sim.core import layout as L
 from sim.core.exchange import Exchange
-from sim.core.transaction import Account
+from sim.core.transaction import Writer
 path, slot, limit, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ex = Exchange.open(path)
-acc = Account(ex, slot)
+acc = Writer(ex, slot)
 q, state = ex.q, L.HEADER.word("run_state")
 rng = random.Random(seed)
 nc, scale = ex.geo.n_currencies, ex.scale
 n = 0
 while n < limit and q[state] == L.RUN_RUNNING:
-    acc.trade(rng.randrange(nc), rng.randrange(2), rng.randint(scale, 10 * scale))
+    acc.trade(slot, rng.randrange(nc), rng.randrange(2), rng.randint(scale, 10 * scale))
     n += 1
 acc.close()
-q[ex.aword(slot, "status")] = L.SLOT_DONE
+q[ex.wword(slot, "status")] = L.SLOT_DONE
 ex.close()
 print(n)
 """
@@ -87,13 +89,16 @@ def _env() -> dict[str, str]:
 def make_exchange(tmp_path: Path, sync: str, *, funded: int = 2, n_slots: int = 4,
                   ring_rows: int = 64, currencies: list[CurrencySpec] | None = None,
                   lock_timeout_ms: int = 10_000) -> str:
-    """A new exchange file with slots 0..funded-1 funded and the run state running."""
+    """A new exchange file with ``n_slots`` writers and accounts, account i on writer i for
+    i < funded, and the run state running."""
     path = str(tmp_path / "exchange.mmx")
     specs = currencies or CURRENCIES
-    ex = Exchange.create(path, specs, n_slots=n_slots, ring_rows=ring_rows, scale=SCALE,
-                         fee_bps=FEE, sync=sync, lock_timeout_ms=lock_timeout_ms)
+    ex = Exchange.create(path, specs, n_writers=n_slots, n_accounts=n_slots,
+                         ring_rows=ring_rows, scale=SCALE, fee_bps=FEE, sync=sync,
+                         lock_timeout_ms=lock_timeout_ms)
     try:
-        ex.fund_slots([(L.KIND_C, CASH, [HOLD] * len(specs))] * funded)
+        ex.fund_accounts([Funding(i, CASH, [HOLD] * len(specs)) for i in range(funded)],
+                         dict.fromkeys(range(funded), L.KIND_C))
         ex.set_header_int("run_state", L.RUN_RUNNING)
     finally:
         ex.close()
@@ -107,7 +112,7 @@ def run_c(trader: Path, *args: str, stdin: str = "", timeout: float = 30
 
 
 def _ledger(path: str, slot: int) -> np.ndarray[Any, Any]:
-    f = os.path.join(ledger_dir(path), f"slot-{slot:04d}.bin")
+    f = ledger_file(path, slot)
     if not os.path.exists(f):
         return np.zeros(0, dtype=L.ROW.dtype)
     return np.fromfile(f, dtype=L.ROW.dtype)
@@ -116,26 +121,32 @@ def _ledger(path: str, slot: int) -> np.ndarray[Any, Any]:
 def check_books(path: str) -> dict[str, int]:
     """Conservation, ledger completeness and an exact replay of every pool."""
     with Exchange.open(path) as ex:
-        cur, acc = ex.copy_tables()
+        cur, wri, acc = ex.copy_all()
         fee = ex.fee_bps
     claimed = [s for s in range(len(acc)) if acc[s]["status"] != L.SLOT_FREE]
     a = acc[claimed]
+    w = wri[claimed]
+    assert [int(x) for x in a["writer"]] == claimed
+    for field, tot in (("cash", "tot_cash"), ("init_cash", "init_tot_cash"),
+                       ("trades", "tot_trades")):
+        assert a[field].tolist() == w[tot].tolist(), tot
+    assert a["holdings"].tolist() == w["tot_holdings"].tolist()
     assert int(a["cash"].sum()) + int(cur["cash_reserve"].sum()) == (
         int(a["init_cash"].sum()) + int(cur["init_cash_reserve"].sum()))
     for c in range(len(cur)):
         assert int(a["holdings"][:, c].sum()) + int(cur["unit_reserve"][c]) == (
             int(a["init_holdings"][:, c].sum()) + int(cur["init_unit_reserve"][c]))
-    assert all(int(x) == L.NO_SLOT for x in cur["inflight"])
+    assert all(int(x) == L.NO_WRITER for x in cur["inflight"])
     assert all(int(v) % 2 == 0 for v in cur["version"])
-    assert all(int(x) == L.JOURNAL_IDLE for x in a["j_state"])
+    assert all(int(x) == L.JOURNAL_IDLE for x in w["j_state"])
     rows = []
     for s in claimed:
         led = _ledger(path, s)
-        count = int(acc[s]["log_count"])
-        assert int(acc[s]["log_head"]) == count, f"slot {s}: ring not drained"
-        assert len(led) == count, f"slot {s}: {len(led)} ledger rows, log_count {count}"
+        count = int(wri[s]["log_count"])
+        assert int(wri[s]["log_head"]) == count, f"writer {s}: ring not drained"
+        assert len(led) == count, f"writer {s}: {len(led)} ledger rows, log_count {count}"
         assert count == int(acc[s]["trades"])
-        assert (led["slot"] == s).all()
+        assert (led["account"] == s).all()
         cash, hold = int(acc[s]["init_cash"]), [int(x) for x in acc[s]["init_holdings"]]
         for r in led:
             sign = -1 if int(r["side"]) == L.SIDE_BUY else 1
@@ -182,6 +193,11 @@ def _account(path: str, slot: int, field: str) -> int:
         return int(ex.q[ex.aword(slot, field)])
 
 
+def _writer(path: str, w: int, field: str) -> int:
+    with Exchange.open(path) as ex:
+        return int(ex.q[ex.wword(w, field)])
+
+
 # ---------------------------------------------------------------------- concurrency
 
 @pytest.mark.timeout(60)
@@ -199,7 +215,7 @@ def test_two_c_traders_and_python_conserve_everything(
         assert time.monotonic() < deadline, "the Python trader never started trading"
         time.sleep(0.01)
     orders = 30_000 if sync == "ofd" else 100_000
-    c_args = [[path, "--slot", "0", "--random", str(orders), "--seed", "1"],
+    c_args = [[path, "--writer", "0", "--account", "0", "--random", str(orders), "--seed", "1"],
               [path, "--random", str(orders), "--seed", "2", "--cash", "5000",
                "--max-qty", "5"]]
     cs = [subprocess.Popen([str(trader), *a], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -218,17 +234,19 @@ def test_two_c_traders_and_python_conserve_everything(
         assert err == ""
         m = SUMMARY.match(out)
         assert m, out
-        slots.append(int(m[1]))
-        assert int(m[2]) + int(m[3]) == orders
-        assert int(m[2]) == _account(path, int(m[1]), "trades")
+        slots.append(int(m["account"]))
+        assert int(m["trades"]) + int(m["rejected"]) == orders
+        assert int(m["trades"]) == _account(path, int(m["account"]), "trades")
     assert slots == [0, 2]
     with Exchange.open(path) as ex:
         acc = ex.accounts()
-        assert [int(x) for x in acc["status"]] == [L.SLOT_DONE] * 3 + [L.SLOT_FREE]
-        assert int(acc[2]["kind"]) == L.KIND_C
+        wri = ex.writers()
+        assert [int(x) for x in wri["status"]] == [L.SLOT_DONE] * 3 + [L.SLOT_FREE]
+        assert [int(x) for x in acc["status"]] == [L.SLOT_ACTIVE] * 3 + [L.SLOT_FREE]
+        assert int(wri[2]["kind"]) == L.KIND_C
         assert int(acc[2]["init_cash"]) == 5000 * SCALE
         assert [int(x) for x in acc[2]["init_holdings"]] == [0] * L.MAX_CURRENCIES
-        assert int(acc[0]["pid"]) == cs[0].pid and int(acc[2]["pid"]) == cs[1].pid
+        assert int(wri[0]["pid"]) == cs[0].pid and int(wri[2]["pid"]) == cs[1].pid
         assert int(py_out) == int(acc[1]["trades"]) + int(acc[1]["rejected"])
     books = check_books(path)
     assert books["trades"] > orders
@@ -237,11 +255,11 @@ def test_two_c_traders_and_python_conserve_everything(
 @pytest.mark.timeout(60)
 def test_sync_none_single_c_trader(trader: Path, tmp_path: Path) -> None:
     path = make_exchange(tmp_path, "none", funded=1)
-    out = run_c(trader, path, "--slot", "0", "--random", "50000", "--seed", "9")
+    out = run_c(trader, path, "--writer", "0", "--account", "0", "--random", "50000", "--seed", "9")
     assert out.returncode == 0, out.stderr
     m = SUMMARY.match(out.stdout)
-    assert m and m[1] == "0"
-    assert check_books(path)["trades"] == int(m[2]) > 0
+    assert m and m["account"] == "0"
+    assert check_books(path)["trades"] == int(m["trades"]) > 0
 
 
 @pytest.mark.timeout(60)
@@ -249,11 +267,11 @@ def test_random_mode_stops_when_the_run_stops(trader: Path, tmp_path: Path) -> N
     path = make_exchange(tmp_path, "per_currency", funded=1)
     with Exchange.open(path) as ex:
         ex.set_header_int("run_state", L.RUN_STOPPING)
-    out = run_c(trader, path, "--slot", "0", "--random", "1000")
+    out = run_c(trader, path, "--writer", "0", "--account", "0", "--random", "1000")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("trader slot 0: 0 trades, 0 rejected, ")
+    assert out.stdout.startswith("trader writer 0 account 0: 0 trades, 0 rejected, ")
     assert "the run is over (run state stopping): no orders sent" in out.stderr
-    assert _account(path, 0, "status") == L.SLOT_DONE
+    assert _writer(path, 0, "status") == L.SLOT_DONE
 
 
 @pytest.mark.timeout(60)
@@ -301,7 +319,8 @@ def test_interactive_session_on_stdin(trader: Path, tmp_path: Path) -> None:
     got = sell_proceeds(rc + paid, ru - 1000, 250, FEE)
     cash = 1000 * SCALE - paid + got
     lines = out.stdout.splitlines()
-    assert lines[0] == (f"joined {path} as slot 1 with 1,000.00 cash; currencies EUR USD GBP")
+    assert lines[0] == (f"joined {path} as writer 1 with account 1 and 1,000.00 cash; "
+                        "currencies EUR USD GBP")
     assert lines[1].startswith("commands: buy CODE QTY")
     assert lines[2:] == [
         f"bought 10.00 EUR for {_money(paid)} (rate {paid / 1000:.4f})",
@@ -316,7 +335,8 @@ def test_interactive_session_on_stdin(trader: Path, tmp_path: Path) -> None:
     ]
     with Exchange.open(path) as ex:
         acc = ex.accounts()[1]
-        assert int(acc["status"]) == L.SLOT_DONE and int(acc["kind"]) == L.KIND_C
+        wri = ex.writers()[1]
+        assert int(wri["status"]) == L.SLOT_DONE and int(wri["kind"]) == L.KIND_C
         assert (int(acc["trades"]), int(acc["rejected"]), int(acc["cash"])) == (2, 1, cash)
     check_books(path)
 
@@ -324,14 +344,16 @@ def test_interactive_session_on_stdin(trader: Path, tmp_path: Path) -> None:
 @pytest.mark.timeout(60)
 def test_interactive_on_a_funded_slot_ends_at_eof(trader: Path, tmp_path: Path) -> None:
     path = make_exchange(tmp_path, "ofd", funded=1)
-    out = run_c(trader, path, "--slot", "0", stdin="sell GBP 100\nsell GBP 1\nbalance")
+    out = run_c(trader, path, "--writer", "0", "--account", "0",
+                stdin="sell GBP 100\nsell GBP 1\nbalance")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith(f"attached to {path} as slot 0 with 10,000.00 cash")
+    assert lines[0].startswith(f"attached to {path} as writer 0 with account 0 and "
+                               "10,000.00 cash")
     assert lines[2].startswith("sold 100.00 GBP for ")
     assert lines[3] == "rejected: sell 1.00 GBP: not enough units held"
     assert lines[4].endswith("GBP 0.00")
-    assert _account(path, 0, "status") == L.SLOT_DONE
+    assert _writer(path, 0, "status") == L.SLOT_DONE
     check_books(path)
 
 
@@ -351,30 +373,32 @@ def test_c_and_python_trades_leave_the_same_bytes(trader: Path, tmp_path: Path) 
     py_path = str(tmp_path / "py" / "exchange.mmx")
     shutil.copyfile(c_path, py_path)
     script = "".join(f"{side} {code} {qty}\n" for side, code, qty in ORDERS)
-    out = run_c(trader, c_path, "--slot", "0", stdin=script)
+    out = run_c(trader, c_path, "--writer", "0", "--account", "0", stdin=script)
     assert out.returncode == 0, out.stderr
     assert "error" not in out.stdout
     for reason in REJECT_REASONS.values():
         assert f": {reason}\n" in out.stdout, reason
     with Exchange.open(py_path) as ex:
-        acc = Account(ex, 0)
+        acc = Writer(ex, 0)
         names = ex.names()
         for side, code, qty in ORDERS:
-            acc.trade(names.index(code), L.SIDE_BUY if side == "buy" else L.SIDE_SELL,
+            acc.trade(0, names.index(code), L.SIDE_BUY if side == "buy" else L.SIDE_SELL,
                       round(float(qty) * SCALE))
         acc.close()
-        ex.q[ex.aword(0, "status")] = L.SLOT_DONE
+        ex.q[ex.wword(0, "status")] = L.SLOT_DONE
     with Exchange.open(c_path) as a, Exchange.open(py_path) as b:
-        ca, aa = a.copy_tables()
-        cb, ab = b.copy_tables()
+        ca, wa, aa = a.copy_all()
+        cb, wb, ab = b.copy_all()
         for f in L.CURRENCY.fields:
             if f.kind != "lock":
                 assert ca[f.name].tobytes() == cb[f.name].tobytes(), f.name
-        for f in L.ACCOUNT.fields:
+        for f in L.WRITER.fields:
             if f.name not in ("pid", "heartbeat_ns"):
-                assert aa[f.name].tobytes() == ab[f.name].tobytes(), f.name
+                assert wa[f.name].tobytes() == wb[f.name].tobytes(), f.name
+        for f in L.ACCOUNT.fields:
+            assert aa[f.name].tobytes() == ab[f.name].tobytes(), f.name
         assert int(aa[0]["rejected"]) == 4 and int(aa[0]["trades"]) == len(ORDERS) - 4
-        rows = int(aa[0]["log_count"])
+        rows = int(wa[0]["log_count"])
         ring_a = np.frombuffer(a.ring_rows(0, max(0, rows - 16), rows), dtype=L.ROW.dtype)
         ring_b = np.frombuffer(b.ring_rows(0, max(0, rows - 16), rows), dtype=L.ROW.dtype)
     led_a, led_b = _ledger(c_path, 0), _ledger(py_path, 0)
@@ -397,9 +421,10 @@ def test_wrong_version_is_refused_with_one_line(trader: Path, tmp_path: Path) ->
     finally:
         os.close(fd)
     before = Path(path).read_bytes()
-    out = run_c(trader, path, "--slot", "0", "--random", "10")
+    out = run_c(trader, path, "--writer", "0", "--account", "0", "--random", "10")
     assert out.returncode == 2
-    assert out.stderr == f"trader: {path}: format version 7, this program reads version 1\n"
+    assert out.stderr == (f"trader: {path}: format version 7, this program reads version "
+                          f"{L.VERSION}\n")
     assert out.stdout == ""
     assert Path(path).read_bytes() == before
 
@@ -409,7 +434,7 @@ def test_truncated_files_are_refused(trader: Path, tmp_path: Path) -> None:
     path = make_exchange(tmp_path, "per_currency")
     size = os.path.getsize(path)
     os.truncate(path, size - L.PAGE)
-    out = run_c(trader, path, "--slot", "0", "--random", "10")
+    out = run_c(trader, path, "--writer", "0", "--account", "0", "--random", "10")
     assert out.returncode == 2
     assert out.stderr == (f"trader: {path}: size is {size - L.PAGE} bytes, header field "
                           f"file_size at offset {L.HEADER.offsets['file_size']} says {size}\n")
@@ -425,7 +450,7 @@ def test_links_directories_and_garbage_are_refused(trader: Path, tmp_path: Path)
     path = make_exchange(tmp_path, "per_currency")
     link = tmp_path / "link.mmx"
     link.symlink_to(path)
-    out = run_c(trader, str(link), "--slot", "0", "--random", "10")
+    out = run_c(trader, str(link), "--writer", "0", "--account", "0", "--random", "10")
     assert (out.returncode, out.stderr) == (2, f"trader: {link}: is a symbolic link (refused)\n")
     out = run_c(trader, str(tmp_path), "--random", "10")
     assert out.returncode == 2 and "is a directory" in out.stderr
@@ -440,23 +465,29 @@ def test_links_directories_and_garbage_are_refused(trader: Path, tmp_path: Path)
         os.pwrite(fd, struct.pack("<q", 5), L.HEADER.offsets["ring_offset"])
     finally:
         os.close(fd)
-    out = run_c(trader, path, "--slot", "0", "--random", "10")
+    out = run_c(trader, path, "--writer", "0", "--account", "0", "--random", "10")
     assert out.returncode == 2
-    assert "header field ring_offset at offset 80: expected " in out.stderr
+    assert (f"header field ring_offset at offset {L.HEADER.offsets['ring_offset']}: "
+            "expected ") in out.stderr
     out = run_c(trader, path, "--bogus")
     assert out.returncode == 2 and "unknown option --bogus" in out.stderr
 
 
 @pytest.mark.timeout(60)
-def test_slot_must_be_funded_and_slots_run_out(trader: Path, tmp_path: Path) -> None:
+def test_writer_and_account_must_be_funded_and_run_out(trader: Path, tmp_path: Path) -> None:
     path = make_exchange(tmp_path, "global", funded=1, n_slots=2)
-    out = run_c(trader, path, "--slot", "1", "--random", "10")
-    assert out.returncode == 2 and "slot 1 is free, not active" in out.stderr
+    out = run_c(trader, path, "--writer", "1", "--account", "1", "--random", "10")
+    assert out.returncode == 2 and "writer 1 is free, not active" in out.stderr
+    out = run_c(trader, path, "--writer", "0", "--account", "1", "--random", "10")
+    assert out.returncode == 2 and "account 1 is free, not active" in out.stderr
+    out = run_c(trader, path, "--writer", "0", "--random", "10")
+    assert out.returncode == 2 and "--writer and --account go together" in out.stderr
     assert run_c(trader, path, "--random", "10").returncode == 0
     out = run_c(trader, path, "--random", "10")
-    assert (out.returncode, out.stderr) == (2, f"trader: {path}: all 2 account slots are "
-                                               "taken; joiners get the slots a scenario "
-                                               "keeps free: give it a larger spare_slots\n")
+    assert (out.returncode, out.stderr) == (2, f"trader: {path}: all 2 writer records are "
+                                               "taken; joiners get the writers and accounts "
+                                               "a scenario keeps free: give it a larger "
+                                               "spare_slots\n")
     check_books(path)
 
 
@@ -466,7 +497,7 @@ def _wait_mid_transaction(path: str, slot: int, proc: subprocess.Popen[str]) -> 
     """Return once ``slot`` has committed a few trades and is inside the next one."""
     deadline = time.monotonic() + 20
     with Exchange.open(path) as ex:
-        jw, tw = ex.aword(slot, "j_state"), ex.aword(slot, "trades")
+        jw, tw = ex.wword(slot, "j_state"), ex.aword(slot, "trades")
         while not (ex.q[tw] >= 3 and ex.q[jw] == L.JOURNAL_ACTIVE):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "never caught the trader mid-transaction"
@@ -475,8 +506,8 @@ def _wait_mid_transaction(path: str, slot: int, proc: subprocess.Popen[str]) -> 
 
 def _kill_mid_transaction(trader: Path, path: str, procs: list[subprocess.Popen[str]]
                           ) -> None:
-    victim = subprocess.Popen([str(trader), path, "--slot", "0", "--random", "100000",
-                               "--pause-in-txn-us", "20000"],
+    victim = subprocess.Popen([str(trader), path, "--writer", "0", "--account", "0",
+                               "--random", "100000", "--pause-in-txn-us", "20000"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     procs.append(victim)
     _wait_mid_transaction(path, 0, victim)
@@ -484,24 +515,26 @@ def _kill_mid_transaction(trader: Path, path: str, procs: list[subprocess.Popen[
     victim.communicate(timeout=30)
     assert victim.returncode == -signal.SIGKILL
     with Exchange.open(path) as ex:
-        c = int(ex.q[ex.aword(0, "j_currency")])
-        assert int(ex.q[ex.aword(0, "j_state")]) == L.JOURNAL_ACTIVE
+        c = int(ex.q[ex.wword(0, "j_currency")])
+        assert int(ex.q[ex.wword(0, "j_state")]) == L.JOURNAL_ACTIVE
+        assert int(ex.q[ex.wword(0, "j_account")]) == 0
         assert int(ex.q[ex.cword(c, "inflight")]) == 0
         assert int(ex.q[ex.cword(c, "version")]) % 2 == 1
         # The pool already moved, the account not yet: money is not conserved right now.
-        assert int(ex.q[ex.cword(c, "cash_reserve")]) != int(ex.q[ex.aword(0, "j_pool_cash")])
-        assert int(ex.q[ex.aword(0, "cash")]) == int(ex.q[ex.aword(0, "j_cash")])
+        assert int(ex.q[ex.cword(c, "cash_reserve")]) != int(ex.q[ex.wword(0, "j_pool_cash")])
+        assert int(ex.q[ex.aword(0, "cash")]) == int(ex.q[ex.wword(0, "j_cash")])
+        assert int(ex.q[ex.wword(0, "tot_cash")]) == int(ex.q[ex.wword(0, "j_tot_cash")])
 
 
 @pytest.mark.timeout(60)
-def test_sigkill_mid_transaction_is_fixed_by_recover_slot(
+def test_sigkill_mid_transaction_is_fixed_by_recover_writer(
         trader: Path, tmp_path: Path, procs: list[subprocess.Popen[str]]) -> None:
     path = make_exchange(tmp_path, "per_currency", funded=1, ring_rows=8)
     _kill_mid_transaction(trader, path, procs)
     with Exchange.open(path) as ex:
-        assert recover_slot(ex, 0) is True
-        drain_slot(ex, 0)
-        ex.q[ex.aword(0, "status")] = L.SLOT_DEAD
+        assert recover_writer(ex, 0) is True
+        drain_writer(ex, 0)
+        ex.q[ex.wword(0, "status")] = L.SLOT_DEAD
     check_books(path)
 
 
@@ -511,14 +544,14 @@ def test_next_c_trader_rolls_back_a_killed_one(
         trader: Path, tmp_path: Path, sync: str, procs: list[subprocess.Popen[str]]) -> None:
     path = make_exchange(tmp_path, sync, funded=2, currencies=CURRENCIES[:1])
     _kill_mid_transaction(trader, path, procs)
-    out = run_c(trader, path, "--slot", "1", "--random", "2000", "--seed", "3")
+    out = run_c(trader, path, "--writer", "1", "--account", "1", "--random", "2000", "--seed", "3")
     assert out.returncode == 0, out.stderr
     assert out.stderr == (f"trader: {path}: rolled back 1 transaction(s) left by dead "
                           "traders\n")
     with Exchange.open(path) as ex:
-        assert int(ex.q[ex.aword(0, "j_state")]) == L.JOURNAL_IDLE
-        assert recover_slot(ex, 0) is False
-        drain_slot(ex, 0)
+        assert int(ex.q[ex.wword(0, "j_state")]) == L.JOURNAL_IDLE
+        assert recover_writer(ex, 0) is False
+        drain_writer(ex, 0)
     check_books(path)
 
 
@@ -530,7 +563,8 @@ def test_lock_wait_is_bounded(trader: Path, tmp_path: Path, sync: str) -> None:
         ex.locks.acquire(0)
         try:
             t0 = time.monotonic()
-            out = run_c(trader, path, "--slot", "0", "--random", "1000", "--seed", "4")
+            out = run_c(trader, path, "--writer", "0", "--account", "0", "--random", "1000",
+                        "--seed", "4")
             waited = time.monotonic() - t0
         finally:
             ex.locks.release(0)
@@ -538,6 +572,6 @@ def test_lock_wait_is_bounded(trader: Path, tmp_path: Path, sync: str) -> None:
     assert out.stderr.startswith(f"trader: {path}: {sync} lock")
     assert out.stderr.endswith("still held after 0.3 s (holder stopped or stuck)\n")
     assert 0.25 < waited < 10
-    assert _account(path, 0, "status") == L.SLOT_DONE
+    assert _writer(path, 0, "status") == L.SLOT_DONE
     check_books(path)
 

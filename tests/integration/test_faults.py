@@ -32,7 +32,7 @@ MIN_KILLS_PER_RUN = 50  # two runs: at least 100 kills in all
 def test_torture_kill_traders_mid_transaction(tmp_path: Path, policy: str) -> None:
     # Kills every 30 ms, traders restarted on their own accounts; one trade in 20 pauses
     # 1 ms between its pool and account writes, so many kills land inside a transaction.
-    out = run(tmp_path, sync=policy, duration_s=4.0, traders=[{"count": 4}],
+    out = run(tmp_path, sync=policy, duration_s=4.0, traders=[{"count": 4}], processes=4,
               faults={"kill_traders": KILLS_PER_RUN, "after_s": 0.1, "every_s": 0.03,
                       "restart": True, "pause_in_txn_us": 1000, "pause_prob": 0.05})
     s = out.summary
@@ -46,15 +46,44 @@ def test_torture_kill_traders_mid_transaction(tmp_path: Path, policy: str) -> No
         assert replay(ex) == []
 
 
+@pytest.mark.timeout(120)
+def test_killing_a_process_that_hosts_hundreds_of_agents_loses_nothing(tmp_path: Path) -> None:
+    # 600 agents on 2 processes: each kill takes 300 agents down mid-transaction (one
+    # trade in 10 pauses inside its critical section); restarts resume the same agents
+    # on the same accounts, as the same writers.
+    out = run(tmp_path, duration_s=3.0, processes=2,
+              traders=[{"count": 400, "strategy": "random"},
+                       {"count": 200, "strategy": "momentum",
+                        "params": {"lookback": 3, "threshold": 0.0}}],
+              faults={"kill_traders": 12, "after_s": 0.3, "every_s": 0.15, "restart": True,
+                      "pause_in_txn_us": 2000, "pause_prob": 0.1})
+    s = out.summary
+    f = s.faults
+    assert f.kills == 12 and f.restarts >= 10, f
+    assert f.kills_in_transaction >= 3, f
+    assert f.rolled_back >= f.kills_in_transaction, f
+    assert s.final_ok and s.live_violations == 0, (s.final_violations, s.monitor)
+    assert out.exit_status == 0
+    assert [p.agents for p in s.processes] == [300, 300]
+    assert sum(len(p.deaths) for p in s.processes) == 12
+    with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
+        assert replay(ex) == []
+        acc = ex.accounts()[:600]
+        # Every agent stayed on the writer it started on.
+        assert acc["writer"].tolist() == [a % 2 for a in range(600)]
+        assert int(acc["trades"].sum()) == s.trades
+        assert (acc["trades"] > 0).sum() > 300
+
+
 @pytest.mark.timeout(60)
 def test_killed_trader_without_restart_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
     out = run(tmp_path, duration_s=1.0, traders=[{"count": 3}],
               faults={"kill_traders": 1, "after_s": 0.3})
     s = out.summary
     assert out.exit_status == 0 and s.final_ok
-    dead = [t for t in s.traders if t.deaths]
+    dead = [t for t in s.processes if t.deaths]
     assert len(dead) == 1 and dead[0].exit == "signal 9"
-    alive = [t for t in s.traders if not t.deaths]
+    alive = [t for t in s.processes if not t.deaths]
     assert all(t.exit == "done" and t.trades > 0 for t in alive)
 
 
@@ -82,7 +111,7 @@ def test_killed_coordinator_leaves_a_file_check_repairs_and_resume_continues(
         reap(proc)
     run_dir = ex_path.parent
     with Exchange.open(str(ex_path), writable=False) as ex:
-        pids = [int(p) for p in ex.accounts()["pid"]]
+        pids = [int(p) for p in ex.writers()["pid"]]
         assert ex.header_int("run_state") == L.RUN_RUNNING
     # Orphaned traders notice their parent is gone and stop on their own.
     wait_for(lambda: pids_gone(pids), "orphaned traders to exit")
@@ -119,7 +148,7 @@ def test_check_reports_a_transaction_left_in_flight_and_repair_rolls_it_back(
         tmp_path: Path) -> None:
     from multiprocess import get_context
 
-    from sim.core.transaction import Account
+    from sim.core.transaction import Writer
     from tests.conftest import make_exchange
 
     p = tmp_path / "exchange.dat"
@@ -127,21 +156,21 @@ def test_check_reports_a_transaction_left_in_flight_and_repair_rolls_it_back(
 
     def trade_and_hang() -> None:
         with Exchange.open(str(p)) as ex:
-            acc = Account(ex, 0, pause_in_txn=60.0)
-            acc.trade(0, L.SIDE_BUY, 1000)
+            w = Writer(ex, 0, pause_in_txn=60.0)
+            w.trade(0, 0, L.SIDE_BUY, 1000)
 
     child = get_context("fork").Process(target=trade_and_hang)
     child.start()
     try:
         with Exchange.open(str(p), writable=False) as ex:
-            wait_for(lambda: ex.q[ex.aword(0, "j_state")] == L.JOURNAL_ACTIVE,
+            wait_for(lambda: ex.q[ex.wword(0, "j_state")] == L.JOURNAL_ACTIVE,
                      "the child to be inside its transaction")
     finally:
         child.kill()
         child.join(10)
     r = sim("check", str(p))
     assert r.returncode == 1
-    assert "unfinished: currency EUR: transaction of slot 0 in flight" in r.stdout
+    assert "unfinished: currency EUR: transaction of writer 0 in flight" in r.stdout
     assert "VIOLATED" in r.stdout
     assert r.stdout.rstrip().endswith(f"NOT ok: dead processes left unfinished work; settle "
                                       f"it with: sim check --repair {p}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from sim.config.scenario import load_scenario
@@ -27,16 +29,17 @@ from tests.integration.harness import (
 
 SUMMARY_KEYS = [
     "scenario", "seed", "run_dir", "versions", "scenario_sha256", "sync", "schedule",
-    "resumed", "n_traders", "joined_slots", "duration_s", "stopped_by", "trades",
-    "session_trades", "rejected", "trades_per_s", "scale", "invariants", "live_violations",
-    "final_ok", "final_violations", "expect_violations", "passed", "monitor", "peak_rss_kb",
-    "faults", "currencies", "traders"]
+    "resumed", "n_traders", "n_processes", "joined_slots", "duration_s", "stopped_by",
+    "trades", "session_trades", "rejected", "trades_per_s", "arrivals_per_s",
+    "arrivals_asked_per_s", "scale", "invariants", "live_violations", "final_ok",
+    "final_violations", "expect_violations", "passed", "monitor", "peak_rss_kb", "faults",
+    "currencies", "traders", "processes", "agents_table"]
 MONITOR_KEYS = [
     "samples", "samples_asked", "sample_ratio", "interval_s", "slice_ns", "cpu_s",
-    "cpu_share", "torn", "locked_snapshots", "rolled_back", "recorded_violations",
-    "invariants", "enabled", "exit"]
-TRADER_KEYS = ["id", "strategy", "initial_wealth", "final_wealth", "trades", "rejected",
-               "asked_hz", "exit", "deaths"]
+    "cpu_share", "torn", "locked_snapshots", "rolled_back", "recorded_violations", "audits",
+    "audit_cpu_s", "invariants", "enabled", "exit"]
+TRADER_KEYS = ["id", "strategy", "agents", "initial_wealth", "final_wealth", "trades",
+               "rejected", "final_wealth_percentiles", "asked_hz"]
 
 
 @pytest.mark.timeout(90)
@@ -49,7 +52,9 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
     assert out.exit_status == 0, s.final_violations
     assert s.final_ok and s.passed and s.live_violations == 0
     assert s.trades > 1000
-    assert s.n_traders == 4 and len(s.traders) == 4
+    assert s.n_traders == 4 and s.n_processes == min(4, len(os.sched_getaffinity(0)))
+    assert [(t.strategy, t.agents) for t in s.traders] == [("random", 4)]
+    assert sum(p.agents for p in s.processes) == 4
     assert all(rec.violations == 0 for rec in s.invariants.values())
     # Other tools read summary.json by these keys: they stay exactly these.
     written = json.loads((out.run_dir / "summary.json").read_text())
@@ -59,14 +64,19 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
     assert written == s.as_json()
     d = out.run_dir
     for f in ("summary.json", "samples.parquet", "trades.parquet", "price.png",
-              "exchange.dat"):
+              "exchange.dat", "agents.parquet"):
         assert (d / f).stat().st_size > 0, f
     assert not (d / "INCOMPLETE").exists()
     assert not (d / "trades.csv").exists(), "trades.csv is written only with --csv"
     samples = read_samples(d)
     assert samples["rate"].shape == (len(samples["t"]), 4)
     assert list(samples["names"]) == ["EUR", "USD", "GBP", "CHF"]
-    assert samples["wealth"].shape == (len(samples["t"]), 4)
+    assert samples["wealth"].shape == (len(samples["t"]), s.n_processes)
+    agents = pq.read_table(d / "agents.parquet").to_pandas()
+    assert list(agents.columns) == ["id", "group", "strategy", "process", "initial_wealth",
+                                    "final_wealth", "trades", "rejected"]
+    assert agents["id"].tolist() == [0, 1, 2, 3]
+    assert agents["trades"].sum() == s.trades
     trades = pd.read_parquet(d / "trades.parquet")
     assert len(trades) == s.trades
     assert (trades["seq"] == np.arange(1, len(trades) + 1)).all()
@@ -221,3 +231,25 @@ def test_schema_is_json_with_the_scenario_fields() -> None:
     assert r.returncode == 0
     schema = json.loads(r.stdout)
     assert "traders" in json.dumps(schema)
+
+
+@pytest.mark.timeout(120)
+def test_shipped_population_scenario_runs_briefly_with_its_tables_and_bands(
+        tmp_path: Path) -> None:
+    r = sim("run", "scenarios/population.yaml", "--out", str(tmp_path / "res"),
+            "--duration", "1.5", timeout=110)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "10,000 agents on" in r.stdout
+    (run_dir,) = (tmp_path / "res" / "population").iterdir()
+    s = summary(run_dir)
+    assert s.final_ok and s.n_traders == 10_000
+    assert [g.agents for g in s.traders] == [9000, 800, 200]
+    assert s.invariants["totals_match_accounts"].checks >= 2
+    assert s.arrivals_asked_per_s == 20_000.0 and s.arrivals_per_s > 0
+    agents = pq.read_table(run_dir / "agents.parquet")
+    assert agents.num_rows == 10_000
+    samples = read_samples(run_dir)
+    assert samples["audit_bands"].shape[1:] == (3, 3)
+    assert list(samples["groups"]) == ["random", "momentum", "fundamentalist"]
+    assert (run_dir / "wealth.png").stat().st_size > 0
+    assert sim("check", "--replay", str(run_dir), timeout=110).returncode == 0

@@ -37,6 +37,7 @@ def test_locking_policies_are_exact_with_zero_live_violations(tmp_path: Path,
 @pytest.mark.timeout(60)
 def test_no_locks_lose_updates_and_the_detector_catches_them(tmp_path: Path) -> None:
     out = run(tmp_path, sync="none", race_window_us=50, duration_s=1.0, currencies=ONE_CURRENCY,
+              processes=4,
               traders=[{"count": 4, "strategy": "random"}], expect_violations=True)
     s = out.summary
     assert out.exit_status == 0
@@ -48,7 +49,7 @@ def test_no_locks_lose_updates_and_the_detector_catches_them(tmp_path: Path) -> 
 
 @pytest.mark.timeout(60)
 def test_the_same_race_without_the_flag_fails_the_run(tmp_path: Path) -> None:
-    out = run(tmp_path, sync="none", race_window_us=50, duration_s=0.5,
+    out = run(tmp_path, sync="none", race_window_us=50, duration_s=0.5, processes=3,
               currencies=ONE_CURRENCY, traders=[{"count": 3, "strategy": "random"}])
     assert out.exit_status == 1
     assert not out.summary.passed
@@ -57,8 +58,9 @@ def test_the_same_race_without_the_flag_fails_the_run(tmp_path: Path) -> None:
 @pytest.mark.timeout(60)
 def test_race_window_makes_detection_certain_on_one_core(tmp_path: Path) -> None:
     cpu = min(os.sched_getaffinity(0))
+    # One CPU, but three processes: the race is between processes, not agents.
     p = write_scenario(tmp_path, name="race1", sync="none", race_window_us=200,
-                       duration_s=0.8, currencies=ONE_CURRENCY,
+                       duration_s=0.8, currencies=ONE_CURRENCY, processes=3,
                        traders=[{"count": 3, "strategy": "random"}], expect_violations=True)
     r = sim("run", str(p), "--out", str(tmp_path / "res"),
             preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))

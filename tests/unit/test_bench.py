@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bench.baselines import BaselineResult, run_manager, run_sqlite
+from bench.population import population_scenario, population_targets
 from bench.report import RESULT_KEYS, evaluate_targets, render_markdown, write_outputs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -68,6 +69,15 @@ def _synthetic() -> dict[str, Any]:
                          "trader 1": 100},
            "max_growth_kb": 8000}
     speedup = 1.6
+    point = {"agents": 10_000, "processes": 2, "final_ok": True, "trades_per_s": 16e3,
+             "first_trade_s": 1.1, "peak_rss_mb": 290.0, "arrivals_per_s": 19_800.0,
+             "arrivals_asked_per_s": 20_000.0, "delivered": 0.99, "sample_ratio": 0.96,
+             "audits": 10}
+    population = {"processes": 2, "asked_per_s": 20_000.0, "duration_s": 2.0,
+                  "series": [point], "errors": [],
+                  "asap": {"agents_1000": {**point, "trades_per_s": 95e3},
+                           "agents_2": {**point, "trades_per_s": 100e3}, "share": 0.95},
+                  "deterministic": {**point, "trades_per_s": 60e3}}
     return {
         "timestamp": "2025-01-01T00:00:00+00:00",
         "machine": {"cpus": 2, "python": "3.11.7", "platform": "Linux"},
@@ -77,7 +87,9 @@ def _synthetic() -> dict[str, Any]:
         "points": points,
         "monitor_overhead": monitor,
         "rss": rss,
-        "targets": evaluate_targets(points, speedup, monitor, rss),
+        "population": population,
+        "targets": evaluate_targets(points, speedup, monitor, rss)
+        + population_targets(population),
     }
 
 
@@ -99,6 +111,24 @@ def test_targets_from_synthetic_result() -> None:
     assert monitor["value"] == 4.0 and monitor["pass"]
     rss = next(t for n, t in verdicts.items() if "RSS" in n)
     assert rss["value"] == pytest.approx(8000 / 1024) and not rss["pass"]
+
+
+@pytest.mark.timeout(60)
+def test_population_targets_and_scenarios() -> None:
+    verdicts = {t["name"]: t for t in _synthetic()["targets"]}
+    pop = [t for n, t in verdicts.items() if "agents" in n or "deterministic" in n]
+    assert len(pop) == 6
+    passed = {n.split(":")[-1].strip(): t["pass"] for n, t in verdicts.items() if t in pop}
+    assert [t["pass"] for t in pop] == [True, True, True, True, True, False], passed
+    assert all(t["value"] is None and not t["pass"]
+               for t in population_targets({"series": []}))
+    from sim.config.scenario import parse_scenario
+
+    for n in (10, 100_000):
+        scn = parse_scenario(population_scenario(n, 1.0))
+        assert scn.n_traders == n and scn.n_processes == 2
+        asked = sum(g.count * (g.arrival.rate_hz or 0) for g in scn.traders)
+        assert asked == pytest.approx(20_000.0)
 
 
 @pytest.mark.timeout(60)

@@ -11,15 +11,17 @@ import pytest
 
 from sim.codegen.cheader import STRUCT_NAMES, render
 from sim.core import layout as L
-from sim.core.exchange import MAX_RING_ROWS, MAX_SLOTS
+from sim.core.exchange import MAX_ACCOUNTS, MAX_RING_ROWS, MAX_WRITERS
 
 __all__: list[str] = []
 
 ROOT = Path(__file__).resolve().parents[2]
 GCC = shutil.which("gcc")
 needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
-RECORDS = (L.HEADER, L.CURRENCY, L.ACCOUNT, L.ROW)
-GEOMETRIES = [(1, 1, 1), (3, 4, 1024), (16, 4096, 7), (5, 17, 33), (2, 9, 1 << 20)]
+RECORDS = (L.HEADER, L.CURRENCY, L.WRITER, L.ACCOUNT, L.ROW)
+# (currencies, writers, accounts, ring rows)
+GEOMETRIES = [(1, 1, 1, 1), (3, 4, 10, 1024), (16, 4096, 100_000, 7), (5, 17, 3, 33),
+              (2, 9, 1 << 21, 1 << 20)]
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
 
@@ -31,9 +33,12 @@ def _constants() -> dict[str, int]:
         "MMX_LOCK_SIZE": L.LOCK_SIZE,
         "MMX_ALIGN": L.ALIGN,
         "MMX_PAGE": L.PAGE,
-        "MMX_MAX_SLOTS": MAX_SLOTS,
+        "MMX_MAX_WRITERS": MAX_WRITERS,
+        "MMX_MAX_ACCOUNTS": MAX_ACCOUNTS,
         "MMX_MAX_RING_ROWS": MAX_RING_ROWS,
         "MMX_NO_SLOT": L.NO_SLOT,
+        "MMX_NO_WRITER": L.NO_WRITER,
+        "MMX_NO_GROUP": L.NO_GROUP,
         "MMX_GLOBAL_LOCK_OFFSET": L.HEADER.offsets["global_lock"],
         "MMX_REGISTRY_LOCK_OFFSET": L.HEADER.offsets["registry_lock"],
     }
@@ -62,19 +67,21 @@ def _probe_source() -> str:
         lines.append(f'    printf("const {name} %lld\\n", (long long)({name}));')
     lines.append('    printf("magic %zu %d\\n", sizeof(MMX_MAGIC), '
                  'memcmp(MMX_MAGIC, "MMEXCHG", 8));')
-    for nc, ns, rows in GEOMETRIES:
+    for nc, nw, na, rows in GEOMETRIES:
         lines.append(
-            f'    printf("geo {nc} {ns} {rows} %lld %lld %lld %lld\\n", '
-            f"(long long)mmx_currency_offset(), (long long)mmx_account_offset({nc}), "
-            f"(long long)mmx_ring_offset({nc}, {ns}), "
-            f"(long long)mmx_file_size({nc}, {ns}, {rows}));")
+            f'    printf("geo {nc} {nw} {na} {rows} %lld %lld %lld %lld %lld\\n", '
+            f"(long long)mmx_currency_offset(), (long long)mmx_writer_offset({nc}), "
+            f"(long long)mmx_account_offset({nc}, {nw}), "
+            f"(long long)mmx_ring_offset({nc}, {nw}, {na}), "
+            f"(long long)mmx_file_size({nc}, {nw}, {na}, {rows}));")
         for c in range(nc):
             lines.append(f'    printf("lock {nc} {c} %lld %lld\\n", '
                          f"(long long)mmx_currency_lock_offset({c}), "
                          f"(long long)mmx_currency_at({c}));")
-        lines.append(f'    printf("at {nc} {ns} {rows} %lld %lld\\n", '
-                     f"(long long)mmx_account_at({nc}, {ns - 1}), "
-                     f"(long long)mmx_ring_at({nc}, {ns}, {rows}, {ns - 1}));")
+        lines.append(f'    printf("at {nc} {nw} {na} {rows} %lld %lld %lld\\n", '
+                     f"(long long)mmx_writer_at({nc}, {nw - 1}), "
+                     f"(long long)mmx_account_at({nc}, {nw}, {na - 1}), "
+                     f"(long long)mmx_ring_at({nc}, {nw}, {na}, {rows}, {nw - 1}));")
     for what, table in (("run_state", L.RUN_STATES), ("slot_state", L.SLOT_STATES),
                         ("kind", L.KINDS), ("sync", L.SYNC_NAMES)):
         for code in table:
@@ -98,14 +105,15 @@ def _expected() -> list[str]:
             out.append(f"field {rec.name}.{f.name} {rec.offsets[f.name]} {size}")
     out += [f"const {name} {value}" for name, value in _constants().items()]
     out.append(f"magic {len(L.MAGIC)} 0")
-    for nc, ns, rows in GEOMETRIES:
-        geo = L.Geometry(nc, ns, rows)
-        out.append(f"geo {nc} {ns} {rows} {geo.currency_offset} {geo.account_offset} "
-                   f"{geo.ring_offset} {geo.file_size}")
+    for nc, nw, na, rows in GEOMETRIES:
+        geo = L.Geometry(nc, nw, na, rows)
+        out.append(f"geo {nc} {nw} {na} {rows} {geo.currency_offset} {geo.writer_offset} "
+                   f"{geo.account_offset} {geo.ring_offset} {geo.file_size}")
         locks = L.lock_offsets(geo)
         out += [f"lock {nc} {c} {locks.currencies[c]} {geo.currency_at(c)}"
                 for c in range(nc)]
-        out.append(f"at {nc} {ns} {rows} {geo.account_at(ns - 1)} {geo.ring_at(ns - 1)}")
+        out.append(f"at {nc} {nw} {na} {rows} {geo.writer_at(nw - 1)} "
+                   f"{geo.account_at(na - 1)} {geo.ring_at(nw - 1)}")
     for what, table in (("run_state", L.RUN_STATES), ("slot_state", L.SLOT_STATES),
                         ("kind", L.KINDS), ("sync", L.SYNC_NAMES)):
         out += [f"name {what} {code} {text}" for code, text in table.items()]

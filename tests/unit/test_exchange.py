@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from sim.core import exchange as exchange_module
 from sim.core import layout as L
+from sim.core.claims import join
 from sim.core.exchange import Exchange
-from sim.core.transaction import claim_slot
 from sim.errors import BadExchangeFile, NoFreeSlot
 from tests.conftest import make_exchange
 
@@ -74,16 +74,40 @@ def test_symlink_directory_missing_and_unreadable_are_refused(tmp_path: Path) ->
             Exchange.open(str(p))
 
 
-def test_claim_slot_funds_a_free_slot_until_none_is_left(tmp_path: Path) -> None:
+def test_join_funds_a_free_writer_and_account_until_none_is_left(tmp_path: Path) -> None:
     with make_exchange(tmp_path / "x.dat", n_funded=2, n_slots=3) as ex:
-        s = claim_slot(ex, L.KIND_INTERACTIVE, 500, [1, 2], pid=os.getpid())
-        assert s == 2
+        w, a = join(ex, L.KIND_INTERACTIVE, 500, [1, 2], pid=os.getpid())
+        assert (w, a) == (2, 2)
         acc = ex.accounts()
         assert int(acc["cash"][2]) == 500 and int(acc["init_cash"][2]) == 500
         assert list(acc["holdings"][2][:2]) == [1, 2]
+        assert int(acc["writer"][2]) == 2
+        wri = ex.writers()
+        assert int(wri["tot_cash"][2]) == int(wri["init_tot_cash"][2]) == 500
+        assert list(wri["tot_holdings"][2][:2]) == [1, 2]
+        assert int(wri["n_accounts"][2]) == 1 and int(wri["kind"][2]) == L.KIND_INTERACTIVE
         assert int(ex.q[ex.cword(0, "version")]) % 2 == 0
-        with pytest.raises(NoFreeSlot, match="all 3 account slots"):
-            claim_slot(ex, L.KIND_INTERACTIVE, 1, [0, 0])
+        with pytest.raises(NoFreeSlot, match="all 3 writer records"):
+            join(ex, L.KIND_INTERACTIVE, 1, [0, 0])
+
+
+def test_a_file_holds_a_hundred_thousand_accounts_on_two_writers(tmp_path: Path) -> None:
+    from sim.core.exchange import CurrencySpec, Funding
+
+    n = 100_000
+    specs = [CurrencySpec("EUR", 110_000_00, 100_000_00)]
+    with Exchange.create(str(tmp_path / "pop.dat"), specs, n_writers=2,
+                         n_accounts=n) as ex:
+        ex.fund_accounts([Funding(i % 2, 1_00, [2], group=0) for i in range(n)],
+                         {0: L.KIND_TRADER, 1: L.KIND_TRADER})
+        wri = ex.writers()
+        assert wri["n_accounts"].tolist() == [n // 2, n // 2]
+        assert wri["tot_cash"].tolist() == [n // 2 * 1_00] * 2
+        # Each account is a few hundred bytes; no ledger ring per agent.
+        assert L.ACCOUNT.size <= 512
+        assert ex.geo.file_size < n * L.ACCOUNT.size + 2 * 1024 * L.ROW.size + (1 << 20)
+    with Exchange.open(str(tmp_path / "pop.dat"), writable=False) as ex:
+        assert ex.geo.n_accounts == n
 
 
 _valid: dict[str, bytes] = {}
@@ -129,6 +153,19 @@ def test_mutated_headers_are_accepted_only_when_valid(tmp_path_factory, data) ->
             assert ex.geo.file_size == len(b)
             ex.copy_tables()
     assert p.read_bytes() == bytes(b)
+
+
+def test_a_sample_copies_the_same_bytes_whatever_the_number_of_accounts(tmp_path: Path) -> None:
+    from sim.core.exchange import CurrencySpec
+
+    specs = [CurrencySpec("EUR", 110_000_00, 100_000_00)]
+    sizes = []
+    for n in (10, 100_000):
+        with Exchange.create(str(tmp_path / f"x{n}.dat"), specs, n_writers=4,
+                             n_accounts=n) as ex:
+            sizes.append((ex.tables_size(), ex.tables_size(full=True)))
+    assert sizes[0][0] == sizes[1][0] == L.CURRENCY.size + 4 * L.WRITER.size
+    assert sizes[1][1] - sizes[0][1] == (100_000 - 10) * L.ACCOUNT.size
 
 
 def _open_fds() -> set[str]:

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_records_are_aligned_and_locks_own_their_cache_line() -> None:
-    for rec in (L.HEADER, L.CURRENCY, L.ACCOUNT, L.ROW):
+    for rec in (L.HEADER, L.CURRENCY, L.WRITER, L.ACCOUNT, L.ROW):
         assert rec.size % 64 == 0
         assert rec.dtype.itemsize == rec.size
         for f in rec.fields:
@@ -25,24 +25,25 @@ def test_records_are_aligned_and_locks_own_their_cache_line() -> None:
 
 
 def test_geometry_places_tables_without_overlap() -> None:
-    geo = L.Geometry(4, 12, 256)
+    geo = L.Geometry(4, 12, 1000, 256)
     assert geo.currency_offset >= L.HEADER.size
-    assert geo.account_offset >= geo.currency_offset + 4 * L.CURRENCY.size
-    assert geo.ring_offset >= geo.account_offset + 12 * L.ACCOUNT.size
+    assert geo.writer_offset >= geo.currency_offset + 4 * L.CURRENCY.size
+    assert geo.account_offset >= geo.writer_offset + 12 * L.WRITER.size
+    assert geo.ring_offset >= geo.account_offset + 1000 * L.ACCOUNT.size
     assert geo.file_size >= geo.ring_offset + 12 * 256 * L.ROW.size
     assert geo.file_size % 4096 == 0
 
 
 def test_numpy_dtype_round_trips_every_field() -> None:
-    buf = bytearray(L.ACCOUNT.size)
-    view = np.frombuffer(buf, dtype=L.ACCOUNT.dtype, count=1)
-    view["cash"] = 123456789
-    view["holdings"][0, 3] = -7
+    buf = bytearray(L.WRITER.size)
+    view = np.frombuffer(buf, dtype=L.WRITER.dtype, count=1)
+    view["tot_cash"] = 123456789
+    view["tot_holdings"][0, 3] = -7
     view["j_last_rate"] = 1.25
     words = memoryview(buf).cast("q")
-    assert words[L.ACCOUNT.word("cash")] == 123456789
-    assert words[L.ACCOUNT.word("holdings") + 3] == -7
-    assert memoryview(buf).cast("d")[L.ACCOUNT.word("j_last_rate")] == 1.25
+    assert words[L.WRITER.word("tot_cash")] == 123456789
+    assert words[L.WRITER.word("tot_holdings") + 3] == -7
+    assert memoryview(buf).cast("d")[L.WRITER.word("j_last_rate")] == 1.25
 
 
 def test_format_md_matches_the_layout() -> None:

@@ -42,8 +42,8 @@ def _not_ours(signum: int, frame: FrameType | None) -> None:
 @pytest.mark.timeout(30)
 def test_ofd_acquire_times_out_and_restores_the_alarm(tmp_path: Path) -> None:
     path = str(tmp_path / "x.dat")
-    ex = Exchange.create(path, CURRENCIES, n_slots=2, ring_rows=16, sync="ofd",
-                         lock_timeout_ms=TIMEOUT_MS)
+    ex = Exchange.create(path, CURRENCIES, n_writers=2, n_accounts=2, ring_rows=16,
+                         sync="ofd", lock_timeout_ms=TIMEOUT_MS)
     ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:

@@ -17,7 +17,7 @@ from tests.conftest import make_exchange
 def test_no_free_slot_says_how_to_get_one(tmp_path: Path) -> None:
     p = tmp_path / "exchange.dat"
     make_exchange(p, n_funded=4, n_slots=4).close()
-    with pytest.raises(NoFreeSlot, match=r"all 4 account slots are taken; .*larger "
+    with pytest.raises(NoFreeSlot, match=r"all 4 writer records are taken; .*larger "
                                          r"spare_slots"):
         trade_session(str(p), io.StringIO("quit\n"), io.StringIO())
 

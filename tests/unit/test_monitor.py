@@ -17,13 +17,13 @@ from sim.core import invariants as inv
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.snapshot import snapshot_into
-from sim.core.transaction import Account
+from sim.core.transaction import Writer
 from sim.harness.monitor import Sampler, sample_columns
 from tests.conftest import make_exchange
 
 
 def read_rows(folder: Path, ex: Exchange) -> np.ndarray:  # type: ignore[type-arg]
-    width = sample_columns(ex.geo.n_currencies, ex.geo.n_slots)
+    width = sample_columns(ex.geo.n_currencies, ex.geo.n_writers)
     return np.fromfile(folder / "samples.f8").reshape(-1, width)
 
 
@@ -33,19 +33,19 @@ def test_batches_check_every_sample_and_catch_a_corruption(tmp_path: Path) -> No
     folder = tmp_path / "monitor"
     s = Sampler(ex, str(folder))
     s.batch_rows = 4  # several batches, and a violation that spans one's edge
-    acc = Account(ex, 0)
+    w = Writer(ex, 0)
     for _ in range(6):
-        acc.trade(0, L.SIDE_BUY, 1_00)
+        w.trade(0, 0, L.SIDE_BUY, 1_00)
         s.sample()
-    # Money from nowhere in slot 1, then a decrease of a counter: seen from sample 6 on.
-    cash_w = ex.acc_base[1] + L.ACCOUNT.word("cash")
+    # Money from nowhere in writer 1, then a decrease of a counter: seen from sample 6 on.
+    cash_w = ex.wword(1, "tot_cash")
     ex.q[cash_w] += 5
     s.sample()
     s.sample()
     ex.q[cash_w] -= 5
     s.sample()
     seq_w = ex.cur_base[0] + L.CURRENCY.word("seq")
-    trades_w = ex.acc_base[0] + L.ACCOUNT.word("trades")
+    trades_w = ex.wword(0, "tot_trades")
     ex.q[seq_w] -= 1
     ex.q[trades_w] -= 1
     s.sample()
@@ -55,8 +55,8 @@ def test_batches_check_every_sample_and_catch_a_corruption(tmp_path: Path) -> No
     stats = s.close(11, 0.01, 0.11)
     assert stats["samples"] == 11
     got = {n: v["violations"] for n, v in stats["invariants"].items()}
-    assert {n: v["checks"] for n, v in stats["invariants"].items()} == dict.fromkeys(inv.NAMES,
-                                                                                       11)
+    assert {n: v["checks"] for n, v in stats["invariants"].items()} == {
+        **dict.fromkeys(inv.NAMES, 11), **dict.fromkeys(inv.AUDIT_NAMES, 0)}
     # samples 6 and 7: cash; 9: counters back (seq, trades) from sample 8; 10 is clean
     # again: counters went up, and nothing else moved.
     assert got["cash_conserved"] == 2
@@ -70,6 +70,30 @@ def test_batches_check_every_sample_and_catch_a_corruption(tmp_path: Path) -> No
                .splitlines()]
     assert {r["invariant"] for r in records} == {"cash_conserved", "counters_monotone"}
     assert any("seq went back" in d for r in records for d in r["details"])
+    ex.close()
+
+
+def test_an_audit_proves_totals_and_catches_an_account_moved_behind_its_writer(
+        tmp_path: Path) -> None:
+    ex = make_exchange(tmp_path / "exchange.dat", n_funded=2, n_slots=2, n_accounts=4)
+    ex.set_header_int("run_state", L.RUN_RUNNING)
+    for a in (0, 1):
+        ex.q[ex.aword(a, "group")] = 0
+    s = Sampler(ex, str(tmp_path / "monitor"), n_groups=1)
+    Writer(ex, 0).trade(0, 0, L.SIDE_BUY, 1_00)
+    s.audit()
+    # An account changed behind its writer's back: the totals still balance the pools,
+    # so samples stay clean; only the audit sees it.
+    ex.q[ex.aword(0, "cash")] += 7
+    s.sample()
+    s.audit()
+    stats = s.close(1, 0.01, 0.01)
+    assert stats["audits"] == 2
+    assert stats["invariants"]["totals_match_accounts"] == {
+        "checks": 2, "violations": 1, "rate_hz": 200.0}
+    assert stats["invariants"]["cash_conserved"]["violations"] == 0
+    rows = np.fromfile(tmp_path / "monitor" / "audits.f8").reshape(2, -1)
+    assert rows.shape[1] == 4 and np.isfinite(rows[:, 1:]).all()
     ex.close()
 
 
@@ -97,10 +121,10 @@ def test_snapshot_settles_a_transaction_whose_holder_died(tmp_path: Path) -> Non
     if pid == 0:  # the trader
         try:
             child = Exchange.open(str(tmp_path / "exchange.dat"))
-            Account(child, 0, pause_in_txn=30.0).trade(0, L.SIDE_BUY, 1_00)
+            Writer(child, 0, pause_in_txn=30.0).trade(0, 0, L.SIDE_BUY, 1_00)
         finally:
             os._exit(0)
-    j_state = ex.acc_base[0] + L.ACCOUNT.word("j_state")
+    j_state = ex.wword(0, "j_state")
     deadline = time.monotonic() + 10
     while ex.q[j_state] != L.JOURNAL_ACTIVE and time.monotonic() < deadline:
         time.sleep(0.001)

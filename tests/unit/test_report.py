@@ -8,7 +8,8 @@ from typing import Any
 from sim.harness.report import print_run_summary
 from sim.harness.summary import RunSummary
 
-WEALTH: dict[str, Any] = {"initial_wealth": 1.0, "final_wealth": 1.0}
+WEALTH: dict[str, Any] = {"initial_wealth": 1.0, "final_wealth": 1.0,
+                          "final_wealth_percentiles": {"p50": 1.0}}
 
 
 def _summary(**over: Any) -> RunSummary:
@@ -17,6 +18,8 @@ def _summary(**over: Any) -> RunSummary:
         "schedule": "free", "joined_slots": [], "scale": 100, "live_violations": 0,
         "peak_rss_kb": {"coordinator": None, "monitor": None, "traders": {}},
         "scenario": "stylized", "seed": 1, "sync": "per_currency", "n_traders": 2,
+        "n_processes": 2, "arrivals_per_s": 1_050.0, "arrivals_asked_per_s": 10_000.0,
+        "agents_table": "agents.parquet",
         "duration_s": 2.0, "stopped_by": "duration", "trades": 5_000, "rejected": 10,
         "session_trades": 5_000, "trades_per_s": 2_500.0, "resumed": 0,
         "currencies": [{"name": "EUR", "initial_rate": 1.1, "final_rate": 1.2,
@@ -25,10 +28,16 @@ def _summary(**over: Any) -> RunSummary:
         "monitor": {"enabled": True, "samples": 190, "samples_asked": 200, "exit": "done"},
         "faults": {"kills": 0, "kills_in_transaction": 0, "restarts": 0, "rolled_back": 0},
         "traders": [
-            {"id": 0, "strategy": "random", **WEALTH, "trades": 2_000, "rejected": 0,
-             "asked_hz": 5000, "exit": "done", "deaths": []},
-            {"id": 1, "strategy": "momentum", **WEALTH, "trades": 100, "rejected": 0,
-             "asked_hz": 5000, "exit": "done", "deaths": []},
+            {"id": 0, "strategy": "random", "agents": 1, **WEALTH, "trades": 2_000,
+             "rejected": 0, "asked_hz": 5000},
+            {"id": 1, "strategy": "momentum", "agents": 1, **WEALTH, "trades": 100,
+             "rejected": 0, "asked_hz": 5000},
+        ],
+        "processes": [
+            {"writer": 0, "strategy": "random", "agents": 1, "trades": 2_000, "rollbacks": 0,
+             "exit": "done", "deaths": []},
+            {"writer": 1, "strategy": "momentum", "agents": 1, "trades": 100, "rollbacks": 0,
+             "exit": "done", "deaths": []},
         ],
         "final_ok": True, "final_violations": {}, "expect_violations": False,
         "passed": True, "run_dir": "results/stylized/x",
@@ -49,14 +58,14 @@ def _text(s: RunSummary) -> list[str]:
 def test_a_fresh_run() -> None:
     lines = _text(_summary())
     assert "  trades 5,000  rejected 10  2,500 trades/s" in lines
-    assert "  monitor: 190 samples of 200 asked (done)" in lines
+    assert "  monitor: 190 samples of 200 asked, 0 audits of every account (done)" in lines
     assert lines[-2:] == ["  final check: ok   PASS", "  results: results/stylized/x"]
 
 
 def test_asked_against_sent_for_a_strategy_that_always_orders() -> None:
     lines = _text(_summary())
     # random sent 1,000 orders/s of the 5,000 asked; momentum passes by design: not judged.
-    assert ("  random: asked 5,000 orders/s per trader, sent 1,000 (20%): the machine could "
+    assert ("  random: asked 5,000 orders/s per agent, sent 1,000 (20%): the machine could "
             "not keep up") in lines
     assert not any(line.lstrip().startswith("momentum:") for line in lines)
 
@@ -69,14 +78,14 @@ def test_a_resumed_run_keeps_the_session_apart() -> None:
     assert "  whole run: trades 90,000  rejected 10" in lines
     assert ("  faults: 3 kills (1 inside a transaction), 3 restarts; 7 rolled back over "
             "the whole run") in lines
-    assert not any("orders/s per trader" in line for line in lines)
+    assert not any("orders/s per agent" in line for line in lines)
 
 
 def test_rejections_that_dominate_are_explained() -> None:
-    traders = [{"id": 3, "strategy": "command:trader", **WEALTH, "trades": 10, "rejected": 9_000,
-                "asked_hz": None, "exit": "done", "deaths": []}]
+    traders = [{"id": 3, "strategy": "command:trader", "agents": 1, **WEALTH, "trades": 10,
+                "rejected": 9_000, "asked_hz": None}]
     lines = _text(_summary(traders=traders))
-    assert any(line.startswith("  command:trader (1 trader): 9,000 of 9,010 orders rejected")
+    assert any(line.startswith("  command:trader (1 agent): 9,000 of 9,010 orders rejected")
                for line in lines)
 
 

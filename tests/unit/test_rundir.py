@@ -36,7 +36,7 @@ def test_scenario_text_loads_back_to_an_equal_scenario(path: Path, tmp_path: Pat
 def test_scenario_text_keeps_plugin_params_and_commands() -> None:
     scn = parse_scenario({"traders": [
         {"count": 1, "strategy": "momentum", "params": {"lookback": 7}},
-        {"count": 2, "command": ["prog", "{exchange}", "{slot}"]}]}, "<t>", "t")
+        {"count": 2, "command": ["prog", "{exchange}", "{account}"]}]}, "<t>", "t")
     again = parse_scenario(yaml.safe_load(scenario_text(scn)), "<t>", "t")
     assert again == scn
     assert again.traders[0].params == {"lookback": 7}
@@ -74,7 +74,7 @@ def test_trades_table_orders_by_time_then_currency_sequence_and_numbers_globally
     t = pd.read_parquet(tmp_path / TRADES)
     assert t["seq"].tolist() == [1, 2, 3, 4, 5, 6]
     assert t["t_ns"].tolist() == [int(rows["t_ns"][i]) for i in ORDER]
-    assert t["trader"].tolist() == [int(rows["slot"][i]) for i in ORDER]
+    assert t["trader"].tolist() == [int(rows["account"][i]) for i in ORDER]
     assert t["currency"].astype(str).tolist() == [["EUR", "USD"][rows["currency"][i]]
                                                   for i in ORDER]
     assert t["side"].astype(str).tolist() == [["buy", "sell"][rows["side"][i]] for i in ORDER]

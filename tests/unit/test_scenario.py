@@ -302,18 +302,32 @@ def test_trader_group_errors(group: dict[str, Any], expected: str) -> None:
 
 
 def test_command_group_with_placeholders_is_accepted() -> None:
-    cmd = ["./trader", "--file={exchange}", "{slot}", "{seed}", "{{literal}}"]
+    cmd = ["./trader", "--file={exchange}", "{writer}", "{account}", "{seed}", "{{literal}}"]
     scn = parse_scenario({"traders": [{"count": 2, "command": cmd, "strategy": "ignored"}]})
     assert scn.traders[0].command == cmd
     assert strategy_params(scn, scn.traders[0]) is None
+
+
+def test_processes_default_to_the_cpus_and_never_exceed_the_agents() -> None:
+    import os
+
+    cpus = len(os.sched_getaffinity(0))
+    assert parse_scenario({"traders": [{"count": 1000}]}).n_processes == min(cpus, 1000)
+    assert parse_scenario({"traders": [{"count": 3}], "processes": 8}).n_processes == 3
+    scn = parse_scenario({"processes": 2, "traders": [{"count": 10},
+                                                      {"count": 2, "command": ["t"]}]})
+    assert (scn.n_processes, scn.n_commands, scn.n_traders) == (2, 2, 12)
+    assert "processes: must be > 0" in error_of({"processes": 0, "traders": [{"count": 1}]})
 
 
 def test_cross_field_checks() -> None:
     dup = [{"name": "EUR", "rate": 1, "reserve": 1}, {"name": "EUR", "rate": 2, "reserve": 1}]
     assert "currencies[1].name: duplicate currency 'EUR' (also currencies[0])" in error_of(
         {"currencies": dup, "traders": [{"count": 1}]})
-    assert "traders: 4095 traders + spare_slots 4 need 4099 slots; at most 4096" in error_of(
-        {"traders": [{"count": 4095}]})
+    assert ("traders: 2097149 agents + spare_slots 4 need 2097153 accounts; at most 2097152"
+            in error_of({"traders": [{"count": 2097149}]}))
+    assert "processes: 4101 writers (processes, command instances and spares); at most 4096" \
+        in error_of({"processes": 4097, "traders": [{"count": 5000}]})
     assert "traders[1].command: not allowed with schedule 'deterministic'" in error_of(
         {"schedule": "deterministic", "traders": [{"count": 1}, {"count": 1, "command": ["t"]}]})
     assert "currencies[0].rate: pool cash" in error_of(

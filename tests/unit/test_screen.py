@@ -15,7 +15,7 @@ from sim.core import layout as L
 from tests.unit.test_invariants import tables, trade
 
 FIELDS_CUR = ("cash_reserve", "unit_reserve", "seq", "volume_units", "volume_cash")
-FIELDS_ACC = ("cash", "trades", "rejected", "status")
+FIELDS_ACC = ("tot_cash", "tot_trades", "status")
 I64 = np.iinfo(np.int64)
 
 
@@ -71,7 +71,8 @@ def _apply(cur, acc, s) -> None:  # type: ignore[no-untyped-def]
         else:
             acc[a][b] = value if value is not None else acc[a][b] + delta
     else:
-        acc["holdings"][a, b] = value if value is not None else acc["holdings"][a, b] + delta
+        acc["tot_holdings"][a, b] = (value if value is not None
+                                     else acc["tot_holdings"][a, b] + delta)
 
 
 @settings(max_examples=400, deadline=None)
@@ -97,8 +98,8 @@ def test_screen_never_misses_a_violation(seq, with_prev) -> None:  # type: ignor
 def test_screen_lets_conserving_trades_through(trades) -> None:  # type: ignore[no-untyped-def]
     """Buys that pay more per unit than the pool's rate raise k: nothing to mark."""
     cur, acc = tables()
-    acc["cash"] += 10_000
-    acc["init_cash"] += 10_000
+    acc["tot_cash"] += 10_000
+    acc["init_tot_cash"] += 10_000
     prev = (cur.copy(), acc.copy())
     curs, accs = [], []
     for slot, c, cash, units in trades:
@@ -115,11 +116,11 @@ def test_screen_lets_conserving_trades_through(trades) -> None:  # type: ignore[
 
 def test_exact_sums_see_a_difference_a_wrapping_sum_would_hide() -> None:
     cur, acc = tables()
-    init = int(acc["init_cash"][:2].sum() + cur["init_cash_reserve"].sum())
+    init = int(acc["init_tot_cash"][:2].sum() + cur["init_cash_reserve"].sum())
     # Two accounts at the int64 maximum: the int64 total wraps round to the initial one.
-    acc["cash"][:2] = I64.max
+    acc["tot_cash"][:2] = I64.max
     cur["cash_reserve"][0] = init - int(cur["cash_reserve"][1]) + 2
-    wrapped = int(np.concatenate([acc["cash"][:2], cur["cash_reserve"]]).sum())
+    wrapped = int(np.concatenate([acc["tot_cash"][:2], cur["cash_reserve"]]).sum())
     assert wrapped == init
     marked = inv.screen(cur[None], acc[None], np.array([True]), None)
     assert marked.tolist() == [True]

@@ -15,7 +15,7 @@ from sim.core import invariants as inv
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.snapshot import TIGHT_TRIES, Copy, snapshot_into
-from sim.core.transaction import Account
+from sim.core.transaction import Writer
 from tests.conftest import make_exchange
 
 __all__: list[str] = []
@@ -48,7 +48,7 @@ def test_a_version_left_odd_is_never_vouched_for_without_the_locks(tmp_path: Pat
         copy, raw = _copy(ro, rounds, locking=False)
         assert copy == Copy(consistent=False, locked=False, rolled_back=0, tries=rounds)
         # The last copy is still handed over, for a screen to show marked torn.
-        assert raw == bytearray(writer.b[writer.geo.currency_offset: writer.geo.ring_offset])
+        assert raw == bytearray(writer.b[writer.geo.currency_offset: writer.geo.account_offset])
         writer.q[v] += 1
         assert _copy(ro, locking=False)[0].consistent
 
@@ -63,11 +63,12 @@ def test_under_sync_none_only_a_seqlock_reader_tries(tmp_path: Path) -> None:
 
 def _trade_until(path: str, slot: int, stop_at: float) -> None:
     with Exchange.open(path) as ex:
-        acc = Account(ex, slot)
+        acc = Writer(ex, slot)
         rng = np.random.default_rng(slot)
         try:
             while time.monotonic() < stop_at:
-                acc.trade(int(rng.integers(2)), int(rng.integers(2)), int(rng.integers(1, 50)))
+                acc.trade(slot, int(rng.integers(2)), int(rng.integers(2)),
+                          int(rng.integers(1, 50)))
         finally:
             acc.close()
 

@@ -13,9 +13,9 @@ from sim.harness.summary import RunSummary, load_summary, write_summary
 
 __all__: list[str] = []
 
-# Summaries as the coordinator wrote them before it had a model: a run whose traders were
-# killed and restarted, one without a monitor, one whose monitor was killed before it
-# could write its own account. Other tools read these keys.
+# Summaries as the coordinator writes them: a run whose trader processes were killed and
+# restarted, one without a monitor, one whose monitor was killed before it could write
+# its own account. Other tools read these keys.
 GOLDEN = sorted((Path(__file__).parent / "data").glob("summary-*.json"))
 
 
@@ -34,7 +34,7 @@ def test_optional_keys_appear_only_when_set() -> None:
     killed = by_name["monkill"].as_json()["monitor"]
     assert list(killed) == ["samples", "samples_asked", "sample_ratio", "invariants",
                             "enabled", "exit"]
-    deaths = [d for t in by_name["faults"].traders for d in t.deaths]
+    deaths = [d for t in by_name["faults"].processes for d in t.deaths]
     assert deaths and all(d.restarted for d in deaths)
     assert all("restarted" in d.as_json() for d in deaths)
     assert "plot_error" not in by_name["faults"].as_json()

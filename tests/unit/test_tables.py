@@ -21,7 +21,7 @@ def ledger_rows(n: int, seed: int = 3) -> np.ndarray[Any, Any]:
     rng = np.random.default_rng(seed)
     rows = np.zeros(n, dtype=L.ROW.dtype)
     rows["t_ns"] = np.sort(rng.integers(0, 10**9, n))[rng.permutation(n)]
-    rows["slot"] = rng.integers(0, 4, n)
+    rows["account"] = rng.integers(0, 4, n)
     rows["currency"] = rng.integers(0, 2, n)
     rows["side"] = rng.integers(0, 2, n)
     rows["qty"] = rng.integers(1, 1000, n)

@@ -23,6 +23,7 @@ def _frame(tmp_path: Path, *, settled: bool = True, run_state: int = L.RUN_RUNNI
     ex = make_exchange(tmp_path / "exchange.dat")
     try:
         cur, acc = ex.copy_tables()
+        accounts = ex.accounts()
     finally:
         ex.close()
     now = 50 * NS
@@ -30,7 +31,7 @@ def _frame(tmp_path: Path, *, settled: bool = True, run_state: int = L.RUN_RUNNI
               "schedule": L.SCHEDULE_FREE, "turns": 0, "scale": 100, "start_ns": 10 * NS,
               "heartbeat_ns": now - int(heartbeat_age_s * NS)}
     return Frame(path="x/exchange.dat", header=header, names=["EUR", "USD"],
-                 snap=Snapshot(cur, acc, settled, 1), history=[[1.1, 1.2], [1.0, 0.9]],
+                 snap=Snapshot(cur, acc, settled, 1, accounts), history=[[1.1, 1.2], [1.0, 0.9]],
                  trades_per_s=1234.0, strategies={0: "random", 1: "momentum"},
                  invariants=invariants,
                  now_ns=now, refresh_hz=4.0)
