@@ -36,7 +36,7 @@ from sim.core.quiescence import final_check, settle
 from sim.core.transaction import recover_writer
 from sim.core.valuation import pool_rates
 from sim.errors import BadInput, BadScenario, SimError
-from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
+from sim.harness.gaps import longest_gap
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE
 from sim.harness.preflight import check_results_root, check_runnable
 from sim.harness.processes import TraderProcess, assign_writers, monitor_entry, trader_entry
@@ -64,7 +64,6 @@ from sim.harness.summary import (
     Versions,
     write_summary,
 )
-from sim.harness.tables import read_samples, write_samples, write_trades
 from sim.market.trader import AgentSpec, GroupSpec, TraderSpec
 from sim.viz.terminal import console
 
@@ -506,12 +505,19 @@ def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
 
 def _finish(run: Run, ex: Exchange, reason: str, duration: float,
             settled: dict[str, int], figures: bool) -> RunSummary:
+    # Imported only now: pyarrow and pandas take most of a second to import, and none of
+    # it may delay the first trade (nor sit in the forked processes' memory).
+    from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
+    from sim.harness.tables import read_samples, write_samples, write_trades
+
+    t_finish = time.monotonic()
     scn = run.scn
     names = ex.names()
     cur, wri, acc = ex.copy_all()
     rows, _owners = load_ledger(ex, wri)
     del _owners
     n_trades = write_trades(run.run_dir, rows, names, csv=run.csv)
+    gap = longest_gap(rows["t_ns"])
     del rows
     verdict = final_check(ex, n_trades)
     labels = {t.writer: t.strategy for t in run.traders}
@@ -563,6 +569,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         rejected=rejected,
         trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,
+        longest_gap_ms=gap.ms,
+        longest_gap_at_s=gap.at_s,
         # Agent arrivals (orders decided, passes included) against what the arrival laws
         # ask for; asap agents ask for nothing in particular.
         arrivals_per_s=round(int(wri["arrivals"].sum() - run.arrivals_at_start) / duration,
@@ -593,17 +601,20 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         agents_table=AGENTS_FILE,
     )
     path = run.run_dir / SUMMARY_FILE
+    # Written before the figures too: a run whose figures never finish keeps its results.
     write_summary(path, summary)
-    if not figures:
-        return summary
-    try:
-        # Imported here: matplotlib takes a second to import, before the first trade.
-        from sim.viz.figures import plot_run
+    if figures:
+        try:
+            # Imported here: matplotlib takes half a second to import, before the first
+            # trade.
+            from sim.viz.figures import plot_run
 
-        plot_run(run.run_dir, read_samples(run.run_dir))
-    except Exception as e:  # a figure must never cost the results of a run
-        summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
-        write_summary(path, summary)
+            plot_run(run.run_dir, read_samples(run.run_dir))
+        except Exception as e:  # a figure must never cost the results of a run
+            summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
+    summary = summary.model_copy(update={
+        "finish_s": round(time.monotonic() - t_finish, 3)})
+    write_summary(path, summary)
     return summary
 
 

@@ -14,6 +14,7 @@ them counted); a summary, with how often each check ran, to ``monitor/monitor.js
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ from sim.core import invariants as inv
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.sched import current_slice_ns, request_slice
-from sim.core.snapshot import snapshot_into
+from sim.core.snapshot import OPTIMISTIC, TRYLOCK, WAITED, snapshot_into
 from sim.core.valuation import pool_rates, wealth, writer_wealth
 
 __all__ = ["AUDITS_FILE", "AUDIT_BANDS", "MONITOR_DIR", "SAMPLES_FILE", "STATS_FILE", "Sampler",
@@ -95,6 +96,8 @@ class Sampler:
         self.samples = 0
         self.torn = 0
         self.locked = 0
+        # Snapshots by how they were made: optimistic, every lock tried, every lock waited.
+        self.modes = [0, 0, 0]
         self.rolled_back = 0
         self.checks = dict.fromkeys((*inv.NAMES, *inv.AUDIT_NAMES), 0)
         self.violations = dict.fromkeys((*inv.NAMES, *inv.AUDIT_NAMES), 0)
@@ -113,6 +116,7 @@ class Sampler:
         self.t[i] = t
         self.consistent[i] = copy.consistent
         self.locked += copy.locked
+        self.modes[copy.mode] += 1
         self.rolled_back += copy.rolled_back
         self.torn += not copy.consistent
         self.samples += 1
@@ -240,6 +244,9 @@ class Sampler:
             "cpu_share": round(cpu / elapsed_s, 4) if elapsed_s > 0 else None,
             "torn": self.torn,
             "locked_snapshots": self.locked,
+            "optimistic_snapshots": self.modes[OPTIMISTIC],
+            "trylock_snapshots": self.modes[TRYLOCK],
+            "waited_snapshots": self.modes[WAITED],
             "rolled_back": self.rolled_back,
             "recorded_violations": self.recorded,
             "audits": self.audits,
@@ -272,6 +279,11 @@ def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5
                 return
             time.sleep(0.001)
         sampler = Sampler(ex, folder, n_groups)
+        # Everything inherited from the coordinator (numpy, pydantic, the scenario) and
+        # set up so far is long-lived: out of the collector's sight, a full collection
+        # stays short. (A collection while the monitor holds every lock stalls all
+        # traders: snapshot_into keeps the collector off meanwhile.)
+        gc.freeze()
         start = time.monotonic()
         next_audit = start + audit_s
         k = 0

@@ -82,6 +82,11 @@ class MonitorStats(_Record):
     cpu_share: float | None = None
     torn: int | None = None
     locked_snapshots: int | None = None
+    # How each snapshot was made: optimistic (no lock), every lock tried without waiting,
+    # every lock waited for.
+    optimistic_snapshots: int | None = None
+    trylock_snapshots: int | None = None
+    waited_snapshots: int | None = None
     rolled_back: int | None = None
     recorded_violations: int | None = None
     audits: int | None = None
@@ -174,6 +179,11 @@ class RunSummary(_Record):
     session_trades: int | None = None
     rejected: int
     trades_per_s: float
+    # The widest pause between consecutive trades (ms) and when it began (s).
+    longest_gap_ms: float | None = None
+    longest_gap_at_s: float | None = None
+    # Wall time of the work after trading: ledger, tables, summary, and figures.
+    finish_s: float | None = None
     arrivals_per_s: float
     arrivals_asked_per_s: float
     scale: int

@@ -133,7 +133,7 @@ def test_snapshot_settles_a_transaction_whose_holder_died(tmp_path: Path) -> Non
     os.waitpid(pid, 0)
     assert ex.q[j_state] == L.JOURNAL_ACTIVE
     raw = bytearray(ex.tables_size())
-    consistent, locked, rolled, _ = snapshot_into(ex, memoryview(raw))
+    consistent, locked, rolled, _, _ = snapshot_into(ex, memoryview(raw))
     assert (consistent, locked, rolled) == (True, True, 1)
     cur, acc = ex.decode_tables(raw)
     assert not any(inv.check_all(cur, acc).values())
