@@ -36,8 +36,9 @@ from sim.core.quiescence import final_check, settle
 from sim.core.transaction import recover_writer
 from sim.core.valuation import pool_rates
 from sim.errors import BadInput, BadScenario, SimError
+from sim.harness.faults import KillCounts, stop_and_kill
 from sim.harness.gaps import longest_gap
-from sim.harness.monitor import MONITOR_DIR, STATS_FILE
+from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
 from sim.harness.preflight import check_results_root, check_runnable
 from sim.harness.processes import TraderProcess, assign_writers, monitor_entry, trader_entry
 from sim.harness.rundir import (
@@ -49,6 +50,7 @@ from sim.harness.rundir import (
     make_run_dir,
     mark_complete,
     scenario_text,
+    write_json,
 )
 from sim.harness.summary import (
     SUMMARY_FILE,
@@ -122,9 +124,10 @@ class Run:
         self.rss = PeakRss(coordinator=None, monitor=None, traders={})
         self.seq_at_start = 0
         self.arrivals_at_start = 0
-        self.kills = 0
-        self.kills_in_txn = 0
+        self.killed = KillCounts()
         self.restarts = 0
+        self.monitor_generation = 0
+        self.monitor_deaths: list[str] = []
         self.interrupted = _Interrupted()
         self.progress = bool(out is not None and out.isatty())
         self._progress: Progress | None = None
@@ -215,15 +218,19 @@ class Run:
         finally:
             log.close()
 
+    def _start_monitor(self) -> None:
+        scn = self.scn
+        self.monitor = self.ctx.Process(
+            target=monitor_entry,
+            args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3,
+                  scn.monitor.audit_ms / 1e3, len(scn.traders), self.monitor_generation),
+            name="monitor")
+        self.monitor.start()
+
     def start(self, ex: Exchange) -> None:
         scn = self.scn
         if scn.monitor.enabled:
-            self.monitor = self.ctx.Process(
-                target=monitor_entry,
-                args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3,
-                      scn.monitor.audit_ms / 1e3, len(scn.traders)),
-                name="monitor")
-            self.monitor.start()
+            self._start_monitor()
         for t in self.traders:
             ex.q[ex.wword(t.writer, "ready_ns")] = 0
             self._start_trader(t)
@@ -280,23 +287,31 @@ class Run:
             elif scn.max_trades is not None and trades >= scn.max_trades:
                 return "trade budget"
             # A kill that is due happens even on a tick that comes late, past the end.
-            if self.faults.kill_traders > self.kills and now >= next_kill:
+            if self.faults.kill_traders > self.killed.kills and now >= next_kill:
                 self._kill_one(ex)
-                next_kill = now + self.faults.every_s
+                # From when it was due: a late tick does not slow the storm down.
+                next_kill = max(next_kill + self.faults.every_s, now)
             if elapsed >= scn.duration_s:
                 return "duration"
             if (scn.faults.kill_monitor_after_s is not None and self.monitor is not None
-                    and self.monitor.is_alive() and elapsed >= scn.faults.kill_monitor_after_s):
+                    and self.monitor_generation == 0 and self.monitor.is_alive()
+                    and elapsed >= scn.faults.kill_monitor_after_s):
                 os.kill(self.monitor.pid, signal.SIGKILL)
             if scn.fundamental.sigma > 0 and now >= next_news:
                 self._publish_news(ex)
                 next_news = now + news_every
             self._reap_dead(ex)
+            self._watch_monitor(ex)
             if not any(t.alive() for t in self.traders):
                 return "all traders ended"
             sentinels = [t.proc.sentinel for t in self.traders if t.proc is not None
                          and t.alive()]
-            multiprocess.connection.wait(sentinels, timeout=TICK_S)
+            if self.monitor is not None and self.monitor.is_alive():
+                sentinels.append(self.monitor.sentinel)
+            wait = TICK_S
+            if self.faults.kill_traders > self.killed.kills:
+                wait = min(wait, max(0.0, next_kill - time.monotonic()))
+            multiprocess.connection.wait(sentinels, timeout=wait)
 
     def _show(self, elapsed: float, trades: int) -> None:
         assert self.out is not None
@@ -326,20 +341,31 @@ class Run:
             ex.d[w] = ex.d[w] * math.exp(sigma * float(self.news_rng.standard_normal()))
 
     def _kill_one(self, ex: Exchange) -> None:
-        alive = [t for t in self.traders if t.alive()]
+        """One kill, not waited for: the sentinel tells the supervisor when it is dead."""
+        mon = self.monitor
+        if (self.faults.monitor_share > 0 and mon is not None and mon.is_alive()
+                and self.fault_rng.random() < self.faults.monitor_share):
+            stop_and_kill(ex, int(mon.pid), None, self.killed)
+            return
+        alive = [t for t in self.traders if not t.doomed and t.alive()]
         if not alive:
             return
         victim = alive[int(self.fault_rng.integers(len(alive)))]
-        # Freeze it first so what it was doing at the instant of the kill can be read.
-        try:
-            os.kill(victim.pid(), signal.SIGSTOP)
-        except ProcessLookupError:
+        victim.doomed = stop_and_kill(ex, victim.pid(), victim.writer, self.killed)
+
+    def _watch_monitor(self, ex: Exchange) -> None:
+        """A monitor that died while the run goes on is restarted (with ``restart``): it
+        streams its counts, so the checks of every generation are counted."""
+        mon = self.monitor
+        if mon is None or mon.is_alive() or mon.exitcode == 0:
             return
-        if ex.q[ex.wword(victim.writer, "j_state")] == L.JOURNAL_ACTIVE:
-            self.kills_in_txn += 1
-        victim.kill()
-        victim.reap(JOIN_TIMEOUT_S)
-        self.kills += 1
+        if not self.faults.restart or ex.header_int("run_state") != L.RUN_RUNNING:
+            return
+        code = mon.exitcode
+        self.monitor_deaths.append(f"signal {-code}" if code is not None and code < 0
+                                   else f"exit status {code}")
+        self.monitor_generation += 1
+        self._start_monitor()
 
     def _reap_dead(self, ex: Exchange) -> None:
         for t in self.traders:
@@ -354,6 +380,7 @@ class Run:
             if restart:
                 self.restarts += 1
                 t.exit = ""
+                t.doomed = False
                 ex.q[ex.wword(t.writer, "status")] = L.SLOT_ACTIVE
                 t.proc = t.popen = None
                 t.generation += 1
@@ -410,6 +437,9 @@ class Run:
                                      else f"failed (exit status {code})")
             else:
                 self.monitor_exit = "done"
+            if self.monitor_deaths:
+                self.monitor_exit += (f"; restarted {len(self.monitor_deaths)} times "
+                                      f"(after {_tally(self.monitor_deaths)})")
 
 
 def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
@@ -587,7 +617,9 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         monitor=mon,
         peak_rss_kb=run.rss,
         faults=FaultCounts(
-            kills=run.kills, kills_in_transaction=run.kills_in_txn, restarts=run.restarts,
+            kills=run.killed.kills, kills_in_transaction=run.killed.in_transaction,
+            kills_in_recovery=run.killed.in_recovery, monitor_kills=run.killed.monitor,
+            restarts=run.restarts,
             rolled_back=settled["rolled_back"] + int(wri["rollbacks"].sum())
             + (mon.rolled_back or 0)
             + sum(d.rolled_back for t in run.traders for d in t.deaths)),
@@ -621,15 +653,26 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
 def _monitor_stats(run: Run, n_samples: int, duration: float) -> MonitorStats:
     if run.monitor is None:
         return MonitorStats(enabled=False)
-    f = run.run_dir / MONITOR_DIR / STATS_FILE
-    if f.exists():
-        stats = MonitorStats.model_validate_json(f.read_text())
+    folder = run.run_dir / MONITOR_DIR
+    interval = run.scn.monitor.interval_ms / 1e3
+    # Every monitor process streamed its counts: a killed one's checks still count.
+    merged = merged_stats(str(folder), run.monitor_generation + 1, duration, interval)
+    if merged is not None:
+        stats = MonitorStats.model_validate(merged)
     else:
-        interval = run.scn.monitor.interval_ms / 1e3
         asked = int(duration / interval) + 1
         stats = MonitorStats(samples=n_samples, samples_asked=asked,
                              sample_ratio=round(n_samples / asked, 4), invariants={})
-    return stats.model_copy(update={"enabled": True, "exit": run.monitor_exit})
+    stats = stats.model_copy(update={"enabled": True, "exit": run.monitor_exit})
+    write_json(folder / STATS_FILE, stats.as_json())
+    return stats
+
+
+def _tally(items: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for x in items:
+        counts[x] = counts.get(x, 0) + 1
+    return ", ".join(f"{n} x {x}" for x, n in counts.items())
 
 
 def _vm_hwm(pid: int) -> int | None:

@@ -92,6 +92,10 @@ class MonitorStats(_Record):
     audits: int | None = None
     audit_cpu_s: float | None = None
     invariants: dict[str, InvariantCount] | None = None
+    # Locks the monitor found held too long (monitor/stalls.jsonl says which and who),
+    # and how many monitor processes ran (the first and each restart).
+    lock_stalls: int | None = None
+    generations: int | None = None
     enabled: bool | None = None
     exit: str | None = None
 
@@ -107,6 +111,9 @@ class PeakRss(_Record):
 class FaultCounts(_Record):
     kills: int
     kills_in_transaction: int
+    # Kills of a trader settling a dead writer's transaction, and of the monitor.
+    kills_in_recovery: int | None = None
+    monitor_kills: int | None = None
     restarts: int
     rolled_back: int
 

@@ -39,7 +39,7 @@ MONITOR_KEYS = [
     "samples", "samples_asked", "sample_ratio", "interval_s", "slice_ns", "cpu_s",
     "cpu_share", "torn", "locked_snapshots", "optimistic_snapshots", "trylock_snapshots",
     "waited_snapshots", "rolled_back", "recorded_violations", "audits",
-    "audit_cpu_s", "invariants", "enabled", "exit"]
+    "audit_cpu_s", "invariants", "lock_stalls", "generations", "enabled", "exit"]
 TRADER_KEYS = ["id", "strategy", "agents", "initial_wealth", "final_wealth", "trades",
                "rejected", "final_wealth_percentiles", "asked_hz"]
 
