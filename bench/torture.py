@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import multiprocess
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from sim.config.scenario import parse_scenario
 from sim.core.exchange import Exchange, pid_alive
@@ -28,9 +29,10 @@ __all__ = ["StormResult", "main", "storm"]
 
 KILLS: Final = 10_000
 EVERY_S: Final = 0.015
-# Kills aimed at a victim already dead and not yet restarted are not sent: the storm
-# lasts this much longer than its kills asked, so that all of them happen.
-SLACK: Final = 1.2
+# The coordinator sends kills as fast as it can restart their victims (a fork costs it a
+# few milliseconds on top of the traders' load): the run lasts this much longer than
+# the kills ask, so that all of them happen.
+SLACK: Final = 1.6
 # Share of undisturbed trades/s the storm must keep.
 KEEP_TARGET: Final = 0.30
 
@@ -62,7 +64,7 @@ class StormResult:
     rollbacks: int
     trades_per_s: float
     undisturbed_trades_per_s: float
-    wall_s: float
+    storm_s: float
     problems: list[str]
 
     @property
@@ -97,25 +99,32 @@ def storm(root: Path, seed: int = 7, kills: int = KILLS, every_s: float = EVERY_
           baseline_s: float = 2.0) -> StormResult:
     """Run the undisturbed baseline, then the storm, then the checks."""
     base = _run(root, _scenario(seed, baseline_s, 0, every_s)).summary
-    t0 = time.monotonic()
     out = _run(root, _scenario(seed, 0.2 + kills * every_s * SLACK + 0.3, kills, every_s))
-    wall = time.monotonic() - t0
     s = out.summary
     f = s.faults
     # Kills end with the run or when all were sent: the storm is the time until then.
-    storm_s = max(min(s.duration_s, 0.2 + f.kills * every_s * SLACK) - 0.2, 1e-9)
+    # The storm: from the first kill to the last; its trades from the ledger.
+    first, last = f.first_kill_s or 0.0, f.last_kill_s or 0.0
+    storm_s = max(last - first, 1e-9)
+    t = pq.read_table(out.run_dir / "trades.parquet", columns=["t_ns"]).column(0)
+    during = int(pc.sum(pc.and_(pc.greater_equal(t, int(first * 1e9)),
+                                pc.less_equal(t, int(last * 1e9)))).as_py() or 0)
+    problems = _problems(out)
+    if s.stopped_by != "duration":
+        problems.append(f"the run stopped early: {s.stopped_by}")
     return StormResult(
         kills=f.kills, kills_per_s=round(f.kills / storm_s, 1),
         in_transaction=f.kills_in_transaction, in_recovery=f.kills_in_recovery or 0,
         monitor_kills=f.monitor_kills or 0, rollbacks=f.rolled_back,
-        trades_per_s=s.trades_per_s, undisturbed_trades_per_s=base.trades_per_s,
-        wall_s=round(wall, 1), problems=_problems(out))
+        trades_per_s=round(during / storm_s, 1),
+        undisturbed_trades_per_s=base.trades_per_s,
+        storm_s=round(storm_s, 1), problems=problems)
 
 
 def report(r: StormResult) -> str:
     ok = not r.problems
     lines = [
-        f"{r.kills} kills in {r.wall_s:g} s ({r.kills_per_s:,.0f} kills/s): "
+        f"{r.kills} kills in {r.storm_s:g} s of storm ({r.kills_per_s:,.0f} kills/s): "
         f"{r.in_transaction} inside a transaction, {r.in_recovery} inside the recovery "
         f"of another's, {r.monitor_kills} of the monitor; {r.rollbacks} rollbacks",
         f"trades/s during the storm {r.trades_per_s:,.0f}, undisturbed "

@@ -619,6 +619,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         faults=FaultCounts(
             kills=run.killed.kills, kills_in_transaction=run.killed.in_transaction,
             kills_in_recovery=run.killed.in_recovery, monitor_kills=run.killed.monitor,
+            **({"first_kill_s": round(run.killed.first_ns / 1e9, 4),
+                "last_kill_s": round(run.killed.last_ns / 1e9, 4)} if run.killed.kills else {}),
             restarts=run.restarts,
             rolled_back=settled["rolled_back"] + int(wri["rollbacks"].sum())
             + (mon.rolled_back or 0)

@@ -29,6 +29,9 @@ class KillCounts:
     in_transaction: int = 0
     in_recovery: int = 0
     monitor: int = 0
+    # Run clock (ns since the run's start, as the ledger's) of the first and last kill.
+    first_ns: int = 0
+    last_ns: int = 0
 
 
 def proc_state(pid: int) -> str:
@@ -78,4 +81,7 @@ def stop_and_kill(ex: Exchange, pid: int, writer: int | None, counts: KillCounts
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     counts.kills += 1
+    counts.last_ns = ex.now_ns()
+    if counts.kills == 1:
+        counts.first_ns = counts.last_ns
     return True

@@ -256,11 +256,15 @@ class Sampler:
             rows[:, 2] = n_viol
             rows[:, 3: 3 + self.nc] = rate
             rows[:, 3 + self.nc:] = writer_wealth(acc, rate, self.scale)
+            self.n = 0
+            # Counts first: a monitor killed in between loses rows, never a check.
+            self._viol_f.flush()
+            self._write_stats()
             rows.tofile(self._samples_f)
             self._samples_f.flush()
-            self.n = 0
-        self._viol_f.flush()
-        self._write_stats()
+        else:
+            self._viol_f.flush()
+            self._write_stats()
 
     def _write_stats(self, final: dict[str, Any] | None = None) -> None:
         """This generation's counts so far, replaced atomically: checked samples are on

@@ -114,6 +114,9 @@ class FaultCounts(_Record):
     # Kills of a trader settling a dead writer's transaction, and of the monitor.
     kills_in_recovery: int | None = None
     monitor_kills: int | None = None
+    # When the first and the last kill happened (s since the run's start).
+    first_kill_s: float | None = None
+    last_kill_s: float | None = None
     restarts: int
     rolled_back: int
 
