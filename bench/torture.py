@@ -43,7 +43,10 @@ def _scenario(seed: int, duration_s: float, kills: int, every_s: float) -> dict[
         "processes": 4,
         "currencies": [{"name": n, "rate": r, "reserve": 100000} for n, r in
                        (("EUR", 1.10), ("USD", 1.00), ("GBP", 1.27), ("CHF", 1.13))],
-        "traders": [{"count": 4, "strategy": "random", "cash": 10000, "holdings": 100}],
+        # Funds for minutes of trading: fees drain the default 10,000 in about 20 s and
+        # every order after that is a rejection, not a trade.
+        "traders": [{"count": 4, "strategy": "random", "cash": 1_000_000,
+                     "holdings": 10_000}],
         "monitor": {"interval_ms": 10},
         "faults": {"kill_traders": kills, "after_s": 0.2, "every_s": every_s,
                    "restart": True, "monitor_share": 0.02,
