@@ -16,6 +16,7 @@ alone, from the same function.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from typing import Final, NamedTuple
 
@@ -109,6 +110,10 @@ def snapshot_into(ex: Exchange, dst: memoryview, rounds: int = SNAPSHOT_ROUNDS, 
                 locks.release(i)
             if collecting:
                 gc.enable()
+        # A lock was busy: its holder may be the very trader this wake-up preempted
+        # (two CPUs, more processes). Give the CPU back for it to finish, rather than
+        # end up waiting for every lock while it is descheduled.
+        os.sched_yield()
     if not locking:
         ex.copy_tables_into(dst, full)
         return Copy(False, False, 0, rounds)

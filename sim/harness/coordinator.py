@@ -302,7 +302,9 @@ class Run:
                 next_news = now + news_every
             self._reap_dead(ex)
             self._watch_monitor(ex)
-            if not any(t.alive() for t in self.traders):
+            # Ended for good (done, or dead and not restarted): one killed since the
+            # reaping above is restarted on the next tick.
+            if all(t.exit for t in self.traders):
                 return "all traders ended"
             sentinels = [t.proc.sentinel for t in self.traders if t.proc is not None
                          and t.alive()]
