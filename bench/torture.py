@@ -30,7 +30,7 @@ EVERY_S: Final = 0.017
 # The coordinator sends kills as fast as it can restart their victims (a fork costs it a
 # few milliseconds on top of the traders' load): the run lasts this much longer than
 # the kills ask, so that all of them happen.
-SLACK: Final = 1.25
+SLACK: Final = 1.05
 # Share of undisturbed trades/s the storm must keep.
 KEEP_TARGET: Final = 0.30
 
