@@ -220,7 +220,7 @@ class RandomTrader(Strategy[RandomParams]):
         self._hi = p.max_qty * scale
         self._buy_prob = p.buy_prob
         # Stored reversed so list.pop() (O(1) from the end) yields the drawn order.
-        self._buf: list[tuple[int, float, int]] = []
+        self._buf: list[tuple[int, int, int, float, int]] = []
         self._block = RANDOM_FIRST_BLOCK
         # Set at the first decision: (currency, endowment h0, band half-width D) of the
         # currencies it trades.
@@ -240,39 +240,43 @@ class RandomTrader(Strategy[RandomParams]):
                 bands.append((c, h0, d))
         return bands
 
-    def _refill(self, rng: np.random.Generator, n_bands: int) -> None:
+    def _refill(self, rng: np.random.Generator, bands: list[tuple[int, int, int]]) -> None:
         n = self._block
         self._block = min(4 * n, RANDOM_BLOCK)
-        cur = rng.integers(0, n_bands, size=n)
+        idx = rng.integers(0, len(bands), size=n)
         coin = rng.random(n)
         qty = np.maximum(np.rint(rng.uniform(self._lo, self._hi, n)), 1).astype(np.int64)
-        buf = list(zip(cur.tolist(), coin.tolist(), qty.tolist(), strict=True))
+        # Each entry carries its currency's band, so decide() does no lookup of its own.
+        band = np.array(bands, dtype=np.int64)[idx]
+        buf = list(zip(band[:, 0].tolist(), band[:, 1].tolist(), band[:, 2].tolist(),
+                       coin.tolist(), qty.tolist(), strict=True))
         buf.reverse()
         self._buf = buf
 
     def decide(self, view: MarketView, rng: np.random.Generator) -> Order | None:
-        bands = self._bands
-        if bands is None:
-            bands = self._bands = self._init_bands(view)
-        if not bands:
-            return None
         buf = self._buf
         if not buf:
-            self._refill(rng, len(bands))
+            bands = self._bands
+            if bands is None:
+                bands = self._bands = self._init_bands(view)
+            if not bands:
+                return None
+            self._refill(rng, bands)
             buf = self._buf
-        i, coin, qty = buf.pop()
-        c, h0, band = bands[i]
+        c, h0, band, coin, qty = buf.pop()
         d = view.holding(c) - h0
         x = d / band
         bp = self._buy_prob
         if x >= 0.0:
             p_buy = bp * (1.0 - x * x * x) if x < 1.0 else 0.0
         else:
-            p_buy = bp + (1.0 - bp) * -x * x * x if x > -1.0 else 1.0
+            p_buy = bp - (1.0 - bp) * x * x * x if x > -1.0 else 1.0
+        # tuple.__new__ builds the Order in C; Order(...) runs Python code per order.
         if coin < p_buy:
-            # tuple.__new__ builds the Order in C; Order(...) runs Python code per order.
-            return _new_tuple(Order, (c, L.SIDE_BUY, min(qty, band - d)))
-        return _new_tuple(Order, (c, L.SIDE_SELL, min(qty, band + d)))
+            cap = band - d
+            return _new_tuple(Order, (c, L.SIDE_BUY, qty if qty < cap else cap))
+        cap = band + d
+        return _new_tuple(Order, (c, L.SIDE_SELL, qty if qty < cap else cap))
 
 
 class MomentumParams(StrategyParams):
