@@ -160,6 +160,15 @@ class RandomParams(StrategyParams):
     buy_prob: float = Field(default=0.5, ge=0, le=1,
                             description="probability an order buys while the agent holds "
                                         "its endowment; 0.5 is unbiased noise")
+    vol_gain: float = Field(default=0.0, ge=0, le=4, allow_inf_nan=False,
+                            description="sizes scale as (recent/long-run variance of the "
+                                        "currency's returns) ** (vol_gain / 2); 0: off")
+    vol_fast: float = Field(default=0.05, gt=0, le=1, allow_inf_nan=False,
+                            description="weight of a new look in the recent variance")
+    vol_slow: float = Field(default=0.002, gt=0, le=1, allow_inf_nan=False,
+                            description="weight of a new look in the long-run variance")
+    vol_cap: float = Field(default=4.0, ge=1, allow_inf_nan=False,
+                           description="size multiplier bounds: [1 / vol_cap, vol_cap]")
 
     @model_validator(mode="after")
     def _ordered(self) -> RandomParams:
@@ -203,6 +212,17 @@ class RandomTrader(Strategy[RandomParams]):
     1e-7 here.) A currency whose band is empty (no holding or no cash) is not traded;
     an agent with none at all passes.
 
+    With ``vol_gain > 0`` the noise also reacts to volatility, as traders do: at each
+    look at currency ``c`` it updates a recent and a long-run average of the squared log
+    return of ``c`` between its own looks (exponential, weights ``vol_fast`` and
+    ``vol_slow``) and multiplies the drawn size by ``(recent / long-run) **
+    (vol_gain / 2)``, bounded to [1 / ``vol_cap``, ``vol_cap``], before the band cuts it.
+    Big moves make all such agents trade bigger on both sides, which makes more big
+    moves: volatility clusters and decays slowly, while the side is still a coin flip, so
+    returns gain no linear autocorrelation. Sizes depend on the market, not on the side,
+    so the argument above holds given the price path (exactly for an agent too small to
+    move it; ``tests/unit/test_strategies.py`` checks the flow on a moving price).
+
     This is on the benchmark's hot path, where one numpy scalar draw costs more than the
     rest of a decision, so currency, coin and size are drawn in blocks (growing fourfold
     from :data:`RANDOM_FIRST_BLOCK` to :data:`RANDOM_BLOCK`) from the generator passed
@@ -225,6 +245,11 @@ class RandomTrader(Strategy[RandomParams]):
         # Set at the first decision: (currency, endowment h0, band half-width D) of the
         # currencies it trades.
         self._bands: list[tuple[int, int, int]] | None = None
+        self._vol = p.vol_gain > 0
+        # Per currency: last rate seen, recent and long-run mean squared log return.
+        self._last = [math.nan] * n_currencies
+        self._var_fast = [0.0] * n_currencies
+        self._var_slow = [0.0] * n_currencies
 
     def _init_bands(self, view: MarketView) -> list[tuple[int, int, int]]:
         n = self.n_currencies
@@ -264,6 +289,8 @@ class RandomTrader(Strategy[RandomParams]):
             self._refill(rng, bands)
             buf = self._buf
         c, h0, band, coin, qty = buf.pop()
+        if self._vol:
+            qty = self._vol_scaled(view, c, qty)
         d = view.holding(c) - h0
         x = d / band
         bp = self._buy_prob
@@ -277,6 +304,25 @@ class RandomTrader(Strategy[RandomParams]):
             return _new_tuple(Order, (c, L.SIDE_BUY, qty if qty < cap else cap))
         cap = band + d
         return _new_tuple(Order, (c, L.SIDE_SELL, qty if qty < cap else cap))
+
+
+    def _vol_scaled(self, view: MarketView, c: int, qty: int) -> int:
+        """``qty`` scaled by the currency's recent over long-run variance (see above)."""
+        p = self.params
+        rate = view.rate(c)
+        last = self._last[c]
+        if rate > 0 and math.isfinite(rate):
+            self._last[c] = rate
+            if last > 0:
+                x = math.log(rate / last) ** 2
+                self._var_fast[c] += p.vol_fast * (x - self._var_fast[c])
+                self._var_slow[c] += p.vol_slow * (x - self._var_slow[c])
+        slow = self._var_slow[c]
+        if slow <= 0.0:
+            return qty
+        m = float((self._var_fast[c] / slow) ** (0.5 * p.vol_gain))
+        m = min(p.vol_cap, max(1.0 / p.vol_cap, m))
+        return max(1, round(qty * m))
 
 
 class MomentumParams(StrategyParams):

@@ -414,3 +414,42 @@ def test_a_subclass_of_a_typed_strategy_keeps_its_model() -> None:
     assert Quieter(MomentumParams(lookback=2), 1, SCALE).params.lookback == 2
     with pytest.raises(TypeError, match="Quieter needs MomentumParams, got RandomParams"):
         Quieter(RandomParams(), 1, SCALE)  # type: ignore[arg-type]
+
+
+def test_random_vol_gain_scales_sizes_with_recent_volatility() -> None:
+    params = {"min_qty": 5, "max_qty": 5, "vol_gain": 2.0, "vol_cap": 3.0}
+    on = make_strategy("random", params, 1, SCALE)
+    off = make_strategy("random", {"min_qty": 5, "max_qty": 5}, 1, SCALE)
+    view = FakeView([1.0], holdings=[10_000 * SCALE])
+    g = rng(1)
+    calm = np.exp(np.cumsum(rng(2).normal(0, 1e-4, 3000)))
+    sizes = []
+    for r in calm:  # long calm: recent and long-run variance agree on average
+        view.rates = [float(r)]
+        o = on.decide(view, g)
+        assert o is not None
+        sizes.append(o.qty)
+    assert 400 < np.mean(sizes[-1000:]) < 700
+    for i in range(40):  # a burst of big moves: sizes hit the cap, unless off
+        view.rates = [float(calm[-1]) * (1.02 if i % 2 else 0.98)]
+        o, o_off = on.decide(view, g), off.decide(view, g)
+    assert o is not None and o.qty == 1500
+    assert o_off is not None and o_off.qty == 500
+
+
+def test_random_with_vol_gain_has_zero_net_flow_on_a_moving_price() -> None:
+    n_agents, n_orders = 300, 300
+    path = np.exp(np.cumsum(rng(9).standard_t(3, n_orders) * 1e-3))  # fat-tailed moves
+    net = []
+    for a in range(n_agents):
+        view = FakeView([1.0], holdings=[10 * SCALE], cash=10_000 * SCALE)
+        s = make_strategy("random", {"vol_gain": 1.0}, 1, SCALE)
+        g = rng(a)
+        for r in path:
+            view.rates = [float(r)]
+            o = s.decide(view, g)
+            assert o is not None
+            trade(view, o, 1.0)
+        net.append(view.holdings[0] - 10 * SCALE)
+    x = np.array(net, dtype=np.float64)
+    assert abs(x.mean()) < 4.5 * x.std(ddof=1) / math.sqrt(n_agents)
