@@ -33,7 +33,7 @@ SUMMARY_KEYS = [
     "trades", "session_trades", "rejected", "trades_per_s", "arrivals_per_s",
     "arrivals_asked_per_s", "scale", "invariants", "live_violations", "final_ok",
     "final_violations", "expect_violations", "passed", "monitor", "peak_rss_kb", "faults",
-    "currencies", "traders", "processes", "agents_table"]
+    "currencies", "traders", "processes", "agents_table", "market"]
 MONITOR_KEYS = [
     "samples", "samples_asked", "sample_ratio", "interval_s", "slice_ns", "cpu_s",
     "cpu_share", "torn", "locked_snapshots", "rolled_back", "recorded_violations", "audits",
