@@ -21,20 +21,20 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sim.compare.spec import (
     RESERVED,
+    RunSetSpec,
     Variant,
     load_base,
     paired_seeds,
     read_spec_mapping,
     run_timeout,
+    unique_variants,
 )
 from sim.config.loading import (
-    NAME_PATTERN,
     Float,
     Int,
     Problem,
     StrictModel,
     fail,
-    not_a_parent,
     problems_error,
     show,
     validation_problems,
@@ -150,44 +150,20 @@ def _values(v: Values) -> list[Any]:
     return v.values() if isinstance(v, Range) else list(v)
 
 
-class SweepSpec(StrictModel):
+class SweepSpec(RunSetSpec):
     """A sweep: base scenario, fixed overrides, grid, optional variants, repeats, seed."""
 
-    name: str = Field(min_length=1, pattern=NAME_PATTERN,
-                      description="results go to <out>/sweep-<name>/")
-    description: str = ""
-    base: str = Field(min_length=1, description="base scenario YAML, relative to this file")
-    repeats: Int = Field(ge=1, le=10_000, description="runs per point and variant")
-    seed: Int = Field(default=0, ge=0, le=2**63 - 1,
-                      description="base seed; repeat r uses a seed derived from it")
-    duration_s: Float | None = Field(default=None, gt=0,
-                                     description="override of every run's duration_s")
-    timeout_s: Float | None = Field(default=None, gt=0,
-                                    description="seconds a run may take before it is "
-                                                "killed (default 60 + 10 x duration_s)")
     overrides: dict[str, Any] = Field(default_factory=dict, alias="set",
                                       description="dotted.key: value for every run")
     grid: Grid
     variants: list[Variant] = Field(default_factory=list)
 
-    _not_a_parent = field_validator("name")(not_a_parent)
+    _unique = field_validator("variants")(unique_variants)
 
     @field_validator("overrides")
     @classmethod
     def _usable_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
         fail([((k,), "not allowed here: the spec sets it") for k in v if k in RESERVED])
-        return v
-
-    @field_validator("variants")
-    @classmethod
-    def _unique(cls, v: list[Variant]) -> list[Variant]:
-        seen: set[str] = set()
-        problems: list[Problem] = []
-        for i, var in enumerate(v):
-            if var.name in seen:
-                problems.append(((i, "name"), f"duplicate variant '{var.name}'"))
-            seen.add(var.name)
-        fail(problems)
         return v
 
 

@@ -37,12 +37,14 @@ __all__ = [
     "RESERVED",
     "CompareSpec",
     "Plan",
+    "RunSetSpec",
     "Variant",
     "load_base",
     "load_spec",
     "paired_seeds",
     "read_spec_mapping",
     "run_timeout",
+    "unique_variants",
 ]
 
 # Overrides a variant may not set: the spec owns them (seed pairs the repeats, name places
@@ -77,15 +79,15 @@ class Variant(StrictModel):
         return v
 
 
-class CompareSpec(StrictModel):
-    """A comparison: base scenario, variants, repeats and the seed they derive from."""
+class RunSetSpec(StrictModel):
+    """What comparisons and sweeps share: a base scenario, repeats and their seed."""
 
     name: str = Field(min_length=1, pattern=NAME_PATTERN,
-                      description="results go to <out>/compare-<name>/")
+                      description="results go to <out>/compare-<name>/ or sweep-<name>/")
     description: str = ""
     base: str = Field(min_length=1,
                       description="base scenario YAML, relative to this spec file")
-    repeats: Int = Field(ge=1, le=10_000, description="runs per variant")
+    repeats: Int = Field(ge=1, le=10_000, description="runs per point and variant")
     seed: Int = Field(default=0, ge=0, le=2**63 - 1,
                       description="base seed; repeat r uses a seed derived from it")
     duration_s: Float | None = Field(default=None, gt=0,
@@ -93,22 +95,29 @@ class CompareSpec(StrictModel):
     timeout_s: Float | None = Field(default=None, gt=0,
                                     description="seconds a run may take before it is "
                                                 "killed (default 60 + 10 x duration_s)")
-    variants: list[Variant] = Field(min_length=1)
 
     _not_a_parent = field_validator("name")(not_a_parent)
 
-    @field_validator("variants")
-    @classmethod
-    def _unique(cls, v: list[Variant]) -> list[Variant]:
-        seen: dict[str, int] = {}
-        problems: list[Problem] = []
-        for i, var in enumerate(v):
-            if var.name in seen:
-                problems.append(((i, "name"), f"duplicate variant '{var.name}' (also "
-                                              f"variants[{seen[var.name]}])"))
-            seen.setdefault(var.name, i)
-        fail(problems)
-        return v
+
+def unique_variants(v: list[Variant]) -> list[Variant]:
+    """Variant names become folder names: each must be used once."""
+    seen: dict[str, int] = {}
+    problems: list[Problem] = []
+    for i, var in enumerate(v):
+        if var.name in seen:
+            problems.append(((i, "name"), f"duplicate variant '{var.name}' (also "
+                                          f"variants[{seen[var.name]}])"))
+        seen.setdefault(var.name, i)
+    fail(problems)
+    return v
+
+
+class CompareSpec(RunSetSpec):
+    """A comparison: base scenario, variants, repeats and the seed they derive from."""
+
+    variants: list[Variant] = Field(min_length=1)
+
+    _unique = field_validator("variants")(unique_variants)
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,14 @@ from sim.harness.summary import (
     Death,
     FaultCounts,
     InvariantCount,
+    MarketStats,
     MonitorStats,
     PeakRss,
     ProcessResult,
     RunSummary,
     TraderResult,
     Versions,
+    market_summary,
     write_summary,
 )
 from sim.market.trader import AgentSpec, GroupSpec, TraderSpec
@@ -635,6 +637,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
                  for g in group_stats(acc, cur, scn.scale, len(run.plan), group_names)],
         processes=processes,
         agents_table=AGENTS_FILE,
+        market=_market(run, init_rate, rate),
     )
     path = run.run_dir / SUMMARY_FILE
     # Written before the figures too: a run whose figures never finish keeps its results.
@@ -652,6 +655,15 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         "finish_s": round(time.monotonic() - t_finish, 3)})
     write_summary(path, summary)
     return summary
+
+
+def _market(run: Run, initial: Any, final: Any) -> MarketStats | None:
+    """The market statistics of the run's samples (None without samples)."""
+    samples = read_samples(run.run_dir)
+    if len(samples["t"]) == 0:
+        return None
+    return market_summary(samples["t"], samples["rate"], [float(x) for x in initial],
+                          [float(x) for x in final])
 
 
 def _monitor_stats(run: Run, n_samples: int, duration: float) -> MonitorStats:

@@ -13,13 +13,16 @@ failed). Those fields default to None and the file holds only the fields that we
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sim.errors import BadInput
 from sim.harness.rundir import write_json
+from sim.viz.returns import market_stats
 
 __all__ = [
     "SUMMARY_FILE",
@@ -27,13 +30,16 @@ __all__ = [
     "Death",
     "FaultCounts",
     "InvariantCount",
+    "MarketStats",
     "MonitorStats",
     "PeakRss",
     "ProcessResult",
+    "ReturnStats",
     "RunSummary",
     "TraderResult",
     "Versions",
     "load_summary",
+    "market_summary",
     "write_summary",
 ]
 
@@ -128,6 +134,63 @@ class CurrencyResult(_Record):
     trades: int
 
 
+class ReturnStats(_Record):
+    """Stylized facts of log returns between the monitor's samples; None: too few."""
+
+    n: int
+    excess_kurtosis: float | None
+    acf1_returns: float | None
+    acf1_abs_returns: float | None
+
+
+class MarketStats(_Record):
+    """What the run's prices did: stylized facts of the sampled returns, and drift.
+
+    ``pooled`` standardizes each currency's returns before pooling them (see
+    :func:`sim.viz.returns.market_stats`). ``log_return_mean`` is the mean over currencies
+    of log(final rate / initial rate) and ``log_return_t`` that mean over its standard
+    error: with unbiased noise alone and independent pools, Student's t with
+    ``currencies - 1`` degrees of freedom (None below two currencies or at no spread).
+    """
+
+    sample_interval_ms: float | None
+    pooled: ReturnStats
+    per_currency: list[ReturnStats]
+    log_return_mean: float | None
+    log_return_t: float | None
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _returns(d: dict[str, Any]) -> ReturnStats:
+    return ReturnStats(n=int(d["n"]), excess_kurtosis=_num(d["excess_kurtosis"]),
+                       acf1_returns=_num(d["acf1_returns"]),
+                       acf1_abs_returns=_num(d["acf1_abs_returns"]))
+
+
+def market_summary(t: np.ndarray[Any, Any], rate: np.ndarray[Any, Any],
+                   initial: list[float], final: list[float]) -> MarketStats:
+    """The market statistics of a run from its samples (times ``t`` in seconds, rates
+    S x C) and each currency's initial and final pool rate."""
+    st = market_stats(rate)
+    dt = np.diff(np.asarray(t, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.log(np.asarray(final, dtype=np.float64) / np.asarray(initial, dtype=np.float64))
+    lr = lr[np.isfinite(lr)]
+    mean = t_stat = None
+    if len(lr):
+        mean = float(lr.mean())
+    if len(lr) >= 2 and float(lr.std(ddof=1)) > 0:
+        t_stat = float(lr.mean() / (lr.std(ddof=1) / math.sqrt(len(lr))))
+    return MarketStats(
+        sample_interval_ms=round(float(np.median(dt)) * 1e3, 3) if len(dt) else None,
+        pooled=_returns(st["pooled"]),
+        per_currency=[_returns(c) for c in st["per_currency"]],
+        log_return_mean=mean, log_return_t=t_stat)
+
+
 class Death(_Record):
     """One death of a trader process (its writer): how, and whether its transaction was
     undone."""
@@ -210,6 +273,8 @@ class RunSummary(_Record):
     traders: list[TraderResult]
     processes: list[ProcessResult]
     agents_table: str
+    # Absent from summaries written before the market statistics existed.
+    market: MarketStats | None = None
     plot_error: str | None = None
 
 

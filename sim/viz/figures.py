@@ -94,6 +94,15 @@ def _names(samples: Mapping[str, np.ndarray[Any, Any]], key: str, n: int,
     return [raw[i] if i < len(raw) else f"{fallback}{i}" for i in range(n)]
 
 
+def _rates(samples: Mapping[str, np.ndarray[Any, Any]]
+           ) -> tuple[FloatArray, FloatArray, list[str], list[Any]]:
+    """Sample times, the (S, C) rates, currency names and a colour per currency."""
+    t = _time(samples)
+    rate = _matrix(samples, "rate", len(t))
+    c = rate.shape[1] if rate.ndim == 2 else 0
+    return t, rate, _names(samples, "names", c, "cur"), palette(c)
+
+
 def _legend_outside(ax: Axes, n_entries: int, **kw: Any) -> None:
     # Outside the axes so 8+ currencies never cover the data; columns keep it short.
     handles, labels = kw.pop("handles", None), kw.pop("labels", None)
@@ -161,12 +170,8 @@ def plot_prices(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     along the time axis.
     """
     out = _target(out, "price.png")
-    t = _time(samples)
-    s = len(t)
-    rate = _matrix(samples, "rate", s)
-    c = rate.shape[1] if rate.ndim == 2 else 0
-    names = _names(samples, "names", c, "cur")
-    colours = palette(c)
+    t, rate, names, colours = _rates(samples)
+    s, c = len(t), len(names)
     marker = "o" if s < MARKER_BELOW else None
 
     ncols = max(1, min(PRICE_COLUMNS, c))
@@ -330,12 +335,8 @@ def plot_market(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
     """
     out = _target(out, "market.png")
     max_lag = max(1, int(max_lag))
-    t = _time(samples)
-    s = len(t)
-    rate = _matrix(samples, "rate", s)
-    c = rate.shape[1] if rate.ndim == 2 else 0
-    names = _names(samples, "names", c, "cur")
-    colours = palette(c)
+    t, rate, names, colours = _rates(samples)
+    s, c = len(t), len(names)
     r = log_returns(rate)
     cols = [r[:, j] for j in range(c)]
     pooled_stats = market_stats(rate)["pooled"]

@@ -34,7 +34,7 @@ SUMMARY_KEYS = [
     "longest_gap_at_s", "finish_s", "arrivals_per_s",
     "arrivals_asked_per_s", "scale", "invariants", "live_violations", "final_ok",
     "final_violations", "expect_violations", "passed", "monitor", "peak_rss_kb", "faults",
-    "currencies", "traders", "processes", "agents_table"]
+    "currencies", "traders", "processes", "agents_table", "market"]
 MONITOR_KEYS = [
     "samples", "samples_asked", "sample_ratio", "interval_s", "slice_ns", "cpu_s",
     "cpu_share", "torn", "locked_snapshots", "optimistic_snapshots", "trylock_snapshots",

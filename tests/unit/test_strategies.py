@@ -112,7 +112,9 @@ def test_constructor_checks_arguments() -> None:
 
 def random_orders(n: int, seed: int = 7, n_cur: int = 4, **params: float) -> list[Order]:
     s = make_strategy("random", dict(params), n_cur, SCALE)
-    view = FakeView([1.0] * n_cur)
+    # Holdings far inside the band and never updated: every order is drawn at the
+    # endowment, where the strategy buys with probability buy_prob.
+    view = FakeView([1.0] * n_cur, holdings=[10_000 * SCALE] * n_cur)
     g = rng(seed)
     out = []
     for _ in range(n):
@@ -161,11 +163,57 @@ def test_random_qty_is_at_least_one_minor_unit_and_exact_when_fixed() -> None:
     assert {o.qty for o in random_orders(500, min_qty=3.0, max_qty=3.0)} == {300}
 
 
-def test_random_sells_even_without_holdings() -> None:
-    # The exchange, not the strategy, rejects an uncovered sell.
-    s = make_strategy("random", {"buy_prob": 0.0}, 1, SCALE)
-    view = FakeView([1.0], holdings=[0], cash=0)
-    assert all(s.decide(view, rng()) is not None for _ in range(100))
+@pytest.mark.parametrize(("holdings", "cash"), [(0, 10_000 * SCALE), (100 * SCALE, 0)])
+def test_random_passes_with_nothing_to_trade(holdings: int, cash: int) -> None:
+    s = make_strategy("random", {}, 1, SCALE)
+    view = FakeView([1.0], holdings=[holdings], cash=cash)
+    assert all(s.decide(view, rng()) is None for _ in range(100))
+
+
+def trade(view: FakeView, o: Order, rate: float) -> None:
+    """Fill an order on the fake view at a fixed rate, as an exchange would."""
+    sign = 1 if o.side == SIDE_BUY else -1
+    view.holdings[o.currency] += sign * o.qty
+    view.own_cash -= sign * round(o.qty * rate)
+
+
+def test_random_stays_in_its_band_and_never_sends_an_order_it_cannot_fund() -> None:
+    # Endowment 30 units, cash for 2 * 4 * 20 units at rate 1.25: band 20 units.
+    view = FakeView([1.25] * 4, holdings=[30 * SCALE] * 4, cash=200 * SCALE)
+    s = make_strategy("random", {"min_qty": 1, "max_qty": 10}, 4, SCALE)
+    g = rng(3)
+    seen = set()
+    for _ in range(20_000):
+        o = s.decide(view, g)
+        assert o is not None and o.qty >= 1
+        if o.side == SIDE_SELL:
+            assert o.qty <= view.holdings[o.currency]
+        else:
+            assert round(o.qty * 1.25) <= view.own_cash
+        trade(view, o, 1.25)
+        assert 10 * SCALE <= view.holdings[o.currency] <= 50 * SCALE
+        seen.add(view.holdings[o.currency])
+    assert min(seen) == 10 * SCALE and max(seen) == 50 * SCALE  # reaches both edges
+
+
+def test_random_net_flow_is_zero_in_expectation() -> None:
+    # 400 agents, 300 orders each, filled at once; a coin flip with sells refused when
+    # not held would have them buy about 2 units each on net here (the old behaviour).
+    n_agents, n_orders = 400, 300
+    net = []
+    for a in range(n_agents):
+        view = FakeView([1.0], holdings=[10 * SCALE], cash=10_000 * SCALE)
+        s = make_strategy("random", {}, 1, SCALE)
+        g = rng(a)
+        for _ in range(n_orders):
+            o = s.decide(view, g)
+            assert o is not None
+            trade(view, o, 1.0)
+        net.append(view.holdings[0] - 10 * SCALE)
+    x = np.array(net, dtype=np.float64)
+    se = x.std(ddof=1) / math.sqrt(n_agents)
+    assert abs(x.mean()) < 4.5 * se  # |z| > 4.5: probability 7e-6 under no bias
+    assert x.std() > 2 * SCALE  # the holdings did move
 
 
 @pytest.mark.parametrize("params", [
@@ -366,3 +414,42 @@ def test_a_subclass_of_a_typed_strategy_keeps_its_model() -> None:
     assert Quieter(MomentumParams(lookback=2), 1, SCALE).params.lookback == 2
     with pytest.raises(TypeError, match="Quieter needs MomentumParams, got RandomParams"):
         Quieter(RandomParams(), 1, SCALE)  # type: ignore[arg-type]
+
+
+def test_random_vol_gain_scales_sizes_with_recent_volatility() -> None:
+    params = {"min_qty": 5, "max_qty": 5, "vol_gain": 2.0, "vol_cap": 3.0}
+    on = make_strategy("random", params, 1, SCALE)
+    off = make_strategy("random", {"min_qty": 5, "max_qty": 5}, 1, SCALE)
+    view = FakeView([1.0], holdings=[10_000 * SCALE])
+    g = rng(1)
+    calm = np.exp(np.cumsum(rng(2).normal(0, 1e-4, 3000)))
+    sizes = []
+    for r in calm:  # long calm: recent and long-run variance agree on average
+        view.rates = [float(r)]
+        o = on.decide(view, g)
+        assert o is not None
+        sizes.append(o.qty)
+    assert 400 < np.mean(sizes[-1000:]) < 700
+    for i in range(40):  # a burst of big moves: sizes hit the cap, unless off
+        view.rates = [float(calm[-1]) * (1.02 if i % 2 else 0.98)]
+        o, o_off = on.decide(view, g), off.decide(view, g)
+    assert o is not None and o.qty == 1500
+    assert o_off is not None and o_off.qty == 500
+
+
+def test_random_with_vol_gain_has_zero_net_flow_on_a_moving_price() -> None:
+    n_agents, n_orders = 300, 300
+    path = np.exp(np.cumsum(rng(9).standard_t(3, n_orders) * 1e-3))  # fat-tailed moves
+    net = []
+    for a in range(n_agents):
+        view = FakeView([1.0], holdings=[10 * SCALE], cash=10_000 * SCALE)
+        s = make_strategy("random", {"vol_gain": 1.0}, 1, SCALE)
+        g = rng(a)
+        for r in path:
+            view.rates = [float(r)]
+            o = s.decide(view, g)
+            assert o is not None
+            trade(view, o, 1.0)
+        net.append(view.holdings[0] - 10 * SCALE)
+    x = np.array(net, dtype=np.float64)
+    assert abs(x.mean()) < 4.5 * x.std(ddof=1) / math.sqrt(n_agents)
