@@ -570,6 +570,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
             "violations": live.violations + (name in verdict["violations"])})
     live_violations = sum(r.violations for r in live_counts.values())
     init_rate, rate = pool_rates(cur, initial=True), pool_rates(cur)
+    # Read once: the market statistics and the figures both draw on them.
+    samples = read_samples(run.run_dir)
     processes = [ProcessResult(
         writer=t.writer, strategy=t.strategy, agents=len(t.agents),
         trades=int(wri["tot_trades"][t.writer]), rollbacks=int(wri["rollbacks"][t.writer]),
@@ -637,7 +639,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
                  for g in group_stats(acc, cur, scn.scale, len(run.plan), group_names)],
         processes=processes,
         agents_table=AGENTS_FILE,
-        market=_market(run, init_rate, rate),
+        market=_market(samples, init_rate, rate),
     )
     path = run.run_dir / SUMMARY_FILE
     # Written before the figures too: a run whose figures never finish keeps its results.
@@ -648,7 +650,7 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
             # trade.
             from sim.viz.figures import plot_run
 
-            plot_run(run.run_dir, read_samples(run.run_dir))
+            plot_run(run.run_dir, samples)
         except Exception as e:  # a figure must never cost the results of a run
             summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
     summary = summary.model_copy(update={
@@ -657,9 +659,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
     return summary
 
 
-def _market(run: Run, initial: Any, final: Any) -> MarketStats | None:
+def _market(samples: dict[str, Any], initial: Any, final: Any) -> MarketStats | None:
     """The market statistics of the run's samples (None without samples)."""
-    samples = read_samples(run.run_dir)
     if len(samples["t"]) == 0:
         return None
     return market_summary(samples["t"], samples["rate"], [float(x) for x in initial],
