@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/default.yaml
 SIM := $(BIN)/sim
 
-.PHONY: run test lint bench compare sweep c clean help
+.PHONY: run test lint bench torture compare sweep c clean help
 
 help:
 	@echo "make run [SCENARIO=scenarios/x.yaml]   run a scenario, results in results/"
 	@echo "make test                              run the whole test suite"
 	@echo "make bench [QUICK=1] [LONG=1] [SERIES=matrix|sweeps]  benchmarks, bench/results/"
+	@echo "make torture [KILLS=10000]             a seeded storm of SIGKILLs, then every check"
 	@echo "make compare [SPEC=...]                strategy comparison"
 	@echo "make sweep [SPEC=...] [SCHEDULER=...]  parameter sweep on Dask (local cluster by default)"
 	@echo "make lint                              ruff, mypy (strict), import-linter layers"
@@ -36,6 +37,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(if $(filter 1 yes true,$(QUICK)),--quick,) $(if $(filter 1 yes true,$(LONG)),--long,) $(if $(SERIES),--series $(SERIES),)
+
+KILLS ?= 10000
+torture: $(STAMP)
+	$(BIN)/python -m bench.torture --kills $(KILLS)
 
 SPEC ?= scenarios/compare/strategies.yaml
 compare: $(STAMP)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from .baselines import run_baseline
+from .costs import cost_targets, run_costs
 from .harness import run_harness
 from .machine import measure_speedup
 from .population import population_targets, run_population
@@ -264,6 +265,8 @@ def run_bench(cfg: Config, out: IO[str] = sys.stdout) -> tuple[dict[str, Any], l
         bench = _Bench(cfg, scratch, out)
         bench.run_rounds()
         rss = bench.rss() if not cfg.population_only else {}
+        costs = ({} if cfg.population_only
+                 else run_costs(scratch, 2 if cfg.quick else 3, bench.say))
         population = run_population(cfg.quick, scratch, bench.say)
         bench.errors += population["errors"]
     speedups = [m["speedup"] for m in bench.machine_runs]
@@ -279,9 +282,10 @@ def run_bench(cfg: Config, out: IO[str] = sys.stdout) -> tuple[dict[str, Any], l
         "points": points,
         "monitor_overhead": mo,
         "rss": rss,
+        "costs": costs,
         "population": population,
         "targets": ([] if cfg.population_only else evaluate_targets(points, ms, mo, rss))
-        + population_targets(population),
+        + cost_targets(costs) + population_targets(population),
     }
     return result, bench.errors
 

@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 RESULT_KEYS: Final = ("timestamp", "machine", "quick", "machine_speedup_2", "machine_runs",
-                      "points", "monitor_overhead", "rss", "population", "targets")
+                      "points", "monitor_overhead", "rss", "costs", "population",
+                      "targets")
 VARIANT_ORDER: Final = ("none", "global", "per_currency", "ofd", "manager", "sqlite")
 DEFAULT_POLICY: Final = "per_currency"
 KIB_PER_MB: Final = 1024
@@ -226,6 +227,19 @@ def _rss_table(rss: Mapping[str, Any]) -> list[str]:
     return [*_table(header, rows), *(["", note] if note else [])]
 
 
+def _costs_markdown(c: Mapping[str, Any]) -> list[str]:
+    if not c:
+        return []
+    return ["## What a run costs around its trading (sim run, fresh interpreter, wall)", "",
+            f"- 0.5 s default run with figures: median {c['short_wall_s']:.2f} s (runs "
+            f"{', '.join(f'{x:.2f}' for x in c['short_runs'])}; after trading "
+            f"{', '.join(f'{x:.2f}' for x in c['short_finish_s'])} s)",
+            f"- 2 s run, --no-figures (as sim compare): median {c['compare_wall_s']:.2f} s "
+            f"(runs {', '.join(f'{x:.2f}' for x in c['compare_runs'])})",
+            f"- longest gap between consecutive trades: {c['longest_gap_ms']:g} ms (runs "
+            f"{', '.join(f'{x:g}' for x in c['gaps_ms'])})", ""]
+
+
 def render_markdown(result: Mapping[str, Any], notes: Sequence[str] = ()) -> str:
     """All tables of a result as one markdown document."""
     m = result["machine"]
@@ -256,6 +270,7 @@ def render_markdown(result: Mapping[str, Any], notes: Sequence[str] = ()) -> str
         "",
         *_rss_table(rss),
         "",
+        *_costs_markdown(result.get("costs") or {}),
         *([*population_markdown(result["population"]), ""] if result.get("population")
           else []),
         "## Targets",

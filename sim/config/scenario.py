@@ -177,6 +177,9 @@ class Faults(StrictModel):
                               description="probability a trade takes that pause")
     kill_monitor_after_s: NonNegativeFloat | None = Field(
         default=None, description="SIGKILL the monitor at this time")
+    monitor_share: Float = Field(
+        default=0.0, ge=0, le=1,
+        description="share of the kills aimed at the monitor (restarted like a trader)")
 
 
 class Fundamental(StrictModel):

@@ -48,6 +48,10 @@ _PTHREAD_MUTEX_ROBUST: Final = 1
 _CLOCK_MONOTONIC: Final = 1
 
 
+# glibc's pthread_mutex_t begins with int __lock, unsigned __count, int __owner.
+_OWNER_OFFSET: Final = 8
+
+
 class _Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
@@ -256,6 +260,14 @@ class RobustMutexes:
 
     def covered(self, c: int) -> range:
         return range(self._n) if self._single else range(c, c + 1)
+
+    def holder(self, c: int) -> int:
+        """The thread id holding currency ``c``'s mutex (0 when free), read racily from
+        glibc's ``pthread_mutex_t`` (``__owner``, the third int): for reports and fault
+        injection only, never to decide who owns what."""
+        ptr = self._ptr(c).value
+        assert ptr is not None
+        return ctypes.c_int.from_address(ptr + _OWNER_OFFSET).value
 
     def close(self) -> None:
         self._ptrs = []

@@ -15,6 +15,8 @@ alone, from the same function.
 
 from __future__ import annotations
 
+import gc
+import os
 import time
 from typing import Final, NamedTuple
 
@@ -22,7 +24,7 @@ from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.transaction import recover_currency
 
-__all__ = ["SNAPSHOT_ROUNDS", "Copy", "snapshot_into"]
+__all__ = ["OPTIMISTIC", "SNAPSHOT_ROUNDS", "TRYLOCK", "WAITED", "Copy", "snapshot_into"]
 
 # Under full load a copy rarely fits between two trades, so each round also tries every
 # lock without waiting: held for one copy (a few microseconds), they cost the traders a
@@ -33,18 +35,25 @@ SNAPSHOT_ROUNDS: Final = 16
 # slice, and spinning cannot help it where sleeping gives it the CPU back.
 TIGHT_TRIES: Final = 20
 RETRY_SLEEP_S: Final = 0.0002
+# How a copy was made (``Copy.mode``): by the seqlock alone, under every lock taken
+# without waiting, or under every lock waited for.
+OPTIMISTIC: Final = 0
+TRYLOCK: Final = 1
+WAITED: Final = 2
 _VERSION: Final = L.CURRENCY.word("version")
 _INFLIGHT: Final = L.CURRENCY.word("inflight")
 
 
 class Copy(NamedTuple):
     """How a copy was made: whether it is consistent, whether it took every lock, how
-    many dead holders' transactions it rolled back, and how many rounds it took."""
+    many dead holders' transactions it rolled back, how many rounds it took, and how
+    (``OPTIMISTIC``, ``TRYLOCK`` or ``WAITED``)."""
 
     consistent: bool
     locked: bool
     rolled_back: int
     tries: int
+    mode: int = OPTIMISTIC
 
 
 def snapshot_into(ex: Exchange, dst: memoryview, rounds: int = SNAPSHOT_ROUNDS, *,
@@ -73,13 +82,17 @@ def snapshot_into(ex: Exchange, dst: memoryview, rounds: int = SNAPSHOT_ROUNDS, 
         if not any(v & 1 for v in before):
             ex.copy_tables_into(dst, full)
             if all(q[w] == v for w, v in zip(vw, before, strict=True)):
-                return Copy(True, False, rolled, k)
+                return Copy(True, False, rolled, k, OPTIMISTIC)
         if not locking:
             if k >= TIGHT_TRIES:
                 time.sleep(RETRY_SLEEP_S)
             continue
         locks = ex.locks
         got: list[int] = []
+        # A garbage collection while every lock is held would stall every trader for
+        # its whole length: none runs until they are given back.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             for i in locks.lock_ids():
                 died = locks.try_acquire(i)
@@ -91,14 +104,20 @@ def snapshot_into(ex: Exchange, dst: memoryview, rounds: int = SNAPSHOT_ROUNDS, 
             else:
                 rolled += _recover_leftovers(ex, vw)
                 ex.copy_tables_into(dst, full)
-                return Copy(True, True, rolled, k)
+                return Copy(True, True, rolled, k, TRYLOCK)
         finally:
             for i in reversed(got):
                 locks.release(i)
+            if collecting:
+                gc.enable()
+        # A lock was busy: its holder may be the very trader this wake-up preempted
+        # (two CPUs, more processes). Give the CPU back for it to finish, rather than
+        # end up waiting for every lock while it is descheduled.
+        os.sched_yield()
     if not locking:
         ex.copy_tables_into(dst, full)
         return Copy(False, False, 0, rounds)
-    return Copy(True, True, _locked_copy(ex, dst, vw, rolled, full), rounds + 1)
+    return Copy(True, True, _locked_copy(ex, dst, vw, rolled, full), rounds + 1, WAITED)
 
 
 def _recover_leftovers(ex: Exchange, vw: list[int]) -> int:
@@ -115,10 +134,16 @@ def _recover_leftovers(ex: Exchange, vw: list[int]) -> int:
 def _locked_copy(ex: Exchange, dst: memoryview, vw: list[int], rolled: int,
                  full: bool) -> int:
     locks = ex.locks
-    locks.acquire_all()
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        rolled += _recover_leftovers(ex, vw)
-        ex.copy_tables_into(dst, full)
+        locks.acquire_all()
+        try:
+            rolled += _recover_leftovers(ex, vw)
+            ex.copy_tables_into(dst, full)
+        finally:
+            locks.release_all()
     finally:
-        locks.release_all()
+        if collecting:
+            gc.enable()
     return rolled

@@ -36,8 +36,9 @@ from sim.core.quiescence import final_check, settle
 from sim.core.transaction import recover_writer
 from sim.core.valuation import pool_rates
 from sim.errors import BadInput, BadScenario, SimError
-from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
-from sim.harness.monitor import MONITOR_DIR, STATS_FILE
+from sim.harness.faults import KillCounts, stop_and_kill
+from sim.harness.gaps import longest_gap
+from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
 from sim.harness.preflight import check_results_root, check_runnable
 from sim.harness.processes import TraderProcess, assign_writers, monitor_entry, trader_entry
 from sim.harness.rundir import (
@@ -49,6 +50,7 @@ from sim.harness.rundir import (
     make_run_dir,
     mark_complete,
     scenario_text,
+    write_json,
 )
 from sim.harness.summary import (
     SUMMARY_FILE,
@@ -66,7 +68,6 @@ from sim.harness.summary import (
     market_summary,
     write_summary,
 )
-from sim.harness.tables import read_samples, write_samples, write_trades
 from sim.market.trader import AgentSpec, GroupSpec, TraderSpec
 from sim.viz.terminal import console
 
@@ -125,9 +126,10 @@ class Run:
         self.rss = PeakRss(coordinator=None, monitor=None, traders={})
         self.seq_at_start = 0
         self.arrivals_at_start = 0
-        self.kills = 0
-        self.kills_in_txn = 0
+        self.killed = KillCounts()
         self.restarts = 0
+        self.monitor_generation = 0
+        self.monitor_deaths: list[str] = []
         self.interrupted = _Interrupted()
         self.progress = bool(out is not None and out.isatty())
         self._progress: Progress | None = None
@@ -218,15 +220,19 @@ class Run:
         finally:
             log.close()
 
+    def _start_monitor(self) -> None:
+        scn = self.scn
+        self.monitor = self.ctx.Process(
+            target=monitor_entry,
+            args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3,
+                  scn.monitor.audit_ms / 1e3, len(scn.traders), self.monitor_generation),
+            name="monitor")
+        self.monitor.start()
+
     def start(self, ex: Exchange) -> None:
         scn = self.scn
         if scn.monitor.enabled:
-            self.monitor = self.ctx.Process(
-                target=monitor_entry,
-                args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3,
-                      scn.monitor.audit_ms / 1e3, len(scn.traders)),
-                name="monitor")
-            self.monitor.start()
+            self._start_monitor()
         for t in self.traders:
             ex.q[ex.wword(t.writer, "ready_ns")] = 0
             self._start_trader(t)
@@ -283,23 +289,33 @@ class Run:
             elif scn.max_trades is not None and trades >= scn.max_trades:
                 return "trade budget"
             # A kill that is due happens even on a tick that comes late, past the end.
-            if self.faults.kill_traders > self.kills and now >= next_kill:
+            if self.faults.kill_traders > self.killed.kills and now >= next_kill:
                 self._kill_one(ex)
-                next_kill = now + self.faults.every_s
+                # From when it was due: a late tick does not slow the storm down.
+                next_kill = max(next_kill + self.faults.every_s, now)
             if elapsed >= scn.duration_s:
                 return "duration"
             if (scn.faults.kill_monitor_after_s is not None and self.monitor is not None
-                    and self.monitor.is_alive() and elapsed >= scn.faults.kill_monitor_after_s):
+                    and self.monitor_generation == 0 and self.monitor.is_alive()
+                    and elapsed >= scn.faults.kill_monitor_after_s):
                 os.kill(self.monitor.pid, signal.SIGKILL)
             if scn.fundamental.sigma > 0 and now >= next_news:
                 self._publish_news(ex)
                 next_news = now + news_every
             self._reap_dead(ex)
-            if not any(t.alive() for t in self.traders):
+            self._watch_monitor(ex)
+            # Ended for good (done, or dead and not restarted): one killed since the
+            # reaping above is restarted on the next tick.
+            if all(t.exit for t in self.traders):
                 return "all traders ended"
             sentinels = [t.proc.sentinel for t in self.traders if t.proc is not None
                          and t.alive()]
-            multiprocess.connection.wait(sentinels, timeout=TICK_S)
+            if self.monitor is not None and self.monitor.is_alive():
+                sentinels.append(self.monitor.sentinel)
+            wait = TICK_S
+            if self.faults.kill_traders > self.killed.kills:
+                wait = min(wait, max(0.0, next_kill - time.monotonic()))
+            multiprocess.connection.wait(sentinels, timeout=wait)
 
     def _show(self, elapsed: float, trades: int) -> None:
         assert self.out is not None
@@ -329,20 +345,31 @@ class Run:
             ex.d[w] = ex.d[w] * math.exp(sigma * float(self.news_rng.standard_normal()))
 
     def _kill_one(self, ex: Exchange) -> None:
-        alive = [t for t in self.traders if t.alive()]
+        """One kill, not waited for: the sentinel tells the supervisor when it is dead."""
+        mon = self.monitor
+        if (self.faults.monitor_share > 0 and mon is not None and mon.is_alive()
+                and self.fault_rng.random() < self.faults.monitor_share):
+            stop_and_kill(ex, int(mon.pid), None, self.killed)
+            return
+        alive = [t for t in self.traders if not t.doomed and t.alive()]
         if not alive:
             return
         victim = alive[int(self.fault_rng.integers(len(alive)))]
-        # Freeze it first so what it was doing at the instant of the kill can be read.
-        try:
-            os.kill(victim.pid(), signal.SIGSTOP)
-        except ProcessLookupError:
+        victim.doomed = stop_and_kill(ex, victim.pid(), victim.writer, self.killed)
+
+    def _watch_monitor(self, ex: Exchange) -> None:
+        """A monitor that died while the run goes on is restarted (with ``restart``): it
+        streams its counts, so the checks of every generation are counted."""
+        mon = self.monitor
+        if mon is None or mon.is_alive() or mon.exitcode == 0:
             return
-        if ex.q[ex.wword(victim.writer, "j_state")] == L.JOURNAL_ACTIVE:
-            self.kills_in_txn += 1
-        victim.kill()
-        victim.reap(JOIN_TIMEOUT_S)
-        self.kills += 1
+        if not self.faults.restart or ex.header_int("run_state") != L.RUN_RUNNING:
+            return
+        code = mon.exitcode
+        self.monitor_deaths.append(f"signal {-code}" if code is not None and code < 0
+                                   else f"exit status {code}")
+        self.monitor_generation += 1
+        self._start_monitor()
 
     def _reap_dead(self, ex: Exchange) -> None:
         for t in self.traders:
@@ -357,6 +384,7 @@ class Run:
             if restart:
                 self.restarts += 1
                 t.exit = ""
+                t.doomed = False
                 ex.q[ex.wword(t.writer, "status")] = L.SLOT_ACTIVE
                 t.proc = t.popen = None
                 t.generation += 1
@@ -413,6 +441,9 @@ class Run:
                                      else f"failed (exit status {code})")
             else:
                 self.monitor_exit = "done"
+            if self.monitor_deaths:
+                self.monitor_exit += (f"; restarted {len(self.monitor_deaths)} times "
+                                      f"(after {_tally(self.monitor_deaths)})")
 
 
 def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
@@ -508,12 +539,19 @@ def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
 
 def _finish(run: Run, ex: Exchange, reason: str, duration: float,
             settled: dict[str, int], figures: bool) -> RunSummary:
+    # Imported only now: pyarrow and pandas take most of a second to import, and none of
+    # it may delay the first trade (nor sit in the forked processes' memory).
+    from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
+    from sim.harness.tables import read_samples, write_samples, write_trades
+
+    t_finish = time.monotonic()
     scn = run.scn
     names = ex.names()
     cur, wri, acc = ex.copy_all()
     rows, _owners = load_ledger(ex, wri)
     del _owners
     n_trades = write_trades(run.run_dir, rows, names, csv=run.csv)
+    gap = longest_gap(rows["t_ns"])
     del rows
     verdict = final_check(ex, n_trades)
     labels = {t.writer: t.strategy for t in run.traders}
@@ -532,6 +570,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
             "violations": live.violations + (name in verdict["violations"])})
     live_violations = sum(r.violations for r in live_counts.values())
     init_rate, rate = pool_rates(cur, initial=True), pool_rates(cur)
+    # Read once: the market statistics and the figures both draw on them.
+    samples = read_samples(run.run_dir)
     processes = [ProcessResult(
         writer=t.writer, strategy=t.strategy, agents=len(t.agents),
         trades=int(wri["tot_trades"][t.writer]), rollbacks=int(wri["rollbacks"][t.writer]),
@@ -565,6 +605,8 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         rejected=rejected,
         trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,
+        longest_gap_ms=gap.ms,
+        longest_gap_at_s=gap.at_s,
         # Agent arrivals (orders decided, passes included) against what the arrival laws
         # ask for; asap agents ask for nothing in particular.
         arrivals_per_s=round(int(wri["arrivals"].sum() - run.arrivals_at_start) / duration,
@@ -581,7 +623,11 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
         monitor=mon,
         peak_rss_kb=run.rss,
         faults=FaultCounts(
-            kills=run.kills, kills_in_transaction=run.kills_in_txn, restarts=run.restarts,
+            kills=run.killed.kills, kills_in_transaction=run.killed.in_transaction,
+            kills_in_recovery=run.killed.in_recovery, monitor_kills=run.killed.monitor,
+            **({"first_kill_s": round(run.killed.first_ns / 1e9, 4),
+                "last_kill_s": round(run.killed.last_ns / 1e9, 4)} if run.killed.kills else {}),
+            restarts=run.restarts,
             rolled_back=settled["rolled_back"] + int(wri["rollbacks"].sum())
             + (mon.rolled_back or 0)
             + sum(d.rolled_back for t in run.traders for d in t.deaths)),
@@ -593,26 +639,28 @@ def _finish(run: Run, ex: Exchange, reason: str, duration: float,
                  for g in group_stats(acc, cur, scn.scale, len(run.plan), group_names)],
         processes=processes,
         agents_table=AGENTS_FILE,
-        market=_market(run, init_rate, rate),
+        market=_market(samples, init_rate, rate),
     )
     path = run.run_dir / SUMMARY_FILE
+    # Written before the figures too: a run whose figures never finish keeps its results.
     write_summary(path, summary)
-    if not figures:
-        return summary
-    try:
-        # Imported here: matplotlib takes a second to import, before the first trade.
-        from sim.viz.figures import plot_run
+    if figures:
+        try:
+            # Imported here: matplotlib takes half a second to import, before the first
+            # trade.
+            from sim.viz.figures import plot_run
 
-        plot_run(run.run_dir, read_samples(run.run_dir))
-    except Exception as e:  # a figure must never cost the results of a run
-        summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
-        write_summary(path, summary)
+            plot_run(run.run_dir, samples)
+        except Exception as e:  # a figure must never cost the results of a run
+            summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
+    summary = summary.model_copy(update={
+        "finish_s": round(time.monotonic() - t_finish, 3)})
+    write_summary(path, summary)
     return summary
 
 
-def _market(run: Run, initial: Any, final: Any) -> MarketStats | None:
+def _market(samples: dict[str, Any], initial: Any, final: Any) -> MarketStats | None:
     """The market statistics of the run's samples (None without samples)."""
-    samples = read_samples(run.run_dir)
     if len(samples["t"]) == 0:
         return None
     return market_summary(samples["t"], samples["rate"], [float(x) for x in initial],
@@ -622,15 +670,26 @@ def _market(run: Run, initial: Any, final: Any) -> MarketStats | None:
 def _monitor_stats(run: Run, n_samples: int, duration: float) -> MonitorStats:
     if run.monitor is None:
         return MonitorStats(enabled=False)
-    f = run.run_dir / MONITOR_DIR / STATS_FILE
-    if f.exists():
-        stats = MonitorStats.model_validate_json(f.read_text())
+    folder = run.run_dir / MONITOR_DIR
+    interval = run.scn.monitor.interval_ms / 1e3
+    # Every monitor process streamed its counts: a killed one's checks still count.
+    merged = merged_stats(str(folder), run.monitor_generation + 1, duration, interval)
+    if merged is not None:
+        stats = MonitorStats.model_validate(merged)
     else:
-        interval = run.scn.monitor.interval_ms / 1e3
         asked = int(duration / interval) + 1
         stats = MonitorStats(samples=n_samples, samples_asked=asked,
                              sample_ratio=round(n_samples / asked, 4), invariants={})
-    return stats.model_copy(update={"enabled": True, "exit": run.monitor_exit})
+    stats = stats.model_copy(update={"enabled": True, "exit": run.monitor_exit})
+    write_json(folder / STATS_FILE, stats.as_json())
+    return stats
+
+
+def _tally(items: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for x in items:
+        counts[x] = counts.get(x, 0) + 1
+    return ", ".join(f"{n} x {x}" for x, n in counts.items())
 
 
 def _vm_hwm(pid: int) -> int | None:

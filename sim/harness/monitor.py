@@ -14,6 +14,8 @@ them counted); a summary, with how often each check ran, to ``monitor/monitor.js
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import signal
@@ -26,17 +28,22 @@ from sim.core import invariants as inv
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.sched import current_slice_ns, request_slice
-from sim.core.snapshot import snapshot_into
+from sim.core.snapshot import OPTIMISTIC, TRYLOCK, WAITED, snapshot_into
 from sim.core.valuation import pool_rates, wealth, writer_wealth
+from sim.errors import LockTimeout
+from sim.harness.faults import proc_state
 
-__all__ = ["AUDITS_FILE", "AUDIT_BANDS", "MONITOR_DIR", "SAMPLES_FILE", "STATS_FILE", "Sampler",
-           "audit_columns", "monitor_main", "sample_columns"]
+__all__ = ["AUDITS_FILE", "AUDIT_BANDS", "MONITOR_DIR", "SAMPLES_FILE", "STALLS_FILE",
+           "STATS_FILE", "Sampler", "audit_columns", "generation_stats", "monitor_main",
+           "sample_columns"]
 
 # Where the monitor writes, inside a run folder: the coordinator and sim plot read these.
 MONITOR_DIR: Final = "monitor"
 SAMPLES_FILE: Final = "samples.f8"
 STATS_FILE: Final = "monitor.json"
 AUDITS_FILE: Final = "audits.f8"
+# Locks found held too long, one JSON line each: which lock, its holder, its state.
+STALLS_FILE: Final = "stalls.jsonl"
 
 CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
@@ -73,9 +80,13 @@ class Sampler:
     thus costs one byte copy; the checks cost a fraction of their per-sample price.
     """
 
-    def __init__(self, ex: Exchange, folder: str, n_groups: int = 0) -> None:
+    def __init__(self, ex: Exchange, folder: str, n_groups: int = 0,
+                 generation: int = 0) -> None:
         self.ex = ex
         self.folder = folder
+        self.generation = generation
+        self.stalls = 0
+        self.t0 = time.monotonic()
         os.makedirs(folder, exist_ok=True)
         self.nc = ex.geo.n_currencies
         self.ns = ex.geo.n_writers
@@ -95,6 +106,8 @@ class Sampler:
         self.samples = 0
         self.torn = 0
         self.locked = 0
+        # Snapshots by how they were made: optimistic, every lock tried, every lock waited.
+        self.modes = [0, 0, 0]
         self.rolled_back = 0
         self.checks = dict.fromkeys((*inv.NAMES, *inv.AUDIT_NAMES), 0)
         self.violations = dict.fromkeys((*inv.NAMES, *inv.AUDIT_NAMES), 0)
@@ -109,10 +122,16 @@ class Sampler:
     def sample(self) -> None:
         t = self.ex.now_ns() / 1e9
         i = self.n
-        copy = snapshot_into(self.ex, self._dst[i])
+        try:
+            copy = snapshot_into(self.ex, self._dst[i])
+        except LockTimeout as e:
+            # A holder stopped or stuck: say who, and go on sampling.
+            self._stall(t, str(e))
+            return
         self.t[i] = t
         self.consistent[i] = copy.consistent
         self.locked += copy.locked
+        self.modes[copy.mode] += 1
         self.rolled_back += copy.rolled_back
         self.torn += not copy.consistent
         self.samples += 1
@@ -121,6 +140,24 @@ class Sampler:
         self.n = i + 1
         if self.n == self.batch_rows or t - self.batch_started >= BATCH_S:
             self.flush()
+
+    def _stall(self, t: float, what: str) -> None:
+        """Record a lock held too long: every currency a writer is in flight on, with
+        that writer's pid and its state from /proc."""
+        self.stalls += 1
+        ex = self.ex
+        q = ex.q
+        holders = []
+        for c in range(self.nc):
+            w = int(q[ex.cword(c, "inflight")])
+            if w != L.NO_WRITER:
+                pid = int(q[ex.wword(w, "pid")])
+                holders.append({"currency": c, "writer": w, "pid": pid,
+                                "state": proc_state(pid)})
+        rec = {"t": round(t, 6), "lock": what, "holders": holders}
+        with open(os.path.join(self.folder, STALLS_FILE), "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        self._write_stats()
 
     def _tables(self, n: int) -> tuple[Table, Table]:
         """The batch's first ``n`` snapshots as B x C and B x S record arrays (views)."""
@@ -188,6 +225,7 @@ class Sampler:
             dst.release()
         self.audits += 1
         self.audit_s += time.monotonic() - t0
+        self._write_stats()
 
     def _audit_row(self, t: float, cur: Table, acc: Table) -> None:
         if not self.n_groups:
@@ -218,18 +256,40 @@ class Sampler:
             rows[:, 2] = n_viol
             rows[:, 3: 3 + self.nc] = rate
             rows[:, 3 + self.nc:] = writer_wealth(acc, rate, self.scale)
+            self.n = 0
+            # Counts first: a monitor killed in between loses rows, never a check.
+            self._viol_f.flush()
+            self._write_stats()
             rows.tofile(self._samples_f)
             self._samples_f.flush()
-            self.n = 0
-        self._viol_f.flush()
+        else:
+            self._viol_f.flush()
+            self._write_stats()
+
+    def _write_stats(self, final: dict[str, Any] | None = None) -> None:
+        """This generation's counts so far, replaced atomically: checked samples are on
+        disk before their counts, so a monitor killed at any instant loses neither."""
+        stats = final if final is not None else self.stats(
+            0, 0.0, time.monotonic() - self.t0)
+        path = os.path.join(self.folder, generation_stats(self.generation))
+        with open(path + ".tmp", "w") as f:
+            json.dump(stats, f, indent=2)
+        os.replace(path + ".tmp", path)
 
     def close(self, asked: int, interval_s: float, elapsed_s: float) -> dict[str, Any]:
         self.flush()
-        cpu = time.process_time() - self.cpu0
         self._samples_f.close()
         self._viol_f.close()
         self._audit_f.close()
-        stats = {
+        stats = self.stats(asked, interval_s, elapsed_s)
+        stats["closed"] = True
+        self._write_stats(stats)
+        return stats
+
+    def stats(self, asked: int, interval_s: float, elapsed_s: float) -> dict[str, Any]:
+        """The counts so far (``asked`` and ``interval_s`` are known at the end only)."""
+        cpu = time.process_time() - self.cpu0
+        return {
             "samples": self.samples,
             "samples_asked": asked,
             "sample_ratio": round(self.samples / asked, 4) if asked else 1.0,
@@ -240,6 +300,9 @@ class Sampler:
             "cpu_share": round(cpu / elapsed_s, 4) if elapsed_s > 0 else None,
             "torn": self.torn,
             "locked_snapshots": self.locked,
+            "optimistic_snapshots": self.modes[OPTIMISTIC],
+            "trylock_snapshots": self.modes[TRYLOCK],
+            "waited_snapshots": self.modes[WAITED],
             "rolled_back": self.rolled_back,
             "recorded_violations": self.recorded,
             "audits": self.audits,
@@ -250,14 +313,53 @@ class Sampler:
                                "rate_hz": round(self.checks[n] / elapsed_s, 2)
                                if elapsed_s > 0 else None}
                            for n in (*inv.NAMES, *inv.AUDIT_NAMES)},
+            "lock_stalls": self.stalls,
+            "elapsed_s": round(elapsed_s, 4),
         }
-        with open(os.path.join(self.folder, STATS_FILE), "w") as f:
-            json.dump(stats, f, indent=2)
-        return stats
+
+
+_SUMMED: Final = ("samples", "cpu_s", "torn", "locked_snapshots", "optimistic_snapshots",
+                   "trylock_snapshots", "waited_snapshots", "rolled_back",
+                   "recorded_violations", "audits", "audit_cpu_s", "lock_stalls")
+
+
+def merged_stats(folder: str, generations: int, elapsed_s: float,
+                 interval_s: float) -> dict[str, Any] | None:
+    """The counts of every monitor process of a run (``generations`` of them: the first
+    and each restart) added up, as ``monitor.json`` holds them; None if none wrote any."""
+    parts = []
+    for g in range(generations):
+        with contextlib.suppress(FileNotFoundError), open(
+                os.path.join(folder, generation_stats(g))) as f:
+            parts.append(json.load(f))
+    if not parts:
+        return None
+    out: dict[str, Any] = {k: sum(p.get(k, 0) for p in parts) for k in _SUMMED}
+    asked = int(elapsed_s / interval_s) + 1
+    out.update(samples_asked=asked, sample_ratio=round(out["samples"] / asked, 4),
+               interval_s=interval_s, slice_ns=parts[-1]["slice_ns"],
+               cpu_share=round(out["cpu_s"] / elapsed_s, 4) if elapsed_s > 0 else None,
+               generations=generations)
+    for k in ("cpu_s", "audit_cpu_s"):
+        out[k] = round(out[k], 4)
+    out["invariants"] = {}
+    for n in (*inv.NAMES, *inv.AUDIT_NAMES):
+        checks = sum(p["invariants"][n]["checks"] for p in parts)
+        out["invariants"][n] = {
+            "checks": checks,
+            "violations": sum(p["invariants"][n]["violations"] for p in parts),
+            "rate_hz": round(checks / elapsed_s, 2) if elapsed_s > 0 else None}
+    return out
+
+
+def generation_stats(generation: int) -> str:
+    """The file a monitor process of this generation (0, then each restart) streams its
+    counts to, inside the monitor folder."""
+    return f"monitor-{generation}.json"
 
 
 def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5,
-                 n_groups: int = 0) -> None:
+                 n_groups: int = 0, generation: int = 0) -> None:
     """Process entry point: sample every ``interval_s`` and audit every ``audit_s`` (or
     less often, when audits would take more than ``AUDIT_SHARE`` of the time) until the
     run stops, then audit once more."""
@@ -271,7 +373,12 @@ def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5
             if os.getppid() != parent:
                 return
             time.sleep(0.001)
-        sampler = Sampler(ex, folder, n_groups)
+        sampler = Sampler(ex, folder, n_groups, generation)
+        # Everything inherited from the coordinator (numpy, pydantic, the scenario) and
+        # set up so far is long-lived: out of the collector's sight, a full collection
+        # stays short. (A collection while the monitor holds every lock stalls all
+        # traders: snapshot_into keeps the collector off meanwhile.)
+        gc.freeze()
         start = time.monotonic()
         next_audit = start + audit_s
         k = 0

@@ -39,6 +39,8 @@ class TraderProcess:
     generation: int = 0
     deaths: list[Death] = field(default_factory=list)
     exit: str = ""
+    # Killed, not yet reaped: no second kill is aimed at it.
+    doomed: bool = False
 
     def alive(self) -> bool:
         if self.popen is not None:
@@ -74,9 +76,9 @@ def trader_entry(spec: TraderSpec) -> None:
 
 
 def monitor_entry(path: str, folder: str, interval_s: float, audit_s: float,
-                   n_groups: int) -> None:
+                   n_groups: int, generation: int = 0) -> None:
     try:
-        monitor_main(path, folder, interval_s, audit_s, n_groups)
+        monitor_main(path, folder, interval_s, audit_s, n_groups, generation)
     except SimError as e:
         print(f"monitor: {e}", file=sys.stderr, flush=True)
         os._exit(e.exit_status)

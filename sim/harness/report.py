@@ -98,16 +98,26 @@ def print_run_summary(s: RunSummary, out: IO[str]) -> None:
         notes.append(f"  monitor: {mon.samples or 0:,} samples of "
                      f"{mon.samples_asked or 0:,} asked, {mon.audits or 0:,} audits of every "
                      f"account ({mon.exit or ''})")
+        if mon.optimistic_snapshots is not None:
+            notes.append(f"  snapshots: {mon.optimistic_snapshots:,} optimistic, "
+                         f"{mon.trylock_snapshots or 0:,} under locks tried, "
+                         f"{mon.waited_snapshots or 0:,} under locks waited for"
+                         + (f"; {mon.lock_stalls} locks held too long (monitor/stalls.jsonl)"
+                            if mon.lock_stalls else ""))
     else:
         notes.append("  monitor: disabled (only the final check judges)")
+    if s.longest_gap_ms is not None:
+        notes.append(f"  longest pause between trades: {s.longest_gap_ms:g} ms at "
+                     f"t = {s.longest_gap_at_s:g} s; after trading: {s.finish_s or 0:g} s")
     notes += _asked(s)
     notes += _rejections(s)
     f = s.faults
     if f.kills or any(t.deaths for t in s.processes):
         whole = " over the whole run" if s.resumed else ""
+        mon_kills = f", {f.monitor_kills} of the monitor" if f.monitor_kills else ""
         notes.append(f"  faults: {f.kills} kills ({f.kills_in_transaction} inside a "
-                     f"transaction), {f.restarts} restarts; {f.rolled_back} rolled "
-                     f"back{whole}")
+                     f"transaction{mon_kills}), {f.restarts} restarts; {f.rolled_back} "
+                     f"rolled back{whole}")
     notes += [f"  trader process (writer {t.writer}): {t.exit}" for t in s.processes
               if t.exit not in ("done", "")]
     notes += [f"  final {name}: {details[0]}" for name, details in s.final_violations.items()]

@@ -88,11 +88,20 @@ class MonitorStats(_Record):
     cpu_share: float | None = None
     torn: int | None = None
     locked_snapshots: int | None = None
+    # How each snapshot was made: optimistic (no lock), every lock tried without waiting,
+    # every lock waited for.
+    optimistic_snapshots: int | None = None
+    trylock_snapshots: int | None = None
+    waited_snapshots: int | None = None
     rolled_back: int | None = None
     recorded_violations: int | None = None
     audits: int | None = None
     audit_cpu_s: float | None = None
     invariants: dict[str, InvariantCount] | None = None
+    # Locks the monitor found held too long (monitor/stalls.jsonl says which and who),
+    # and how many monitor processes ran (the first and each restart).
+    lock_stalls: int | None = None
+    generations: int | None = None
     enabled: bool | None = None
     exit: str | None = None
 
@@ -108,6 +117,12 @@ class PeakRss(_Record):
 class FaultCounts(_Record):
     kills: int
     kills_in_transaction: int
+    # Kills of a trader settling a dead writer's transaction, and of the monitor.
+    kills_in_recovery: int | None = None
+    monitor_kills: int | None = None
+    # When the first and the last kill happened (s since the run's start).
+    first_kill_s: float | None = None
+    last_kill_s: float | None = None
     restarts: int
     rolled_back: int
 
@@ -237,6 +252,11 @@ class RunSummary(_Record):
     session_trades: int | None = None
     rejected: int
     trades_per_s: float
+    # The widest pause between consecutive trades (ms) and when it began (s).
+    longest_gap_ms: float | None = None
+    longest_gap_at_s: float | None = None
+    # Wall time of the work after trading: ledger, tables, summary, and figures.
+    finish_s: float | None = None
     arrivals_per_s: float
     arrivals_asked_per_s: float
     scale: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from sim.core import layout as L
 from sim.core.exchange import Exchange
+from sim.harness.tables import read_samples
 from sim.tools.check import replay
 from tests.integration.harness import (
     pids_gone,
@@ -94,6 +96,31 @@ def test_monitor_death_is_reported_and_the_final_check_still_runs(tmp_path: Path
     assert s.monitor.exit == "died (signal 9)"
     assert s.final_ok and s.invariants["cash_conserved"].checks >= 1
     assert out.exit_status == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_killed_monitor_is_restarted_and_every_check_it_ran_is_counted(
+        tmp_path: Path) -> None:
+    out = run(tmp_path, duration_s=1.5, monitor={"interval_ms": 5},
+              faults={"kill_traders": 8, "after_s": 0.2, "every_s": 0.12, "restart": True,
+                      "monitor_share": 1.0})
+    s = out.summary
+    m = s.monitor
+    assert s.faults.monitor_kills is not None and s.faults.monitor_kills >= 4, s.faults
+    assert m.generations == s.faults.monitor_kills + 1
+    assert m.exit is not None and m.exit.startswith("done; restarted")
+    assert f"{s.faults.monitor_kills} x signal 9" in m.exit
+    # Every generation streamed its counts: their sum is what the summary says, and
+    # every sample on disk was checked.
+    folder = out.run_dir / "monitor"
+    # (One killed before its first batch ran no check and wrote no counts.)
+    streamed = [json.loads(f.read_text()) for g in range(m.generations)
+                if (f := folder / f"monitor-{g}.json").exists()]
+    checks = sum(x["invariants"]["cash_conserved"]["checks"] for x in streamed)
+    assert checks == m.invariants["cash_conserved"].checks > 0
+    assert s.invariants["cash_conserved"].checks == checks + 1
+    assert checks >= len(read_samples(out.run_dir)["t"]) > 0
+    assert s.final_ok and s.live_violations == 0 and out.exit_status == 0
 
 
 @pytest.mark.timeout(120)

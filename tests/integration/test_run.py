@@ -30,14 +30,16 @@ from tests.integration.harness import (
 SUMMARY_KEYS = [
     "scenario", "seed", "run_dir", "versions", "scenario_sha256", "sync", "schedule",
     "resumed", "n_traders", "n_processes", "joined_slots", "duration_s", "stopped_by",
-    "trades", "session_trades", "rejected", "trades_per_s", "arrivals_per_s",
+    "trades", "session_trades", "rejected", "trades_per_s", "longest_gap_ms",
+    "longest_gap_at_s", "finish_s", "arrivals_per_s",
     "arrivals_asked_per_s", "scale", "invariants", "live_violations", "final_ok",
     "final_violations", "expect_violations", "passed", "monitor", "peak_rss_kb", "faults",
     "currencies", "traders", "processes", "agents_table", "market"]
 MONITOR_KEYS = [
     "samples", "samples_asked", "sample_ratio", "interval_s", "slice_ns", "cpu_s",
-    "cpu_share", "torn", "locked_snapshots", "rolled_back", "recorded_violations", "audits",
-    "audit_cpu_s", "invariants", "enabled", "exit"]
+    "cpu_share", "torn", "locked_snapshots", "optimistic_snapshots", "trylock_snapshots",
+    "waited_snapshots", "rolled_back", "recorded_violations", "audits",
+    "audit_cpu_s", "invariants", "lock_stalls", "generations", "enabled", "exit"]
 TRADER_KEYS = ["id", "strategy", "agents", "initial_wealth", "final_wealth", "trades",
                "rejected", "final_wealth_percentiles", "asked_hz"]
 
@@ -56,6 +58,16 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
     assert [(t.strategy, t.agents) for t in s.traders] == [("random", 4)]
     assert sum(p.agents for p in s.processes) == 4
     assert all(rec.violations == 0 for rec in s.invariants.values())
+    m = s.monitor
+    assert m.optimistic_snapshots is not None and m.trylock_snapshots is not None
+    assert m.waited_snapshots is not None
+    assert m.optimistic_snapshots + m.trylock_snapshots + m.waited_snapshots == m.samples
+    assert m.trylock_snapshots + m.waited_snapshots == m.locked_snapshots
+    # The widest pause in trading lies inside the run and is at least the mean spacing.
+    assert s.longest_gap_ms is not None and s.longest_gap_at_s is not None
+    assert s.duration_s * 1e3 / s.trades <= s.longest_gap_ms < s.duration_s * 1e3
+    assert 0 <= s.longest_gap_at_s <= s.duration_s
+    assert s.finish_s is not None and s.finish_s > 0
     # Other tools read summary.json by these keys: they stay exactly these.
     written = json.loads((out.run_dir / "summary.json").read_text())
     assert list(written) == SUMMARY_KEYS

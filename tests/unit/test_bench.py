@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bench.baselines import BaselineResult, run_manager, run_sqlite
+from bench.costs import cost_targets
 from bench.population import population_scenario, population_targets
 from bench.report import RESULT_KEYS, evaluate_targets, render_markdown, write_outputs
 
@@ -69,6 +70,9 @@ def _synthetic() -> dict[str, Any]:
                          "trader 1": 100},
            "max_growth_kb": 8000}
     speedup = 1.6
+    costs = {"short_wall_s": 1.4, "short_runs": [1.4], "short_finish_s": [0.5],
+             "compare_wall_s": 2.6, "compare_runs": [2.6], "longest_gap_ms": 6.0,
+             "gaps_ms": [6.0, 4.0]}
     point = {"agents": 10_000, "processes": 2, "final_ok": True, "trades_per_s": 16e3,
              "first_trade_s": 1.1, "peak_rss_mb": 290.0, "arrivals_per_s": 19_800.0,
              "arrivals_asked_per_s": 20_000.0, "delivered": 0.99, "sample_ratio": 0.96,
@@ -87,9 +91,10 @@ def _synthetic() -> dict[str, Any]:
         "points": points,
         "monitor_overhead": monitor,
         "rss": rss,
+        "costs": costs,
         "population": population,
         "targets": evaluate_targets(points, speedup, monitor, rss)
-        + population_targets(population),
+        + cost_targets(costs) + population_targets(population),
     }
 
 
@@ -114,6 +119,14 @@ def test_targets_from_synthetic_result() -> None:
 
 
 @pytest.mark.timeout(60)
+def test_cost_targets_judge_wall_times_and_the_longest_gap() -> None:
+    verdicts = {t["name"]: t["pass"] for t in _synthetic()["targets"]}
+    assert verdicts["0.5 s default run, wall (with figures) <= 1.5 s"]
+    assert not verdicts["2 s run as sim compare starts it, wall <= 2.5 s"]
+    assert verdicts["longest gap between consecutive trades <= 10 ms"]
+    assert cost_targets({}) == []
+
+
 def test_population_targets_and_scenarios() -> None:
     verdicts = {t["name"]: t for t in _synthetic()["targets"]}
     pop = [t for n, t in verdicts.items() if "agents" in n or "deterministic" in n]

@@ -18,7 +18,8 @@ from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.snapshot import snapshot_into
 from sim.core.transaction import Writer
-from sim.harness.monitor import Sampler, sample_columns
+from sim.harness.faults import proc_state
+from sim.harness.monitor import STALLS_FILE, Sampler, generation_stats, sample_columns
 from tests.conftest import make_exchange
 
 
@@ -133,10 +134,55 @@ def test_snapshot_settles_a_transaction_whose_holder_died(tmp_path: Path) -> Non
     os.waitpid(pid, 0)
     assert ex.q[j_state] == L.JOURNAL_ACTIVE
     raw = bytearray(ex.tables_size())
-    consistent, locked, rolled, _ = snapshot_into(ex, memoryview(raw))
+    consistent, locked, rolled, _, _ = snapshot_into(ex, memoryview(raw))
     assert (consistent, locked, rolled) == (True, True, 1)
     cur, acc = ex.decode_tables(raw)
     assert not any(inv.check_all(cur, acc).values())
     assert ex.locks.try_acquire(0) is False  # given back, and no longer marked dead
     ex.locks.release(0)
     ex.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_lock_held_too_long_is_recorded_with_its_holder_and_sampling_goes_on(
+        tmp_path: Path) -> None:
+    ex = make_exchange(tmp_path / "exchange.dat")
+    ex.set_header_int("run_state", L.RUN_RUNNING)
+    ex.locks.timeout_s = 0.2  # type: ignore[attr-defined]
+    pid = os.fork()
+    if pid == 0:  # the holder: takes currency 0's lock in flight for writer 0, then stops
+        try:
+            child = Exchange.open(str(tmp_path / "exchange.dat"))
+            child.locks.acquire(0)
+            child.q[child.wword(0, "pid")] = os.getpid()
+            child.q[child.cword(0, "inflight")] = 0
+            child.q[child.cword(0, "version")] += 1  # writing, as a transaction would
+            os.kill(os.getpid(), signal.SIGSTOP)
+        finally:
+            os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while ex.q[ex.cword(0, "inflight")] != 0 or proc_state(pid)[0] != "T":
+            assert time.monotonic() < deadline, "holder never stopped"
+            time.sleep(0.005)
+        s = Sampler(ex, str(tmp_path / "monitor"))
+        s.sample()
+        s.sample()
+        assert s.stalls == 2 and s.samples == 0
+        recs = [json.loads(x) for x in
+                (tmp_path / "monitor" / STALLS_FILE).read_text().splitlines()]
+        assert len(recs) == 2
+        assert "currency 0" in recs[0]["lock"] and "still held" in recs[0]["lock"]
+        assert recs[0]["holders"] == [{"currency": 0, "writer": 0, "pid": pid,
+                                       "state": "T stopped"}]
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    # The holder is gone: its lock is taken over and sampling resumes.
+    s.sample()
+    stats = s.close(3, 0.01, 0.03)
+    assert s.samples == 1 and stats["lock_stalls"] == 2
+    assert stats["invariants"]["cash_conserved"] == {"checks": 1, "violations": 0,
+                                                     "rate_hz": 33.33}
+    streamed = json.loads((tmp_path / "monitor" / generation_stats(0)).read_text())
+    assert streamed["lock_stalls"] == 2 and streamed["closed"] is True

@@ -1,0 +1,87 @@
+"""Fault injection during a run: SIGKILLs at random instants, never waiting on a victim.
+
+A victim (a trader process, or the monitor when the scenario aims some kills at it) is
+stopped first so that what it was doing at the instant of the kill can be read: inside
+a transaction (its journal active), or inside the recovery of another writer's
+transaction (it holds the lock of a currency whose ``inflight`` names a dead writer).
+Then it is killed and left to the supervisor, which reaps, settles and restarts it when
+its sentinel fires: the next kill never waits for the last victim's reaping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from dataclasses import dataclass
+
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+
+__all__ = ["KillCounts", "in_recovery", "proc_state", "stop_and_kill"]
+
+
+@dataclass
+class KillCounts:
+    """Kills sent so far, by what the victim was doing."""
+
+    kills: int = 0
+    in_transaction: int = 0
+    in_recovery: int = 0
+    monitor: int = 0
+    # Run clock (ns since the run's start, as the ledger's) of the first and last kill.
+    first_ns: int = 0
+    last_ns: int = 0
+
+
+def proc_state(pid: int) -> str:
+    """The process's state letter and name from ``/proc`` (``R running``, ``T stopped``,
+    ...), or ``gone``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return "gone"
+    # The name is in parentheses and may hold spaces: the state follows the last one.
+    letter = text.rsplit(")", 1)[-1].split()[0]
+    names = {"R": "running", "S": "sleeping", "D": "disk sleep", "T": "stopped",
+             "t": "tracing stop", "Z": "zombie", "X": "dead", "I": "idle"}
+    return f"{letter} {names.get(letter, 'unknown')}"
+
+
+def in_recovery(ex: Exchange, pid: int, writer: int) -> bool:
+    """Whether process ``pid`` (writer ``writer``) holds a currency's lock while that
+    currency names another writer in flight: it is settling a dead writer's transaction.
+    Only the robust mutexes say who holds them; other policies answer False."""
+    holder = getattr(ex.locks, "holder", None)
+    if holder is None:
+        return False
+    q = ex.q
+    for c in range(ex.geo.n_currencies):
+        w = q[ex.cword(c, "inflight")]
+        if w not in (L.NO_WRITER, writer) and holder(c) == pid:
+            return True
+    return False
+
+
+def stop_and_kill(ex: Exchange, pid: int, writer: int | None, counts: KillCounts) -> bool:
+    """SIGSTOP ``pid``, read what it was doing, SIGKILL it and count it; ``writer`` is
+    None for the monitor. False if it was already gone."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return False
+    if writer is None:
+        counts.monitor += 1
+    else:
+        if ex.q[ex.wword(writer, "j_state")] == L.JOURNAL_ACTIVE:
+            counts.in_transaction += 1
+        if in_recovery(ex, pid, writer):
+            counts.in_recovery += 1
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    counts.kills += 1
+    counts.last_ns = ex.now_ns()
+    if counts.kills == 1:
+        counts.first_ns = counts.last_ns
+    return True

@@ -1,0 +1,20 @@
+"""A short kill storm: hundreds of SIGKILLs in a few seconds, then every check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.torture import report, storm
+
+
+@pytest.mark.timeout(120)
+def test_a_short_storm_loses_nothing_and_leaves_no_process(tmp_path: Path) -> None:
+    r = storm(tmp_path, seed=3, kills=300, every_s=0.012, baseline_s=0.5)
+    assert r.problems == [], report(r)
+    assert r.kills >= 200, report(r)
+    assert r.in_transaction >= 1 and r.monitor_kills >= 1, report(r)
+    assert r.rollbacks >= 1 and r.trades_per_s > 0, report(r)
+    text = report(r)
+    assert f"{r.kills} kills" in text and "kills/s" in text
