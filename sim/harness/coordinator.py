@@ -9,10 +9,8 @@ join is bounded, a trader that does not stop is killed and its journal settled.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -26,19 +24,16 @@ import multiprocess.connection
 import numpy as np
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from sim import __version__
 from sim.config.scenario import Scenario
-from sim.core import invariants as inv
 from sim.core import layout as L
 from sim.core.exchange import CurrencySpec, Exchange, Funding, pid_alive
-from sim.core.ledger import drain_writer, load_ledger
-from sim.core.quiescence import final_check, settle
+from sim.core.ledger import drain_writer
+from sim.core.quiescence import settle
 from sim.core.transaction import recover_writer
-from sim.core.valuation import pool_rates
 from sim.errors import BadInput, BadScenario, SimError
 from sim.harness.faults import KillCounts, stop_and_kill
-from sim.harness.gaps import longest_gap
-from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
+from sim.harness.finish import finish_run
+from sim.harness.monitor import MONITOR_DIR
 from sim.harness.preflight import check_results_root, check_runnable
 from sim.harness.processes import TraderProcess, assign_writers, monitor_entry, trader_entry
 from sim.harness.rundir import (
@@ -46,27 +41,14 @@ from sim.harness.rundir import (
     SCENARIO_FILE,
     claim_run_dir,
     group_label,
-    group_labels,
     make_run_dir,
     mark_complete,
     scenario_text,
-    write_json,
 )
 from sim.harness.summary import (
-    SUMMARY_FILE,
-    CurrencyResult,
     Death,
-    FaultCounts,
-    InvariantCount,
-    MarketStats,
-    MonitorStats,
     PeakRss,
-    ProcessResult,
     RunSummary,
-    TraderResult,
-    Versions,
-    market_summary,
-    write_summary,
 )
 from sim.market.trader import AgentSpec, GroupSpec, TraderSpec
 from sim.viz.terminal import console
@@ -77,7 +59,6 @@ JOIN_TIMEOUT_S: Final = 5.0
 READY_TIMEOUT_S: Final = 120.0
 READY_POLL_S: Final = 0.001
 TICK_S: Final = 0.05
-FINAL_ONLY: Final = ("no_transaction_in_flight", "ledger_complete")
 
 
 @dataclass
@@ -528,161 +509,13 @@ def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
         signal.signal(signal.SIGINT, old_int)
         run.end_show()
     settled = settle(ex)
-    summary = _finish(run, ex, reason, duration, settled, figures)
+    summary = finish_run(run, ex, reason, duration, settled, figures)
     ex.set_header_int("run_state", L.RUN_CLEAN)
     ex.set_header_int("global_seq", summary.trades)
     ex.close()
     mark_complete(run.run_dir)
     status = 0 if summary.passed else 1
     return RunOutcome(run.run_dir, summary, status)
-
-
-def _finish(run: Run, ex: Exchange, reason: str, duration: float,
-            settled: dict[str, int], figures: bool) -> RunSummary:
-    # Imported only now: pyarrow and pandas take most of a second to import, and none of
-    # it may delay the first trade (nor sit in the forked processes' memory).
-    from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
-    from sim.harness.tables import read_samples, write_samples, write_trades
-
-    t_finish = time.monotonic()
-    scn = run.scn
-    names = ex.names()
-    cur, wri, acc = ex.copy_all()
-    rows, _owners = load_ledger(ex, wri)
-    del _owners
-    n_trades = write_trades(run.run_dir, rows, names, csv=run.csv)
-    gap = longest_gap(rows["t_ns"])
-    del rows
-    verdict = final_check(ex, n_trades)
-    labels = {t.writer: t.strategy for t in run.traders}
-    group_names = group_labels(scn)
-    n_samples = write_samples(run.run_dir, run.run_dir / MONITOR_DIR, ex.geo.n_currencies,
-                              ex.geo.n_writers, names, labels, group_names)
-    write_agents(run.run_dir, acc, cur, scn.scale, len(run.plan), group_names)
-    mon = _monitor_stats(run, n_samples, duration)
-    live_counts = mon.invariants or {}
-    # The monitor's counts, plus one check each for the final verdict.
-    invariants = dict(live_counts)
-    for name in [*inv.NAMES, *inv.AUDIT_NAMES, *FINAL_ONLY]:
-        live = invariants.get(name, InvariantCount(checks=0, violations=0))
-        invariants[name] = live.model_copy(update={
-            "checks": live.checks + 1,
-            "violations": live.violations + (name in verdict["violations"])})
-    live_violations = sum(r.violations for r in live_counts.values())
-    init_rate, rate = pool_rates(cur, initial=True), pool_rates(cur)
-    # Read once: the market statistics and the figures both draw on them.
-    samples = read_samples(run.run_dir)
-    processes = [ProcessResult(
-        writer=t.writer, strategy=t.strategy, agents=len(t.agents),
-        trades=int(wri["tot_trades"][t.writer]), rollbacks=int(wri["rollbacks"][t.writer]),
-        exit=t.exit, deaths=t.deaths) for t in run.traders]
-    joined = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)
-              if s >= len(run.plan)]
-    rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
-    expect = scn.expect_violations
-    # A locking policy must also keep every live (consistent) sample clean; under none
-    # the samples are torn and only the final check judges.
-    caught = not verdict["ok"] or live_violations > 0
-    passed = caught if expect else verdict["ok"] and (live_violations == 0
-                                                      or scn.sync == "none")
-    summary = RunSummary(
-        scenario=scn.name,
-        seed=scn.seed,
-        run_dir=str(run.run_dir),
-        versions=Versions(python=platform.python_version(), numpy=np.__version__,
-                          sim=__version__),
-        scenario_sha256=_sha256(run.run_dir / SCENARIO_FILE),
-        sync=scn.sync,
-        schedule=scn.schedule,
-        resumed=run.resumed,
-        n_traders=len(run.plan),
-        n_processes=len(run.traders),
-        joined_slots=joined,
-        duration_s=round(duration, 4),
-        stopped_by=reason,
-        trades=n_trades,
-        session_trades=n_trades - run.seq_at_start,
-        rejected=rejected,
-        trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
-        if duration > 0 else 0.0,
-        longest_gap_ms=gap.ms,
-        longest_gap_at_s=gap.at_s,
-        # Agent arrivals (orders decided, passes included) against what the arrival laws
-        # ask for; asap agents ask for nothing in particular.
-        arrivals_per_s=round(int(wri["arrivals"].sum() - run.arrivals_at_start) / duration,
-                             1) if duration > 0 else 0.0,
-        arrivals_asked_per_s=round(sum(g.count * (g.arrival.rate_hz or 0.0)
-                                       for g in scn.traders if g.command is None), 1),
-        scale=scn.scale,
-        invariants=invariants,
-        live_violations=live_violations,
-        final_ok=verdict["ok"],
-        final_violations=verdict["violations"],
-        expect_violations=expect,
-        passed=passed,
-        monitor=mon,
-        peak_rss_kb=run.rss,
-        faults=FaultCounts(
-            kills=run.killed.kills, kills_in_transaction=run.killed.in_transaction,
-            kills_in_recovery=run.killed.in_recovery, monitor_kills=run.killed.monitor,
-            **({"first_kill_s": round(run.killed.first_ns / 1e9, 4),
-                "last_kill_s": round(run.killed.last_ns / 1e9, 4)} if run.killed.kills else {}),
-            restarts=run.restarts,
-            rolled_back=settled["rolled_back"] + int(wri["rollbacks"].sum())
-            + (mon.rolled_back or 0)
-            + sum(d.rolled_back for t in run.traders for d in t.deaths)),
-        currencies=[CurrencyResult(name=n, initial_rate=float(init_rate[c]),
-                                   final_rate=float(rate[c]), trades=int(cur["seq"][c]))
-                    for c, n in enumerate(names)],
-        # One entry per scenario group (the agents table has one row per agent).
-        traders=[TraderResult(**g, asked_hz=scn.traders[g["id"]].arrival.rate_hz)
-                 for g in group_stats(acc, cur, scn.scale, len(run.plan), group_names)],
-        processes=processes,
-        agents_table=AGENTS_FILE,
-        market=_market(samples, init_rate, rate),
-    )
-    path = run.run_dir / SUMMARY_FILE
-    # Written before the figures too: a run whose figures never finish keeps its results.
-    write_summary(path, summary)
-    if figures:
-        try:
-            # Imported here: matplotlib takes half a second to import, before the first
-            # trade.
-            from sim.viz.figures import plot_run
-
-            plot_run(run.run_dir, samples)
-        except Exception as e:  # a figure must never cost the results of a run
-            summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
-    summary = summary.model_copy(update={
-        "finish_s": round(time.monotonic() - t_finish, 3)})
-    write_summary(path, summary)
-    return summary
-
-
-def _market(samples: dict[str, Any], initial: Any, final: Any) -> MarketStats | None:
-    """The market statistics of the run's samples (None without samples)."""
-    if len(samples["t"]) == 0:
-        return None
-    return market_summary(samples["t"], samples["rate"], [float(x) for x in initial],
-                          [float(x) for x in final])
-
-
-def _monitor_stats(run: Run, n_samples: int, duration: float) -> MonitorStats:
-    if run.monitor is None:
-        return MonitorStats(enabled=False)
-    folder = run.run_dir / MONITOR_DIR
-    interval = run.scn.monitor.interval_ms / 1e3
-    # Every monitor process streamed its counts: a killed one's checks still count.
-    merged = merged_stats(str(folder), run.monitor_generation + 1, duration, interval)
-    if merged is not None:
-        stats = MonitorStats.model_validate(merged)
-    else:
-        asked = int(duration / interval) + 1
-        stats = MonitorStats(samples=n_samples, samples_asked=asked,
-                             sample_ratio=round(n_samples / asked, 4), invariants={})
-    stats = stats.model_copy(update={"enabled": True, "exit": run.monitor_exit})
-    write_json(folder / STATS_FILE, stats.as_json())
-    return stats
 
 
 def _tally(items: list[str]) -> str:
@@ -701,7 +534,3 @@ def _vm_hwm(pid: int) -> int | None:
     except OSError:
         return None
     return None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

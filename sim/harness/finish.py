@@ -1,0 +1,221 @@
+"""The end of a run: the ledger into tables, the final verdict, the summary, the figures.
+
+Everything here runs after trading stopped and every process was reaped or killed, on a
+settled file. The heavy imports (pyarrow and pandas for the tables, matplotlib for the
+figures) happen only here, so none of them delays the first trade or sits in the memory
+of a forked trader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import numpy as np
+
+from sim import __version__
+from sim.config.scenario import Scenario, TraderGroup
+from sim.core import invariants as inv
+from sim.core import layout as L
+from sim.core.exchange import Exchange
+from sim.core.ledger import load_ledger
+from sim.core.quiescence import final_check
+from sim.core.valuation import pool_rates
+from sim.harness.faults import KillCounts
+from sim.harness.gaps import longest_gap
+from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
+from sim.harness.processes import TraderProcess
+from sim.harness.rundir import SCENARIO_FILE, group_labels, write_json
+from sim.harness.summary import (
+    SUMMARY_FILE,
+    CurrencyResult,
+    FaultCounts,
+    InvariantCount,
+    MarketStats,
+    MonitorStats,
+    PeakRss,
+    ProcessResult,
+    RunSummary,
+    TraderResult,
+    Versions,
+    market_summary,
+    write_summary,
+)
+
+__all__ = ["FINAL_ONLY", "FinishedRun", "finish_run"]
+
+FINAL_ONLY: Final = ("no_transaction_in_flight", "ledger_complete")
+
+
+class FinishedRun(Protocol):
+    """What the end of a run reads of the coordinator's record of it."""
+
+    scn: Scenario
+    run_dir: Path
+    csv: bool
+    plan: list[TraderGroup]
+    traders: list[TraderProcess]
+    monitor: Any
+    monitor_exit: str
+    monitor_generation: int
+    resumed: int
+    seq_at_start: int
+    arrivals_at_start: int
+    rss: PeakRss
+    killed: KillCounts
+    restarts: int
+
+
+def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
+            settled: dict[str, int], figures: bool) -> RunSummary:
+    # Imported only now: pyarrow and pandas take most of a second to import, and none of
+    # it may delay the first trade (nor sit in the forked processes' memory).
+    from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
+    from sim.harness.tables import read_samples, write_samples, write_trades
+
+    t_finish = time.monotonic()
+    scn = run.scn
+    names = ex.names()
+    cur, wri, acc = ex.copy_all()
+    rows, _owners = load_ledger(ex, wri)
+    del _owners
+    n_trades = write_trades(run.run_dir, rows, names, csv=run.csv)
+    gap = longest_gap(rows["t_ns"])
+    del rows
+    verdict = final_check(ex, n_trades)
+    labels = {t.writer: t.strategy for t in run.traders}
+    group_names = group_labels(scn)
+    n_samples = write_samples(run.run_dir, run.run_dir / MONITOR_DIR, ex.geo.n_currencies,
+                              ex.geo.n_writers, names, labels, group_names)
+    write_agents(run.run_dir, acc, cur, scn.scale, len(run.plan), group_names)
+    mon = _monitor_stats(run, n_samples, duration)
+    live_counts = mon.invariants or {}
+    # The monitor's counts, plus one check each for the final verdict.
+    invariants = dict(live_counts)
+    for name in [*inv.NAMES, *inv.AUDIT_NAMES, *FINAL_ONLY]:
+        live = invariants.get(name, InvariantCount(checks=0, violations=0))
+        invariants[name] = live.model_copy(update={
+            "checks": live.checks + 1,
+            "violations": live.violations + (name in verdict["violations"])})
+    live_violations = sum(r.violations for r in live_counts.values())
+    init_rate, rate = pool_rates(cur, initial=True), pool_rates(cur)
+    # Read once: the market statistics and the figures both draw on them.
+    samples = read_samples(run.run_dir)
+    processes = [ProcessResult(
+        writer=t.writer, strategy=t.strategy, agents=len(t.agents),
+        trades=int(wri["tot_trades"][t.writer]), rollbacks=int(wri["rollbacks"][t.writer]),
+        exit=t.exit, deaths=t.deaths) for t in run.traders]
+    joined = [int(s) for s in np.flatnonzero(acc["status"] != L.SLOT_FREE)
+              if s >= len(run.plan)]
+    rejected = int(acc["rejected"][acc["status"] != L.SLOT_FREE].sum())
+    expect = scn.expect_violations
+    # A locking policy must also keep every live (consistent) sample clean; under none
+    # the samples are torn and only the final check judges.
+    caught = not verdict["ok"] or live_violations > 0
+    passed = caught if expect else verdict["ok"] and (live_violations == 0
+                                                      or scn.sync == "none")
+    summary = RunSummary(
+        scenario=scn.name,
+        seed=scn.seed,
+        run_dir=str(run.run_dir),
+        versions=Versions(python=platform.python_version(), numpy=np.__version__,
+                          sim=__version__),
+        scenario_sha256=_sha256(run.run_dir / SCENARIO_FILE),
+        sync=scn.sync,
+        schedule=scn.schedule,
+        resumed=run.resumed,
+        n_traders=len(run.plan),
+        n_processes=len(run.traders),
+        joined_slots=joined,
+        duration_s=round(duration, 4),
+        stopped_by=reason,
+        trades=n_trades,
+        session_trades=n_trades - run.seq_at_start,
+        rejected=rejected,
+        trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
+        if duration > 0 else 0.0,
+        longest_gap_ms=gap.ms,
+        longest_gap_at_s=gap.at_s,
+        # Agent arrivals (orders decided, passes included) against what the arrival laws
+        # ask for; asap agents ask for nothing in particular.
+        arrivals_per_s=round(int(wri["arrivals"].sum() - run.arrivals_at_start) / duration,
+                             1) if duration > 0 else 0.0,
+        arrivals_asked_per_s=round(sum(g.count * (g.arrival.rate_hz or 0.0)
+                                       for g in scn.traders if g.command is None), 1),
+        scale=scn.scale,
+        invariants=invariants,
+        live_violations=live_violations,
+        final_ok=verdict["ok"],
+        final_violations=verdict["violations"],
+        expect_violations=expect,
+        passed=passed,
+        monitor=mon,
+        peak_rss_kb=run.rss,
+        faults=FaultCounts(
+            kills=run.killed.kills, kills_in_transaction=run.killed.in_transaction,
+            kills_in_recovery=run.killed.in_recovery, monitor_kills=run.killed.monitor,
+            **({"first_kill_s": round(run.killed.first_ns / 1e9, 4),
+                "last_kill_s": round(run.killed.last_ns / 1e9, 4)} if run.killed.kills else {}),
+            restarts=run.restarts,
+            rolled_back=settled["rolled_back"] + int(wri["rollbacks"].sum())
+            + (mon.rolled_back or 0)
+            + sum(d.rolled_back for t in run.traders for d in t.deaths)),
+        currencies=[CurrencyResult(name=n, initial_rate=float(init_rate[c]),
+                                   final_rate=float(rate[c]), trades=int(cur["seq"][c]))
+                    for c, n in enumerate(names)],
+        # One entry per scenario group (the agents table has one row per agent).
+        traders=[TraderResult(**g, asked_hz=scn.traders[g["id"]].arrival.rate_hz)
+                 for g in group_stats(acc, cur, scn.scale, len(run.plan), group_names)],
+        processes=processes,
+        agents_table=AGENTS_FILE,
+        market=_market(samples, init_rate, rate),
+    )
+    path = run.run_dir / SUMMARY_FILE
+    # Written before the figures too: a run whose figures never finish keeps its results.
+    write_summary(path, summary)
+    if figures:
+        try:
+            # Imported here: matplotlib takes half a second to import, before the first
+            # trade.
+            from sim.viz.figures import plot_run
+
+            plot_run(run.run_dir, samples)
+        except Exception as e:  # a figure must never cost the results of a run
+            summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
+    summary = summary.model_copy(update={
+        "finish_s": round(time.monotonic() - t_finish, 3)})
+    write_summary(path, summary)
+    return summary
+
+
+def _market(samples: dict[str, Any], initial: Any, final: Any) -> MarketStats | None:
+    """The market statistics of the run's samples (None without samples)."""
+    if len(samples["t"]) == 0:
+        return None
+    return market_summary(samples["t"], samples["rate"], [float(x) for x in initial],
+                          [float(x) for x in final])
+
+
+def _monitor_stats(run: FinishedRun, n_samples: int, duration: float) -> MonitorStats:
+    if run.monitor is None:
+        return MonitorStats(enabled=False)
+    folder = run.run_dir / MONITOR_DIR
+    interval = run.scn.monitor.interval_ms / 1e3
+    # Every monitor process streamed its counts: a killed one's checks still count.
+    merged = merged_stats(str(folder), run.monitor_generation + 1, duration, interval)
+    if merged is not None:
+        stats = MonitorStats.model_validate(merged)
+    else:
+        asked = int(duration / interval) + 1
+        stats = MonitorStats(samples=n_samples, samples_asked=asked,
+                             sample_ratio=round(n_samples / asked, 4), invariants={})
+    stats = stats.model_copy(update={"enabled": True, "exit": run.monitor_exit})
+    write_json(folder / STATS_FILE, stats.as_json())
+    return stats
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
