@@ -27,6 +27,7 @@ from sim.config.loading import (
     parse_yaml,
     problems_error,
     read_text,
+    unique_names,
     validation_problems,
     with_overrides,
 )
@@ -101,14 +102,7 @@ class RunSetSpec(StrictModel):
 
 def unique_variants(v: list[Variant]) -> list[Variant]:
     """Variant names become folder names: each must be used once."""
-    seen: dict[str, int] = {}
-    problems: list[Problem] = []
-    for i, var in enumerate(v):
-        if var.name in seen:
-            problems.append(((i, "name"), f"duplicate variant '{var.name}' (also "
-                                          f"variants[{seen[var.name]}])"))
-        seen.setdefault(var.name, i)
-    fail(problems)
+    unique_names([var.name for var in v], "variant", "variants")
     return v
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "problems_error",
     "read_text",
     "show",
+    "unique_names",
     "validation_problems",
     "walk",
     "with_overrides",
@@ -94,6 +95,18 @@ class StrictModel(BaseModel):
     """Base of every config model: unknown keys refused, frozen, finite numbers only."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def unique_names(names: list[str], what: str, field: str) -> None:
+    """Each name used once: one problem at ``[i].name`` for every repeat, naming the first."""
+    seen: dict[str, int] = {}
+    problems: list[Problem] = []
+    for i, name in enumerate(names):
+        if name in seen:
+            problems.append(((i, "name"), f"duplicate {what} '{name}' (also "
+                                          f"{field}[{seen[name]}])"))
+        seen.setdefault(name, i)
+    fail(problems)
 
 
 def not_a_parent(v: str) -> str:

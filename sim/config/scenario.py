@@ -45,6 +45,7 @@ from sim.config.loading import (
     problems_error,
     read_text,
     show,
+    unique_names,
     validation_problems,
     with_overrides,
 )
@@ -238,14 +239,7 @@ class Scenario(StrictModel):
     @field_validator("currencies")
     @classmethod
     def _unique_names(cls, v: list[Currency]) -> list[Currency]:
-        seen: dict[str, int] = {}
-        problems: list[Problem] = []
-        for i, c in enumerate(v):
-            if c.name in seen:
-                problems.append(((i, "name"), f"duplicate currency '{c.name}' (also "
-                                              f"currencies[{seen[c.name]}])"))
-            seen.setdefault(c.name, i)
-        fail(problems)
+        unique_names([c.name for c in v], "currency", "currencies")
         return v
 
     @model_validator(mode="after")
