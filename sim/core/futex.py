@@ -16,7 +16,7 @@ import ctypes
 import os
 from typing import Final
 
-__all__ = ["Futex"]
+__all__ = ["Futex", "Timespec"]
 
 _SYS_FUTEX: Final = {"x86_64": 202, "aarch64": 98, "riscv64": 98, "i686": 240,
                      "armv7l": 240}
@@ -26,7 +26,9 @@ _WAKE_ALL: Final = 0x7FFFFFFF
 _LOW: Final = 0xFFFFFFFF
 
 
-class _Timespec(ctypes.Structure):
+class Timespec(ctypes.Structure):
+    """struct timespec, for the futex and mutex calls that take one."""
+
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
@@ -48,7 +50,7 @@ class Futex:
         ``timeout_s``; spurious and early returns are the caller's to re-check."""
         if self._libc is None:
             return
-        ts = _Timespec(int(timeout_s), int((timeout_s % 1.0) * 1e9))
+        ts = Timespec(int(timeout_s), int((timeout_s % 1.0) * 1e9))
         self._libc.syscall(self._nr, self._addr, _FUTEX_WAIT,
                            ctypes.c_uint32(seen & _LOW), ctypes.byref(ts), None, 0)
 

@@ -37,6 +37,7 @@ from types import FrameType
 from typing import Final, Protocol
 
 from sim.core import layout as L
+from sim.core.futex import Timespec
 from sim.errors import LockTimeout, SimError
 
 __all__ = ["Locks", "RobustMutexes", "init_mutex", "make_locks"]
@@ -50,10 +51,6 @@ _CLOCK_MONOTONIC: Final = 1
 
 # glibc's pthread_mutex_t begins with int __lock, unsigned __count, int __owner.
 _OWNER_OFFSET: Final = 8
-
-
-class _Timespec(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
 def _load_pthread() -> ctypes.CDLL:
@@ -183,11 +180,11 @@ class RobustMutexes:
         self._consistent: Callable[[ctypes.c_void_p], int] = lib.pthread_mutex_consistent
         clocklock = getattr(lib, "pthread_mutex_clocklock", None)
         if clocklock is not None:
-            clocklock.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(_Timespec)]
+            clocklock.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(Timespec)]
             clocklock.restype = ctypes.c_int
         self._clocklock = clocklock
         timedlock = lib.pthread_mutex_timedlock
-        timedlock.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Timespec)]
+        timedlock.argtypes = [ctypes.c_void_p, ctypes.POINTER(Timespec)]
         timedlock.restype = ctypes.c_int
         self._timedlock = timedlock
         self.timeout_s = timeout_s
@@ -240,10 +237,10 @@ class RobustMutexes:
     def _wait(self, ptr: ctypes.c_void_p) -> int:
         if self._clocklock is not None:
             deadline = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + int(self.timeout_s * 1e9)
-            ts = _Timespec(deadline // 1_000_000_000, deadline % 1_000_000_000)
+            ts = Timespec(deadline // 1_000_000_000, deadline % 1_000_000_000)
             return int(self._clocklock(ptr, _CLOCK_MONOTONIC, ctypes.byref(ts)))
         deadline = time.time_ns() + int(self.timeout_s * 1e9)
-        ts = _Timespec(deadline // 1_000_000_000, deadline % 1_000_000_000)
+        ts = Timespec(deadline // 1_000_000_000, deadline % 1_000_000_000)
         return int(self._timedlock(ptr, ctypes.byref(ts)))
 
     def release(self, c: int) -> None:
