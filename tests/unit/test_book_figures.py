@@ -1,0 +1,151 @@
+"""Book figures: written for any run, every panel labelled, and what they cannot show said.
+
+Each figure is captured just before it is saved (as in test_figures_readable.py), so the
+test reads its panels, labels, legends and notes as a reader would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from matplotlib.collections import QuadMesh
+from matplotlib.figure import Figure
+
+import sim.viz.book as vbook
+import sim.viz.book_market as vmarket
+from sim.viz.book_data import read_book_tables
+from sim.viz.book_run import BOOK_FIGURES, plot_book_run
+from tests.unit.book_frames import SCALE, TICK, book_run
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    seen: list[dict[str, Any]] = []
+
+    def capture(save: Any) -> Any:
+        def wrapped(fig: Figure, out: Path) -> Path:
+            fig.canvas.draw()
+            panels = []
+            for ax in fig.axes:
+                if not ax.get_visible():
+                    continue
+                legend = ax.get_legend()
+                panels.append({
+                    "colorbar": hasattr(ax, "_colorbar"),
+                    "title": ax.get_title("left") + ax.get_title(),
+                    "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                    "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
+                    "legend_title": legend.get_title().get_text() if legend else "",
+                    "texts": [t.get_text() for t in ax.texts],
+                    "meshes": sum(isinstance(c, QuadMesh) for c in ax.collections),
+                    "lines": [ln.get_label() for ln in ax.get_lines()]})
+            seen.append({"name": Path(out).name, "suptitle": fig.get_suptitle(),
+                         "panels": panels})
+            return save(fig, out)
+        return wrapped
+
+    monkeypatch.setattr(vbook, "save", capture(vbook.save))
+    monkeypatch.setattr(vmarket, "save", capture(vmarket.save))
+    yield seen
+
+
+def _labelled(fig: dict[str, Any]) -> None:
+    assert fig["suptitle"]
+    for p in fig["panels"]:
+        if p["colorbar"]:
+            assert "units" in p["ylabel"], p
+            continue
+        assert p["title"] and p["xlabel"] and p["ylabel"], (fig["name"], p)
+
+
+def test_a_book_run_draws_three_labelled_figures(tmp_path: Path,
+                                                  drawn: list[dict[str, Any]]) -> None:
+    samples = book_run(tmp_path)
+    tables = read_book_tables(tmp_path, tmp_path / "trades.parquet")
+    paths = plot_book_run(tmp_path, samples, tables, ["EUR", "GBP"], "book — lock",
+                          scale=SCALE, ticks={"EUR": TICK, "GBP": TICK})
+    assert [p.name for p in paths] == list(BOOK_FIGURES)
+    assert all(p.read_bytes()[:8] == PNG_MAGIC for p in paths)
+    book, depth, market = drawn
+    for fig in drawn:
+        _labelled(fig)
+    # book.png: per currency, quotes with the spread shaded and fills, over the spread.
+    assert len(book["panels"]) == 4
+    quotes, spread = book["panels"][:2]
+    assert quotes["title"].startswith("EUR:")
+    assert {"best bid", "best ask", "mid", "spread"} <= set(quotes["legend"])
+    assert sum(t.startswith("fill, taker") for t in quotes["legend"]) == 2
+    assert spread["ylabel"] == "spread (ticks)"
+    assert spread["legend"][0].startswith("median ")
+    # depth.png: two heat maps per book (bid and ask), the mid over them, colour bars.
+    maps = [p for p in depth["panels"] if not p["colorbar"]]
+    assert [p["meshes"] for p in maps] == [2, 2]
+    assert all("mid" in p["lines"] for p in maps)
+    assert sum(p["colorbar"] for p in depth["panels"]) == 4
+    # book_market.png: distribution against a normal, ACFs over lags 1..10 with the band.
+    hist, acf, acf_abs = market["panels"]
+    assert hist["legend"][-1] == "standard normal"
+    assert acf["xlabel"] == "lag (fills)" and acf_abs["title"].endswith("|returns|")
+    assert any(t.startswith("95 % band") for t in acf["legend"])
+    assert "EUR" in market["suptitle"] and "excess kurtosis" in market["suptitle"]
+
+
+def test_spread_in_bps_without_a_tick(tmp_path: Path, drawn: list[dict[str, Any]]) -> None:
+    samples = book_run(tmp_path, s=40)
+    tables = read_book_tables(tmp_path, tmp_path / "trades.parquet")
+    vbook.plot_book(samples, tables.fills, ["EUR"], tmp_path / "book.png", "t", scale=SCALE)
+    assert drawn[-1]["panels"][1]["ylabel"] == "spread (bps of mid)"
+
+
+def test_what_is_missing_is_said(tmp_path: Path, drawn: list[dict[str, Any]]) -> None:
+    # Quotes not sampled (no bid/ask arrays), no fills, no depth, and a book with one fill.
+    samples = {"t": np.arange(5) * 0.1, "rate": np.ones((5, 1)), "names": np.array(["EUR"])}
+    run = tmp_path / "r"
+    run.mkdir()
+    tables = read_book_tables(run, run / "trades.parquet")
+    plot_book_run(run, samples, tables, ["EUR"], "empty", scale=SCALE)
+    book, depth, market = drawn
+    for fig in drawn:
+        _labelled(fig)
+    assert book["panels"][0]["texts"] == ["no quotes sampled and no fills"]
+    assert book["panels"][1]["texts"] == ["no quotes sampled"]
+    assert depth["panels"][0]["texts"] == ["no depth snapshots"]
+    assert all(p["texts"] == ["too few returns (n=0)"] for p in market["panels"])
+    vbook.plot_book(samples, {}, [], run / "none.png", "pool", scale=SCALE)
+    vbook.plot_depth({}, [], run / "none-depth.png", "pool")
+    assert drawn[-2]["panels"][0]["texts"] == ["no currency trades on a book"]
+    assert drawn[-1]["panels"][0]["texts"] == ["no currency trades on a book"]
+
+
+def test_a_long_run_draws_a_sample_of_its_fills_and_bins_a_wide_ladder(
+        tmp_path: Path, drawn: list[dict[str, Any]]) -> None:
+    samples = book_run(tmp_path, s=60)
+    tables = read_book_tables(tmp_path, tmp_path / "trades.parquet")
+    fills = tables.fills["EUR"]
+    many = type(fills)(t=np.tile(fills.t, 400), qty=np.tile(fills.qty, 400),
+                       cash=np.tile(fills.cash, 400), tick=np.tile(fills.tick, 400),
+                       buy=np.tile(fills.buy, 400))
+    assert len(many) > vbook.MAX_PRINTS
+    vbook.plot_book(samples, {"EUR": many}, ["EUR"], tmp_path / "b.png", "t", scale=SCALE)
+    every = -(-len(many) // vbook.MAX_PRINTS)
+    assert f"(every {every}th of {len(many):,} fills)" in drawn[-1]["panels"][0]["title"]
+    d = tables.depth["EUR"]
+    wide = type(d)(t=d.t, bid=d.bid, level=d.level, rate=d.rate + d.bid * 0.5 * (d.level == 9),
+                   qty=d.qty, orders=d.orders)
+    vbook.plot_depth({"EUR": wide}, ["EUR"], tmp_path / "d.png", "t", ticks={"EUR": TICK})
+    heat = drawn[-1]["panels"][0]
+    # Half a unit of cash is 5,000 ticks: binned into at most MAX_ROWS rows.
+    per_row = -(-5_001 // vbook.MAX_ROWS)
+    assert heat["meshes"] == 2 and heat["legend_title"] == f"12 snapshots, {per_row} ticks per row"
+
+
+def test_infer_tick_from_ladder_rates() -> None:
+    rates = np.array([1.0950, 1.0952, 1.0951, 1.0955, np.nan, 1.0950])
+    assert vbook.infer_tick(rates) == pytest.approx(1e-4, rel=1e-6)
+    assert vbook.infer_tick(np.array([1.0])) == 1.0
