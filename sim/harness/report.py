@@ -10,7 +10,7 @@ from sim.harness.summary import BookStats, RunSummary
 from sim.market.strategies import BUILTINS
 from sim.viz.terminal import console, indented, table
 
-__all__ = ["book_line", "print_run_summary"]
+__all__ = ["book_lines", "print_run_summary"]
 
 # An arrival rate delivered below this share of what the scenario asked is reported:
 # the traders could not keep up (CPU-bound), so the scenario is not what it says.
@@ -77,8 +77,9 @@ def _fmt(x: float | None, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
 
-def book_line(name: str, b: BookStats, scale: int) -> str:
-    """One line on a book: spread, depth, volume and its trade-time returns."""
+def book_lines(name: str, b: BookStats, scale: int) -> list[str]:
+    """Two lines on a book: spread, depth and volume; the stylized facts of its
+    trade-time returns."""
     sp, d, v, r = b.spread, b.depth, b.volume, b.returns
     spread = (f"spread median {_fmt(sp.median_ticks, 'g')} ticks "
               f"({_fmt(sp.median_bps, '.1f')} bps)" if sp.both_sides else "spread -")
@@ -88,11 +89,11 @@ def book_line(name: str, b: BookStats, scale: int) -> str:
               f", {v.placed:,} placed, {v.cancelled or 0:,} cancelled")
     acf1 = r.acf[0] if r.acf else None
     acf1_abs = r.acf_abs[0] if r.acf_abs else None
-    returns = (f"returns n={r.n:,}: excess kurtosis {_fmt(r.excess_kurtosis, '.2f')}, "
-               f"acf1 {_fmt(acf1, '+.3f')} (band ±{_fmt(r.band, '.3f')}), "
-               f"|r| acf1 {_fmt(acf1_abs, '+.3f')}")
-    return (f"  book {name}: {spread}, {depth}, {v.fills:,} fills of "
-            f"{v.units / scale:,.6g} units{orders}; {returns}")
+    return [f"  book {name}: {spread}, {depth}, {v.fills:,} fills of "
+            f"{v.units / scale:,.6g} units{orders}",
+            f"    trade-time returns (n={r.n:,}): excess kurtosis "
+            f"{_fmt(r.excess_kurtosis, '.2f')}, lag-1 autocorrelation {_fmt(acf1, '+.3f')} "
+            f"(95 % band ±{_fmt(r.band, '.3f')}), of |returns| {_fmt(acf1_abs, '+.3f')}"]
 
 
 def print_run_summary(s: RunSummary, out: IO[str]) -> None:
@@ -132,7 +133,8 @@ def print_run_summary(s: RunSummary, out: IO[str]) -> None:
         notes.append(f"  longest pause between trades: {s.longest_gap_ms:g} ms at "
                      f"t = {s.longest_gap_at_s:g} s; after trading: {s.finish_s or 0:g} s")
     if s.market is not None and s.market.books:
-        notes += [book_line(name, b, s.scale) for name, b in s.market.books.items()]
+        for name, b in s.market.books.items():
+            notes += book_lines(name, b, s.scale)
     notes += _asked(s)
     notes += _rejections(s)
     f = s.faults

@@ -7,6 +7,7 @@ answer before it asks.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -18,8 +19,8 @@ import pytest
 from sim.core.exchange import BookSpec, CurrencySpec, Exchange
 from sim.errors import BadInput
 from sim.harness.finish import _ticks
-from sim.harness.report import book_line
-from sim.harness.summary import MarketStats, book_stats, market_summary
+from sim.harness.report import book_lines, print_run_summary
+from sim.harness.summary import BookStats, MarketStats, RunSummary, book_stats, market_summary
 from sim.viz.book_data import (
     BookTables,
     Depth,
@@ -37,6 +38,7 @@ from sim.viz.book_stats import (
     volume_summary,
 )
 from tests.unit.book_frames import SCALE, book_run, write_depth, write_orders, write_trades
+from tests.unit.test_report import _summary
 
 TICK: Final = 0.0001
 BIG: Final = 2**53 + 1  # not a float64: a sum through floats would lose the 1
@@ -172,16 +174,43 @@ def test_book_stats_fill_the_summary_and_old_summaries_still_load(tmp_path: Path
     assert books["GBP"].volume.placed == 41
     m = market_summary(samples["t"], samples["rate"], [1.0] * 3, [1.0] * 3, books)
     assert MarketStats.model_validate_json(json.dumps(m.as_json())) == m
-    line = book_line("EUR", eur, SCALE)
-    assert line.startswith("  book EUR: spread median ") and "40 placed" in line
+    first, second = book_lines("EUR", eur, SCALE)
+    assert first.startswith("  book EUR: spread median ") and "40 placed" in first
+    assert second.startswith(f"    trade-time returns (n={eur.returns.n:,}): excess kurtosis ")
     # Without quotes, depth or orders (a run whose tables predate books), still typed.
     bare = book_stats({"t": samples["t"]}, BookTables(tables.fills, {}, None), ["EUR"], {})
     assert bare["EUR"].spread.both_sides == 0 and bare["EUR"].volume.placed is None
-    assert "spread -, depth -" in book_line("EUR", bare["EUR"], SCALE)
+    assert "spread -, depth -" in book_lines("EUR", bare["EUR"], SCALE)[0]
     # A summary from before the book statistics: its market has no books.
     old = m.as_json()
     del old["books"]
     assert MarketStats.model_validate(old).books is None
+
+
+def test_the_run_report_prints_each_book_in_two_lines() -> None:
+    book = BookStats.model_validate({
+        "tick": TICK,
+        "spread": {"samples": 10, "both_sides": 9, "median_ticks": 2.0, "mean_ticks": 2.5,
+                   "p90_ticks": 4.0, "median_bps": 1.83, "mean_bps": 2.2, "p90_bps": 3.6},
+        "depth": {"snapshots": 5, "levels": 10, "bid_best": 12.0, "bid_within": 80.0,
+                  "ask_best": 9.5, "ask_within": 70.0},
+        "volume": {"fills": 1_234, "units": 56_780_000, "cash": 62_000_000, "placed": 3_000,
+                   "cancelled": 1_200},
+        "returns": {"n": 1_233, "excess_kurtosis": 5.2, "acf": [-0.31] + [0.0] * 9,
+                    "acf_abs": [0.12] + [0.0] * 9, "band": 0.0558}})
+    out = io.StringIO()
+    print_run_summary(_with_book(book), out)
+    lines = out.getvalue().splitlines()
+    at = lines.index("  book EUR: spread median 2 ticks (1.8 bps), depth at best 12/9.5 units "
+                     "(bid/ask), 1,234 fills of 5,678 units, 3,000 placed, 1,200 cancelled")
+    assert lines[at + 1] == ("    trade-time returns (n=1,233): excess kurtosis 5.20, lag-1 "
+                             "autocorrelation -0.310 (95 % band ±0.056), of |returns| +0.120")
+
+
+def _with_book(book: BookStats) -> RunSummary:
+    """The report test's summary with a market that has one book."""
+    market = market_summary(np.zeros(0), np.zeros((0, 1)), [1.0], [1.0], {"EUR": book})
+    return _summary(scale=SCALE, market=market.as_json())
 
 
 def test_ticks_come_from_each_books_header(tmp_path: Path) -> None:
