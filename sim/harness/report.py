@@ -89,8 +89,11 @@ def book_lines(name: str, b: BookStats, scale: int) -> list[str]:
               f", {v.placed:,} placed, {v.cancelled or 0:,} cancelled")
     acf1 = r.acf[0] if r.acf else None
     acf1_abs = r.acf_abs[0] if r.acf_abs else None
-    return [f"  book {name}: {spread}, {depth}, {v.fills:,} fills of "
-            f"{v.units / scale:,.6g} units{orders}",
+    head = (f"  book {name}: {spread}, {depth}, {v.fills:,} fills of "
+            f"{v.units / scale:,.6g} units{orders}")
+    if r.excess_kurtosis is None and acf1 is None:
+        return [head, f"    trade-time returns: too few to say anything (n={r.n:,})"]
+    return [head,
             f"    trade-time returns (n={r.n:,}): excess kurtosis "
             f"{_fmt(r.excess_kurtosis, '.2f')}, lag-1 autocorrelation {_fmt(acf1, '+.3f')} "
             f"(95 % band ±{_fmt(r.band, '.3f')}), of |returns| {_fmt(acf1_abs, '+.3f')}"]

@@ -91,7 +91,9 @@ def _quotes_panel(ax: Axes, t: FloatArray, quotes: tuple[FloatArray, FloatArray]
         note(ax, "no quotes sampled and no fills")
         return
     if not own:
-        note(ax, "no quotes sampled (the monitor recorded no best bid or ask)")
+        # At the top, not over the fills in the middle.
+        ax.text(0.5, 0.97, "no quotes sampled (the monitor recorded no best bid or ask)",
+                transform=ax.transAxes, ha="center", va="top", fontsize=8, color="0.35")
     ax.legend([*own, *handles], [*labels, *(h.get_label() for h in handles)], fontsize=7,
               loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
 

@@ -117,6 +117,13 @@ def test_what_is_missing_is_said(tmp_path: Path, drawn: list[dict[str, Any]]) ->
     assert book["panels"][1]["texts"] == ["no quotes sampled"]
     assert depth["panels"][0]["texts"] == ["no depth snapshots"]
     assert all(p["texts"] == ["too few returns (n=0)"] for p in market["panels"])
+    with_fills = tmp_path / "fills"
+    with_fills.mkdir()
+    book_run(with_fills, s=20)
+    fills = read_book_tables(with_fills, with_fills / "trades.parquet").fills
+    vbook.plot_book(samples, fills, ["EUR"], run / "fills.png", "fills", scale=SCALE)
+    assert drawn[-1]["panels"][0]["texts"] == [
+        "no quotes sampled (the monitor recorded no best bid or ask)"]
     vbook.plot_book(samples, {}, [], run / "none.png", "pool", scale=SCALE)
     vbook.plot_depth({}, [], run / "none-depth.png", "pool")
     assert drawn[-2]["panels"][0]["texts"] == ["no currency trades on a book"]

@@ -181,6 +181,10 @@ def test_book_stats_fill_the_summary_and_old_summaries_still_load(tmp_path: Path
     bare = book_stats({"t": samples["t"]}, BookTables(tables.fills, {}, None), ["EUR"], {})
     assert bare["EUR"].spread.both_sides == 0 and bare["EUR"].volume.placed is None
     assert "spread -, depth -" in book_lines("EUR", bare["EUR"], SCALE)[0]
+    nothing = book_stats({"t": samples["t"]}, BookTables({}, {}, None), ["EUR"], {})
+    assert book_lines("EUR", nothing["EUR"], SCALE) == [
+        "  book EUR: spread -, depth -, 0 fills of 0 units",
+        "    trade-time returns: too few to say anything (n=0)"]
     # A summary from before the book statistics: its market has no books.
     old = m.as_json()
     del old["books"]
