@@ -73,7 +73,8 @@ def _quotes_panel(ax: Axes, t: FloatArray, quotes: tuple[FloatArray, FloatArray]
     ax.grid(True, alpha=0.3)
     handles: list[Any] = []
     drawn = "no fills"
-    if quotes is not None and len(t):
+    # A run recorded before books, or a book no one quoted, has NaN quotes only.
+    if quotes is not None and len(t) and np.isfinite(np.concatenate(quotes)).any():
         bid, ask = quotes
         _, mid = spread_series(bid, ask)
         both = np.isfinite(bid) & np.isfinite(ask)

@@ -121,9 +121,13 @@ def test_what_is_missing_is_said(tmp_path: Path, drawn: list[dict[str, Any]]) ->
     with_fills.mkdir()
     book_run(with_fills, s=20)
     fills = read_book_tables(with_fills, with_fills / "trades.parquet").fills
-    vbook.plot_book(samples, fills, ["EUR"], run / "fills.png", "fills", scale=SCALE)
-    assert drawn[-1]["panels"][0]["texts"] == [
-        "no quotes sampled (the monitor recorded no best bid or ask)"]
+    nan = {**samples, "bid": np.full((5, 1), np.nan), "ask": np.full((5, 1), np.nan)}
+    for quotes in (samples, nan):
+        vbook.plot_book(quotes, fills, ["EUR"], run / "fills.png", "fills", scale=SCALE)
+        assert drawn[-1]["panels"][0]["texts"] == [
+            "no quotes sampled (the monitor recorded no best bid or ask)"]
+        assert not {"best bid", "spread"} & set(drawn[-1]["panels"][0]["legend"])
+    assert drawn[-1]["panels"][1]["texts"] == ["never both sides at once"]
     vbook.plot_book(samples, {}, [], run / "none.png", "pool", scale=SCALE)
     vbook.plot_depth({}, [], run / "none-depth.png", "pool")
     assert drawn[-2]["panels"][0]["texts"] == ["no currency trades on a book"]
