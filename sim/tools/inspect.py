@@ -1,4 +1,11 @@
-"""``sim inspect FILE``: the header, currencies, writers and accounts of any exchange file."""
+"""``sim inspect FILE``: the header, currencies, books, writers and accounts of any exchange
+file.
+
+A currency on a limit order book has no pool reserves: its rate is the last fill's, and a
+table of the books shows each one's best prices, spread, resting orders, what those
+orders hold (reserved cash and units, over all accounts) and the cash makers were paid
+and have not yet swept into their accounts.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,13 @@ import numpy as np
 
 from sim.core import layout as L
 from sim.core.exchange import Exchange
+from sim.tools.bookview import BOOK_HEADER, BOOK_RIGHT, book_rows, ladder
 from sim.viz.terminal import console, indented, table
 
 __all__ = ["MAX_ACCOUNTS_SHOWN", "print_exchange"]
 
 # A population has too many accounts to list: the first ones, unless all are asked for.
 MAX_ACCOUNTS_SHOWN: Final = 20
-
 
 def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
     h = ex.header()
@@ -35,15 +42,21 @@ def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
     cur, wri, acc = ex.copy_all()
     rows: list[list[str]] = []
     for c, r in enumerate(cur):
-        rows.append([str(c), L.decode_name(bytes(r["name"])),
-                     f"{int(r['cash_reserve']) / scale:,.2f}",
-                     f"{int(r['unit_reserve']) / scale:,.2f}",
-                     f"{r['cash_reserve'] / r['unit_reserve']:.4f}", f"{int(r['seq']):,}",
-                     str(int(r["version"])), str(int(r["inflight"]))])
+        book = int(r["market"]) == L.MARKET_BOOK
+        rate = float(r["last_rate"]) if book else int(r["cash_reserve"]) / int(r["unit_reserve"])
+        reserves = (["-", "-"] if book else [f"{int(r['cash_reserve']) / scale:,.2f}",
+                                             f"{int(r['unit_reserve']) / scale:,.2f}"])
+        rows.append([str(c), L.decode_name(bytes(r["name"])), L.MARKETS.get(int(r["market"]), "?"),
+                     *reserves, f"{rate:.4f}", f"{int(r['seq']):,}", str(int(r["version"])),
+                     str(int(r["inflight"]))])
     con = console(out)
-    con.print(indented(table(["#", "name", "cash reserve", "unit reserve", "rate", "seq",
-                              "version", "inflight"], rows, right={2, 3, 4, 5, 6, 7})))
+    con.print(indented(table(["#", "name", "market", "cash reserve", "unit reserve", "rate",
+                              "seq", "version", "inflight"], rows, right={3, 4, 5, 6, 7, 8})))
     con.print()
+    if ex.geo.book_mask:
+        lads = {c: ladder(ex, c) for c in ex.geo.books}
+        con.print(indented(table(BOOK_HEADER, book_rows(lads, cur), right=BOOK_RIGHT)))
+        con.print()
     nc = len(cur)
     names = [L.decode_name(bytes(n)) for n in cur["name"]]
     header = ["writer", "status", "kind", "pid", "accounts", "cash", *names, "trades",
