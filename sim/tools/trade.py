@@ -95,9 +95,9 @@ def trade_session(path: str, inp: IO[str], out: IO[str], cash: float = 1000.0,
                 out.flush()
             left = len(account_orders(ex, a))
             if left:
-                out.write(f"{left} order{'s' if left > 1 else ''} of account {a} still "
-                          "rest: they stay in the book until filled (sim inspect shows "
-                          "the books)\n")
+                some = f"{left} orders of account {a} still rest" if left > 1 else (
+                    f"1 order of account {a} still rests")
+                out.write(f"{some} in the book until filled (sim inspect shows the books)\n")
         finally:
             s.writer.close()
             ex.q[ex.wword(w, "status")] = L.SLOT_DONE
