@@ -74,13 +74,15 @@ def trade_session(path: str, inp: IO[str], out: IO[str], cash: float = 1000.0,
             raise NoFreeSlot(f"{e}; joiners get the writers and accounts a scenario keeps "
                              "free: give it a larger spare_slots (default 4, e.g. "
                              "spare_slots: 8) and run it again") from None
-        s = _Session(ex, Writer(ex, w), a)
-        kinds = " ".join(f"{n} ({'book' if ex.is_book(c) else 'pool'})"
-                         for c, n in enumerate(names))
-        out.write(f"joined {path} as writer {w} with account {a} and "
-                  f"{money(cash_minor, scale)} cash; currencies {kinds}\n{s.help}\n")
-        out.flush()
+        writer: Writer | None = None
         try:
+            writer = Writer(ex, w)
+            s = _Session(ex, writer, a)
+            kinds = " ".join(f"{n} ({'book' if ex.is_book(c) else 'pool'})"
+                             for c, n in enumerate(names))
+            out.write(f"joined {path} as writer {w} with account {a} and "
+                      f"{money(cash_minor, scale)} cash; currencies {kinds}\n{s.help}\n")
+            out.flush()
             for line in inp:
                 words = line.replace("@", " @ ").split()
                 if not words:
@@ -99,7 +101,8 @@ def trade_session(path: str, inp: IO[str], out: IO[str], cash: float = 1000.0,
                     f"1 order of account {a} still rests")
                 out.write(f"{some} in the book until filled (sim inspect shows the books)\n")
         finally:
-            s.writer.close()
+            if writer is not None:
+                writer.close()
             ex.q[ex.wword(w, "status")] = L.SLOT_DONE
         return 0
 

@@ -232,6 +232,26 @@ def test_book_levels_and_an_empty_book(book_file: Path) -> None:
         "EUR last 1.0100 bid 1.0098 ask 1.0101  USD 1.0000  GBP last 1.270 bid - ask -"]
 
 
+def test_levels_read_while_a_writer_is_stuck_are_marked(book_file: Path) -> None:
+    _stage(book_file)
+    ex = Exchange.open(str(book_file))
+    v = ex.cword(0, "version")
+
+    def stuck() -> None:  # a writer stopped inside its transaction keeps it odd
+        ex.q[v] += 1
+
+    def resumed() -> None:
+        ex.q[v] += 1
+
+    try:
+        lines = _session(book_file, stuck, "book EUR 1", resumed, "book EUR 1")
+    finally:
+        ex.close()
+    assert lines[2] == ("EUR book: spread 3 ticks (0.0003, 3.0 bps of the mid 1.00995) (read "
+                        "while orders kept arriving: levels may disagree)")
+    assert lines[6] == "EUR book: spread 3 ticks (0.0003, 3.0 bps of the mid 1.00995)"
+
+
 def test_a_pool_file_keeps_its_commands_and_refuses_book_ones(tmp_path: Path) -> None:
     p = tmp_path / L.EXCHANGE_FILE
     make_exchange(p).close()
