@@ -1,6 +1,7 @@
 """``sim trade``, ``sim inspect`` and ``sim watch`` as commands, on a file whose books
-another process trades on at the same time: the session's orders go through the same
-locks, every fill and reserve stays exact, and every book stays whole."""
+another process trades on at the same time, and on a running ``market: book`` scenario:
+the session's orders go through the same locks, every fill and reserve stays exact, and
+every book stays whole."""
 
 from __future__ import annotations
 
@@ -13,13 +14,19 @@ import pytest
 from multiprocess import get_context
 
 from sim.core import layout as L
-from sim.core.book_invariants import check_book, reserves_match
 from sim.core.book_layout import BUY, GTC, IOC, SELL
 from sim.core.exchange import Exchange
-from sim.core.stakes import StakeAccounts
 from sim.core.transaction import Writer
-from tests.integration.harness import sim, wait_for
-from tests.unit.book_files import CASH, FUNDED, SCALE, UNITS, book_exchange, money_in_file
+from tests.book_file_check import check_file
+from tests.integration.harness import (
+    reap,
+    running_exchange,
+    sim,
+    start_sim,
+    wait_for,
+    write_scenario,
+)
+from tests.unit.book_files import book_exchange
 
 __all__: list[str] = []
 
@@ -102,16 +109,54 @@ def test_a_session_trades_on_books_another_process_trades_on(tmp_path: Path) -> 
             child.join(_JOIN_S)
     assert child.exitcode == 0
     with Exchange.open(str(path)) as ex:
-        cash, units = money_in_file(ex)
-        assert cash == FUNDED * CASH + 100_000 * SCALE + 100 * SCALE
-        assert units == [FUNDED * UNITS + 10 * SCALE,
-                         FUNDED * UNITS + 100_000 * SCALE + 10 * SCALE,
-                         FUNDED * UNITS + 10 * SCALE]
-        for c in ex.geo.books:
-            b = ex.book(c)
-            assert all(not v for v in check_book(ex.q, b.base).values())
-            assert reserves_match(ex.q, [b.base], StakeAccounts(ex.geo, c),
-                                  ex.geo.n_accounts) == []
+        check_file(ex)
         mine = [b for b in ex.geo.books for t in range(200) for s in (BUY, SELL)
                 for o in ex.book(b).level(s, t) if o.account == 4]
         assert len(mine) == 2
+
+
+@pytest.mark.timeout(120)
+def test_a_session_during_a_book_run(tmp_path: Path) -> None:
+    scn = write_scenario(tmp_path, duration_s=4.0, processes=2, market="book", scale=10000,
+                         fee_bps=0, currencies=[{"name": "EUR", "rate": 1.1},
+                                                {"name": "USD", "rate": 1.0, "reserve": 100000,
+                                                 "market": "pool"}],
+                         traders=[{"count": 2, "strategy": "market_maker", "cash": 100000,
+                                   "holdings": 50000},
+                                  {"count": 20, "strategy": "noise", "cash": 10000,
+                                   "holdings": 5000}])
+    proc = start_sim("run", str(scn), "--out", str(tmp_path / "res"), "--no-figures")
+    try:
+        path = running_exchange(tmp_path / "res")
+        with Exchange.open(str(path), writable=False) as ex:
+            wait_for(lambda: ex.book(0).counter("live") > 10, "the market makers' quotes")
+        r = sim("trade", str(path), "--cash", "100", "--holdings", "10", stdin=(
+            "book EUR\nmarket buy EUR 2\nlimit buy EUR 1 @ 1.0\nbuy USD 1\nbuy EUR 1\n"
+            "limit buy USD 1 @ 1\norders\nquit\n"), timeout=60)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0].endswith("cash; currencies EUR (book) USD (pool)")
+        assert lines[2].startswith("EUR book: spread ")
+        assert any(x.startswith("market buy 2.0000 EUR: bought 2.0000 EUR for ") for x in lines)
+        assert any(x.startswith("limit buy 1.0000 EUR @ 1.0000: rested 1.0000 @ 1.0000 as ")
+                   for x in lines)
+        assert any(x.startswith("bought 1.0000 USD for ") for x in lines)
+        assert "error: EUR trades on a limit order book: use 'market buy EUR QTY' or 'limit " \
+               "buy EUR QTY @ PRICE'" in lines
+        assert "error: USD trades on a pool, not a book: use 'buy USD QTY' or 'sell USD " \
+               "QTY'" in lines
+        r = sim("inspect", str(path))
+        assert r.returncode == 0 and "  EUR    book " in r.stdout, r.stderr
+        r = sim("watch", "--once", str(path))
+        assert r.returncode == 0 and "EUR top " in r.stdout, r.stderr
+        assert proc.wait(60) is not None
+    finally:
+        reap(proc)
+    with Exchange.open(str(path), writable=False) as ex:
+        check_file(ex)
+        wri, acc = ex.writers(), ex.accounts()
+        (w,) = np.flatnonzero(wri["kind"] == L.KIND_INTERACTIVE)
+        (a,) = np.flatnonzero(acc["writer"] == w)
+        # The market buy of EUR and the pool buy of USD: the resting bid never filled.
+        assert int(acc["trades"][a]) == 2
+        assert int(ex.stakes()["reserved_cash"][a, 0]) == 10_000

@@ -11,12 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-import numpy as np
-
 from sim.core import layout as L
 from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
 
-__all__ = ["CASH", "FUNDED", "SCALE", "UNITS", "book_exchange", "money_in_file"]
+__all__ = ["CASH", "FUNDED", "SCALE", "UNITS", "book_exchange"]
 
 SCALE: Final = 10_000
 CASH: Final = 5_000 * SCALE
@@ -37,14 +35,3 @@ def book_exchange(tmp_path: Path, n_writers: int = 4, n_accounts: int = 6) -> Ex
     (tmp_path / "ledger").mkdir()
     return ex
 
-
-def money_in_file(ex: Exchange) -> tuple[int, list[int]]:
-    """Total cash and units of each currency, counting pools, books' reserves and cash
-    due: what conservation keeps equal to the endowments."""
-    cur, _, acc = ex.copy_all()
-    claimed = acc["status"] != L.SLOT_FREE
-    cash = int(acc["cash"][claimed].sum()) + int(cur["cash_reserve"].sum())
-    cash += int(cur["book_reserved_cash"].sum()) + int(cur["book_due_cash"].sum())
-    units = (acc["holdings"][claimed][:, :3].sum(axis=0) + cur["unit_reserve"]
-             + cur["book_reserved_units"])
-    return cash, [int(u) for u in np.asarray(units)]

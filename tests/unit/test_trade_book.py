@@ -19,8 +19,9 @@ from sim.core.book_layout import BUY, SELL
 from sim.core.exchange import Exchange
 from sim.core.transaction import Writer
 from sim.tools.trade import help_text, trade_session
+from tests.book_file_check import check_file
 from tests.conftest import make_exchange
-from tests.unit.book_files import CASH, FUNDED, SCALE, UNITS, book_exchange, money_in_file
+from tests.unit.book_files import book_exchange
 
 SESSION_CASH: Final = 100
 SESSION_UNITS: Final = 10
@@ -70,12 +71,7 @@ def book_file(tmp_path: Path) -> Path:
 
 def _conserved(path: Path) -> None:
     with Exchange.open(str(path)) as ex:
-        cash, units = money_in_file(ex)
-    joined = SESSION_CASH * SCALE
-    assert cash == FUNDED * CASH + 100_000 * SCALE + joined
-    extra = SESSION_UNITS * SCALE
-    assert units == [FUNDED * UNITS + extra, FUNDED * UNITS + 100_000 * SCALE + extra,
-                     FUNDED * UNITS + extra]
+        check_file(ex)
 
 
 def test_orders_fill_rest_drop_and_cancel(book_file: Path) -> None:
