@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from sim.core import layout as L
 from sim.core.book_layout import BUY, NIL, ORDER, ORDER_LIVE, SELL, BookGeometry, order_id
 from sim.core.exchange import Exchange
+from sim.core.snapshot import RETRY_SLEEP_S, TIGHT_TRIES
 from sim.errors import BadInput
 
 __all__ = [
@@ -52,10 +54,9 @@ __all__ = [
 LEVELS_SHOWN: Final = 5
 # A ladder whose prices are not finite decimals (a lot of 3 minor units) is shown rounded.
 MAX_DIGITS: Final = 8
-# Seqlock tries: back to back at first, then paced so a preempted writer can finish.
+# Seqlock tries: back to back at first, then paced as the monitor's are, so a writer
+# preempted inside its transaction can finish (sim.core.snapshot): about 40 ms in all.
 TRIES: Final = 200
-_TIGHT: Final = 20
-_PAUSE_S: Final = 0.0002
 _VERSION: Final = L.CURRENCY.word("version")
 
 Ints = np.ndarray[Any, np.dtype[np.int64]]
@@ -73,7 +74,7 @@ class Ladder:
     price_step: int
     ticks: int
 
-    @property
+    @cached_property
     def digits(self) -> int:
         """Decimals that show every price on the ladder exactly (at most MAX_DIGITS)."""
         for d in range(MAX_DIGITS + 1):
@@ -189,8 +190,8 @@ def _settled_read(ex: Exchange, c: int, read: Any, tries: int) -> tuple[Any, boo
     q, vw = ex.q, ex.cur_base[c] + _VERSION
     got = None
     for k in range(max(1, tries)):
-        if k >= _TIGHT:
-            time.sleep(_PAUSE_S)
+        if k >= TIGHT_TRIES:
+            time.sleep(RETRY_SLEEP_S)
         v = q[vw]
         if v & 1:
             continue
