@@ -7,7 +7,8 @@ none moved, no transaction wrote during the copy. A copy that never settles with
 ``SNAPSHOT_TRIES`` attempts is shown anyway, marked torn, and its invariants are not
 judged (a torn copy "violates" conservation without anything being wrong).
 
-A currency on a limit order book shows its last fill as its rate, a table of the books
+A currency on a limit order book shows its last fill as its rate and its fills as its
+trades, a table of the books
 (best prices, spread, resting orders, what they hold, cash due to makers: the currency
 records' mirror of each book, in the same copy) and each book's top levels (read under
 the same seqlock, separately). An account's wealth counts what its resting orders hold.
@@ -55,7 +56,7 @@ from sim.tools.bookview import (
 from sim.viz.terminal import console, indented, is_tty, plain_lines, table
 
 __all__ = ["BookFrame", "Frame", "rates", "read_snapshot", "render", "screen", "sparkline",
-           "watch_command"]
+           "trades", "watch_command"]
 
 # A trade holds a currency's version odd for a few microseconds and busy runs make
 # hundreds of thousands per second, so the first tries are back to back; a writer
@@ -91,10 +92,12 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class BookFrame:
-    """One book on the screen: its ladder (to print prices) and its top levels."""
+    """One book on the screen: its ladder (to print prices), its top levels and its
+    fills so far (its currency's ``seq`` counts orders placed and cancelled too)."""
 
     ladder: Ladder
     depth: Depth
+    fills: int = 0
 
 
 @dataclass
@@ -139,6 +142,14 @@ def rates(cur: Table, books: dict[int, BookFrame], *, initial: bool = False) -> 
     out = pool_rates(cur, initial=initial)
     for c, b in books.items():
         out[c] = b.ladder.rate(b.ladder.ticks // 2) if initial else float(cur["last_rate"][c])
+    return out
+
+
+def trades(cur: Table, books: dict[int, BookFrame]) -> list[int]:
+    """Trades of each currency: a pool's accepted trades, a book's fills."""
+    out = [int(x) for x in cur["seq"]]
+    for c, b in books.items():
+        out[c] = b.fills
     return out
 
 
@@ -211,7 +222,8 @@ def screen(f: Frame) -> Group:
                         "it left)", style="bold yellow")
     parts.append(head)
 
-    seq = int(cur["seq"].sum())
+    counts = trades(cur, f.books)
+    seq = sum(counts)
     accounts = f.snap.accounts if f.snap.accounts is not None else np.zeros(
         0, dtype=L.ACCOUNT.dtype)
     rejected = int(accounts["rejected"][accounts["status"] != L.SLOT_FREE].sum())
@@ -232,7 +244,7 @@ def screen(f: Frame) -> Group:
         rows.append([name, f"{rate[c]:.5f}", f"{change:+.2f}%",
                      sparkline(f.history[c]).ljust(SPARK_LEN),
                      _money(int(cur["volume_units"][c]) / scale),
-                     _money(int(cur["volume_cash"][c]) / scale), f"{int(cur['seq'][c]):,}"])
+                     _money(int(cur["volume_cash"][c]) / scale), f"{counts[c]:,}"])
     parts += [indented(table(["currency", "rate", "vs start",
                               f"trend (last {SPARK_LEN} refreshes)", "volume (units)",
                               "volume (cash)", "trades"], rows, right={1, 2, 4, 5, 6})),
@@ -304,7 +316,7 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
     header = {k: int(hdr[k]) for k in ("run_state", "sync", "schedule", "turns", "scale",
                                        "start_ns", "heartbeat_ns")}
     snap = read_snapshot(ex)
-    books = {c: BookFrame(lad, read_depth(ex, c, LEVELS_SHOWN))
+    books = {c: BookFrame(lad, read_depth(ex, c, LEVELS_SHOWN), ex.book(c).counter("fills"))
              for c, lad in st.ladders.items()}
     now = time.monotonic()
     names = [L.decode_name(bytes(n)) for n in snap.cur["name"]]
@@ -313,7 +325,7 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
         st.history = [deque(maxlen=SPARK_LEN) for _ in names]
     for c, h in enumerate(st.history):
         h.append(float(rate[c]))
-    seq = int(snap.cur["seq"].sum())
+    seq = sum(trades(snap.cur, books))
     st.seq_times.append((now, seq))
     while len(st.seq_times) > 2 and now - st.seq_times[1][0] >= RATE_WINDOW_S:
         st.seq_times.popleft()

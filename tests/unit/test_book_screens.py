@@ -82,7 +82,7 @@ def _frame(path: Path, depth_settled: bool = True) -> Frame:
         lads = {c: ladder(ex, c) for c in ex.geo.books}
     eur = Depth([Level(98, 7, 1), Level(97, 2, 1)], [Level(101, 5, 2), Level(103, 5, 1)],
                 depth_settled)
-    books = {0: BookFrame(lads[0], eur), 2: BookFrame(lads[2], Depth([], [], True))}
+    books = {0: BookFrame(lads[0], eur, 1), 2: BookFrame(lads[2], Depth([], [], True), 0)}
     header = {"run_state": L.RUN_RUNNING, "sync": L.SYNC_CODES["per_currency"],
               "schedule": L.SCHEDULE_FREE, "turns": 0, "scale": 10_000, "start_ns": 10 * NS,
               "heartbeat_ns": 50 * NS}
@@ -97,7 +97,9 @@ def test_watch_screen_shows_books_levels_and_wealth_with_reserves(staged: Path) 
     lines = render(f)
     assert render(f) == lines  # pure
     eur = next(line for line in lines if line.lstrip().startswith("EUR "))
-    assert "1.01010" in eur and "+0.01%" in eur  # the last fill, against the ladder's middle
+    # The last fill, against the ladder's middle; trades are fills, not the 6 ledger rows.
+    assert "1.01010" in eur and "+0.01%" in eur and eur.endswith("   1")
+    assert lines[2].startswith("trades 1   ")
     assert _after(lines, "book ", 4)[2].split()[:6] == ["EUR", "1.0000", "0.0001", "1.0098",
                                                         "1.0101", "3"]
     assert _after(lines, "EUR top", 5) == [
@@ -132,6 +134,7 @@ def test_watch_once_on_a_book_file(staged: Path) -> None:
     out = io.StringIO()
     assert watch_command(str(staged), out, once=True) == 0
     lines = out.getvalue().splitlines()
+    assert lines[2].startswith("trades 1   ")
     assert _after(lines, "EUR top", 5)[0] == ("EUR top 2 levels, spread 3 ticks (0.0003, 3.0 "
                                               "bps of the mid 1.00995)")
     assert "GBP: no resting orders" in lines
