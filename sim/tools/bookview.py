@@ -21,12 +21,15 @@ from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
+from rich.console import RenderableType
+from rich.text import Text
 
 from sim.core import layout as L
 from sim.core.book_layout import BUY, NIL, ORDER, ORDER_LIVE, SELL, BookGeometry, order_id
 from sim.core.exchange import Exchange
 from sim.core.snapshot import RETRY_SLEEP_S, TIGHT_TRIES
 from sim.errors import BadInput
+from sim.viz.terminal import indented, table
 
 __all__ = [
     "BOOK_HEADER",
@@ -42,6 +45,7 @@ __all__ = [
     "Level",
     "account_orders",
     "book_rows",
+    "books_view",
     "depth_rows",
     "ladder",
     "money",
@@ -312,3 +316,23 @@ def book_rows(ladders: dict[int, Ladder], cur: Records) -> list[list[str]]:
                      money(int(r["book_reserved_units"]), lad.scale),
                      money(int(r["book_due_cash"]), lad.scale)])
     return rows
+
+
+def books_view(ladders: dict[int, Ladder], cur: Records,
+               depths: dict[int, Depth]) -> list[RenderableType]:
+    """The table of the books (``book_rows``), then each book's top levels and spread,
+    marked when their read never settled."""
+    parts: list[RenderableType] = [
+        indented(table(BOOK_HEADER, book_rows(ladders, cur), right=BOOK_RIGHT)), Text("")]
+    for c, lad in ladders.items():
+        d = depths[c]
+        torn = "" if d.settled else " (read while orders kept arriving: levels may disagree)"
+        if not d.bids and not d.asks:
+            parts += [Text(f"{lad.name}: no resting orders{torn}"), Text("")]
+            continue
+        n = max(len(d.bids), len(d.asks))
+        parts += [Text(f"{lad.name} top {n} level{'s' if n > 1 else ''}, "
+                       f"{spread_text(lad, *d.best())}{torn}"),
+                  indented(table(DEPTH_HEADER, depth_rows(lad, d), right=DEPTH_RIGHT)),
+                  Text("")]
+    return parts

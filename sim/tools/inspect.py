@@ -4,7 +4,7 @@ file.
 A currency on a limit order book has no pool reserves: its rate is the last fill's, and a
 table of the books shows each one's best prices, spread, resting orders, what those
 orders hold (reserved cash and units, over all accounts) and the cash makers were paid
-and have not yet swept into their accounts.
+and have not yet swept into their accounts; then each book's top levels.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from sim.core import layout as L
 from sim.core.exchange import Exchange
-from sim.tools.bookview import BOOK_HEADER, BOOK_RIGHT, book_rows, ladder
+from sim.tools.bookview import books_view, ladder, read_depth
 from sim.viz.terminal import console, indented, table
 
 __all__ = ["MAX_ACCOUNTS_SHOWN", "print_exchange"]
@@ -55,8 +55,8 @@ def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
     con.print()
     if ex.geo.book_mask:
         lads = {c: ladder(ex, c) for c in ex.geo.books}
-        con.print(indented(table(BOOK_HEADER, book_rows(lads, cur), right=BOOK_RIGHT)))
-        con.print()
+        for part in books_view(lads, cur, {c: read_depth(ex, c) for c in lads}):
+            con.print(part)
     nc = len(cur)
     names = [L.decode_name(bytes(n)) for n in cur["name"]]
     header = ["writer", "status", "kind", "pid", "accounts", "cash", *names, "trades",

@@ -39,20 +39,7 @@ from sim.core.snapshot import snapshot_into
 from sim.core.valuation import pool_rates, wealth
 from sim.errors import BadInput, SimError
 from sim.harness.rundir import SCENARIO_FILE, strategy_labels
-from sim.tools.bookview import (
-    BOOK_HEADER,
-    BOOK_RIGHT,
-    DEPTH_HEADER,
-    DEPTH_RIGHT,
-    LEVELS_SHOWN,
-    Depth,
-    Ladder,
-    book_rows,
-    depth_rows,
-    ladder,
-    read_depth,
-    spread_text,
-)
+from sim.tools.bookview import LEVELS_SHOWN, Depth, Ladder, books_view, ladder, read_depth
 from sim.viz.terminal import console, indented, is_tty, plain_lines, table
 
 __all__ = ["BookFrame", "Frame", "rates", "read_snapshot", "render", "screen", "sparkline",
@@ -250,7 +237,8 @@ def screen(f: Frame) -> Group:
                               "volume (cash)", "trades"], rows, right={1, 2, 4, 5, 6})),
               Text("")]
     if f.books:
-        parts += _book_parts(f)
+        parts += books_view({c: b.ladder for c, b in f.books.items()}, cur,
+                            {c: b.depth for c, b in f.books.items()})
 
 
     claimed = np.flatnonzero(accounts["status"] != L.SLOT_FREE)
@@ -286,24 +274,6 @@ def screen(f: Frame) -> Group:
     parts.append(Text(""))
     parts += _invariant_lines(f)
     return Group(*parts)
-
-
-def _book_parts(f: Frame) -> list[RenderableType]:
-    """The books from the currency records' mirror, then each one's top levels."""
-    parts: list[RenderableType] = [indented(table(
-        BOOK_HEADER, book_rows({c: b.ladder for c, b in f.books.items()}, f.snap.cur),
-        right=BOOK_RIGHT)), Text("")]
-    for b in f.books.values():
-        d, lad = b.depth, b.ladder
-        torn = "" if d.settled else " (read while orders kept arriving: levels may disagree)"
-        if not d.bids and not d.asks:
-            parts += [Text(f"{lad.name}: no resting orders{torn}"), Text("")]
-            continue
-        n = max(len(d.bids), len(d.asks))
-        parts += [Text(f"{lad.name} top {n} level{'s' if n > 1 else ''}, "
-                       f"{spread_text(lad, *d.best())}{torn}"),
-                  indented(table(DEPTH_HEADER, depth_rows(lad, d), right=DEPTH_RIGHT)), Text("")]
-    return parts
 
 
 def render(f: Frame) -> list[str]:

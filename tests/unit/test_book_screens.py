@@ -74,6 +74,12 @@ def test_inspect_shows_the_books(staged: Path) -> None:
         "  GBP    0.1000    0.002          -          -        -        0          0.0000   "
         "        0.0000     0.0000"]
     assert set(book[1].strip()) == {"─"}
+    levels = _after(lines, "EUR top", 5)
+    assert [levels[0], *levels[3:]] == [
+        "EUR top 2 levels, spread 3 ticks (0.0003, 3.0 bps of the mid 1.00995)",
+        "       1   7.0000   1.0098   1.0101   5.0000        2",
+        "       1   2.0000   1.0097   1.0103   5.0000        1"]
+    assert "GBP: no resting orders" in lines
 
 
 def _frame(path: Path, depth_settled: bool = True) -> Frame:
