@@ -3,10 +3,13 @@ orders, the top levels, and reads that never settle."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sim.core import layout as L
 from sim.core.book_layout import BUY, GTC, IOC, NIL, SELL
@@ -120,3 +123,26 @@ def test_a_read_that_never_settles_says_so(tmp_path: Path) -> None:
     finally:
         ex.close()
     assert L.EXCHANGE_FILE in str(ex.path)
+
+
+@given(st.decimals(min_value=Decimal("0.5"), max_value=Decimal("1.6"), places=6),
+       st.sampled_from([(10_000, 10_000, 1), (1_000, 1_070, 2), (3, 10, 1)]))
+def test_a_typed_price_is_on_the_ladder_or_names_its_neighbours(
+        price: Decimal, shape: tuple[int, int, int]) -> None:
+    lot, base, step = shape
+    lad = Ladder("EUR", 10_000, lot, base, step, 200)
+    try:
+        t = lad.tick_of(str(price))
+    except BadInput as e:
+        msg = str(e)
+        exact = (price * lot - base) / step
+        if exact < 0:
+            assert msg.endswith(f"nearest {lad.price_text(0)}")
+        elif exact > 199:
+            assert msg.endswith(f"nearest {lad.price_text(199)}")
+        else:
+            lo = int(exact)
+            assert exact != lo
+            assert msg.endswith(f"nearest {lad.price_text(lo)} or {lad.price_text(lo + 1)}")
+        return
+    assert 0 <= t < 200 and lad.price(t) == price * lot
