@@ -8,10 +8,10 @@ none moved, no transaction wrote during the copy. A copy that never settles with
 judged (a torn copy "violates" conservation without anything being wrong).
 
 A currency on a limit order book shows its last fill as its rate and its fills as its
-trades, a table of the books
-(best prices, spread, resting orders, what they hold, cash due to makers: the currency
-records' mirror of each book, in the same copy) and each book's top levels (read under
-the same seqlock, separately). An account's wealth counts what its resting orders hold.
+trades; below the currencies, a table of the books (best prices, spread, resting orders,
+what they hold, cash due to makers: the currency records' mirror of each book, in the
+same copy) and each book's top levels (read under the same seqlock, separately). An
+account's wealth counts what its resting orders hold and the cash it is due.
 
 Under ``sync: none`` a settled seqlock proves nothing (racing traders can lose version
 increments as well as money), so those frames are labelled unguarded.
@@ -239,7 +239,6 @@ def screen(f: Frame) -> Group:
     if f.books:
         parts += books_view({c: b.ladder for c, b in f.books.items()}, cur,
                             {c: b.depth for c, b in f.books.items()})
-
 
     claimed = np.flatnonzero(accounts["status"] != L.SLOT_FREE)
     worth = wealth(accounts, rate, scale) + _stake_worth(f.snap.stakes, len(accounts), rate,
