@@ -23,6 +23,7 @@ __all__ = ["MAX_ACCOUNTS_SHOWN", "print_exchange"]
 # A population has too many accounts to list: the first ones, unless all are asked for.
 MAX_ACCOUNTS_SHOWN: Final = 20
 
+
 def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
     h = ex.header()
     scale = int(h["scale"])
