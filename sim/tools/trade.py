@@ -18,7 +18,7 @@ from typing import IO, Final
 
 from sim.core import layout as L
 from sim.core.book_layout import BUY, GTC, IOC, NIL, POST_ONLY, SELL
-from sim.core.book_result import REJ_CANCEL, Result
+from sim.core.book_result import REJ_CANCEL, REJ_FUNDS, Result
 from sim.core.book_result import REJECT_REASONS as BOOK_REJECT_REASONS
 from sim.core.claims import join
 from sim.core.exchange import Exchange
@@ -240,7 +240,7 @@ class _Session:
         res = self.writer.limit(self.account, c, side, tick, lots, tif)
         what = (f"limit {words[1].lower()} {lad.units_text(lots)} {lad.name} @ "
                 f"{lad.price_text(tick)}{_TIF_NAMES[tif]}")
-        return _report(lad, side, what, res, tif=tif, limit=tick)
+        return _report(lad, side, what, res, tif=tif, limit=tick) + self._due_hint(c, res)
 
     def market(self, words: list[str]) -> str:
         code = self._example()[0] if self.ladders else "EUR"
@@ -252,7 +252,17 @@ class _Session:
         lots = lad.lots_of(words[3])
         res = self.writer.market(self.account, c, side, lots)
         what = f"market {words[1].lower()} {lad.units_text(lots)} {lad.name}"
-        return _report(lad, side, what, res)
+        return _report(lad, side, what, res) + self._due_hint(c, res)
+
+    def _due_hint(self, c: int, res: Result) -> str:
+        """Why cash shown as due did not pay for a rejected order."""
+        if res.status != REJ_FUNDS:
+            return ""
+        due = self.ex.q[self.ex.geo.stake_at(self.account, c) // 8 + _STAKE("due_cash")]
+        if not due:
+            return ""
+        return (f" ({money(due, self.scale)} cash due from fills on {self.names[c]} joins the "
+                "cash at the next accepted order there)")
 
     def cancel(self, words: list[str]) -> str:
         usage = "expected 'cancel ID' or 'cancel CODE ID' (the ids 'orders' lists)"

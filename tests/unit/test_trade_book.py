@@ -136,8 +136,16 @@ def test_fills_of_resting_orders_become_cash_due_then_cash(book_file: Path) -> N
                 w.close()
 
     lines = _session(book_file, "limit sell EUR 2 @ 1.0100", "balance", someone_buys,
-                     "balance", "limit buy EUR 1 @ 1.0000", "balance")
+                     "balance", "limit buy EUR 101 @ 1.0000", "limit buy EUR 1 @ 1.0000",
+                     "balance")
     assert lines[2].startswith("limit sell 2.0000 EUR @ 1.0100: rested 2.0000 @ 1.0100 as ")
+    assert lines[3:6] == [
+        "cash 100.0000  EUR 8.0000 (+ 2.0000 in resting sells)  USD 10.0000  GBP 10.0000",
+        "cash 100.0000 (+ 2.0200 due from fills)  EUR 8.0000  USD 10.0000  GBP 10.0000",
+        # 101 at 1.0000 costs 101.00: the cash alone, not the cash due, must cover it.
+        "rejected: limit buy 101.0000 EUR @ 1.0000: cash or units not available (2.0200 cash "
+        "due from fills on EUR joins the cash at the next accepted order there)"]
+    del lines[5]
     assert lines[3:] == [
         "cash 100.0000  EUR 8.0000 (+ 2.0000 in resting sells)  USD 10.0000  GBP 10.0000",
         "cash 100.0000 (+ 2.0200 due from fills)  EUR 8.0000  USD 10.0000  GBP 10.0000",
