@@ -36,16 +36,55 @@ UNITS: Final = 2_000 * SCALE
 ORDERS: Final = 2500
 
 
-def _exchange(path: Path) -> Exchange:
+def book_exchange(path: Path, shape: tuple[int, int, int] = SHAPE) -> Exchange:
+    """Two books (EUR, GBP of lot 0.1) beside a pool (USD); nine funded accounts, hosted
+    by writers 0, 1, 2 in turn."""
     specs = [CurrencySpec("EUR", 0, 0, BookSpec(10_000, 1, SCALE, 1.01)),
              CurrencySpec("USD", 100_000 * SCALE, 100_000 * SCALE),
              CurrencySpec("GBP", 0, 0, BookSpec(12_600, 2, SCALE // 10, 1.27))]
     ex = Exchange.create(str(path / L.EXCHANGE_FILE), specs, n_writers=3,
                          n_accounts=N_ACC + 1, ring_rows=128, scale=SCALE, fee_bps=0,
-                         book_shape=SHAPE)
+                         book_shape=shape)
     ex.fund_accounts([Funding(a % 3, CASH, [UNITS, UNITS, UNITS]) for a in range(N_ACC)],
                      {0: L.KIND_TRADER, 1: L.KIND_TRADER, 2: L.KIND_TRADER})
     return ex
+
+
+def new_seen() -> dict[str, int]:
+    return {"fills": 0, "self": 0, "rested": 0, "cancels": 0, "pool": 0, "silent_sweeps": 0}
+
+
+def random_order(ex: Exchange, wr: Writer, a: int, rng: np.random.Generator,
+                 live: list[tuple[int, int]], seen: dict[str, int]) -> None:
+    """One random order of account ``a`` (a pool trade, a cancel of one of its ``live``
+    orders, a market order, or a limit order of any kind); counts what it did."""
+    side = int(rng.integers(2))
+    r = rng.random()
+    if r < 0.15:
+        seen["pool"] += wr.trade(a, 1, side, int(rng.integers(1, 20)) * SCALE) > 0
+        return
+    c = int(rng.choice([0, 2]))
+    # Read without the lock: only the owner's own orders take it away.
+    due = int(ex.q[ex.geo.stake_at(a, c) // 8 + L.STAKE.word("due_cash")])
+    if r < 0.35 and live:
+        c, oid = live.pop(int(rng.integers(len(live))))
+        res = wr.cancel(a, c, oid)
+        seen["cancels"] += res.cancelled > 0
+    elif r < 0.45:
+        res = wr.market(a, c, side, int(rng.integers(1, 30)))
+    else:
+        tick = int(rng.normal(100, 8)) + (3 if side == SELL else -3)
+        tif = int(rng.choice([GTC, GTC, GTC, IOC, IOC, POST_ONLY]))
+        res = wr.limit(a, c, side, tick, int(rng.integers(1, 40)), tif)
+        if res.rested:
+            live.append((c, res.order_id))
+    seen["fills"] += len(res.fills)
+    seen["self"] += sum(f.maker_account == a for f in res.fills)
+    seen["rested"] += res.rested > 0
+    # An accepted order that wrote no row, yet swept the account's due cash (a maker
+    # paid later, between the read and this order, only adds to what it swept).
+    seen["silent_sweeps"] += (res.status == 0 and due > 0 and not res.fills
+                              and not res.rested and not res.cancelled)
 
 
 def _trade(ex: Exchange, seed: int) -> dict[str, int]:
@@ -53,36 +92,11 @@ def _trade(ex: Exchange, seed: int) -> dict[str, int]:
     writers = [Writer(ex, w) for w in range(3)]
     rng = np.random.default_rng(seed)
     live: dict[int, list[tuple[int, int]]] = {a: [] for a in range(N_ACC)}
-    seen = {"fills": 0, "self": 0, "rested": 0, "cancels": 0, "pool": 0, "silent_sweeps": 0}
+    seen = new_seen()
     try:
         for _ in range(ORDERS):
             a = int(rng.integers(N_ACC))
-            wr = writers[a % 3]
-            side = int(rng.integers(2))
-            r = rng.random()
-            if r < 0.15:
-                seen["pool"] += wr.trade(a, 1, side, int(rng.integers(1, 20)) * SCALE) > 0
-                continue
-            c = int(rng.choice([0, 2]))
-            due = int(ex.stakes()["due_cash"][a, c])
-            if r < 0.35 and live[a]:
-                c, oid = live[a].pop(int(rng.integers(len(live[a]))))
-                res = wr.cancel(a, c, oid)
-                seen["cancels"] += res.cancelled > 0
-            elif r < 0.45:
-                res = wr.market(a, c, side, int(rng.integers(1, 30)))
-            else:
-                tick = int(rng.normal(100, 8)) + (3 if side == SELL else -3)
-                tif = int(rng.choice([GTC, GTC, GTC, IOC, IOC, POST_ONLY]))
-                res = wr.limit(a, c, side, tick, int(rng.integers(1, 40)), tif)
-                if res.rested:
-                    live[a].append((c, res.order_id))
-            seen["fills"] += len(res.fills)
-            seen["self"] += sum(f.maker_account == a for f in res.fills)
-            seen["rested"] += res.rested > 0
-            # An accepted order that wrote no row yet swept the account's due cash.
-            seen["silent_sweeps"] += (res.status == 0 and due > 0 and not res.fills
-                                      and not res.rested and not res.cancelled)
+            random_order(ex, writers[a % 3], a, rng, live[a], seen)
     finally:
         for wr in writers:
             wr.close()
@@ -92,7 +106,7 @@ def _trade(ex: Exchange, seed: int) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def traded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, int]]]:
     path = tmp_path_factory.mktemp("replay")
-    with _exchange(path) as ex:
+    with book_exchange(path) as ex:
         seen = _trade(ex, 11)
     yield path, seen
 
@@ -204,7 +218,7 @@ def test_repair_rolls_back_a_book_order_killed_before_its_first_store(tmp_path: 
     """Killed after its journal's state but before the version store: the version is
     even, so only the book's journal tells; ``--repair`` rolls it back, and the replay
     matches."""
-    ex = _exchange(tmp_path)
+    ex = book_exchange(tmp_path)
     writers = [Writer(ex, w) for w in range(3)]
     try:
         for k, a in enumerate((0, 1, 2, 3)):
