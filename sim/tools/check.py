@@ -9,8 +9,9 @@ Each row must come from the ledger of the writer that hosts its account.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from sim.harness.rundir import INCOMPLETE
 from sim.tools.replay_book import BookReplay
 
 __all__ = ["check_command", "replay"]
+
+_BLOCK_ROWS: Final = 262_144
+_FIELDS: Final = ("currency", "account", "side", "qty", "cash", "cur_seq", "unit_reserve",
+                  "kind", "order_id", "maker", "tick", "t_ns")
 
 
 def _exchange_path(target: str) -> str:
@@ -102,14 +107,8 @@ def replay(ex: Exchange) -> list[str]:
     ok = claimed.tolist()
     books = BookReplay(ex, cash, hold, ok) if book_mask else None
     problems: list[str] = []
-    # Time order (each row's clock was read under its currency's lock) is consistent with
-    # every currency's sequence and with every account's own order of trades.
-    order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
-    cols = [rows[f][order].tolist() for f in ("currency", "account", "side", "qty", "cash",
-                                              "cur_seq", "unit_reserve", "kind", "order_id",
-                                              "maker", "tick", "t_ns")]
-    for (c, a, side, qty, amount, cs, ur, kind, oid, maker, tick, t), w in zip(
-            zip(*cols, strict=True), owners[order].tolist(), strict=True):
+    for c, a, side, qty, amount, cs, ur, kind, oid, maker, tick, t, w in _in_time_order(
+            rows, owners):
         where = f"ledger row writer {w} account {a} currency {c} cur_seq {cs}"
         if not (0 <= a < len(acc) and ok[a]) or not 0 <= c < nc:
             problems.append(f"{where}: names an unclaimed account or unknown currency")
@@ -163,6 +162,22 @@ def replay(ex: Exchange) -> list[str]:
                 problems.append(f"writer {w} {field}: file {int(wri[field][w])}, ledger "
                                 f"{int(mine)}")
     return problems[:51]
+
+
+def _in_time_order(rows: np.ndarray[Any, Any], owners: np.ndarray[Any, Any]
+                   ) -> Iterator[tuple[int, ...]]:
+    """Each row's fields as Python ints, and its writer, in time order.
+
+    Time order (each row's clock was read under its currency's lock) is consistent with
+    every currency's sequence and with every account's own order of orders. Converted a
+    block at a time: a long run's ledger as Python ints at once would take several bytes
+    per row more than its 128-byte rows.
+    """
+    order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
+    for i in range(0, len(order), _BLOCK_ROWS):
+        idx = order[i: i + _BLOCK_ROWS]
+        cols = [rows[f][idx].tolist() for f in _FIELDS]
+        yield from zip(*cols, owners[idx].tolist(), strict=True)
 
 
 def _pool_row(pool_cash: list[int], pool_units: list[int], cash: np.ndarray[Any, Any],
