@@ -403,6 +403,7 @@ class BookReplay:
             same("mirror last_rate", float(cur["last_rate"]), b.last_price / b.lot)
         levels = region[geo.levels: geo.orders].reshape(geo.ticks, _LW)
         orders = region[geo.orders: geo.orders + geo.capacity * _OW].reshape(geo.capacity, _OW)
+        same("live order records", int((orders[:, _OS] == ORDER_LIVE).sum()), len(b.orders))
         out += _compare_levels(b, levels, orders, geo.capacity, name)
         # The stakes: reserves exactly (due cash: silent_sweeps).
         for field, replayed in (("reserved_cash", self.rcash), ("reserved_units", self.runits)):
