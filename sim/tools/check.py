@@ -70,10 +70,11 @@ def unfinished(ex: Exchange) -> list[str]:
 def _settle_books(ex: Exchange) -> int:
     """Roll back every book transaction a dead process left; returns how many.
 
-    ``settle`` finds a dead order by its currency's odd version; a process killed after
-    its journal's state but before the version store left an active journal and an even
-    version (nothing stored yet: the rollback writes back the same words). Either way the
-    next order on that book would roll it back; a file nobody trades on is settled here.
+    ``settle`` finds a dead order by the writer its currency names in flight or by its odd
+    version; a writer that does not name itself in flight, killed after its journal's
+    state but before the version store, leaves only an active journal (nothing stored
+    yet: the rollback writes back the same words). The next order on that book would roll
+    it back; a file nobody trades on is settled here.
     """
     rolled = 0
     for c in ex.geo.books:
