@@ -3,10 +3,9 @@
 Each process opens the exchange file by path, takes its own writer and sends random
 orders (limit of every kind, market, cancel, pool trades) for its three accounts, at least
 1,500 and for at least a second; one of them is SIGKILLed after its 1,500th order, while
-the others trade. ``sim check --repair`` then
-settles what it left, and ``--replay`` rebuilds every book, stake and account from the
-three ledgers, in the time order their rows were written under each currency's lock,
-and finds the file exactly.
+the others trade. ``sim check --repair`` then settles what it left, and ``--replay``
+rebuilds every book, stake and account from the three ledgers, in the time order their
+rows were written under each currency's lock, and finds the file exactly.
 """
 
 from __future__ import annotations
