@@ -19,12 +19,18 @@ from typing import Final
 
 import multiprocess
 import numpy as np
+import pandas as pd
 import pytest
 
+from sim.config.scenario import parse_scenario
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.transaction import Writer
+from sim.harness.coordinator import run_scenario
+from sim.harness.rundir import ORDERS, TRADES
+from sim.harness.tables import ORDER_SCHEMA, TRADE_SCHEMA
 from sim.tools.check import check_command, replay
+from tests.integration.harness import scenario
 from tests.unit.test_book_replay import N_ACC, book_exchange, new_seen, random_order
 
 _TRADE_S: Final = 1.0
@@ -99,3 +105,47 @@ def test_parallel_book_trading_with_a_kill_replays_exactly(tmp_path: Path) -> No
         assert int(wri["log_head"][0]) == int(wri["log_count"][0]) > 0
     assert (Path(path).parent / "ledger" / "writer-0000.bin").stat().st_size == (
         int(wri["log_count"][0]) * L.ROW.size)
+
+
+BOOK_TRADERS: Final = [
+    {"count": 2, "strategy": "market_maker", "cash": 100000, "holdings": 50000,
+     "arrival": {"kind": "poisson", "rate_hz": 400}},
+    {"count": 6, "strategy": "value", "cash": 20000, "holdings": 10000,
+     "arrival": {"kind": "poisson", "rate_hz": 100}},
+    {"count": 20, "strategy": "noise", "cash": 10000, "holdings": 5000},
+]
+
+
+@pytest.mark.timeout(120)
+def test_a_book_run_with_kills_replays_exactly_and_its_tables_hold_the_ledger(
+        tmp_path: Path) -> None:
+    scn = parse_scenario(scenario(
+        duration_s=1.5, processes=2, market="book", scale=10000, fee_bps=0,
+        traders=BOOK_TRADERS,
+        currencies=[{"name": "EUR", "rate": 1.1}, {"name": "GBP", "rate": 1.27}],
+        faults={"kill_traders": 12, "after_s": 0.2, "every_s": 0.08, "restart": True,
+                "pause_in_txn_us": 1000, "pause_prob": 0.2}), "<test>", "t")
+    out = run_scenario(scn, tmp_path / "results", out=None, figures=False, csv=True)
+    run_dir = out.run_dir
+    f = out.summary.faults
+    # Orders killed halfway through their stores, rolled back by the next lock holder.
+    assert f.kills >= 8 and f.kills_in_transaction >= 1, f
+    with Exchange.open(str(run_dir / L.EXCHANGE_FILE), writable=False) as ex:
+        assert replay(ex) == []
+        rows = int(ex.currencies()["seq"].sum())
+        fills = sum(int(ex.book(c).counter("fills")) for c in ex.geo.books)
+        cancels = sum(int(ex.book(c).counter("cancels")) for c in ex.geo.books)
+    assert fills > 100 and cancels > 10, (fills, cancels)
+    trades = pd.read_parquet(run_dir / TRADES)
+    orders = pd.read_parquet(run_dir / ORDERS)
+    assert list(trades.columns) == TRADE_SCHEMA.names
+    assert list(orders.columns) == ORDER_SCHEMA.names
+    # Every ledger row once, in one global sequence over both tables.
+    assert len(trades) == fills and len(trades) + len(orders) == rows
+    assert sorted([*trades["seq"], *orders["seq"]]) == list(range(1, rows + 1))
+    assert (trades["maker"] >= 0).all() and (trades["unit_reserve"] == 0).all()
+    assert set(orders["event"].astype(str)) == {"placed", "cancelled"}
+    assert (orders["event"] == "cancelled").sum() == cancels
+    for name in ("trades", "orders"):
+        back = pd.read_csv(run_dir / f"{name}.csv")
+        assert len(back) == len(trades if name == "trades" else orders)
