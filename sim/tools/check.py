@@ -102,36 +102,62 @@ def replay(ex: Exchange) -> list[str]:
     vol_c = [0] * nc
     cash = acc["init_cash"].astype(object)
     hold = acc["init_holdings"][:, :nc].astype(object)
-    trades = np.zeros(len(acc), dtype=np.int64)
-    w_trades = np.zeros(len(wri), dtype=np.int64)
+    trades = [0] * len(acc)
+    w_trades = [0] * len(wri)
     host = acc["writer"].tolist()
     ok = claimed.tolist()
     books = BookReplay(ex, cash, hold, ok) if book_mask else None
+    # Due cash of books that no row shows swept: a pool buy may have spent it.
+    unswept = books.unswept if books is not None else {}
     problems: list[str] = []
     for c, a, side, qty, amount, cs, ur, kind, oid, maker, tick, t, w in _in_time_order(
             rows, owners):
-        where = f"ledger row writer {w} account {a} currency {c} cur_seq {cs}"
-        if not (0 <= a < len(acc) and ok[a]) or not 0 <= c < nc:
-            problems.append(f"{where}: names an unclaimed account or unknown currency")
+        # The row's name is formatted only for a problem: most rows have none.
+        if not (0 <= a < len(ok) and ok[a]) or not 0 <= c < nc:
+            problems.append(f"{_where(w, a, c, cs)}: names an unclaimed account or unknown "
+                            "currency")
             continue
         if host[a] != w:
-            problems.append(f"{where}: account {a} is hosted by writer {host[a]}")
+            problems.append(f"{_where(w, a, c, cs)}: account {a} is hosted by writer "
+                            f"{host[a]}")
         if cs != seq[c] + 1:
             # Once per gap: the rows after it go on from the sequence they carry.
-            problems.append(f"{where}: expected cur_seq {seq[c] + 1}")
+            problems.append(f"{_where(w, a, c, cs)}: expected cur_seq {seq[c] + 1}")
         seq[c] = cs
-        if books is not None and book_mask >> c & 1:
+        if book_mask >> c & 1 and books is not None:
             new, found = books.row(kind, c, a, side, qty, amount, oid, maker, tick, t)
-            problems += [f"{where}: {p}" for p in found]
-            trades[a] += new
-            w_trades[w] += new
+            if found:
+                problems += [f"{_where(w, a, c, cs)}: {p}" for p in found]
+            if new:
+                trades[a] += 1
+                w_trades[w] += 1
             if kind == L.ROW_FILL:
                 vol_u[c] += qty
                 vol_c[c] += amount
         else:
-            problems += [f"{where}: {p}" for p in _pool_row(
-                pool_cash, pool_units, cash, hold, c, a, side, qty, amount, ur, fee,
-                cash[a] if books is None else books.headroom(a))]
+            if side == L.SIDE_BUY:
+                want = buy_cost(pool_cash[c], pool_units[c], qty, fee)
+                ok_funds = 0 < want <= cash[a] + unswept.get(a, 0)
+                pool_cash[c] += amount
+                pool_units[c] -= qty
+                cash[a] -= amount
+                hold[a, c] += qty
+            else:
+                want = sell_proceeds(pool_cash[c], pool_units[c], qty, fee)
+                ok_funds = qty <= hold[a, c] and want > 0
+                pool_cash[c] -= amount
+                pool_units[c] += qty
+                cash[a] += amount
+                hold[a, c] -= qty
+            if want != amount:
+                problems.append(f"{_where(w, a, c, cs)}: logged cash {amount}, pricing gives "
+                                f"{want}")
+            if not ok_funds:
+                problems.append(f"{_where(w, a, c, cs)}: the account could not afford this "
+                                "trade")
+            if ur != pool_units[c]:
+                problems.append(f"{_where(w, a, c, cs)}: logged unit_reserve {ur}, replay "
+                                f"has {pool_units[c]}")
             vol_u[c] += qty
             vol_c[c] += amount
             trades[a] += 1
@@ -154,7 +180,7 @@ def replay(ex: Exchange) -> list[str]:
         # Cash that orders without a row swept out of the due cash, into the account.
         for a, x in moved.items():
             cash[a] += x
-    problems += _compare_accounts(acc, claimed, cash, hold, trades)
+    problems += _compare_accounts(acc, claimed, cash, hold, np.array(trades, dtype=np.int64))
     per_writer = np.bincount(owners, minlength=len(wri)) if len(owners) else np.zeros(
         len(wri), dtype=np.int64)
     for w in np.flatnonzero(wri["status"] != L.SLOT_FREE).tolist():
@@ -181,33 +207,8 @@ def _in_time_order(rows: np.ndarray[Any, Any], owners: np.ndarray[Any, Any]
         yield from zip(*cols, owners[idx].tolist(), strict=True)
 
 
-def _pool_row(pool_cash: list[int], pool_units: list[int], cash: np.ndarray[Any, Any],
-              hold: np.ndarray[Any, Any], c: int, a: int, side: int, qty: int, amount: int,
-              ur: int, fee: int, headroom: int) -> list[str]:
-    """Apply one pool trade; what is wrong with it. ``headroom`` is the most cash the
-    account can have had (with due cash of books that no row shows swept)."""
-    out = []
-    if side == L.SIDE_BUY:
-        want = buy_cost(pool_cash[c], pool_units[c], qty, fee)
-        ok_funds = 0 < want <= headroom
-        pool_cash[c] += amount
-        pool_units[c] -= qty
-        cash[a] -= amount
-        hold[a, c] += qty
-    else:
-        want = sell_proceeds(pool_cash[c], pool_units[c], qty, fee)
-        ok_funds = qty <= hold[a, c] and want > 0
-        pool_cash[c] -= amount
-        pool_units[c] += qty
-        cash[a] += amount
-        hold[a, c] -= qty
-    if want != amount:
-        out.append(f"logged cash {amount}, pricing gives {want}")
-    if not ok_funds:
-        out.append("the account could not afford this trade")
-    if ur != pool_units[c]:
-        out.append(f"logged unit_reserve {ur}, replay has {pool_units[c]}")
-    return out
+def _where(w: int, a: int, c: int, cs: int) -> str:
+    return f"ledger row writer {w} account {a} currency {c} cur_seq {cs}"
 
 
 def _compare_accounts(acc: np.ndarray[Any, Any], claimed: np.ndarray[Any, Any],
