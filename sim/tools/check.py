@@ -2,9 +2,11 @@
 
 The replay starts from the initial state the file itself records (initial pool reserves
 and each account's initial funding), applies every committed ledger row of every writer in
-each currency's sequence order, re-prices each trade with :mod:`sim.core.pricing`, and
-then compares pools, every account, and every writer's counters with the file, exactly.
-Each row must come from the ledger of the writer that hosts its account.
+each currency's sequence order (no gap), re-prices each pool trade with
+:mod:`sim.core.pricing`, rebuilds every book from its order events and fills
+(:mod:`sim.tools.replay_book`), and then compares pools, books, stakes, every account, and
+every writer's counters with the file, exactly. Each row must come from the ledger of the
+writer that hosts its account.
 """
 
 from __future__ import annotations
