@@ -140,6 +140,18 @@ def test_random_orders_replay_exactly(traded: tuple[Path, dict[str, int]]) -> No
     assert "replay: matches the file exactly\n" in out.getvalue()
 
 
+def test_full_books_and_capped_orders_replay_exactly(tmp_path: Path) -> None:
+    # 40 order records and 1 fill an order: resting orders are refused for a full book
+    # and sweeps are cut short at the cap, their remainders dropped without a row.
+    with book_exchange(tmp_path, (200, 40, 1)) as ex:
+        seen = _trade(ex, 5)
+        assert seen["fills"] > 200 and seen["silent_sweeps"] > 0, seen
+        for c in (0, 2):
+            assert ex.book(c).counter("rej_full") > 5
+            assert ex.book(c).counter("capped") > 20
+        assert replay(ex) == []
+
+
 def _fill_rows(rows: np.ndarray, c: int) -> np.ndarray:  # type: ignore[type-arg]
     return np.flatnonzero((rows["kind"] == L.ROW_FILL) & (rows["currency"] == c))
 
