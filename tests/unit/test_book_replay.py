@@ -22,7 +22,7 @@ from sim.core import layout as L
 from sim.core.book import Book
 from sim.core.book_layout import BUY, GTC, IOC, ORDER, POST_ONLY, SELL, BookGeometry, split_id
 from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
-from sim.core.ledger import ledger_file
+from sim.core.ledger import ledger_file, load_ledger
 from sim.core.transaction import Writer
 from sim.errors import BadInput
 from sim.tools.check import check_command, replay
@@ -138,6 +138,21 @@ def test_random_orders_replay_exactly(traded: tuple[Path, dict[str, int]]) -> No
     out = io.StringIO()
     check_command(str(path), repair=False, do_replay=True, out=out)
     assert "replay: matches the file exactly\n" in out.getvalue()
+
+
+def test_pool_rows_load_as_pool_trades_whatever_their_ring_slot_held(
+        traded: tuple[Path, dict[str, int]]) -> None:
+    with Exchange.open(str(traded[0] / L.EXCHANGE_FILE), writable=False) as ex:
+        raw = np.concatenate([_rows(ex, w) for w in range(3)])
+        rows, _ = load_ledger(ex, ex.writers())
+    pool = rows["currency"] == 1
+    # The pool writer stores only a pool trade's fields: a wrapped ring slot keeps the
+    # kind, order, maker and tick of the book row it held before.
+    assert (raw["kind"][raw["currency"] == 1] != L.ROW_TRADE).any()
+    assert (rows["kind"][pool] == L.ROW_TRADE).all()
+    assert (rows["maker"][pool] == -1).all() and (rows["tick"][pool] == -1).all()
+    assert (rows["order_id"][pool] == 0).all()
+    assert (rows["kind"][~pool] != L.ROW_TRADE).all()
 
 
 def test_full_books_and_capped_orders_replay_exactly(tmp_path: Path) -> None:
