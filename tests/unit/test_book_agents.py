@@ -343,6 +343,31 @@ def test_zero_intelligence_bids_below_its_value_and_asks_above_its_cost() -> Non
     assert 150 < sides[BUY] < 250
 
 
+@pytest.mark.parametrize("ask", [2010, 2011])
+def test_noise_buys_and_sells_are_mirror_images(ask: int) -> None:
+    """The same draws give a buy and a sell of the same kind and size, equally far from
+    the mid (a whole or a half tick)."""
+    rig, view, _ = market([balanced(100), balanced(100), RICH])
+    rig.book.limit(2, BUY, 1990, 10)
+    rig.book.limit(2, SELL, ask, 10)
+    buyer = Noise(NoiseParams(buy_prob=1.0), 1)
+    seller = Noise(NoiseParams(buy_prob=0.0), 1)
+    kinds: Counter[str] = Counter()
+    for seed in range(200):
+        view.bind(0)
+        b = buyer.decide(view, np.random.default_rng(seed))
+        view.bind(1)
+        s = seller.decide(view, np.random.default_rng(seed))
+        assert type(b) is type(s)
+        kinds[type(b).__name__] += 1
+        if isinstance(b, Limit | Market):
+            assert isinstance(s, Limit | Market)
+            assert (b.side, s.side, b.lots) == (BUY, SELL, s.lots)
+        if isinstance(b, Limit):
+            assert isinstance(s, Limit) and b.tick + s.tick == 1990 + ask
+    assert kinds["Limit"] > 100 and kinds["Market"] > 20, kinds
+
+
 def test_a_noise_trader_never_switches_side() -> None:
     """Buying only, it buys to the top of its band, then passes or cancels: never sells."""
     rig, view, trader = market([balanced(10), RICH])
