@@ -43,6 +43,8 @@ from sim.market.book_agents_base import (
     Cancel,
     Intent,
     Limit,
+    LiveOrder,
+    LiveOrders,
     Market,
     mid_price,
     send,
@@ -383,6 +385,18 @@ def test_a_noise_trader_never_switches_side() -> None:
     assert agent.position[0] == 5  # the band: min(10 lots, half the cash buys 5)
 
 
+def test_an_agent_tracks_a_bounded_list_of_its_orders_per_currency() -> None:
+    live = LiveOrders(cap=4)
+    for i in range(6):
+        live.add(LiveOrder(i % 2, 100 + i, BUY, 10, 1))
+    assert len(live) == 4 and live.get(100) is None and live.get(101) is None
+    assert [o.order_id for o in live.of(0)] == [102, 104]
+    assert live.oldest(1) == LiveOrder(1, 103, BUY, 10, 1) and live.count(1) == 2
+    assert live.pop(103) is not None and live.pop(103) is None
+    assert live.oldest(1) is not None and live.oldest(1).order_id == 105  # type: ignore[union-attr]
+    assert live.pop(105) is not None and live.oldest(1) is None and live.count(1) == 0
+
+
 def test_the_registry_names_every_agent() -> None:
     assert sorted(BOOK_BUILTINS) == ["market_maker", "momentum", "noise", "value", "zi"]
     assert book_strategy("zi") is ZeroIntelligence
@@ -400,7 +414,7 @@ def test_the_registry_names_every_agent() -> None:
 
 NOISE_AGENTS: Final = 50
 NOISE_DECISIONS: Final = 20_000
-NOISE_RUNS: Final = 8
+NOISE_RUNS: Final = 6
 T_LIMIT: Final = 3.0
 
 
