@@ -31,6 +31,9 @@ import time
 from typing import Final
 
 from sim.core import layout as L
+from sim.core.book_layout import GTC
+from sim.core.book_result import Result
+from sim.core.book_txn import BookDesk
 from sim.core.exchange import Exchange
 from sim.core.ledger import drain_writer, open_ledger
 from sim.core.pricing import buy_cost, sell_proceeds
@@ -87,7 +90,7 @@ def recover_currency(ex: Exchange, c: int) -> bool:
     q, d = ex.q, ex.d
     cb = ex.cur_base[c]
     w = q[cb + _INFLIGHT]
-    rolled = False
+    rolled = ex.is_book(c) and ex.book(c).recover()
     if w != L.NO_WRITER:
         if not 0 <= w < ex.geo.n_writers:
             raise AssertionError(f"currency {c} inflight names writer {w}, out of range")
@@ -185,6 +188,58 @@ class Writer:
         if self.recovers:
             recover_writer(ex, w)
         self._ledger_fd = open_ledger(ex, w)
+        self.desk = BookDesk(ex, w)
+        # A match may log max_fills + 1 rows before the ring is drained again.
+        if ex.geo.book_mask and self.rows - self.drain_at < ex.geo.book_shape[2] + 2:
+            raise ValueError(f"ring_rows {self.rows} is too small for books of max_fills "
+                             f"{ex.geo.book_shape[2]}: expected at least "
+                             f"{2 * (ex.geo.book_shape[2] + 2)}")
+
+    # -- orders on a book ----------------------------------------------------------------
+
+    def limit(self, a: int, c: int, side: int, tick: int, lots: int, tif: int = GTC) -> Result:
+        """A limit order of account ``a`` on currency ``c``'s book (lots at ``tick``)."""
+        self._book_lock(c)
+        try:
+            return self.desk.limit(a, c, side, tick, lots, tif)
+        finally:
+            self._book_unlock(c)
+
+    def market(self, a: int, c: int, side: int, lots: int) -> Result:
+        """A market order of account ``a`` on currency ``c``'s book."""
+        self._book_lock(c)
+        try:
+            return self.desk.market(a, c, side, lots)
+        finally:
+            self._book_unlock(c)
+
+    def cancel(self, a: int, c: int, oid: int) -> Result:
+        """Cancel account ``a``'s live order ``oid`` on currency ``c``'s book."""
+        self._book_lock(c)
+        try:
+            return self.desk.cancel(a, c, oid)
+        finally:
+            self._book_unlock(c)
+
+    def _book_lock(self, c: int) -> None:
+        locks = self.locks
+        died = locks.acquire(c)
+        if self.recovers:
+            try:
+                book = self.desk.books.get(c) or self.desk.book(c)
+                if died or book.journal_state():
+                    q = self.q
+                    for r in locks.covered(c) if died else (c,):
+                        q[self.wb + _ROLLBACKS] += recover_currency(self.ex, r)
+            except BaseException:
+                locks.release(c)
+                raise
+
+    def _book_unlock(self, c: int) -> None:
+        self.locks.release(c)
+        q = self.q
+        if q[self.wb + _LOG_COUNT] - q[self.wb + _LOG_HEAD] >= self.drain_at:
+            drain_writer(self.ex, self.w, self._ledger_fd)
 
     def trade(self, a: int, c: int, side: int, qty: int) -> int:
         """Execute one order of account ``a``; the cash moved (> 0) or a negative reject
