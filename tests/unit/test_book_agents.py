@@ -1,11 +1,10 @@
-"""Book agents on the standalone engine: budgets, the market maker's skew and requotes, the
-value agent's side, and populations: noise alone does not drift beyond chance (and a
-biased noise is caught by the same test), an ABIDES-like mix keeps a two-sided book that
-trades.
+"""Book agents: budgets, the market maker's skew and requotes, the value agent's side, and
+populations: noise alone does not drift beyond chance (and a biased noise is caught by the
+same test), an ABIDES-like mix keeps a two-sided book that trades, and the agents trade
+on the books of an exchange file through its ``Writer`` and ``MappedBookView``.
 
-The engine here is the real one over a bytearray (``Rig``); it counts an account's units
-in lots, where the exchange file counts minor units (lots * lot), so :class:`EngineView`
-reports holdings times ``LOT``, as the file's view does.
+Most tests run the real engine over a bytearray (``Rig``, re-created with a lot of
+``LOT`` minor units, as the file's books have), read by :class:`EngineView`.
 """
 
 from __future__ import annotations
@@ -13,15 +12,21 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from sim.core import layout as L
 from sim.core.book import Book
+from sim.core.book_invariants import check_book, reserves_match
 from sim.core.book_layout import BUY, GTC, NIL, POST_ONLY, SELL, BookGeometry
 from sim.core.book_result import OK, REJ_CANCEL, REJ_FUNDS, Result
+from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
+from sim.core.stakes import StakeAccounts
+from sim.core.transaction import Writer
 from sim.errors import BadScenario
 from sim.market.book_agents import (
     BOOK_BUILTINS,
@@ -49,6 +54,8 @@ from sim.market.book_agents_base import (
     mid_price,
     send,
 )
+from sim.market.book_agents_view import MappedBookView
+from sim.market.trader import MappedView
 from tests.unit.book_reference import Rig, clean
 
 LOT: Final = 10_000  # minor units of the currency in a lot: one unit at scale 10,000
@@ -102,7 +109,7 @@ class EngineView:
         return self.rig.accounts.balances(self.account)[0]
 
     def holding(self, c: int) -> int:
-        return self.rig.accounts.balances(self.account)[1] * LOT
+        return self.rig.accounts.balances(self.account)[1]
 
     def lot(self, c: int) -> int:
         return LOT
@@ -131,7 +138,10 @@ class EngineTrader:
 def market(balances: list[tuple[int, int]], fundamental: float = 1.0) -> tuple[Rig, EngineView,
                                                                                EngineTrader]:
     """A fresh book (a rate of 1.0 at its middle tick) and accounts (cash, lots)."""
-    rig = Rig(BookGeometry(TICKS, CAPACITY, MAX_FILLS), balances, price_base=PRICE_BASE)
+    geo = BookGeometry(TICKS, CAPACITY, MAX_FILLS)
+    rig = Rig(geo, [(c, lots * LOT) for c, lots in balances])
+    rig.book = Book.create(rig.q, 0, geo, rig.accounts, price_base=PRICE_BASE, price_step=1,
+                           lot=LOT)
     return rig, EngineView(rig, fundamental), EngineTrader(rig.book)
 
 
@@ -230,10 +240,10 @@ def test_the_market_maker_skews_against_its_inventory() -> None:
         (BUY, 1996, POST_ONLY), (SELL, 2004, POST_ONLY),
         (BUY, 1993, POST_ONLY), (SELL, 2007, POST_ONLY)]
     c, u = rig.accounts.balances(0)[:2]
-    rig.accounts.fund(0, c, u + 100)  # long 100 lots: the centre moves 5 ticks down
+    rig.accounts.fund(0, c, u + 100 * LOT)  # long 100 lots: the centre moves 5 ticks down
     assert mm.inventory(view, 0) == 100
     assert [q.tick for q in mm.plan(view, 0)] == [q.tick - 5 for q in flat]
-    rig.accounts.fund(0, c, u - 100)  # short 100 lots: 5 ticks up
+    rig.accounts.fund(0, c, u - 100 * LOT)  # short 100 lots: 5 ticks up
     assert [q.tick for q in mm.plan(view, 0)] == [q.tick + 5 for q in flat]
 
 
@@ -243,9 +253,9 @@ def test_the_market_maker_stops_adding_to_a_full_inventory() -> None:
     view.bind(0)
     mm.plan(view, 0)
     c, u = rig.accounts.balances(0)[:2]
-    rig.accounts.fund(0, c, u + 50)
+    rig.accounts.fund(0, c, u + 50 * LOT)
     assert {q.side for q in mm.plan(view, 0)} == {SELL}
-    rig.accounts.fund(0, c, u - 50)
+    rig.accounts.fund(0, c, u - 50 * LOT)
     assert {q.side for q in mm.plan(view, 0)} == {BUY}
 
 
@@ -441,7 +451,7 @@ def drift_t(buy_prob: float) -> tuple[float, list[float]]:
         buys = resting_buys(out.rig.book)
         for a, ag in enumerate(agents):
             units = out.rig.accounts.balances(a)[1]
-            assert ag.position[0] == units - start[1] + buys[a], a
+            assert ag.position[0] == (units - start[1] * LOT) // LOT + buys[a], a
         returns.append(math.log(mid_price(out.view, 0)))
     r = np.asarray(returns)
     return float(r.mean() / (r.std(ddof=1) / math.sqrt(len(r)))), returns
@@ -472,3 +482,63 @@ def test_an_abides_like_mix_keeps_a_two_sided_book_that_trades() -> None:
     assert book.counter("fills") > 2000, book.counter("fills")
     assert all(out.sent[k] > 100 for k in ("market_maker", "value", "momentum", "noise")), out.sent
     assert abs(math.log(mid_price(out.view, 0))) < 0.05
+
+
+def test_the_agents_trade_on_the_books_of_an_exchange_file(tmp_path: Path) -> None:
+    """Every kind on two books of a file beside a pool, through two writers: no order
+    refused for funds, no pool order, cash and units conserved counting reserves and due
+    cash, every book and reserve consistent, both sides quoted at the end."""
+    book = BookSpec(PRICE_BASE, 1, LOT, 1.0)
+    ex = Exchange.create(str(tmp_path / L.EXCHANGE_FILE),
+                         [CurrencySpec("EUR", 0, 0, book),
+                          CurrencySpec("USD", 10**6 * LOT, 10**6 * LOT),
+                          CurrencySpec("GBP", 0, 0, book)],
+                         n_writers=2, n_accounts=24, ring_rows=256, scale=LOT, fee_bps=0,
+                         book_shape=(TICKS, 4096, MAX_FILLS))
+    (tmp_path / "ledger").mkdir()
+    agents: list[BookStrategy[Any]] = (
+        [MarketMaker(MarketMakerParams(), 3) for _ in range(2)]
+        + [Value(ValueParams(), 3) for _ in range(4)]
+        + [BookMomentum(BookMomentumParams(), 3) for _ in range(2)]
+        + [ZeroIntelligence(ZeroIntelligenceParams(), 3) for _ in range(2)]
+        + [Noise(NoiseParams(), 3) for _ in range(14)])
+    lots = [100_000] * 2 + [500] * 22
+    cash, units = sum(n * 2 * 10_000 for n in lots), sum(n * LOT for n in lots)
+    ex.fund_accounts([Funding(a % 2, n * 2 * 10_000, [n * LOT, 0, n * LOT])
+                      for a, n in enumerate(lots)], {0: L.KIND_TRADER, 1: L.KIND_TRADER})
+    writers = [Writer(ex, w) for w in range(2)]
+    view = MappedBookView(ex, MappedView(ex))
+    order = np.random.default_rng([3, 1]).choice(
+        len(agents), size=4000, p=np.array([10.0] * 2 + [1.0] * 22) / 42).tolist()
+    rngs = [np.random.default_rng([3, 2, a]) for a in range(len(agents))]
+    try:
+        for a in order:
+            view.bind(a)
+            intent = agents[a].decide(view, rngs[a])
+            if intent is None:
+                continue
+            assert intent.currency in (0, 2)
+            res = send(writers[a % 2], a, intent)
+            assert res.status != REJ_FUNDS, (agents[a].name, intent)
+            agents[a].on_result(intent, res)
+        cur, _, acc = ex.copy_all()
+        st = ex.stakes()
+        total_cash = int(acc["cash"].sum()) + int(cur["cash_reserve"].sum())
+        for c in (0, 2):
+            b = ex.book(c)
+            assert b.counter("fills") > 100, b.counter("fills")
+            assert b.best(BUY) != NIL and b.best(SELL) != NIL
+            assert (view.best_bid(c), view.best_ask(c)) == (b.best(BUY), b.best(SELL))
+            found = check_book(ex.q, b.base)
+            assert found == {k: [] for k in found}
+            assert reserves_match(ex.q, [b.base], StakeAccounts(ex.geo, c),
+                                  ex.geo.n_accounts) == []
+            total_cash += int(st["reserved_cash"][:, c].sum()) + int(st["due_cash"][:, c].sum())
+            assert int(acc["holdings"][:, c].sum()) + int(
+                st["reserved_units"][:, c].sum()) == units
+        assert total_cash == cash + 10**6 * LOT
+        assert int(cur["seq"][1]) == 0
+    finally:
+        for wr in writers:
+            wr.close()
+        ex.close()
