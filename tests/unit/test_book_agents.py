@@ -23,7 +23,7 @@ from sim.core import layout as L
 from sim.core.book import Book
 from sim.core.book_invariants import check_book, reserves_match
 from sim.core.book_layout import BUY, GTC, NIL, POST_ONLY, SELL, BookGeometry
-from sim.core.book_result import OK, REJ_CANCEL, REJ_FUNDS, Result
+from sim.core.book_result import OK, REJ_CANCEL, REJ_FUNDS, REJ_PRICE, REJ_QTY, Result
 from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
 from sim.core.stakes import StakeAccounts
 from sim.core.transaction import Writer
@@ -173,14 +173,14 @@ class Outcome:
 
 def simulate(agents: list[BookStrategy[Any]], balances: list[tuple[int, int]],
              decisions: int, seed: int, *, weights: list[float] | None = None,
-             warmup: int = 0) -> Outcome:
+             warmup: int = 0, fundamental: float = 1.0) -> Outcome:
     """Run ``decisions`` turns, each of an agent drawn with ``weights`` (uniform by default).
 
     Every intent is checked against the agent's budget before it is sent, and no order
-    may be refused for funds. After ``warmup`` turns it counts the turns that found both
-    sides of the book quoted.
+    may be refused for funds, a tick off the ladder or a quantity below one lot. After
+    ``warmup`` turns it counts the turns that found both sides of the book quoted.
     """
-    rig, view, trader = market(balances)
+    rig, view, trader = market(balances, fundamental)
     out = Outcome(rig, view, agents)
     n = len(agents)
     w = None if weights is None else np.asarray(weights) / sum(weights)
@@ -200,7 +200,7 @@ def simulate(agents: list[BookStrategy[Any]], balances: list[tuple[int, int]],
             continue
         assert within_budget(view, intent), (ag.name, intent, view.cash(), view.holding(0))
         res = send(trader, a, intent)
-        assert res.status != REJ_FUNDS, (ag.name, intent)
+        assert res.status not in (REJ_FUNDS, REJ_PRICE, REJ_QTY), (ag.name, intent, res)
         out.sent[ag.name] += 1
         ag.on_result(intent, res)
     return out
@@ -212,20 +212,31 @@ def simulate(agents: list[BookStrategy[Any]], balances: list[tuple[int, int]],
 def test_every_agent_keeps_to_its_budget() -> None:
     """Poor agents of every kind among rich noise: each intent fits the account (checked
     in ``simulate``), the engine never refuses one for funds, and budgets did bind."""
-    def kinds() -> list[BookStrategy[Any]]:
-        return [ZeroIntelligence(ZeroIntelligenceParams(), 1), Noise(NoiseParams(), 1),
-                Value(ValueParams(aggression=0.5), 1),
-                BookMomentum(BookMomentumParams(short=2, long=4, threshold=0.0), 1),
-                MarketMaker(MarketMakerParams(), 1)]
-
-    poor = [a for _ in range(3) for a in kinds()]
+    poor = [a for _ in range(3) for a in every_kind()]
     rich: list[BookStrategy[Any]] = [Noise(NoiseParams(max_offset=2), 1) for _ in range(10)]
     out = simulate(poor + rich, [balanced(6)] * len(poor) + [balanced(10_000)] * len(rich),
                    6000, seed=7)
     clean(out.rig)
-    for k in kinds():
+    for k in every_kind():
         assert out.sent[k.name] > 20, (k.name, out.sent)
         assert out.tight[k.name] > 0, (k.name, out.tight)
+
+
+def every_kind() -> list[BookStrategy[Any]]:
+    return [ZeroIntelligence(ZeroIntelligenceParams(), 1), Noise(NoiseParams(), 1),
+            Value(ValueParams(aggression=0.5), 1),
+            BookMomentum(BookMomentumParams(short=2, long=4, threshold=0.0), 1),
+            MarketMaker(MarketMakerParams(), 1)]
+
+
+@pytest.mark.parametrize("fundamental", [0.5, 0.79, 1.21, 3.0])
+def test_a_fundamental_off_the_ladder_sends_nothing_off_it(fundamental: float) -> None:
+    """The ladder spans rates 0.8 to 1.2; agents anchored outside it clamp or pass."""
+    agents = [a for _ in range(4) for a in every_kind()]
+    out = simulate(agents, [balanced(1000)] * len(agents), 2000, seed=3,
+                   fundamental=fundamental)
+    clean(out.rig)
+    assert sum(out.sent.values()) > 200, out.sent
 
 
 def test_the_market_maker_skews_against_its_inventory() -> None:
@@ -512,6 +523,11 @@ def test_the_agents_trade_on_the_books_of_an_exchange_file(tmp_path: Path) -> No
         len(agents), size=4000, p=np.array([10.0] * 2 + [1.0] * 22) / 42).tolist()
     rngs = [np.random.default_rng([3, 2, a]) for a in range(len(agents))]
     try:
+        assert [view.ticks(c) for c in range(3)] == [TICKS, 0, TICKS]
+        assert (view.lot(2), view.lot_cash(2, START), view.price(2, START)) == (LOT, 10_000, 1.0)
+        assert [view.tick_of(0, r) for r in (1.0, 1.00004, 1.00006, math.nan, math.inf,
+                                             -math.inf, 0.0)] == [
+            START, START, START + 1, START, TICKS - 1, 0, 0]
         for a in order:
             view.bind(a)
             intent = agents[a].decide(view, rngs[a])
