@@ -307,7 +307,8 @@ class BookStrategy(Generic[P]):
 
 def mid2(view: BookView, c: int) -> int:
     """Twice the reference tick of ``c``: bid + ask when both sides rest; else twice the
-    last fill's tick; else twice the one best there is; else twice the fundamental's tick.
+    last fill's tick; else twice the one best there is; else twice the fundamental's tick
+    (the ladder's middle while no positive finite fundamental is published).
 
     Doubled so a half-tick mid stays an exact integer. Bids and asks play mirror roles,
     so a strategy that prices a buy ``d`` below it and a sell ``d`` above it is symmetric.
@@ -320,7 +321,8 @@ def mid2(view: BookView, c: int) -> int:
         return 2 * t
     if b != NIL or a != NIL:
         return 2 * max(a, b)
-    return 2 * view.tick_of(c, view.fundamental(c))
+    f = view.fundamental(c)
+    return 2 * (view.tick_of(c, f) if positive(f) else view.ticks(c) // 2)
 
 
 def mid_price(view: BookView, c: int) -> float:
