@@ -41,7 +41,8 @@ _DEADLINE: Final = 60.0
 _SHAPE: Final = (200, 4096, 16)
 
 
-def _trader(path: str, w: int, seed: int, started: object, halfway: object) -> None:
+def _trader(path: str, w: int, seed: int, trade_s: float, started: object,
+            halfway: object) -> None:
     ex = Exchange.open(path)
     wr = Writer(ex, w)
     rng = np.random.default_rng(seed)
@@ -49,7 +50,7 @@ def _trader(path: str, w: int, seed: int, started: object, halfway: object) -> N
     live: dict[int, list[tuple[int, int]]] = {a: [] for a in mine}
     seen = new_seen()
     started.set()  # type: ignore[attr-defined]
-    end = time.monotonic() + _TRADE_S
+    end = time.monotonic() + trade_s
     n = 0
     while n < _ORDERS or time.monotonic() < end:
         a = mine[int(rng.integers(len(mine)))]
@@ -69,7 +70,9 @@ def test_parallel_book_trading_with_a_kill_replays_exactly(tmp_path: Path) -> No
     ctx = multiprocess.get_context("fork")
     events = [ctx.Event() for _ in range(3)]
     halfway = [ctx.Event() for _ in range(3)]
-    procs = [ctx.Process(target=_trader, args=(path, w, 100 + w, events[w], halfway[w]))
+    # The one to kill trades until it is killed, however long its 1,500 orders took.
+    procs = [ctx.Process(target=_trader, args=(path, w, 100 + w, _DEADLINE if w == 0
+                                               else _TRADE_S, events[w], halfway[w]))
              for w in range(3)]
     try:
         for p in procs:
