@@ -1,0 +1,88 @@
+"""The ``book`` series' verdicts and tables: ratios ours/PAMS, PASS/MISS, markdown.
+
+Works from the figures alone (the series' JSON), so a stored result can be rendered again
+and the verdicts can be tested on made-up figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from .report import fmt_rate, verdict_lines
+
+__all__ = ["MIN_ORDERS_PER_S", "TARGET_CASES", "evaluate", "render"]
+
+MIN_ORDERS_PER_S: Final = 100_000.0
+# Issue 12's target: one book, and four books at P = 2. One book is judged both by one
+# process and by two processes sharing it (each order under the book's lock).
+TARGET_CASES: Final = ("1 book, P=1", "1 book, P=2", "4 books, P=2")
+
+
+def evaluate(ours: Sequence[Mapping[str, Any]], pams: Mapping[str, Any]
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ratio of each of our cases to each PAMS case (None when either side has no
+    figure), and the PASS/MISS of each target case; a case without a figure is a MISS."""
+    ratios = []
+    for o in ours:
+        for p in pams["cases"]:
+            a, b = o.get("orders_per_s"), p.get("orders_per_s")
+            ratios.append({"ours": o["label"], "pams_agents": p["agents"],
+                           "ratio": None if a is None or not b else round(a / b, 1)})
+    targets = []
+    by_label = {o["label"]: o.get("orders_per_s") for o in ours}
+    for label in TARGET_CASES:
+        v = by_label.get(label)
+        targets.append({"name": f"book orders/s, {label} (60/30/10 limit/cancel/market) "
+                                f">= {fmt_rate(MIN_ORDERS_PER_S)}",
+                        "value": v, "target": MIN_ORDERS_PER_S,
+                        "pass": v is not None and v >= MIN_ORDERS_PER_S})
+    return ratios, targets
+
+
+def _runs(xs: Sequence[float]) -> str:
+    return ", ".join(fmt_rate(x) for x in xs) or "-"
+
+
+def render(res: Mapping[str, Any]) -> str:
+    """The series as markdown: both sides' orders/s, the ratios, the verdicts."""
+    pams = res["pams"]
+    geo = res["geometry"]
+    lines = [
+        "## Order book: ours and PAMS side by side", "",
+        f"Median of {res['repeats']} run(s) per case, the two sides alternating run by run.",
+        "", "| side | case | orders/s (median) | runs |", "| --- | --- | ---: | --- |",
+    ]
+    for o in res["ours"]:
+        lines.append(f"| ours | {o['label']} | {fmt_rate(o['orders_per_s'])} | "
+                     f"{_runs(o['runs'])} |")
+    for p in pams["cases"]:
+        lines.append(f"| PAMS {pams['version']} | FCN sample, {p['agents']:,} agents | "
+                     f"{fmt_rate(p['orders_per_s'])} | "
+                     f"{_runs([r['orders_per_s'] for r in p['runs']])} |")
+    if pams.get("not_measured"):
+        lines += ["", f"PAMS not measured: {pams['not_measured']}"]
+    agents = [p["agents"] for p in pams["cases"]]
+    lines += ["", "Ratio ours / PAMS:", "",
+              "| ours | " + " | ".join(f"/ PAMS {a:,} agents" for a in agents) + " |",
+              "| --- |" + " ---: |" * len(agents)]
+    for o in res["ours"]:
+        cells = [next((f"{r['ratio']:g}x" if r["ratio"] is not None else "not measured")
+                      for r in res["ratios"]
+                      if r["ours"] == o["label"] and r["pams_agents"] == a) for a in agents]
+        lines.append(f"| {o['label']} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Ours: `bench.book`'s engine, one book of {geo['ticks']:,} ticks and "
+        f"{geo['capacity']:,} order records (`max_fills` {geo['max_fills']}), "
+        f"{res['ours'][0]['orders']:,} orders a run drawn in advance (60 % limit, 30 % "
+        "cancel, 10 % market), timed in the engine; P=2 cases: every process on every "
+        "book, each order under its book's lock; invariants and exact conservation "
+        "checked after each run.",
+        "PAMS: its CI2002 FCN-agent sample (100 placement-only steps, 500 trading steps, "
+        "one normal agent's orders per step) with `numAgents` scaled, sequential runner; "
+        "orders are the orders and cancels handed to its market, over its own "
+        "`# EXECUTION TIME` (which includes its agents' decisions).", "",
+    ]
+    lines += [f"- {v}" for v in verdict_lines(res["targets"])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,298 @@
+"""The ``book`` series of ``python -m bench``: our order book and PAMS 0.3.0, side by side.
+
+PAMS runs in its own virtualenv, ``bench/.venv-pams``, never in the project's: on first use
+it is created with ``python -m venv`` and ``pip install pams==0.3.0`` (a stamp file marks a
+finished install; a half-made one is removed and made again). If that fails, for example
+because the package registry cannot be reached, PAMS is reported as "not measured" with the
+reason, never with a number. Each PAMS run is a subprocess of that venv running
+``bench/pams_run.py`` (its FCN-agent sample at 100 and 1,000 agents); its output is parsed
+here. Our side is ``bench.book``'s engine benchmark, called from ``our_rate`` alone so that
+switching it to the book in the exchange file changes one function. Runs of both sides
+alternate, repeat by repeat, so a noisy stretch of the shared machine lands on both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from sim.core.book_layout import BookGeometry
+
+from . import book
+from .book_report import evaluate
+
+__all__ = [
+    "OUR_CASES",
+    "PAMS_AGENTS",
+    "PAMS_VERSION",
+    "STAMP_NAME",
+    "VENV",
+    "NotMeasured",
+    "OurCase",
+    "PamsRun",
+    "ensure_pams",
+    "our_rate",
+    "parse_pams_output",
+    "run_pams",
+    "run_series",
+]
+
+PAMS_VERSION: Final = "0.3.0"
+PAMS_AGENTS: Final = (100, 1_000)
+HERE: Final = Path(__file__).resolve().parent
+VENV: Final = HERE / ".venv-pams"
+RUNNER: Final = HERE / "pams_run.py"
+STAMP_NAME: Final = f".installed-pams-{PAMS_VERSION}"
+VENV_TIMEOUT_S: Final = 300.0
+PIP_TIMEOUT_S: Final = 900.0
+PAMS_RUN_TIMEOUT_S: Final = 300.0
+# The engine benchmark's own defaults (docs/BOOK.md, "Measured").
+GEOMETRY: Final = BookGeometry(ticks=10_000, capacity=100_000, max_fills=64)
+ORDERS: Final = 200_000
+QUICK_ORDERS: Final = 50_000
+REPEATS: Final = 3
+QUICK_REPEATS: Final = 1
+
+_INIT = re.compile(r"^# INITIALIZATION TIME ([0-9.eE+-]+)\s*$", re.M)
+_EXEC = re.compile(r"^# EXECUTION TIME ([0-9.eE+-]+)\s*$", re.M)
+_BENCH = re.compile(r"^# BENCH (\{.*\})\s*$", re.M)
+_URL = re.compile(r"\S+://\S+")
+
+
+@dataclass(frozen=True)
+class OurCase:
+    """One configuration of our side: ``procs`` processes over ``books`` books."""
+
+    label: str
+    procs: int
+    books: int
+    shared: bool
+
+
+OUR_CASES: Final = (
+    OurCase("1 book, P=1", 1, 1, False),
+    OurCase("1 book, P=2", 2, 1, True),
+    OurCase("4 books, P=2", 2, 4, True),
+)
+
+
+@dataclass(frozen=True)
+class PamsRun:
+    """One PAMS run as its output tells it; ``orders_per_s`` is over its execution time."""
+
+    agents: int
+    steps: int
+    orders: int
+    cancels: int
+    executed_volume: int
+    init_s: float
+    execution_s: float
+    main_wall_s: float
+    process_wall_s: float
+
+    @property
+    def orders_per_s(self) -> float:
+        return (self.orders + self.cancels) / self.execution_s
+
+
+@dataclass(frozen=True)
+class NotMeasured:
+    """Why PAMS could not be run: one line for the report."""
+
+    reason: str
+
+
+def _one_line(text: str) -> str:
+    """The last informative line of a tool's output, without addresses."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("ERROR")]
+    line = (errors or lines or ["no output"])[-1]
+    return _URL.sub("<address>", line)[:300]
+
+
+def _run_tool(argv: Sequence[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """``argv`` in its own session, its whole process group killed on timeout."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env, start_new_session=True) as p:
+        try:
+            out, err = p.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            raise
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
+
+
+def _python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def ensure_pams(venv: Path = VENV, say: Callable[[str], None] = print) -> Path | NotMeasured:
+    """The interpreter of PAMS's venv, creating it on first use; or why it cannot be had."""
+    python, stamp = _python(venv), venv / STAMP_NAME
+    if stamp.exists() and python.exists():
+        return python
+    if venv.exists():
+        shutil.rmtree(venv)  # a half-made venv of an interrupted install: make it again
+    say(f"[book] creating {venv} with pams=={PAMS_VERSION} (once)")
+    steps: list[tuple[str, list[str], float]] = [
+        ("python -m venv", [sys.executable, "-m", "venv", str(venv)], VENV_TIMEOUT_S),
+        (f"pip install pams=={PAMS_VERSION}",
+         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+          f"pams=={PAMS_VERSION}"], PIP_TIMEOUT_S),
+        ("import pams", [str(python), "-I", "-c", "import pams; print(pams.__version__)"],
+         VENV_TIMEOUT_S),
+    ]
+    for what, argv, timeout_s in steps:
+        try:
+            done = _run_tool(argv, timeout_s)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            shutil.rmtree(venv, ignore_errors=True)
+            return NotMeasured(f"{what} failed: {type(e).__name__}: {_one_line(str(e))}")
+        if done.returncode != 0:
+            shutil.rmtree(venv, ignore_errors=True)
+            return NotMeasured(f"{what} failed (exit {done.returncode}): "
+                               f"{_one_line(done.stderr or done.stdout)}")
+    version = done.stdout.strip()
+    if version != PAMS_VERSION:
+        shutil.rmtree(venv, ignore_errors=True)
+        return NotMeasured(f"pip installed pams {version!r}, not {PAMS_VERSION}")
+    stamp.write_text(version + "\n")
+    return python
+
+
+def parse_pams_output(text: str, process_wall_s: float = 0.0) -> PamsRun:
+    """A ``PamsRun`` from the stdout of ``pams_run.py``; ValueError naming what is missing."""
+    found = {name: rx.search(text) for name, rx in
+             (("# INITIALIZATION TIME", _INIT), ("# EXECUTION TIME", _EXEC),
+              ("# BENCH", _BENCH))}
+    missing = [name for name, m in found.items() if m is None]
+    if missing:
+        raise ValueError(f"PAMS output has no {', '.join(repr(n) for n in missing)} line")
+    init, execution, bench = (m.group(1) for m in found.values() if m is not None)
+    try:
+        data = json.loads(bench)
+        run = PamsRun(agents=int(data["agents"]), steps=int(data["steps"]),
+                      orders=int(data["orders"]), cancels=int(data["cancels"]),
+                      executed_volume=int(data["executed_volume"]), init_s=float(init),
+                      execution_s=float(execution), main_wall_s=float(data["main_wall_s"]),
+                      process_wall_s=process_wall_s)
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"PAMS output's '# BENCH' line is not the expected JSON: {e}") from e
+    if data.get("pams_version") != PAMS_VERSION:
+        raise ValueError(f"PAMS output is from pams {data.get('pams_version')!r}, "
+                         f"not {PAMS_VERSION}")
+    if run.execution_s <= 0 or run.orders + run.cancels <= 0:
+        raise ValueError(f"PAMS output counts {run.orders + run.cancels} orders in "
+                         f"{run.execution_s} s: expected both positive")
+    return run
+
+
+def run_pams(python: Path, agents: int, seed: int, *, warmup_steps: int | None = None,
+             trading_steps: int | None = None, timeout_s: float = PAMS_RUN_TIMEOUT_S
+             ) -> PamsRun:
+    """One PAMS run in a subprocess of its venv; RuntimeError if it fails."""
+    argv = [str(python), "-I", str(RUNNER), "--agents", str(agents), "--seed", str(seed)]
+    if warmup_steps is not None:
+        argv += ["--warmup-steps", str(warmup_steps)]
+    if trading_steps is not None:
+        argv += ["--trading-steps", str(trading_steps)]
+    t0 = time.perf_counter()
+    try:
+        done = _run_tool(argv, timeout_s)
+    except subprocess.TimeoutExpired as e:
+        raise RuntimeError(f"PAMS run of {agents} agents passed {timeout_s:g} s") from e
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"PAMS run of {agents} agents exited {done.returncode}: "
+                           f"{_one_line(done.stderr)}")
+    return parse_pams_output(done.stdout, wall)
+
+
+def our_rate(case: OurCase, orders: int, seed: int, folder: str | None) -> float:
+    """Orders/s of our book in one run of ``case``: the one place that measures our side.
+
+    Today the standalone engine of ``bench.book`` (a shared mapping per run, every
+    invariant and exact conservation checked after the run); processes run side by side,
+    so the rate is all orders over the slowest process's time in the engine."""
+    runs, _ = book.run(case.procs, case.books, orders, GEOMETRY, seed, shared=case.shared,
+                       folder=folder)
+    return sum(m.orders for m in runs) / max(m.seconds for m in runs)
+
+
+def run_series(out: Callable[[str], None], quick: bool = False, venv: Path = VENV
+               ) -> tuple[dict[str, Any], list[str]]:
+    """Both sides, alternating repeat by repeat; returns the result and any run errors."""
+    repeats = QUICK_REPEATS if quick else REPEATS
+    orders = QUICK_ORDERS if quick else ORDERS
+    python = ensure_pams(venv, out)
+    if isinstance(python, NotMeasured):
+        out(f"[book] PAMS not measured: {python.reason}")
+    ours: dict[str, list[float]] = {c.label: [] for c in OUR_CASES}
+    pams: dict[int, list[PamsRun]] = {a: [] for a in PAMS_AGENTS}
+    errors: list[str] = []
+    folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    for r in range(repeats):
+        sides = ("ours", "pams") if r % 2 == 0 else ("pams", "ours")
+        for side in sides:
+            if side == "ours":
+                for case in OUR_CASES:
+                    try:
+                        rate = our_rate(case, orders, 1 + 100 * r, folder)
+                    except Exception as e:  # one failed run must not cost the others
+                        errors.append(f"ours {case.label} rep {r + 1}: {type(e).__name__}: {e}")
+                        out(f"[book {r + 1}/{repeats}] ours {case.label}: FAILED ({e})")
+                        continue
+                    ours[case.label].append(rate)
+                    out(f"[book {r + 1}/{repeats}] ours {case.label}: {rate:,.0f} orders/s")
+            elif not isinstance(python, NotMeasured):
+                for agents in PAMS_AGENTS:
+                    try:
+                        run = run_pams(python, agents, 1 + r)
+                    except (RuntimeError, ValueError) as e:
+                        errors.append(f"PAMS {agents} agents rep {r + 1}: {e}")
+                        out(f"[book {r + 1}/{repeats}] PAMS {agents} agents: FAILED ({e})")
+                        continue
+                    pams[agents].append(run)
+                    out(f"[book {r + 1}/{repeats}] PAMS {agents} agents: "
+                        f"{run.orders_per_s:,.0f} orders/s ({run.orders + run.cancels} "
+                        f"orders in {run.execution_s:.3f} s)")
+    our_part = [{"label": c.label, "procs": c.procs, "books": c.books, "shared": c.shared,
+                 "orders": orders, "runs": [round(x, 1) for x in ours[c.label]],
+                 "orders_per_s": (round(statistics.median(ours[c.label]), 1)
+                                  if ours[c.label] else None)} for c in OUR_CASES]
+    pams_part: dict[str, Any] = {
+        "version": PAMS_VERSION,
+        "not_measured": python.reason if isinstance(python, NotMeasured) else None,
+        "cases": [{"agents": a,
+                   "runs": [asdict(x) | {"orders_per_s": round(x.orders_per_s, 1)}
+                            for x in pams[a]],
+                   "orders_per_s": (round(statistics.median(x.orders_per_s for x in pams[a]),
+                                          1) if pams[a] else None)} for a in PAMS_AGENTS],
+    }
+    if pams_part["not_measured"] is None and not any(pams.values()):
+        pams_part["not_measured"] = "every PAMS run failed: " + "; ".join(
+            e for e in errors if e.startswith("PAMS"))
+    ratios, targets = evaluate(our_part, pams_part)
+    result = {"quick": quick, "repeats": repeats,
+              "geometry": {"ticks": GEOMETRY.ticks, "capacity": GEOMETRY.capacity,
+                           "max_fills": GEOMETRY.max_fills},
+              "ours": our_part, "pams": pams_part, "ratios": ratios, "targets": targets}
+    return result, errors
+
