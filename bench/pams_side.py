@@ -98,12 +98,17 @@ class PamsRun:
     executed_volume: int
     init_s: float
     execution_s: float
+    execution_cpu_s: float
     main_wall_s: float
     process_wall_s: float
 
     @property
     def orders_per_s(self) -> float:
         return (self.orders + self.cancels) / self.execution_s
+
+    @property
+    def orders_per_cpu_s(self) -> float:
+        return (self.orders + self.cancels) / self.execution_cpu_s
 
 
 @dataclass(frozen=True)
@@ -191,16 +196,19 @@ def parse_pams_output(text: str, process_wall_s: float = 0.0) -> PamsRun:
         run = PamsRun(agents=int(data["agents"]), steps=int(data["steps"]),
                       orders=int(data["orders"]), cancels=int(data["cancels"]),
                       executed_volume=int(data["executed_volume"]), init_s=float(init),
-                      execution_s=float(execution), main_wall_s=float(data["main_wall_s"]),
+                      execution_s=float(execution),
+                      execution_cpu_s=float(data["execution_cpu_s"]),
+                      main_wall_s=float(data["main_wall_s"]),
                       process_wall_s=process_wall_s)
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise ValueError(f"PAMS output's '# BENCH' line is not the expected JSON: {e}") from e
     if data.get("pams_version") != PAMS_VERSION:
         raise ValueError(f"PAMS output is from pams {data.get('pams_version')!r}, "
                          f"not {PAMS_VERSION}")
-    if run.execution_s <= 0 or run.orders + run.cancels <= 0:
+    if min(run.execution_s, run.execution_cpu_s) <= 0 or run.orders + run.cancels <= 0:
         raise ValueError(f"PAMS output counts {run.orders + run.cancels} orders in "
-                         f"{run.execution_s} s: expected both positive")
+                         f"{run.execution_s} s ({run.execution_cpu_s} s CPU): expected all "
+                         "positive")
     return run
 
 
@@ -225,15 +233,24 @@ def run_pams(python: Path, agents: int, seed: int, *, warmup_steps: int | None =
     return parse_pams_output(done.stdout, wall)
 
 
-def our_rate(case: OurCase, orders: int, seed: int, folder: str | None) -> float:
-    """Orders/s of our book in one run of ``case``: the one place that measures our side.
+def our_rate(case: OurCase, orders: int, seed: int, folder: str | None
+             ) -> tuple[float, float | None]:
+    """Orders/s of our book in one run of ``case``, wall and per CPU second (None when
+    processes share a book: CPU time leaves their lock waits out). The one place that
+    measures our side.
 
     Today the standalone engine of ``bench.book`` (a shared mapping per run, every
     invariant and exact conservation checked after the run); processes run side by side,
-    so the rate is all orders over the slowest process's time in the engine."""
+    so a rate is all orders over the slowest process's time in the engine."""
     runs, _ = book.run(case.procs, case.books, orders, GEOMETRY, seed, shared=case.shared,
                        folder=folder)
-    return sum(m.orders for m in runs) / max(m.seconds for m in runs)
+    total = sum(m.orders for m in runs)
+    cpu = None if case.shared else total / max(m.cpu_seconds for m in runs)
+    return total / max(m.seconds for m in runs), cpu
+
+
+def _median(xs: Sequence[float]) -> float | None:
+    return round(statistics.median(xs), 1) if xs else None
 
 
 def run_series(out: Callable[[str], None], quick: bool = False, venv: Path = VENV
@@ -245,6 +262,7 @@ def run_series(out: Callable[[str], None], quick: bool = False, venv: Path = VEN
     if isinstance(python, NotMeasured):
         out(f"[book] PAMS not measured: {python.reason}")
     ours: dict[str, list[float]] = {c.label: [] for c in OUR_CASES}
+    ours_cpu: dict[str, list[float]] = {c.label: [] for c in OUR_CASES}
     pams: dict[int, list[PamsRun]] = {a: [] for a in PAMS_AGENTS}
     errors: list[str] = []
     folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -254,13 +272,18 @@ def run_series(out: Callable[[str], None], quick: bool = False, venv: Path = VEN
             if side == "ours":
                 for case in OUR_CASES:
                     try:
-                        rate = our_rate(case, orders, 1 + 100 * r, folder)
+                        rate, cpu = our_rate(case, orders, 1 + 100 * r, folder)
                     except Exception as e:  # one failed run must not cost the others
                         errors.append(f"ours {case.label} rep {r + 1}: {type(e).__name__}: {e}")
                         out(f"[book {r + 1}/{repeats}] ours {case.label}: FAILED ({e})")
                         continue
                     ours[case.label].append(rate)
-                    out(f"[book {r + 1}/{repeats}] ours {case.label}: {rate:,.0f} orders/s")
+                    on_cpu = ""
+                    if cpu is not None:
+                        ours_cpu[case.label].append(cpu)
+                        on_cpu = f", {cpu:,.0f} per CPU second"
+                    out(f"[book {r + 1}/{repeats}] ours {case.label}: {rate:,.0f} "
+                        f"orders/s{on_cpu}")
             elif not isinstance(python, NotMeasured):
                 for agents in PAMS_AGENTS:
                     try:
@@ -271,20 +294,24 @@ def run_series(out: Callable[[str], None], quick: bool = False, venv: Path = VEN
                         continue
                     pams[agents].append(run)
                     out(f"[book {r + 1}/{repeats}] PAMS {agents} agents: "
-                        f"{run.orders_per_s:,.0f} orders/s ({run.orders + run.cancels} "
-                        f"orders in {run.execution_s:.3f} s)")
+                        f"{run.orders_per_s:,.0f} orders/s, {run.orders_per_cpu_s:,.0f} "
+                        f"per CPU second ({run.orders + run.cancels} orders in "
+                        f"{run.execution_s:.3f} s)")
     our_part = [{"label": c.label, "procs": c.procs, "books": c.books, "shared": c.shared,
                  "orders": orders, "runs": [round(x, 1) for x in ours[c.label]],
-                 "orders_per_s": (round(statistics.median(ours[c.label]), 1)
-                                  if ours[c.label] else None)} for c in OUR_CASES]
+                 "orders_per_s": _median(ours[c.label]),
+                 "cpu_runs": [round(x, 1) for x in ours_cpu[c.label]],
+                 "orders_per_cpu_s": _median(ours_cpu[c.label])} for c in OUR_CASES]
     pams_part: dict[str, Any] = {
         "version": PAMS_VERSION,
         "not_measured": python.reason if isinstance(python, NotMeasured) else None,
         "cases": [{"agents": a,
-                   "runs": [asdict(x) | {"orders_per_s": round(x.orders_per_s, 1)}
+                   "runs": [asdict(x) | {"orders_per_s": round(x.orders_per_s, 1),
+                                         "orders_per_cpu_s": round(x.orders_per_cpu_s, 1)}
                             for x in pams[a]],
-                   "orders_per_s": (round(statistics.median(x.orders_per_s for x in pams[a]),
-                                          1) if pams[a] else None)} for a in PAMS_AGENTS],
+                   "orders_per_s": _median([x.orders_per_s for x in pams[a]]),
+                   "orders_per_cpu_s": _median([x.orders_per_cpu_s for x in pams[a]])}
+                  for a in PAMS_AGENTS],
     }
     if pams_part["not_measured"] is None and not any(pams.values()):
         pams_part["not_measured"] = "every PAMS run failed: " + "; ".join(

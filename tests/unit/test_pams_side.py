@@ -34,12 +34,15 @@ def test_a_real_pams_run_is_parsed() -> None:
     assert (run.orders, run.cancels) == (60, 0)
     assert 0 < run.executed_volume <= 60
     assert 0 < run.execution_s <= run.main_wall_s < run.process_wall_s < 15
+    assert 0 < run.execution_cpu_s < run.process_wall_s
     assert run.orders_per_s == pytest.approx(60 / run.execution_s)
+    assert run.orders_per_cpu_s == pytest.approx(60 / run.execution_cpu_s)
 
 
 def _output(**bench: Any) -> str:
     data = {"pams_version": PAMS_VERSION, "agents": 100, "seed": 1, "steps": 600,
-            "orders": 600, "cancels": 0, "executed_volume": 213, "main_wall_s": 0.31} | bench
+            "orders": 600, "cancels": 0, "executed_volume": 213, "main_wall_s": 0.31,
+            "execution_cpu_s": 0.2} | bench
     return ("warning text\n# INITIALIZATION TIME 0.03\n# EXECUTION TIME 0.25\n"
             f"# BENCH {json.dumps(data)}\n")
 
@@ -48,14 +51,17 @@ def test_the_output_lines_are_read_and_bad_output_named() -> None:
     run = parse_pams_output(_output(cancels=150), process_wall_s=0.9)
     assert (run.orders, run.cancels, run.init_s, run.execution_s) == (600, 150, 0.03, 0.25)
     assert run.orders_per_s == pytest.approx(3_000.0)
+    assert run.orders_per_cpu_s == pytest.approx(3_750.0)
     with pytest.raises(ValueError, match="'# EXECUTION TIME'"):
         parse_pams_output(_output().replace("# EXECUTION TIME 0.25\n", ""))
     with pytest.raises(ValueError, match=r"not 0\.3\.0"):
         parse_pams_output(_output(pams_version="0.2.1"))
     with pytest.raises(ValueError, match="expected JSON"):
         parse_pams_output(_output().replace('"orders"', '"ordres"'))
-    with pytest.raises(ValueError, match="expected both positive"):
+    with pytest.raises(ValueError, match="expected all positive"):
         parse_pams_output(_output(orders=0))
+    with pytest.raises(ValueError, match="expected all positive"):
+        parse_pams_output(_output(execution_cpu_s=0.0))
 
 
 def test_a_venv_that_cannot_be_made_is_not_measured_and_leaves_nothing(
@@ -70,17 +76,20 @@ def test_a_venv_that_cannot_be_made_is_not_measured_and_leaves_nothing(
     assert len(said) == 1
 
 
-def _ours(*rates: float | None) -> list[dict[str, Any]]:
+def _ours(*rates: float | None, cpu: float | None = None) -> list[dict[str, Any]]:
+    """Our three cases; only the first (one process) has a rate per CPU second."""
     labels = ("1 book, P=1", "1 book, P=2", "4 books, P=2")
     return [{"label": lab, "procs": 1, "books": 1, "shared": False, "orders": 1000,
-             "runs": [] if r is None else [r], "orders_per_s": r}
-            for lab, r in zip(labels, rates, strict=True)]
+             "runs": [] if r is None else [r], "orders_per_s": r,
+             "orders_per_cpu_s": cpu if i == 0 else None}
+            for i, (lab, r) in enumerate(zip(labels, rates, strict=True))]
 
 
 def _pams(r100: float | None, r1000: float | None, why: str | None = None
           ) -> dict[str, Any]:
     return {"version": PAMS_VERSION, "not_measured": why,
             "cases": [{"agents": a, "orders_per_s": r,
+                       "orders_per_cpu_s": None if r is None else 2 * r,
                        "runs": [] if r is None else [{"orders_per_s": r}]}
                       for a, r in ((100, r100), (1_000, r1000))]}
 
@@ -92,13 +101,16 @@ def _result(ours: list[dict[str, Any]], pams: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_ratios_and_verdicts_come_from_the_figures() -> None:
-    res = _result(_ours(120_000.0, 90_000.0, 100_000.0), _pams(4_000.0, 2_000.0))
-    assert [(r["ours"], r["pams_agents"], r["ratio"]) for r in res["ratios"]] == [
-        ("1 book, P=1", 100, 30.0), ("1 book, P=1", 1_000, 60.0),
-        ("1 book, P=2", 100, 22.5), ("1 book, P=2", 1_000, 45.0),
-        ("4 books, P=2", 100, 25.0), ("4 books, P=2", 1_000, 50.0)]
+    res = _result(_ours(120_000.0, 90_000.0, 100_000.0, cpu=160_000.0),
+                  _pams(4_000.0, 2_000.0))
+    assert [(r["ours"], r["pams_agents"], r["ratio"], r["cpu_ratio"])
+            for r in res["ratios"]] == [
+        ("1 book, P=1", 100, 30.0, 20.0), ("1 book, P=1", 1_000, 60.0, 40.0),
+        ("1 book, P=2", 100, 22.5, None), ("1 book, P=2", 1_000, 45.0, None),
+        ("4 books, P=2", 100, 25.0, None), ("4 books, P=2", 1_000, 50.0, None)]
     assert [t["pass"] for t in res["targets"]] == [True, False, True]
     text = render(res)
+    assert "| 1 book, P=1 | 30x (20x) | 60x (40x) |" in text
     assert "| 1 book, P=2 | 22.5x | 45x |" in text
     assert "- PASS  book orders/s, 4 books, P=2" in text
     assert "- MISS  book orders/s, 1 book, P=2" in text
@@ -106,8 +118,8 @@ def test_ratios_and_verdicts_come_from_the_figures() -> None:
 
 def test_pams_not_measured_gives_no_ratio_and_says_why() -> None:
     why = "pip install pams==0.3.0 failed (exit 1): ERROR: No matching distribution"
-    res = _result(_ours(80_000.0, None, 150_000.0), _pams(None, None, why))
-    assert all(r["ratio"] is None for r in res["ratios"])
+    res = _result(_ours(80_000.0, None, 150_000.0, cpu=90_000.0), _pams(None, None, why))
+    assert all(r["ratio"] is None and r["cpu_ratio"] is None for r in res["ratios"])
     assert [t["pass"] for t in res["targets"]] == [False, False, True]
     assert res["targets"][1]["value"] is None  # no figure is a MISS, never a number
     text = render(res)
