@@ -253,73 +253,90 @@ def _median(xs: Sequence[float]) -> float | None:
     return round(statistics.median(xs), 1) if xs else None
 
 
+class _Series:
+    """The runs of both sides so far, and any errors."""
+
+    def __init__(self, out: Callable[[str], None], repeats: int, orders: int,
+                 python: Path | NotMeasured) -> None:
+        self.out, self.repeats, self.orders, self.python = out, repeats, orders, python
+        self.ours: dict[str, list[float]] = {c.label: [] for c in OUR_CASES}
+        self.ours_cpu: dict[str, list[float]] = {c.label: [] for c in OUR_CASES}
+        self.pams: dict[int, list[PamsRun]] = {a: [] for a in PAMS_AGENTS}
+        self.errors: list[str] = []
+        self.folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+    def round(self, r: int) -> None:
+        head = f"[book {r + 1}/{self.repeats}]"
+        for side in (("ours", "pams") if r % 2 == 0 else ("pams", "ours")):
+            if side == "ours":
+                self._ours(r, head)
+            elif not isinstance(self.python, NotMeasured):
+                self._pams(self.python, r, head)
+
+    def _ours(self, r: int, head: str) -> None:
+        for case in OUR_CASES:
+            try:
+                rate, cpu = our_rate(case, self.orders, 1 + 100 * r, self.folder)
+            except Exception as e:  # one failed run must not cost the others
+                self.errors.append(f"ours {case.label} rep {r + 1}: {type(e).__name__}: {e}")
+                self.out(f"{head} ours {case.label}: FAILED ({e})")
+                continue
+            self.ours[case.label].append(rate)
+            on_cpu = ""
+            if cpu is not None:
+                self.ours_cpu[case.label].append(cpu)
+                on_cpu = f", {cpu:,.0f} per CPU second"
+            self.out(f"{head} ours {case.label}: {rate:,.0f} orders/s{on_cpu}")
+
+    def _pams(self, python: Path, r: int, head: str) -> None:
+        for agents in PAMS_AGENTS:
+            try:
+                run = run_pams(python, agents, 1 + r)
+            except (RuntimeError, ValueError) as e:
+                self.errors.append(f"PAMS {agents} agents rep {r + 1}: {e}")
+                self.out(f"{head} PAMS {agents} agents: FAILED ({e})")
+                continue
+            self.pams[agents].append(run)
+            self.out(f"{head} PAMS {agents} agents: {run.orders_per_s:,.0f} orders/s, "
+                     f"{run.orders_per_cpu_s:,.0f} per CPU second "
+                     f"({run.orders + run.cancels} orders in {run.execution_s:.3f} s)")
+
+    def our_part(self) -> list[dict[str, Any]]:
+        return [{"label": c.label, "procs": c.procs, "books": c.books, "shared": c.shared,
+                 "orders": self.orders, "runs": [round(x, 1) for x in self.ours[c.label]],
+                 "orders_per_s": _median(self.ours[c.label]),
+                 "cpu_runs": [round(x, 1) for x in self.ours_cpu[c.label]],
+                 "orders_per_cpu_s": _median(self.ours_cpu[c.label])} for c in OUR_CASES]
+
+    def pams_part(self) -> dict[str, Any]:
+        why = self.python.reason if isinstance(self.python, NotMeasured) else None
+        if why is None and not any(self.pams.values()):
+            why = "every PAMS run failed: " + "; ".join(
+                e for e in self.errors if e.startswith("PAMS"))
+        cases = [{"agents": a,
+                  "runs": [asdict(x) | {"orders_per_s": round(x.orders_per_s, 1),
+                                        "orders_per_cpu_s": round(x.orders_per_cpu_s, 1)}
+                           for x in runs],
+                  "orders_per_s": _median([x.orders_per_s for x in runs]),
+                  "orders_per_cpu_s": _median([x.orders_per_cpu_s for x in runs])}
+                 for a, runs in self.pams.items()]
+        return {"version": PAMS_VERSION, "not_measured": why, "cases": cases}
+
+
 def run_series(out: Callable[[str], None], quick: bool = False, venv: Path = VENV
                ) -> tuple[dict[str, Any], list[str]]:
     """Both sides, alternating repeat by repeat; returns the result and any run errors."""
-    repeats = QUICK_REPEATS if quick else REPEATS
-    orders = QUICK_ORDERS if quick else ORDERS
     python = ensure_pams(venv, out)
     if isinstance(python, NotMeasured):
         out(f"[book] PAMS not measured: {python.reason}")
-    ours: dict[str, list[float]] = {c.label: [] for c in OUR_CASES}
-    ours_cpu: dict[str, list[float]] = {c.label: [] for c in OUR_CASES}
-    pams: dict[int, list[PamsRun]] = {a: [] for a in PAMS_AGENTS}
-    errors: list[str] = []
-    folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    for r in range(repeats):
-        sides = ("ours", "pams") if r % 2 == 0 else ("pams", "ours")
-        for side in sides:
-            if side == "ours":
-                for case in OUR_CASES:
-                    try:
-                        rate, cpu = our_rate(case, orders, 1 + 100 * r, folder)
-                    except Exception as e:  # one failed run must not cost the others
-                        errors.append(f"ours {case.label} rep {r + 1}: {type(e).__name__}: {e}")
-                        out(f"[book {r + 1}/{repeats}] ours {case.label}: FAILED ({e})")
-                        continue
-                    ours[case.label].append(rate)
-                    on_cpu = ""
-                    if cpu is not None:
-                        ours_cpu[case.label].append(cpu)
-                        on_cpu = f", {cpu:,.0f} per CPU second"
-                    out(f"[book {r + 1}/{repeats}] ours {case.label}: {rate:,.0f} "
-                        f"orders/s{on_cpu}")
-            elif not isinstance(python, NotMeasured):
-                for agents in PAMS_AGENTS:
-                    try:
-                        run = run_pams(python, agents, 1 + r)
-                    except (RuntimeError, ValueError) as e:
-                        errors.append(f"PAMS {agents} agents rep {r + 1}: {e}")
-                        out(f"[book {r + 1}/{repeats}] PAMS {agents} agents: FAILED ({e})")
-                        continue
-                    pams[agents].append(run)
-                    out(f"[book {r + 1}/{repeats}] PAMS {agents} agents: "
-                        f"{run.orders_per_s:,.0f} orders/s, {run.orders_per_cpu_s:,.0f} "
-                        f"per CPU second ({run.orders + run.cancels} orders in "
-                        f"{run.execution_s:.3f} s)")
-    our_part = [{"label": c.label, "procs": c.procs, "books": c.books, "shared": c.shared,
-                 "orders": orders, "runs": [round(x, 1) for x in ours[c.label]],
-                 "orders_per_s": _median(ours[c.label]),
-                 "cpu_runs": [round(x, 1) for x in ours_cpu[c.label]],
-                 "orders_per_cpu_s": _median(ours_cpu[c.label])} for c in OUR_CASES]
-    pams_part: dict[str, Any] = {
-        "version": PAMS_VERSION,
-        "not_measured": python.reason if isinstance(python, NotMeasured) else None,
-        "cases": [{"agents": a,
-                   "runs": [asdict(x) | {"orders_per_s": round(x.orders_per_s, 1),
-                                         "orders_per_cpu_s": round(x.orders_per_cpu_s, 1)}
-                            for x in pams[a]],
-                   "orders_per_s": _median([x.orders_per_s for x in pams[a]]),
-                   "orders_per_cpu_s": _median([x.orders_per_cpu_s for x in pams[a]])}
-                  for a in PAMS_AGENTS],
-    }
-    if pams_part["not_measured"] is None and not any(pams.values()):
-        pams_part["not_measured"] = "every PAMS run failed: " + "; ".join(
-            e for e in errors if e.startswith("PAMS"))
-    ratios, targets = evaluate(our_part, pams_part)
-    result = {"quick": quick, "repeats": repeats,
+    series = _Series(out, QUICK_REPEATS if quick else REPEATS,
+                     QUICK_ORDERS if quick else ORDERS, python)
+    for r in range(series.repeats):
+        series.round(r)
+    ours, pams = series.our_part(), series.pams_part()
+    ratios, targets = evaluate(ours, pams)
+    result = {"quick": quick, "repeats": series.repeats,
               "geometry": {"ticks": GEOMETRY.ticks, "capacity": GEOMETRY.capacity,
                            "max_fills": GEOMETRY.max_fills},
-              "ours": our_part, "pams": pams_part, "ratios": ratios, "targets": targets}
-    return result, errors
-
+              "ours": ours, "pams": pams, "ratios": ratios, "targets": targets}
+    return result, series.errors
