@@ -5,8 +5,9 @@ it is created with ``python -m venv`` and ``pip install pams==0.3.0`` (a stamp f
 finished install; a half-made one is removed and made again). If that fails, for example
 because the package registry cannot be reached, PAMS is reported as "not measured" with the
 reason, never with a number. Each PAMS run is a subprocess of that venv running
-``bench/pams_run.py`` (its FCN-agent sample at 100 and 1,000 agents); its output is parsed
-here. Our side is ``bench.book``'s engine benchmark, called from ``our_rate`` alone so that
+``bench/pams_run.py``: its FCN-agent sample at 100 and 1,000 agents, and its order
+processing alone on the start of the flow our engine is fed; its output is parsed here.
+Our side is ``bench.book``'s engine benchmark, called from ``our_rate`` alone so that
 switching it to the book in the exchange file changes one function. Runs of both sides
 alternate, repeat by repeat, so a noisy stretch of the shared machine lands on both.
 """
@@ -34,12 +35,13 @@ from .book_report import evaluate
 
 __all__ = [
     "OUR_CASES",
-    "PAMS_AGENTS",
+    "PAMS_CASES",
     "PAMS_VERSION",
     "STAMP_NAME",
     "VENV",
     "NotMeasured",
     "OurCase",
+    "PamsCase",
     "PamsRun",
     "ensure_pams",
     "our_rate",
@@ -49,7 +51,6 @@ __all__ = [
 ]
 
 PAMS_VERSION: Final = "0.3.0"
-PAMS_AGENTS: Final = (100, 1_000)
 HERE: Final = Path(__file__).resolve().parent
 VENV: Final = HERE / ".venv-pams"
 RUNNER: Final = HERE / "pams_run.py"
@@ -63,6 +64,10 @@ ORDERS: Final = 200_000
 QUICK_ORDERS: Final = 50_000
 REPEATS: Final = 3
 QUICK_REPEATS: Final = 1
+
+# PAMS's matching costs grow with the book (a heapify per matching pass, a list search
+# per cancel): 20,000 orders of our flow took 31 CPU s, 2,000 took 0.3. So a short start.
+PAMS_MIX_ORDERS: Final = 5_000
 
 _INIT = re.compile(r"^# INITIALIZATION TIME ([0-9.eE+-]+)\s*$", re.M)
 _EXEC = re.compile(r"^# EXECUTION TIME ([0-9.eE+-]+)\s*$", re.M)
@@ -88,9 +93,28 @@ OUR_CASES: Final = (
 
 
 @dataclass(frozen=True)
-class PamsRun:
-    """One PAMS run as its output tells it; ``orders_per_s`` is over its execution time."""
+class PamsCase:
+    """One PAMS configuration: its FCN sample with ``agents`` agents, or, when ``mix`` is
+    set, its order processing alone on the first ``mix`` orders of our flow."""
 
+    label: str
+    agents: int
+    mix: int = 0
+
+
+PAMS_CASES: Final = (
+    PamsCase("FCN sample, 100 agents", 100),
+    PamsCase("FCN sample, 1,000 agents", 1_000),
+    PamsCase(f"orders alone, our flow ({PAMS_MIX_ORDERS:,})", 64, PAMS_MIX_ORDERS),
+)
+
+
+@dataclass(frozen=True)
+class PamsRun:
+    """One PAMS run as its output tells it; ``orders_per_s`` is over its execution time
+    (PAMS's own ``# EXECUTION TIME`` for the sample; the order loop for ``mix``)."""
+
+    mode: str
     agents: int
     steps: int
     orders: int
@@ -101,6 +125,7 @@ class PamsRun:
     execution_cpu_s: float
     main_wall_s: float
     process_wall_s: float
+    resting: int | None = None
 
     @property
     def orders_per_s(self) -> float:
@@ -183,23 +208,35 @@ def ensure_pams(venv: Path = VENV, say: Callable[[str], None] = print) -> Path |
 
 
 def parse_pams_output(text: str, process_wall_s: float = 0.0) -> PamsRun:
-    """A ``PamsRun`` from the stdout of ``pams_run.py``; ValueError naming what is missing."""
-    found = {name: rx.search(text) for name, rx in
-             (("# INITIALIZATION TIME", _INIT), ("# EXECUTION TIME", _EXEC),
-              ("# BENCH", _BENCH))}
-    missing = [name for name, m in found.items() if m is None]
-    if missing:
-        raise ValueError(f"PAMS output has no {', '.join(repr(n) for n in missing)} line")
-    init, execution, bench = (m.group(1) for m in found.values() if m is not None)
+    """A ``PamsRun`` from the stdout of ``pams_run.py``; ValueError naming what is missing.
+
+    A sample run's times are PAMS's own ``# INITIALIZATION TIME`` and ``# EXECUTION TIME``
+    lines; a ``mix`` run's come in its ``# BENCH`` line."""
+    bench = _BENCH.search(text)
+    if bench is None:
+        raise ValueError("PAMS output has no '# BENCH' line")
     try:
-        data = json.loads(bench)
-        run = PamsRun(agents=int(data["agents"]), steps=int(data["steps"]),
+        data = json.loads(bench.group(1))
+        mode = data["mode"]
+        if mode == "sample":
+            found = {"# INITIALIZATION TIME": _INIT.search(text),
+                     "# EXECUTION TIME": _EXEC.search(text)}
+            missing = [repr(name) for name, m in found.items() if m is None]
+            if missing:
+                raise ValueError(f"PAMS output has no {', '.join(missing)} line")
+            init, execution = (float(m.group(1)) for m in found.values() if m is not None)
+        elif mode == "mix":
+            init, execution = 0.0, float(data["execution_s"])
+        else:
+            raise ValueError(f"PAMS output's mode {mode!r}: expected 'sample' or 'mix'")
+        resting = data.get("resting")
+        run = PamsRun(mode=mode, agents=int(data["agents"]), steps=int(data["steps"]),
                       orders=int(data["orders"]), cancels=int(data["cancels"]),
-                      executed_volume=int(data["executed_volume"]), init_s=float(init),
-                      execution_s=float(execution),
-                      execution_cpu_s=float(data["execution_cpu_s"]),
+                      executed_volume=int(data["executed_volume"]), init_s=init,
+                      execution_s=execution, execution_cpu_s=float(data["execution_cpu_s"]),
                       main_wall_s=float(data["main_wall_s"]),
-                      process_wall_s=process_wall_s)
+                      process_wall_s=process_wall_s,
+                      resting=None if resting is None else int(resting))
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise ValueError(f"PAMS output's '# BENCH' line is not the expected JSON: {e}") from e
     if data.get("pams_version") != PAMS_VERSION:
@@ -212,11 +249,13 @@ def parse_pams_output(text: str, process_wall_s: float = 0.0) -> PamsRun:
     return run
 
 
-def run_pams(python: Path, agents: int, seed: int, *, warmup_steps: int | None = None,
+def run_pams(python: Path, case: PamsCase, seed: int, *, warmup_steps: int | None = None,
              trading_steps: int | None = None, timeout_s: float = PAMS_RUN_TIMEOUT_S
              ) -> PamsRun:
     """One PAMS run in a subprocess of its venv; RuntimeError if it fails."""
-    argv = [str(python), "-I", str(RUNNER), "--agents", str(agents), "--seed", str(seed)]
+    argv = [str(python), "-I", str(RUNNER), "--agents", str(case.agents), "--seed", str(seed)]
+    if case.mix:
+        argv += ["--mix", str(case.mix)]
     if warmup_steps is not None:
         argv += ["--warmup-steps", str(warmup_steps)]
     if trading_steps is not None:
@@ -225,10 +264,10 @@ def run_pams(python: Path, agents: int, seed: int, *, warmup_steps: int | None =
     try:
         done = _run_tool(argv, timeout_s)
     except subprocess.TimeoutExpired as e:
-        raise RuntimeError(f"PAMS run of {agents} agents passed {timeout_s:g} s") from e
+        raise RuntimeError(f"PAMS run '{case.label}' passed {timeout_s:g} s") from e
     wall = time.perf_counter() - t0
     if done.returncode != 0:
-        raise RuntimeError(f"PAMS run of {agents} agents exited {done.returncode}: "
+        raise RuntimeError(f"PAMS run '{case.label}' exited {done.returncode}: "
                            f"{_one_line(done.stderr)}")
     return parse_pams_output(done.stdout, wall)
 
@@ -261,7 +300,7 @@ class _Series:
         self.out, self.repeats, self.orders, self.python = out, repeats, orders, python
         self.ours: dict[str, list[float]] = {c.label: [] for c in OUR_CASES}
         self.ours_cpu: dict[str, list[float]] = {c.label: [] for c in OUR_CASES}
-        self.pams: dict[int, list[PamsRun]] = {a: [] for a in PAMS_AGENTS}
+        self.pams: dict[PamsCase, list[PamsRun]] = {c: [] for c in PAMS_CASES}
         self.errors: list[str] = []
         self.folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
@@ -289,15 +328,15 @@ class _Series:
             self.out(f"{head} ours {case.label}: {rate:,.0f} orders/s{on_cpu}")
 
     def _pams(self, python: Path, r: int, head: str) -> None:
-        for agents in PAMS_AGENTS:
+        for case in PAMS_CASES:
             try:
-                run = run_pams(python, agents, 1 + r)
+                run = run_pams(python, case, 1 + 100 * r)  # the seed of our run of round r
             except (RuntimeError, ValueError) as e:
-                self.errors.append(f"PAMS {agents} agents rep {r + 1}: {e}")
-                self.out(f"{head} PAMS {agents} agents: FAILED ({e})")
+                self.errors.append(f"PAMS {case.label} rep {r + 1}: {e}")
+                self.out(f"{head} PAMS {case.label}: FAILED ({e})")
                 continue
-            self.pams[agents].append(run)
-            self.out(f"{head} PAMS {agents} agents: {run.orders_per_s:,.0f} orders/s, "
+            self.pams[case].append(run)
+            self.out(f"{head} PAMS {case.label}: {run.orders_per_s:,.0f} orders/s, "
                      f"{run.orders_per_cpu_s:,.0f} per CPU second "
                      f"({run.orders + run.cancels} orders in {run.execution_s:.3f} s)")
 
@@ -313,13 +352,13 @@ class _Series:
         if why is None and not any(self.pams.values()):
             why = "every PAMS run failed: " + "; ".join(
                 e for e in self.errors if e.startswith("PAMS"))
-        cases = [{"agents": a,
+        cases = [{"label": c.label, "agents": c.agents, "mix_orders": c.mix,
                   "runs": [asdict(x) | {"orders_per_s": round(x.orders_per_s, 1),
                                         "orders_per_cpu_s": round(x.orders_per_cpu_s, 1)}
                            for x in runs],
                   "orders_per_s": _median([x.orders_per_s for x in runs]),
                   "orders_per_cpu_s": _median([x.orders_per_cpu_s for x in runs])}
-                 for a, runs in self.pams.items()]
+                 for c, runs in self.pams.items()]
         return {"version": PAMS_VERSION, "not_measured": why, "cases": cases}
 
 
