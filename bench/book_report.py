@@ -61,6 +61,14 @@ def _ratio_cell(r: Mapping[str, Any]) -> str:
     return _times(r["ratio"]) + ("" if cpu is None else f" ({_times(cpu)})")
 
 
+def _load(res: Mapping[str, Any]) -> str:
+    load = res.get("load_average_1min")
+    if not load:
+        return ""
+    return (f" Load average (1 min) {load[0]:g} at the start, {load[1]:g} at the end, on "
+            f"{res.get('cpus')} CPUs: wall rates fall as it rises.")
+
+
 def _mix_note(pams: Mapping[str, Any]) -> list[str]:
     mix = [p for p in pams["cases"] if p.get("mix_orders")]
     if not mix:
@@ -81,8 +89,9 @@ def render(res: Mapping[str, Any]) -> str:
     geo = res["geometry"]
     lines = [
         "## Order book: ours and PAMS side by side", "",
-        f"Median of {res['repeats']} run(s) per case, the two sides alternating run by run.",
-        "", "| side | case | orders/s, wall (median) | runs | per CPU second (median) |",
+        f"Median of {res['repeats']} run(s) per case, the two sides alternating run by run."
+        + _load(res), "",
+        "| side | case | orders/s, wall (median) | runs | per CPU second (median) |",
         "| --- | --- | ---: | --- | ---: |",
     ]
     for o in res["ours"]:

@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
                     "SQLite baselines; monitor overhead; peak RSS; the order book beside "
                     "PAMS; target verdicts.")
     p.add_argument("--quick", action="store_true",
-                   help="short matrix (N 1, 2, 4 on 4 currencies, 0.5 s runs): ~2 minutes")
+                   help="short matrix (N 1, 2, 4 on 4 currencies, 0.5 s runs): ~2 minutes; "
+                        "one run per case in the book series")
     p.add_argument("--long", action="store_true",
                    help="also a 60 s run, for the peak RSS growth target")
     p.add_argument("--population", action="store_true",

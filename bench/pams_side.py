@@ -365,6 +365,7 @@ class _Series:
 def run_series(out: Callable[[str], None], quick: bool = False, venv: Path = VENV
                ) -> tuple[dict[str, Any], list[str]]:
     """Both sides, alternating repeat by repeat; returns the result and any run errors."""
+    load_start = os.getloadavg()[0]
     python = ensure_pams(venv, out)
     if isinstance(python, NotMeasured):
         out(f"[book] PAMS not measured: {python.reason}")
@@ -374,7 +375,8 @@ def run_series(out: Callable[[str], None], quick: bool = False, venv: Path = VEN
         series.round(r)
     ours, pams = series.our_part(), series.pams_part()
     ratios, targets = evaluate(ours, pams)
-    result = {"quick": quick, "repeats": series.repeats,
+    result = {"quick": quick, "repeats": series.repeats, "cpus": os.cpu_count(),
+              "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
               "geometry": {"ticks": GEOMETRY.ticks, "capacity": GEOMETRY.capacity,
                            "max_fills": GEOMETRY.max_fills},
               "ours": ours, "pams": pams, "ratios": ratios, "targets": targets}

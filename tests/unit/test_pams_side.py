@@ -164,5 +164,8 @@ def test_the_run_of_our_flow_gets_its_column_and_its_note() -> None:
     res = _result(_ours(120_000.0, 90_000.0, 100_000.0, cpu=160_000.0), pams)
     text = render(res)
     assert "| 1 book, P=1 | 30x (20x) | 60x (40x) | 120x (53.3x) |" in text
+    assert "Load average" not in text  # not in this result, so not made up
+    res["load_average_1min"], res["cpus"] = [6.5, 7.25], 2
+    assert "Load average (1 min) 6.5 at the start, 7.25 at the end, on 2 CPUs" in render(res)
     assert "the first 5,000 orders of our flow" in text
     assert "leaving 610 orders resting" in text
