@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+from sim.core import book_layout as B
 from sim.core import layout as L
 
 __all__ = ["BEGIN", "END", "render", "update"]
@@ -34,9 +35,15 @@ def render() -> str:
         "- sync: " + ", ".join(f"{v} {k}" for k, v in L.SYNC_CODES.items()),
         f"- journal: {L.JOURNAL_IDLE} idle, {L.JOURNAL_ACTIVE} active; side: {L.SIDE_BUY} buy, "
         f"{L.SIDE_SELL} sell; no writer: {L.NO_WRITER}; no group: {L.NO_GROUP}",
+        "- currency market: " + ", ".join(f"{k} {v}" for k, v in L.MARKETS.items()),
+        "- ledger row kind: " + ", ".join(f"{k} {v}" for k, v in L.ROW_KINDS.items()),
+        f"- book: side {B.BUY} buy, {B.SELL} sell; time in force {B.GTC} good-till-cancel, "
+        f"{B.IOC} immediate-or-cancel, {B.POST_ONLY} post-only; order state "
+        f"{B.ORDER_FREE} free, {B.ORDER_LIVE} live; none: {B.NIL}",
     ]
     parts = [BEGIN, "", *enums, ""]
-    for rec in (L.HEADER, L.CURRENCY, L.WRITER, L.ACCOUNT, L.ROW):
+    for rec in (L.HEADER, L.CURRENCY, L.WRITER, L.ACCOUNT, L.STAKE, L.ROW, B.BOOK, B.JOURNAL,
+                B.JOURNAL_ENTRY, B.LEVEL, B.ORDER):
         parts += [_record(rec), ""]
     parts.append(END)
     return "\n".join(parts)

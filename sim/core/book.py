@@ -23,7 +23,10 @@ it from a dead holder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
+
+import numpy as np
 
 from sim.core.book_accounts import Accounts
 from sim.core.book_journal import Words, commit, rollback
@@ -84,7 +87,8 @@ class Book:
     ``int.bit_length``.
     """
 
-    def __init__(self, q: Words, base: int, accounts: Accounts) -> None:
+    def __init__(self, q: Words, base: int, accounts: Accounts, *,
+                 version: int | None = None) -> None:
         self.q = q
         self.base = base
         self.accounts = accounts
@@ -99,15 +103,25 @@ class Book:
         self.ticks = geo.ticks
         self.capacity = geo.capacity
         self.max_fills = geo.max_fills
+        self.lot = q[base + _H("lot")]
         self.price_base = q[base + _H("price_base")]
         self.price_step = q[base + _H("price_step")]
-        if self.price_base < 1 or self.price_step < 1:
-            raise BadExchangeFile(f"book at word {base}: price_base and price_step must be "
-                                  f"positive, found {self.price_base} and {self.price_step}")
+        if self.price_base < 1 or self.price_step < 1 or self.lot < 1:
+            raise BadExchangeFile(f"book at word {base}: lot, price_base and price_step must "
+                                  f"be positive, found {self.lot}, {self.price_base} and "
+                                  f"{self.price_step}")
         self._best = (base + _H("best_bid"), base + _H("best_ask"))
+        self.best_words = self._best
+        self.live_word = base + _H("live")
         self._free = base + _H("free_head")
         self._live = base + _H("live")
-        self._version = base + _H("version")
+        # In the exchange file the currency's seqlock covers its book: ``version`` names it.
+        self._version = base + _H("version") if version is None else version
+        # Called with the result and the pending writes just before an order commits:
+        # the caller adds what else the order moves (ledger, totals) to the same journal.
+        self.extra: Callable[[Result, dict[int, int]], None] | None = None
+        # Fault injection: called halfway through the stores of an order's commit.
+        self.pause: Callable[[], None] | None = None
         self._leaf = (base + geo.bid_leaf, base + geo.ask_leaf)
         self._sum = (base + geo.bid_summary, base + geo.ask_summary)
         self._lv = base + geo.levels
@@ -122,30 +136,29 @@ class Book:
 
     @classmethod
     def create(cls, q: Words, base: int, geo: BookGeometry, accounts: Accounts, *,
-               price_base: int, price_step: int) -> Book:
+               price_base: int, price_step: int, lot: int = 1) -> Book:
         """Format an empty book over ``geo.size_words`` words at ``base`` and attach it."""
-        if price_base < 1 or price_step < 1:
-            raise BadInput(f"book price_base {price_base}, price_step {price_step}: "
+        if price_base < 1 or price_step < 1 or lot < 1:
+            raise BadInput(f"book lot {lot}, price_base {price_base}, price_step {price_step}: "
                            "expected positive integers")
-        for i in range(base, base + geo.size_words):
-            q[i] = 0
+        a = np.frombuffer(q, dtype=np.int64)  # type: ignore[call-overload]
+        region = a[base: base + geo.size_words]
+        region[:] = 0
+        lv = region[geo.levels: geo.orders].reshape(geo.ticks, _LW)
+        for s in (BUY, SELL):
+            lv[:, SIDE_FIELDS * s + _LH] = NIL
+            lv[:, SIDE_FIELDS * s + _LT] = NIL
+        orders = region[geo.orders: geo.orders + geo.capacity * _OW].reshape(geo.capacity, _OW)
+        orders[:, _OT] = orders[:, _OA] = orders[:, _OP] = NIL
+        orders[:, _ON] = np.arange(1, geo.capacity + 1)
+        orders[-1, _ON] = NIL
+        del a, region, lv, orders
         for name, v in (("ticks", geo.ticks), ("capacity", geo.capacity),
-                        ("max_fills", geo.max_fills), ("price_base", price_base),
+                        ("max_fills", geo.max_fills), ("lot", lot), ("price_base", price_base),
                         ("price_step", price_step), ("best_bid", NIL), ("best_ask", NIL),
                         ("free_head", 0), ("last_tick", NIL)):
             q[base + _H(name)] = v
         q[base + geo.journal + JOURNAL.word("entries")] = geo.journal_entries
-        for t in range(geo.ticks):
-            lb = base + geo.level_at(t)
-            for s in (BUY, SELL):
-                q[lb + SIDE_FIELDS * s + _LH] = NIL
-                q[lb + SIDE_FIELDS * s + _LT] = NIL
-        for o in range(geo.capacity):
-            ob = base + geo.order_at(o)
-            q[ob + _OT] = NIL
-            q[ob + _OA] = NIL
-            q[ob + _OP] = NIL
-            q[ob + _ON] = o + 1 if o + 1 < geo.capacity else NIL
         return cls(q, base, accounts)
 
     # -- reading through the overlay of the transaction being built ---------------------
@@ -176,7 +189,7 @@ class Book:
             return self._reject(REJ_PRICE)
         price = self.price_base + tick * self.price_step
         words = self.accounts.words(account)
-        if (q[words[0]] < price * qty) if side == BUY else (q[words[1]] < qty):
+        if (q[words[0]] < price * qty) if side == BUY else (q[words[1]] < qty * self.lot):
             return self._reject(REJ_FUNDS)
         t = q[self._best[1 - side]]
         crosses = t != NIL and (t <= tick if side == BUY else t >= tick)
@@ -198,8 +211,8 @@ class Book:
                     self._add(words[0], -price * rem)
                     self._add(words[2], price * rem)
                 else:
-                    self._add(words[1], -rem)
-                    self._add(words[3], rem)
+                    self._add(words[1], -rem * self.lot)
+                    self._add(words[3], rem * self.lot)
         self._finish(res)
         return res
 
@@ -211,7 +224,7 @@ class Book:
         if qty <= 0:
             return self._reject(REJ_QTY)
         words = self.accounts.words(account)
-        if side == SELL and q[words[1]] < qty:
+        if side == SELL and q[words[1]] < qty * self.lot:
             return self._reject(REJ_FUNDS)
         self._w = {}
         res = Result()
@@ -249,8 +262,8 @@ class Book:
             self._add(rcw, -cash)
             self._add(cw, cash)
         else:
-            self._add(ruw, -rem)
-            self._add(uw, rem)
+            self._add(ruw, -rem * self.lot)
+            self._add(uw, rem * self.lot)
         w[self._cancels] = q[self._cancels] + 1
         res = Result(order_id=oid, cancelled=rem)
         self._finish(res)
@@ -275,7 +288,9 @@ class Book:
         if res.capped:
             w[self._capped] = q[self._capped] + 1
         self._w = {}
-        commit(q, self.base, self._journal, w, self._version)
+        if self.extra is not None:
+            self.extra(res, w)
+        commit(q, self.base, self._journal, w, self._version, self.pause)
 
     def _match(self, res: Result, taker: int, words: tuple[int, int, int, int], side: int,
                limit: int, qty: int, budget: int) -> int:
@@ -285,7 +300,7 @@ class Book:
         opp = 1 - side
         so = SIDE_FIELDS * opp
         best_w = self._best[opp]
-        pb, ps, lv0, or0 = self.price_base, self.price_step, self._lv, self._or
+        pb, ps, lv0, or0, lot = self.price_base, self.price_step, self._lv, self._or, self.lot
         maker_words = self.accounts.words
         fills = res.fills
         t = q[best_w]
@@ -315,9 +330,9 @@ class Book:
             mc, mu, mrc, mru = maker_words(maker)
             if opp == BUY:
                 w[mrc] = (w[mrc] if mrc in w else q[mrc]) - price * f
-                w[mu] = (w[mu] if mu in w else q[mu]) + f
+                w[mu] = (w[mu] if mu in w else q[mu]) + f * lot
             else:
-                w[mru] = (w[mru] if mru in w else q[mru]) - f
+                w[mru] = (w[mru] if mru in w else q[mru]) - f * lot
                 w[mc] = (w[mc] if mc in w else q[mc]) + price * f
             i = lb + _LQ
             w[i] = (w[i] if i in w else q[i]) - f
@@ -348,9 +363,9 @@ class Book:
             c, u = words[0], words[1]
             if side == BUY:
                 w[c] = (w[c] if c in w else q[c]) - cost
-                w[u] = (w[u] if u in w else q[u]) + filled
+                w[u] = (w[u] if u in w else q[u]) + filled * lot
             else:
-                w[u] = (w[u] if u in w else q[u]) - filled
+                w[u] = (w[u] if u in w else q[u]) - filled * lot
                 w[c] = (w[c] if c in w else q[c]) + cost
             res.filled = filled
             res.cash = cost
@@ -408,6 +423,21 @@ class Book:
                          self.geo.summary_words, side, t)
 
     # -- reading the book (under the lock, or on a copy) ---------------------------------
+
+    def order(self, oid: int) -> RestingOrder | None:
+        """The live order ``oid`` (None if it is not live)."""
+        q = self.q
+        gen, o = split_id(oid)
+        if not 0 <= o < self.capacity:
+            return None
+        ob = self._or + o * _OW
+        if q[ob + _OS] != ORDER_LIVE or q[ob + _OG] != gen:
+            return None
+        return RestingOrder(oid, q[ob + _OA], q[ob + _OSIDE], q[ob + _OT], q[ob + _OQ])
+
+    def journal_state(self) -> int:
+        """Pre-images of the transaction in flight (0: none)."""
+        return self.q[self.base + self._journal + JOURNAL.word("state")]
 
     def best(self, side: int) -> int:
         """Best tick of ``side`` (NIL if that side is empty)."""

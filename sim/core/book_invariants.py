@@ -187,6 +187,7 @@ def reserves_match(q: WordArray, bases: Sequence[int], accounts: Accounts,
     for base in bases:
         geo = _geometry(a, base)
         pb, ps = int(a[base + h("price_base")]), int(a[base + h("price_step")])
+        lot = int(a[base + h("lot")])
         orders = _orders(a, base, geo)
         for o in np.flatnonzero(orders[:, _OS] == ORDER_LIVE).tolist():
             side, tick, qty, acc = (int(x) for x in orders[o, [_OSIDE, _OT, _OQ, _OA]])
@@ -195,7 +196,7 @@ def reserves_match(q: WordArray, bases: Sequence[int], accounts: Accounts,
             if side == BUY:
                 cash[acc] += (pb + tick * ps) * qty
             else:
-                units[acc] += qty
+                units[acc] += qty * lot
     out = []
     for acc in range(n_accounts):
         c, u, rc, ru = (int(a[w]) for w in accounts.words(acc))

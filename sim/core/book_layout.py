@@ -77,15 +77,17 @@ MAX_TICKS: Final = BITS * BITS * 64
 # Journal bound: distinct words one fill may write (maker record 3; level 4, its tail or
 # the next order's back link among them; bitmaps 2; maker account 2: 11, and one to
 # spare), and the rest of one order (header, taker account, resting record, its level,
-# its neighbour's link, bitmaps: about 30) with room to spare.
+# its neighbour's link, bitmaps: about 30) and, in the exchange file, what the trade adds
+# (account, totals, the currency's mirror of the book, the ledger count: about 25).
 FILL_WORDS: Final = 12
-FIXED_WORDS: Final = 64
+FIXED_WORDS: Final = 96
 
 BOOK: Final = Record("book", [
     Field("ticks", "i8", "price levels on the ladder: ticks 0 .. ticks-1"),
     Field("capacity", "i8", "order records in the pool"),
     Field("max_fills", "i8", "fills one order may make; its remainder is dropped (capped)"),
-    Field("price_base", "i8", "cash minor units per minor unit of quantity at tick 0"),
+    Field("lot", "i8", "minor units of the currency per lot; order quantities are lots"),
+    Field("price_base", "i8", "cash minor units per lot at tick 0"),
     Field("price_step", "i8", "price added per tick; price(t) = price_base + t * price_step"),
     Field("best_bid", "i8", "highest tick with a resting buy (-1 none)"),
     Field("best_ask", "i8", "lowest tick with a resting sell (-1 none)"),
@@ -94,7 +96,7 @@ BOOK: Final = Record("book", [
     Field("version", "i8", "seqlock: odd while an order's transaction is being applied"),
     Field("orders", "i8", "orders accepted (limit, market and cancel)"),
     Field("fills", "i8", "fills made (one per maker order touched)"),
-    Field("volume_qty", "i8", "quantity filled, minor units"),
+    Field("volume_qty", "i8", "quantity filled, lots"),
     Field("volume_cash", "i8", "cash paid for fills, minor units"),
     Field("last_tick", "i8", "tick of the last fill (-1 none)"),
     Field("cancels", "i8", "resting orders cancelled by their owner"),
@@ -135,7 +137,7 @@ ORDER: Final = Record("order", [
     Field("gen", "i8", "generation: bumped on every reuse; the high half of the order id"),
     Field("side", "i8", "0 buy, 1 sell"),
     Field("tick", "i8", "price tick"),
-    Field("qty", "i8", "quantity still resting, minor units"),
+    Field("qty", "i8", "quantity still resting, lots"),
     Field("account", "i8", "owner account"),
     Field("prev", "i8", "older order at the same level (-1 none)"),
     Field("next", "i8", "newer order at the same level; in the free list, the next free"),
@@ -146,7 +148,7 @@ BOOK_ACCOUNT: Final = Record("book_account", [
     Field("cash", "i8", "cash available, minor units"),
     Field("units", "i8", "units available, minor units"),
     Field("reserved_cash", "i8", "cash promised by resting buys"),
-    Field("reserved_units", "i8", "units promised by resting sells"),
+    Field("reserved_units", "i8", "units promised by resting sells, minor units"),
 ])
 
 # A level's fields for side s sit at word SIDE_FIELDS * s + LEVEL.word("bid_...").

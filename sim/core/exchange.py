@@ -20,10 +20,14 @@ from typing import Any, Final
 import numpy as np
 
 from sim.core import layout as L
+from sim.core.book import Book
+from sim.core.book_layout import BookGeometry
 from sim.core.locking import Locks, RobustMutexes, init_mutex, make_locks
-from sim.errors import BadExchangeFile
+from sim.core.stakes import StakeAccounts
+from sim.errors import BadExchangeFile, BadInput
 
-__all__ = ["MAX_ACCOUNTS", "MAX_WRITERS", "CurrencySpec", "Exchange", "Funding", "pid_alive"]
+__all__ = ["MAX_ACCOUNTS", "MAX_WRITERS", "BookSpec", "CurrencySpec", "Exchange", "Funding",
+           "pid_alive"]
 
 MAX_WRITERS: Final = 4096
 # An audit sums accounts exactly in float64 halves of 32 bits: at most 2**21 of them.
@@ -33,10 +37,23 @@ DEFAULT_LOCK_TIMEOUT_MS: Final = 10_000
 
 
 @dataclass(frozen=True)
+class BookSpec:
+    """A currency's limit order book: its price ladder and lot, in minor units."""
+
+    price_base: int
+    price_step: int
+    lot: int
+    rate: float
+
+
+@dataclass(frozen=True)
 class CurrencySpec:
+    """A currency: a pool with these reserves, or, with ``book``, a limit order book."""
+
     name: str
     cash_reserve: int
     unit_reserve: int
+    book: BookSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +125,17 @@ def validate_header(path: str, raw: bytes, size: int) -> L.Geometry:
         raise bad("n_accounts", f"1..{MAX_ACCOUNTS}", na)
     if not 1 <= rows <= MAX_RING_ROWS:
         raise bad("ring_rows", f"1..{MAX_RING_ROWS}", rows)
-    geo = L.Geometry(nc, nw, na, rows)
+    mask = int(h["book_mask"])
+    if not 0 <= mask < 1 << nc:
+        raise bad("book_mask", f"0..{(1 << nc) - 1}", mask)
+    shape = (int(h["book_ticks"]), int(h["book_capacity"]), int(h["book_max_fills"]))
+    words = 0
+    if mask:
+        try:
+            words = BookGeometry(*shape).size_words
+        except BadInput as e:
+            raise bad("book_ticks", "a valid book shape", str(e)) from None
+    geo = L.Geometry(nc, nw, na, rows, mask, words, shape if mask else (0, 0, 0))
     for field, want in geo.header_values().items():
         if int(h[field]) != want:
             raise bad(field, str(want), int(h[field]))
@@ -162,6 +189,7 @@ class Exchange:
         # Accounts may number millions: their word index is computed, not tabled.
         self.acc_base0 = geo.account_offset // 8
         self.acc_words = L.ACCOUNT.size // 8
+        self._books: dict[int, Book] = {}
 
     # ------------------------------------------------------------------ open/create
     @classmethod
@@ -186,9 +214,16 @@ class Exchange:
                n_accounts: int, ring_rows: int = 1024, scale: int = 100, fee_bps: int = 30,
                sync: str = "per_currency", schedule: int = L.SCHEDULE_FREE,
                race_window_ns: int = 0,
-               lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Exchange:
-        """Create a new file (never replacing one) and initialise every table and lock."""
-        geo = L.Geometry(len(currencies), n_writers, n_accounts, ring_rows)
+               lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+               book_shape: tuple[int, int, int] = (4000, 65536, 64)) -> Exchange:
+        """Create a new file (never replacing one) and initialise every table and lock.
+
+        ``book_shape`` (ticks, order records, max fills per order) is the shape of every
+        book of the currencies whose spec has one."""
+        mask = sum(1 << c for c, spec in enumerate(currencies) if spec.book is not None)
+        words = BookGeometry(*book_shape).size_words if mask else 0
+        geo = L.Geometry(len(currencies), n_writers, n_accounts, ring_rows, mask, words,
+                         book_shape if mask else (0, 0, 0))
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         try:
@@ -236,14 +271,25 @@ class Exchange:
             cur[i]["cash_reserve"] = cur[i]["init_cash_reserve"] = spec.cash_reserve
             cur[i]["unit_reserve"] = cur[i]["init_unit_reserve"] = spec.unit_reserve
             cur[i]["inflight"] = L.NO_SLOT
-            cur[i]["last_rate"] = spec.cash_reserve / spec.unit_reserve
-            cur[i]["fundamental"] = spec.cash_reserve / spec.unit_reserve
+            cur[i]["best_bid"] = cur[i]["best_ask"] = L.NO_SLOT
+            if spec.book is None:
+                cur[i]["last_rate"] = spec.cash_reserve / spec.unit_reserve
+                cur[i]["fundamental"] = spec.cash_reserve / spec.unit_reserve
+                continue
+            cur[i]["market"] = L.MARKET_BOOK
+            cur[i]["book_at"] = self.geo.book_at(i)
+            cur[i]["last_rate"] = cur[i]["fundamental"] = spec.book.rate
         wri = self.writers(live=True)
         wri["j_account"] = L.NO_SLOT
         acc = self.accounts(live=True)
         acc["writer"] = L.NO_WRITER
         acc["group"] = L.NO_GROUP
         del h, cur, wri, acc
+        for i, spec in enumerate(currencies):
+            if spec.book is not None:
+                Book.create(self.q, self.geo.book_at(i) // 8, BookGeometry(*self.geo.book_shape),
+                            StakeAccounts(self.geo, i), price_base=spec.book.price_base,
+                            price_step=spec.book.price_step, lot=spec.book.lot)
         self.reinit_locks()
         # Magic last: a file whose creation was interrupted never validates.
         self._mm[0:8] = L.MAGIC
@@ -414,6 +460,27 @@ class Exchange:
             out += self._mm[base + i * size: base + (i + n) * size]
             k += n
         return bytes(out)
+
+    # ------------------------------------------------------------------ books
+    def is_book(self, c: int) -> bool:
+        """Whether currency ``c`` trades on a limit order book."""
+        return bool(self.geo.book_mask >> c & 1)
+
+    def book(self, c: int) -> Book:
+        """Currency ``c``'s book, attached once per process (its header validated)."""
+        b = self._books.get(c)
+        if b is None:
+            if not self.is_book(c):
+                raise BadInput(f"currency {self.names()[c]} trades on a pool, not a book")
+            b = self._books[c] = Book(self.q, self.geo.book_at(c) // 8,
+                                      StakeAccounts(self.geo, c))
+        return b
+
+    def stakes(self, live: bool = False) -> np.ndarray[Any, np.dtype[np.void]]:
+        """The stake table as (accounts, currencies) records: a copy, or a view."""
+        n = self.geo.n_accounts * self.geo.n_currencies if self.geo.book_mask else 0
+        t = self._table(L.STAKE, n, self.geo.stake_offset, live)
+        return t.reshape(-1, self.geo.n_currencies) if n else t.reshape(0, self.geo.n_currencies)
 
     # ------------------------------------------------------------------ funding
     def activate_writer(self, w: int, kind: int, pid: int) -> None:

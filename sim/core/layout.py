@@ -11,7 +11,9 @@ File::
     writer_offset          n_writers x WRITER.size          (one per trading process)
     account_offset         n_accounts x ACCOUNT.size        (one per agent)
     ring_offset            n_writers x ring_rows x ROW.size (each writer's ledger ring)
-    file_size              ring end rounded up to a 4096-byte page
+    stake_offset           n_accounts x n_currencies x STAKE.size (only with a book)
+    book_offset            one book region per book currency, book_words x 8 bytes each
+    file_size              the end rounded up to a 4096-byte page
 
 A *writer* is a process that trades (a trader process hosting many agents, a ``sim
 trade`` session, a C trader): its record holds what belongs to the process (pid,
@@ -39,8 +41,13 @@ __all__ = [
     "EXCHANGE_FILE",
     "HEADER",
     "MAGIC",
+    "MARKETS",
+    "MARKET_BOOK",
+    "MARKET_POOL",
     "MAX_CURRENCIES",
     "ROW",
+    "ROW_KINDS",
+    "STAKE",
     "VERSION",
     "WRITER",
     "Geometry",
@@ -52,7 +59,7 @@ __all__ = [
 MAGIC: Final = b"MMEXCHG\x00"
 # The name of the exchange file in a run folder, beside its ledger/ folder.
 EXCHANGE_FILE: Final = "exchange.dat"
-VERSION: Final = 2
+VERSION: Final = 3
 MAX_CURRENCIES: Final = 16
 NAME_LEN: Final = 8
 LOCK_SIZE: Final = 64
@@ -84,6 +91,17 @@ JOURNAL_ACTIVE: Final = 1
 
 SIDE_BUY: Final = 0
 SIDE_SELL: Final = 1
+
+MARKET_POOL: Final = 0
+MARKET_BOOK: Final = 1
+MARKETS: Final = {MARKET_POOL: "pool", MARKET_BOOK: "book"}
+
+ROW_TRADE: Final = 0
+ROW_FILL: Final = 1
+ROW_PLACED: Final = 2
+ROW_CANCELLED: Final = 3
+ROW_KINDS: Final = {ROW_TRADE: "trade", ROW_FILL: "fill", ROW_PLACED: "placed",
+                    ROW_CANCELLED: "cancelled"}
 
 SYNC_CODES: Final = {"none": 0, "global": 1, "per_currency": 2, "ofd": 3}
 SYNC_NAMES: Final = {v: k for k, v in SYNC_CODES.items()}
@@ -179,6 +197,14 @@ HEADER: Final = Record("header", [
     Field("turns", "i8", "deterministic schedule: turns taken so far"),
     Field("race_window_ns", "i8", "pause between a trade's read and its write (0: none)"),
     Field("lock_timeout_ms", "i8", "bound on every lock wait"),
+    Field("stake_offset", "i8", "byte offset of the stake table (accounts x currencies)"),
+    Field("stake_size", "i8", "bytes per stake record"),
+    Field("book_offset", "i8", "byte offset of the first book region"),
+    Field("book_mask", "i8", "bit c set when currency c trades on a limit order book"),
+    Field("book_ticks", "i8", "price levels of every book"),
+    Field("book_capacity", "i8", "order records of every book"),
+    Field("book_max_fills", "i8", "fills one order may make on every book"),
+    Field("book_words", "i8", "int64 words of one book region"),
     Field("global_lock", "lock", "the one mutex of the global policy"),
     Field("registry_lock", "lock", "mutex guarding writer and account claims"),
 ])
@@ -198,6 +224,16 @@ CURRENCY: Final = Record("currency", [
     Field("inflight", "i8", "writer whose transaction is being written here (-1 none)"),
     Field("last_rate", "f8", "cash per unit after the last trade (display only)"),
     Field("fundamental", "f8", "fundamental value published by the coordinator"),
+    Field("market", "i8", "0 a constant-product pool, 1 a limit order book"),
+    Field("book_at", "i8", "byte offset of this currency's book region (0: a pool)"),
+    Field("best_bid", "i8", "book: highest tick with a resting buy (-1 none)"),
+    Field("best_ask", "i8", "book: lowest tick with a resting sell (-1 none)"),
+    Field("bid_price", "i8", "book: cash minor units per lot at best_bid (0 none)"),
+    Field("ask_price", "i8", "book: cash minor units per lot at best_ask (0 none)"),
+    Field("book_live", "i8", "book: orders resting"),
+    Field("book_reserved_cash", "i8", "book: cash its resting buys hold, over all accounts"),
+    Field("book_reserved_units", "i8", "book: units its resting sells hold, minor units"),
+    Field("book_due_cash", "i8", "book: cash makers received and have not yet swept"),
 ])
 
 WRITER: Final = Record("writer", [
@@ -248,15 +284,28 @@ ACCOUNT: Final = Record("account", [
     Field("init_holdings", "i8", "holdings when the account was funded", MAX_CURRENCIES),
 ])
 
+STAKE: Final = Record("stake", [
+    Field("due_cash", "i8", "cash received by fills of its resting sells; its owner sweeps "
+                            "it into the account's cash at its next order on this book"),
+    Field("reserved_cash", "i8", "cash its resting buys on this book hold"),
+    Field("reserved_units", "i8", "units its resting sells on this book hold, minor units"),
+])
+
 ROW: Final = Record("row", [
     Field("t_ns", "i8", "CLOCK_MONOTONIC minus header start_ns, read under the lock"),
-    Field("cur_seq", "i8", "the currency's seq after this trade (1-based)"),
-    Field("account", "i8", "account that traded (the writer is the ring's owner)"),
+    Field("cur_seq", "i8", "the currency's seq after this row (1-based)"),
+    Field("account", "i8", "account that traded, the taker of a fill, or the order's owner "
+                           "(the writer is the ring's owner)"),
     Field("currency", "i8", "currency index"),
-    Field("side", "i8", "0 buy (cash in, units out), 1 sell"),
-    Field("qty", "i8", "units bought or sold, minor units"),
-    Field("cash", "i8", "cash paid (buy) or received (sell), minor units"),
-    Field("unit_reserve", "i8", "pool unit_reserve after this trade"),
+    Field("side", "i8", "0 buy (cash in, units out), 1 sell; the taker's side of a fill"),
+    Field("qty", "i8", "units bought, sold, rested or released, minor units"),
+    Field("cash", "i8", "cash paid (buy) or received (sell); a resting buy's reserve"),
+    Field("unit_reserve", "i8", "pool unit_reserve after this trade (0 on a book)"),
+    Field("kind", "i8", "0 pool trade, 1 book fill, 2 order placed, 3 order cancelled"),
+    Field("order_id", "i8", "book: the maker's order of a fill, the order placed or "
+                            "cancelled (0 for a pool trade)"),
+    Field("maker", "i8", "book fill: the maker's account (-1 otherwise)"),
+    Field("tick", "i8", "book: the tick of the fill or order (-1 for a pool trade)"),
 ])
 
 
@@ -269,6 +318,14 @@ class Geometry:
     n_writers: int
     n_accounts: int
     ring_rows: int
+    book_mask: int = 0
+    book_words: int = 0
+    book_shape: tuple[int, int, int] = (0, 0, 0)  # ticks, capacity, max_fills
+
+    @property
+    def books(self) -> tuple[int, ...]:
+        """Currencies that trade on a book."""
+        return tuple(c for c in range(self.n_currencies) if self.book_mask >> c & 1)
 
     @property
     def header_size(self) -> int:
@@ -291,9 +348,27 @@ class Geometry:
         return _align(self.account_offset + self.n_accounts * ACCOUNT.size, ALIGN)
 
     @property
+    def stake_offset(self) -> int:
+        return _align(self.ring_offset + self.n_writers * self.ring_rows * ROW.size, ALIGN)
+
+    @property
+    def book_offset(self) -> int:
+        stakes = self.n_accounts * self.n_currencies * STAKE.size if self.book_mask else 0
+        return _align(self.stake_offset + stakes, ALIGN)
+
+    @property
     def file_size(self) -> int:
-        end = self.ring_offset + self.n_writers * self.ring_rows * ROW.size
-        return _align(end, PAGE)
+        return _align(self.book_offset + len(self.books) * self.book_words * 8, PAGE)
+
+    def stake_at(self, a: int, c: int) -> int:
+        return self.stake_offset + (a * self.n_currencies + c) * STAKE.size
+
+    def book_at(self, c: int) -> int:
+        """Byte offset of currency ``c``'s book region (0 for a pool)."""
+        if not self.book_mask >> c & 1:
+            return 0
+        k = bin(self.book_mask & ((1 << c) - 1)).count("1")
+        return self.book_offset + k * self.book_words * 8
 
     def currency_at(self, c: int) -> int:
         return self.currency_offset + c * CURRENCY.size
@@ -324,6 +399,14 @@ class Geometry:
             "ring_offset": self.ring_offset,
             "ring_rows": self.ring_rows,
             "row_size": ROW.size,
+            "stake_offset": self.stake_offset,
+            "stake_size": STAKE.size,
+            "book_offset": self.book_offset,
+            "book_mask": self.book_mask,
+            "book_ticks": self.book_shape[0],
+            "book_capacity": self.book_shape[1],
+            "book_max_fills": self.book_shape[2],
+            "book_words": self.book_words,
         }
 
 

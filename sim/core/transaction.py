@@ -31,6 +31,9 @@ import time
 from typing import Final
 
 from sim.core import layout as L
+from sim.core.book_layout import GTC
+from sim.core.book_result import Result
+from sim.core.book_txn import BookDesk
 from sim.core.exchange import Exchange
 from sim.core.ledger import drain_writer, open_ledger
 from sim.core.pricing import buy_cost, sell_proceeds
@@ -87,7 +90,7 @@ def recover_currency(ex: Exchange, c: int) -> bool:
     q, d = ex.q, ex.d
     cb = ex.cur_base[c]
     w = q[cb + _INFLIGHT]
-    rolled = False
+    rolled = ex.is_book(c) and ex.book(c).recover()
     if w != L.NO_WRITER:
         if not 0 <= w < ex.geo.n_writers:
             raise AssertionError(f"currency {c} inflight names writer {w}, out of range")
@@ -180,11 +183,78 @@ class Writer:
         self.recovers = self.locks.recovers
         self.fee = ex.fee_bps
         self.race_s = ex.header_int("race_window_ns") / 1e9
-        self.pause_in_txn = pause_in_txn
         self.start_ns = ex.header_int("start_ns")
         if self.recovers:
             recover_writer(ex, w)
         self._ledger_fd = open_ledger(ex, w)
+        self.desk = BookDesk(ex, w)
+        self._pause = 0.0
+        self.pause_in_txn = pause_in_txn
+        # A match may log max_fills + 1 rows before the ring is drained again.
+        if ex.geo.book_mask and self.rows - self.drain_at < ex.geo.book_shape[2] + 2:
+            raise ValueError(f"ring_rows {self.rows} is too small for books of max_fills "
+                             f"{ex.geo.book_shape[2]}: expected at least "
+                             f"{2 * (ex.geo.book_shape[2] + 2)}")
+
+    @property
+    def pause_in_txn(self) -> float:
+        """Seconds to sleep in the middle of the next transactions (fault injection)."""
+        return self._pause
+
+    @pause_in_txn.setter
+    def pause_in_txn(self, s: float) -> None:
+        self._pause = s
+        self.desk.set_pause((lambda: time.sleep(s)) if s > 0 else None)
+
+    # -- orders on a book ----------------------------------------------------------------
+
+    def limit(self, a: int, c: int, side: int, tick: int, lots: int, tif: int = GTC) -> Result:
+        """A limit order of account ``a`` on currency ``c``'s book (lots at ``tick``)."""
+        self._book_lock(c)
+        try:
+            return self.desk.limit(a, c, side, tick, lots, tif)
+        finally:
+            self._book_unlock(c)
+
+    def market(self, a: int, c: int, side: int, lots: int) -> Result:
+        """A market order of account ``a`` on currency ``c``'s book."""
+        self._book_lock(c)
+        try:
+            return self.desk.market(a, c, side, lots)
+        finally:
+            self._book_unlock(c)
+
+    def cancel(self, a: int, c: int, oid: int) -> Result:
+        """Cancel account ``a``'s live order ``oid`` on currency ``c``'s book."""
+        self._book_lock(c)
+        try:
+            return self.desk.cancel(a, c, oid)
+        finally:
+            self._book_unlock(c)
+
+    def _book_lock(self, c: int) -> None:
+        """Take ``c``'s lock, settle what a dead holder left, and name this writer in
+        flight on ``c`` for the whole order (what fault counts and stall reports read)."""
+        locks = self.locks
+        died = locks.acquire(c)
+        q = self.q
+        cb = self.ex.cur_base[c]
+        if self.recovers:
+            try:
+                if died or q[cb + _INFLIGHT] != L.NO_WRITER:
+                    for r in locks.covered(c) if died else (c,):
+                        q[self.wb + _ROLLBACKS] += recover_currency(self.ex, r)
+            except BaseException:
+                locks.release(c)
+                raise
+        q[cb + _INFLIGHT] = self.w
+
+    def _book_unlock(self, c: int) -> None:
+        q = self.q
+        q[self.ex.cur_base[c] + _INFLIGHT] = L.NO_WRITER
+        self.locks.release(c)
+        if q[self.wb + _LOG_COUNT] - q[self.wb + _LOG_HEAD] >= self.drain_at:
+            drain_writer(self.ex, self.w, self._ledger_fd)
 
     def trade(self, a: int, c: int, side: int, qty: int) -> int:
         """Execute one order of account ``a``; the cash moved (> 0) or a negative reject
@@ -252,8 +322,8 @@ class Writer:
             q[cb + _VERSION] += 1
             q[cb + _CASH_R] = new_rc
             q[cb + _UNITS_R] = new_ru
-            if self.pause_in_txn:
-                time.sleep(self.pause_in_txn)
+            if self._pause:
+                time.sleep(self._pause)
             q[cb + _SEQ] = seq + 1
             q[cb + _VOL_U] = vu + qty
             q[cb + _VOL_C] = vc + amount

@@ -55,7 +55,8 @@ def _rows(spec: list[tuple[int, int, int, int]]) -> np.ndarray:  # type: ignore[
     """Ledger rows from (t_ns, currency, cur_seq, slot); qty and cash follow from them."""
     rows = np.zeros(len(spec), dtype=L.ROW.dtype)
     for i, (t, c, seq, slot) in enumerate(spec):
-        rows[i] = (t, seq, slot, c, i % 2, 10 * seq + c, 100 * seq + c, 1000 + seq)
+        rows[i] = (t, seq, slot, c, i % 2, 10 * seq + c, 100 * seq + c, 1000 + seq,
+                   L.ROW_TRADE, 0, -1, -1)
     return rows
 
 
