@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from sim.core.book_layout import BookGeometry
 
-from . import book
+from . import book_file
 from .book_report import evaluate
 
 __all__ = [
@@ -274,18 +274,18 @@ def run_pams(python: Path, case: PamsCase, seed: int, *, warmup_steps: int | Non
 
 def our_rate(case: OurCase, orders: int, seed: int, folder: str | None
              ) -> tuple[float, float | None]:
-    """Orders/s of our book in one run of ``case``, wall and per CPU second (None when
-    processes share a book: CPU time leaves their lock waits out). The one place that
-    measures our side.
+    """Orders/s of our book in one run of ``case``, wall and per CPU second of the slowest
+    process (None when processes share a book: CPU time leaves their lock waits out). The
+    one place that measures our side.
 
-    Today the standalone engine of ``bench.book`` (a shared mapping per run, every
-    invariant and exact conservation checked after the run); processes run side by side,
-    so a rate is all orders over the slowest process's time in the engine."""
-    runs, _ = book.run(case.procs, case.books, orders, GEOMETRY, seed, shared=case.shared,
-                       folder=folder)
-    total = sum(m.orders for m in runs)
-    cpu = None if case.shared else total / max(m.cpu_seconds for m in runs)
-    return total / max(m.seconds for m in runs), cpu
+    The books in the exchange file, as traders' orders reach them (``bench.book_file``):
+    every order one journaled transaction under its currency's lock, with its ledger
+    rows, stakes, writers' totals and the currency's mirror; every exact invariant of the
+    file checked after the run. Processes run side by side; a rate is all orders over the
+    time from the first start to the last end."""
+    r = book_file.run(case.procs, case.books, orders, seed, capacity=GEOMETRY.capacity,
+                      max_fills=GEOMETRY.max_fills, folder=folder)
+    return r.rate, None if case.shared else r.orders / r.cpu_seconds
 
 
 def _median(xs: Sequence[float]) -> float | None:
