@@ -227,7 +227,9 @@ class Run:
         if scn.schedule == "deterministic":
             ex.set_header_int("turns", 0)
             ex.set_header_int("turn", L.NO_SLOT)
-        self.seq_at_start = sum(ex.q[ex.cword(c, "seq")] for c in range(ex.geo.n_currencies))
+        self.seq_at_start = sum(ex.book(c).counter("fills") if ex.is_book(c)
+                                else ex.q[ex.cword(c, "seq")]
+                                for c in range(ex.geo.n_currencies))
         self.arrivals_at_start = sum(ex.q[ex.wword(t.writer, "arrivals")] for t in self.traders)
         if not self.resumed:
             # A resumed run keeps the clock of the first: ledger times stay ordered.

@@ -29,7 +29,7 @@ from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.sched import current_slice_ns, request_slice
 from sim.core.snapshot import OPTIMISTIC, TRYLOCK, WAITED, snapshot_into
-from sim.core.valuation import pool_rates, wealth, writer_wealth
+from sim.core.valuation import rates, wealth, writer_wealth
 from sim.errors import LockTimeout
 from sim.harness.faults import proc_state
 
@@ -231,8 +231,8 @@ class Sampler:
         if not self.n_groups:
             return
         # Free and joined accounts have no group (-1): no mask is needed to leave them out.
-        pnl = (wealth(acc, pool_rates(cur), self.scale)
-               - wealth(acc, pool_rates(cur, initial=True), self.scale, initial=True))
+        pnl = (wealth(acc, rates(cur), self.scale)
+               - wealth(acc, rates(cur, initial=True), self.scale, initial=True))
         group = acc["group"]
         row = np.full(audit_columns(self.n_groups), np.nan)
         row[0] = t
@@ -249,7 +249,7 @@ class Sampler:
         if n:
             n_viol = self._check(n)
             cur, acc = self._tables(n)
-            rate = pool_rates(cur)
+            rate = rates(cur)
             rows = np.empty((n, self.width), dtype=np.float64)
             rows[:, 0] = self.t[:n]
             rows[:, 1] = self.consistent[:n]

@@ -22,7 +22,7 @@ from sim.core import layout as L
 from sim.core.book import Book
 from sim.core.book_layout import BUY, GTC, IOC, ORDER, POST_ONLY, SELL, BookGeometry, split_id
 from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
-from sim.core.ledger import ledger_file, load_ledger
+from sim.core.ledger import ledger_file, load_ledger, pool_rows_by_market
 from sim.core.transaction import Writer
 from sim.errors import BadInput
 from sim.tools.check import check_command, replay
@@ -145,10 +145,17 @@ def test_pool_rows_load_as_pool_trades_whatever_their_ring_slot_held(
     with Exchange.open(str(traded[0] / L.EXCHANGE_FILE), writable=False) as ex:
         raw = np.concatenate([_rows(ex, w) for w in range(3)])
         rows, _ = load_ledger(ex, ex.writers())
+        book_mask = ex.geo.book_mask
     pool = rows["currency"] == 1
-    # The pool writer stores only a pool trade's fields: a wrapped ring slot keeps the
-    # kind, order, maker and tick of the book row it held before.
-    assert (raw["kind"][raw["currency"] == 1] != L.ROW_TRADE).any()
+    # The pool writer names its rows whole, though its ring slots wrapped over book rows.
+    assert (raw["kind"][raw["currency"] == 1] == L.ROW_TRADE).all()
+    assert (raw["maker"][raw["currency"] == 1] == -1).all()
+    # A writer that does not (an older C trader) is read by its currency's market.
+    raw["kind"][raw["currency"] == 1] = L.ROW_FILL
+    raw["tick"][raw["currency"] == 1] = 7
+    pool_rows_by_market(raw, book_mask)
+    assert (raw["kind"][raw["currency"] == 1] == L.ROW_TRADE).all()
+    assert (raw["tick"][raw["currency"] == 1] == -1).all()
     assert (rows["kind"][pool] == L.ROW_TRADE).all()
     assert (rows["maker"][pool] == -1).all() and (rows["tick"][pool] == -1).all()
     assert (rows["order_id"][pool] == 0).all()
