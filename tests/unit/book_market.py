@@ -3,6 +3,7 @@ tests of the books' checks, depth and monitor."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -39,14 +40,15 @@ def book_exchange(path: Path, sync: str = "per_currency") -> Exchange:
     return ex
 
 
-def trade_randomly(writers: list[Writer], n: int, seed: int = 7) -> None:
+def trade_randomly(writers: Sequence[Writer] | Mapping[int, Writer], n: int, seed: int = 7,
+                   accounts: Sequence[int] = range(N_ACC)) -> None:
     """``n`` random orders (limits of every kind around tick 100, market orders, cancels
-    and pool trades) by the accounts of ``writers``: books with both sides resting and
-    makers owed cash."""
+    and pool trades) by ``accounts``, each through its writer ``writers[a % 3]``: books
+    with both sides resting and makers owed cash."""
     rng = np.random.default_rng(seed)
-    live: dict[int, list[tuple[int, int]]] = {a: [] for a in range(N_ACC)}
+    live: dict[int, list[tuple[int, int]]] = {a: [] for a in accounts}
     for _ in range(n):
-        a = int(rng.integers(N_ACC))
+        a = int(rng.choice(accounts))
         wr = writers[a % 3]
         c = int(rng.choice([EUR, GBP]))
         side = int(rng.integers(2))

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.core import invariants as inv
 from sim.core import layout as L
@@ -247,3 +249,42 @@ def test_a_book_left_mid_order_by_a_dead_holder_is_rolled_back_then_copied(
     assert (copy.consistent, copy.locked, copy.rolled_back) == (True, True, 1)
     assert not any(audit_book(dst, "EUR").values())
     assert audit_books(ex) == before and final_check(ex)["ok"]
+
+
+MIRROR_FIELDS = ("market", "best_bid", "best_ask", "bid_price", "ask_price", "book_live",
+                 "book_reserved_cash", "book_reserved_units", "book_due_cash", "seq",
+                 "cash_reserve", "unit_reserve")
+I64 = np.iinfo(np.int64)
+nudge = st.tuples(st.sampled_from(MIRROR_FIELDS), st.integers(0, 2),
+                  st.sampled_from([-2, -1, 1, 2, I64.max // 2]))
+
+
+@pytest.fixture(scope="module")
+def snapshot(traded: Exchange) -> tuple[np.ndarray, np.ndarray, Ladders]:  # type: ignore[type-arg]
+    cur, wri = traded.copy_tables()
+    lad = Ladders.of(traded.q, traded.geo)
+    assert lad is not None
+    return cur.copy(), wri.copy(), lad
+
+
+@settings(max_examples=150, deadline=None)
+@given(batch=st.lists(st.lists(nudge, max_size=3), min_size=1, max_size=6))
+def test_the_batch_screen_never_misses_what_a_book_check_finds(
+        snapshot: tuple[np.ndarray, np.ndarray, Ladders],  # type: ignore[type-arg]
+        batch: list[list[tuple[str, int, int]]]) -> None:
+    cur0, wri, lad = snapshot
+    curs = []
+    cur = cur0.copy()
+    for nudges in batch:
+        with np.errstate(over="ignore"):
+            for field, c, delta in nudges:
+                cur[field][c] += delta
+        curs.append(cur.copy())
+    wris = [wri] * len(curs)
+    marked = inv.screen(np.stack(curs), np.stack(wris), np.ones(len(curs), dtype=bool),
+                        (cur0, wri), lad)
+    before = inv.remember(cur0, wri)
+    for i, (c, w) in enumerate(zip(curs, wris, strict=True)):
+        if any(inv.check_all(c, w, before, ladders=lad).values()):
+            assert marked[i], (i, batch)
+        before = inv.remember(c, w)
