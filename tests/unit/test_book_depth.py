@@ -1,20 +1,14 @@
-"""The books' top levels read from the words: the right levels, and only untorn reads.
-
-Against the engine's own ``Book.depth`` and a scan of every level record, on a file
-traded by real orders; under a writer that trades in another process meanwhile, every
-read the seqlock lets through is a possible book (sides ordered, not crossed, no empty
-level), and most reads get through.
-"""
+"""The books' top levels read from the words: against the engine's own ``Book.depth``
+and a scan of every level record, on a file traded by real orders; a seqlock read of a
+book being written gives nothing. (Reads beside a trading process:
+tests/integration/test_book_monitor_live.py.)"""
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 from typing import Final
 
 import numpy as np
-import pytest
 
 from sim.core import layout as L
 from sim.core.book_depth import Depth, Level, consistent_depth, depth
@@ -24,8 +18,6 @@ from sim.core.transaction import Writer
 from tests.unit.book_market import EUR, GBP, N_WRITERS, SHAPE, book_exchange, trade_randomly
 
 GEO: Final = BookGeometry(*SHAPE)
-TRADE_S: Final = 1.0
-_DEADLINE_S: Final = 30
 
 
 def scanned(ex: Exchange, c: int, side: int, n: int) -> list[Level]:
@@ -68,57 +60,3 @@ def test_depth_reads_the_best_levels_of_each_side(tmp_path: Path) -> None:
         for wr in writers:
             wr.close()
         ex.close()
-
-
-def possible(d: Depth) -> bool:
-    bids, asks = [x.tick for x in d.bids], [x.tick for x in d.asks]
-    return (bids == sorted(bids, reverse=True) and asks == sorted(asks)
-            and len(set(bids)) == len(bids) and len(set(asks)) == len(asks)
-            and (not bids or not asks or bids[0] < asks[0])
-            and all(x.lots > 0 and x.orders > 0 for x in d.bids + d.asks))
-
-
-@pytest.mark.timeout(60)
-def test_reads_under_a_trading_process_are_never_torn(tmp_path: Path) -> None:
-    path = tmp_path / L.EXCHANGE_FILE
-    ex = book_exchange(path)
-    writers = [Writer(ex, w) for w in range(N_WRITERS)]
-    trade_randomly(writers, 200, seed=5)
-    for wr in writers:
-        wr.close()
-    pid = os.fork()
-    if pid == 0:  # the trader: random orders on both books until told to stop
-        try:
-            child = Exchange.open(str(path))
-            mine = [Writer(child, w) for w in range(N_WRITERS)]
-            end = time.monotonic() + TRADE_S
-            seed = 11
-            while time.monotonic() < end:
-                trade_randomly(mine, 100, seed=seed)
-                seed += 1
-        finally:
-            os._exit(0)
-    reads = skipped = 0
-    base = ex.geo.book_at(EUR) // 8
-    vw = ex.cword(EUR, "version")
-    start = ex.q[vw]
-    try:
-        deadline = time.monotonic() + _DEADLINE_S
-        while os.waitpid(pid, os.WNOHANG) == (0, 0):
-            assert time.monotonic() < deadline, "the trading process did not finish"
-            d = consistent_depth(ex.q, base, vw)
-            if d is None:
-                skipped += 1
-                continue
-            reads += 1
-            assert possible(d), d
-        pid = 0
-        transactions = (ex.q[vw] - start) // 2
-    finally:
-        if pid:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        ex.close()
-    # The book changed under the reads thousands of times, and most reads got through.
-    assert transactions > 1000 and reads > 100 and reads > skipped, (
-        transactions, reads, skipped)
