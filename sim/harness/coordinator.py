@@ -211,7 +211,8 @@ class Run:
         self.monitor = self.ctx.Process(
             target=monitor_entry,
             args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3,
-                  scn.monitor.audit_ms / 1e3, len(scn.traders), self.monitor_generation),
+                  scn.monitor.audit_ms / 1e3, len(scn.traders), self.monitor_generation,
+                  scn.monitor.depth_ms / 1e3),
             name="monitor")
         self.monitor.start()
 

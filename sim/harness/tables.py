@@ -1,4 +1,5 @@
-"""A run's tables: trades.parquet and orders.parquet (the merged ledger), samples.parquet.
+"""A run's tables: trades.parquet and orders.parquet (the merged ledger), samples.parquet
+and, with books, depth.parquet (the monitor's).
 
 Kept apart from :mod:`sim.harness.rundir` because pyarrow (and the pandas it pulls in)
 costs most of a second to import: ``sim watch`` and other folder tools need only names.
@@ -24,6 +25,8 @@ from sim.errors import BadInput
 from sim.harness.monitor import (
     AUDIT_BANDS,
     AUDITS_FILE,
+    DEPTH_COLUMNS,
+    DEPTH_FILE,
     MONITOR_DIR,
     SAMPLES_FILE,
     audit_columns,
@@ -32,17 +35,27 @@ from sim.harness.monitor import (
 from sim.harness.rundir import ORDERS, SAMPLES, SCENARIO_FILE, TRADES, group_labels
 
 __all__ = [
+    "DEPTH",
+    "DEPTH_SCHEMA",
     "ORDER_SCHEMA",
     "PARQUET_OPTIONS",
     "TRADE_SCHEMA",
     "ensure_samples",
     "ledger_order",
+    "read_depth",
     "read_samples",
     "write_samples",
     "write_trades",
 ]
 
 SAMPLES_META: Final = "sim.samples"
+DEPTH: Final = "depth.parquet"
+DEPTH_SCHEMA: Final = pa.schema([
+    ("t", pa.float64()), ("currency", pa.string()), ("side", pa.string()),
+    ("level", pa.int64()), ("rate", pa.float64()), ("qty", pa.float64()),
+    ("orders", pa.int64()),
+])
+DEPTH_SIDES: Final = np.array(["bid", "ask"])
 PARQUET_OPTIONS: Final[dict[str, Any]] = {"compression": "zstd", "compression_level": 3}
 # Time in integer nanoseconds (exact, like the ledger) and delta-coded integers: a 1 s
 # default run's trade table is 5.9x smaller than the same rows as CSV (bench, sweeps
@@ -196,10 +209,13 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: in
     """Assemble the monitor's streamed rows into samples.parquet; returns the sample count.
 
     One row per sample, wide: ``t``, ``consistent``, ``violations``, ``rate_<CUR>`` per
-    currency and ``wealth_<writer>`` per trader process (its running totals). The
-    currency order, each process's strategy label and the audits (per scenario group,
-    percentiles of the agents' profit and loss at each audit: few rows, in the metadata)
-    ride in the file's metadata, so the arrays come back exactly.
+    currency (a book's: its last fill), ``wealth_<writer>`` per trader process (its
+    running totals), and ``bid_<CUR>``, ``ask_<CUR>`` per currency (best bid and ask
+    rates; NaN for a pool or an empty side). The currency order, each process's strategy
+    label and the audits (per scenario group, percentiles of the agents' profit and loss
+    at each audit: few rows, in the metadata) ride in the file's metadata, so the arrays
+    come back exactly. The books' top levels the monitor read, if any, become
+    depth.parquet (:data:`DEPTH_SCHEMA`).
     """
     width = sample_columns(n_currencies, n_writers)
     f = monitor_dir / SAMPLES_FILE
@@ -215,6 +231,10 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: in
         cols[f"rate_{name}"] = raw[:, 3 + c]
     for s in slots:
         cols[f"wealth_{s}"] = raw[:, 3 + n_currencies + s]
+    quotes = 3 + n_currencies + n_writers
+    for k, side in enumerate(("bid", "ask")):
+        for c, name in enumerate(names):
+            cols[f"{side}_{name}"] = raw[:, quotes + k * n_currencies + c]
     n_groups = len(groups or [])
     aw = audit_columns(n_groups)
     fa = monitor_dir / AUDITS_FILE
@@ -228,12 +248,47 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: in
                             for row in audits[:, 1:].tolist()]}
     table = pa.table(cols).replace_schema_metadata({SAMPLES_META: json.dumps(meta)})
     pq.write_table(table, run / SAMPLES, **PARQUET_OPTIONS)
+    _write_depth(run, monitor_dir, names)
     return len(raw)
 
 
+def _write_depth(run: Path, monitor_dir: Path, names: list[str]) -> None:
+    """The monitor's stream of the books' top levels as depth.parquet (nothing without
+    books): one row per level read, best first within a read."""
+    f = monitor_dir / DEPTH_FILE
+    if not f.exists():
+        return
+    width = len(DEPTH_COLUMNS)
+    raw = np.fromfile(f, dtype=np.float64)
+    raw = raw[: len(raw) // width * width].reshape(-1, width)
+    col = {n: raw[:, i] for i, n in enumerate(DEPTH_COLUMNS)}
+    table = pa.table({
+        "t": col["t"],
+        "currency": np.array(names, dtype=object)[col["currency"].astype(np.int64)],
+        "side": DEPTH_SIDES[col["side"].astype(np.int64)],
+        "level": col["level"].astype(np.int64),
+        "rate": col["rate"],
+        "qty": col["qty"],
+        "orders": col["orders"].astype(np.int64),
+    }, schema=DEPTH_SCHEMA)
+    pq.write_table(table, run / DEPTH, **PARQUET_OPTIONS)
+
+
+def read_depth(run: Path) -> pa.Table:
+    """A run's depth.parquet (books only) as a table of :data:`DEPTH_SCHEMA`."""
+    f = Path(run) / DEPTH
+    if not f.is_file():
+        raise BadInput(f"{run}: no {DEPTH} (expected the folder of a run with books)")
+    try:
+        return pq.read_table(f, schema=DEPTH_SCHEMA)
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise BadInput(f"{f}: unreadable ({one_line(str(e))})") from None
+
+
 def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
-    """A run's samples as arrays: ``t``, ``consistent``, ``violations`` (S), ``rate``
-    (S x C), ``names`` (C), ``wealth`` (S x T), ``trader`` and ``strategy`` (T)."""
+    """A run's samples as arrays: ``t``, ``consistent``, ``violations`` (S), ``rate``,
+    ``bid`` and ``ask`` (S x C; NaN for a pool, an empty side, or a run recorded before
+    books), ``names`` (C), ``wealth`` (S x T), ``trader`` and ``strategy`` (T)."""
     f = Path(run) / SAMPLES
     if not f.is_file():
         raise BadInput(f"{run}: no {SAMPLES} (expected a run folder)")
@@ -249,11 +304,19 @@ def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
                 return np.zeros((table.num_rows, 0))
             return np.column_stack([table.column(c).to_numpy() for c in cols])
 
+        def quotes(side: str) -> np.ndarray[Any, Any]:
+            cols = [f"{side}_{n}" for n in names]
+            if names and cols[0] not in table.column_names:
+                return np.full((table.num_rows, len(names)), np.nan)
+            return block(cols)
+
         return {
             "t": table.column("t").to_numpy(),
             "consistent": table.column("consistent").to_numpy(zero_copy_only=False),
             "violations": table.column("violations").to_numpy(),
             "rate": block([f"rate_{n}" for n in names]),
+            "bid": quotes("bid"),
+            "ask": quotes("ask"),
             "names": np.array(names, dtype=str),
             "wealth": block([f"wealth_{s}" for s in trader]),
             "trader": np.array(trader, dtype=np.int64),

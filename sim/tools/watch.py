@@ -34,6 +34,7 @@ from rich.text import Text
 from sim.config.scenario import load_scenario
 from sim.core import invariants as inv
 from sim.core import layout as L
+from sim.core.book_checks import Ladders
 from sim.core.exchange import Exchange
 from sim.core.snapshot import snapshot_into
 from sim.core.valuation import rates, wealth
@@ -110,6 +111,8 @@ class _State:
     seq_times: deque[tuple[float, int]] = field(default_factory=deque)
     prev: inv.Previous | None = None
     ladders: dict[int, Ladder] = field(default_factory=dict)
+    # What the invariants need of the books (None for a pool-only file).
+    checks: Ladders | None = None
 
 
 def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES) -> Snapshot:
@@ -294,7 +297,8 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
     checked: dict[str, list[str]] | None = None
     if snap.settled:
         # Monotonicity is judged against this watcher's own last settled frame.
-        checked = inv.check_all(snap.cur, snap.acc, st.prev, scale=max(1, header["scale"]))
+        checked = inv.check_all(snap.cur, snap.acc, st.prev, scale=max(1, header["scale"]),
+                                ladders=st.checks)
         st.prev = inv.remember(snap.cur, snap.acc)
     return Frame(path=ex.path, header=header, names=names, snap=snap,
                  history=[list(h) for h in st.history], trades_per_s=tps,
@@ -310,7 +314,8 @@ def watch_command(path: str, out: IO[str], interval_s: float = 0.25, once: bool 
         raise BadInput(f"--interval: expected a positive number of seconds, got {interval_s}")
     ex = Exchange.open(path, writable=False)
     tty = is_tty(out) and not once
-    st = _State(ladders={c: ladder(ex, c) for c in ex.geo.books})
+    st = _State(ladders={c: ladder(ex, c) for c in ex.geo.books},
+                checks=Ladders.of(ex.q, ex.geo))
     strategies = _strategies(path)
     start = time.monotonic()
     next_tick = start

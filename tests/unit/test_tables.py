@@ -80,12 +80,15 @@ def test_samples_round_trip(tmp_path: Path) -> None:
     assert np.array_equal(z["violations"], raw[:, 2].astype(np.int64))
     assert np.array_equal(z["rate"], raw[:, 3:6])
     assert np.array_equal(z["wealth"], raw[:, [6 + 0, 6 + 2, 6 + 5]])
+    assert np.array_equal(z["bid"], raw[:, 12:15]) and np.array_equal(z["ask"], raw[:, 15:18])
     assert list(z["names"]) == ["EUR", "USD", "GBP"]
     assert list(z["trader"]) == [0, 2, 5]
     assert list(z["strategy"]) == ["random", "momentum", "command:trader"]
     df = pd.read_parquet(tmp_path / "samples.parquet")
     assert list(df.columns) == ["t", "consistent", "violations", "rate_EUR", "rate_USD",
-                                "rate_GBP", "wealth_0", "wealth_2", "wealth_5"]
+                                "rate_GBP", "wealth_0", "wealth_2", "wealth_5", "bid_EUR",
+                                "bid_USD", "bid_GBP", "ask_EUR", "ask_USD", "ask_GBP"]
+    assert not (tmp_path / "depth.parquet").exists()  # no books, no depth
 
 
 def test_missing_or_corrupt_samples_are_bad_input(tmp_path: Path) -> None:
