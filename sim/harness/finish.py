@@ -28,7 +28,7 @@ from sim.harness.faults import KillCounts
 from sim.harness.gaps import longest_gap
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
 from sim.harness.processes import TraderProcess
-from sim.harness.rundir import SCENARIO_FILE, TRADES, group_labels, write_json
+from sim.harness.rundir import ORDERS, SCENARIO_FILE, TRADES, group_labels, write_json
 from sim.harness.summary import (
     SUMMARY_FILE,
     BookStats,
@@ -76,7 +76,7 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     # Imported only now: pyarrow and pandas take most of a second to import, and none of
     # it may delay the first trade (nor sit in the forked processes' memory).
     from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
-    from sim.harness.tables import read_samples, write_samples, write_trades
+    from sim.harness.tables import DEPTH, read_samples, write_samples, write_trades
     from sim.viz.book_data import read_book_tables
 
     t_finish = time.monotonic()
@@ -114,7 +114,8 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     samples = read_samples(run.run_dir)
     books = [n for c, n in enumerate(names) if ex.is_book(c)]
     ticks = _ticks(ex, names)
-    tables = read_book_tables(run.run_dir, run.run_dir / TRADES) if books else None
+    tables = (read_book_tables(run.run_dir / TRADES, run.run_dir / ORDERS,
+                               run.run_dir / DEPTH) if books else None)
     by_book = book_stats(samples, tables, books, ticks) if tables is not None else None
     processes = [ProcessResult(
         writer=t.writer, strategy=t.strategy, agents=len(t.agents),

@@ -81,7 +81,8 @@ def book_lines(name: str, b: BookStats, scale: int) -> list[str]:
     """Two lines on a book: spread, depth and volume; the stylized facts of its
     trade-time returns."""
     sp, d, v, r = b.spread, b.depth, b.volume, b.returns
-    spread = (f"spread median {_fmt(sp.median_ticks, 'g')} ticks "
+    ticks = "tick" if sp.median_ticks == 1 else "ticks"
+    spread = (f"spread median {_fmt(sp.median_ticks, 'g')} {ticks} "
               f"({_fmt(sp.median_bps, '.1f')} bps)" if sp.both_sides else "spread -")
     depth = (f"depth at best {_fmt(d.bid_best, ',.4g')}/{_fmt(d.ask_best, ',.4g')} units "
              f"(bid/ask)" if d.snapshots else "depth -")

@@ -39,6 +39,10 @@ MID: Final = "black"
 # Dot area (points²) of the smallest and of the largest fill.
 DOT_MIN: Final = 4.0
 DOT_MAX: Final = 80.0
+# A heat map shows the levels up to this quantile of the distances from their side's
+# best, and at least this many ticks from it.
+NEAR_SHARE: Final = 0.95
+NEAR_MIN_TICKS: Final = 10.0
 # A rate's float rounding is far below this share of a tick.
 TICK_RTOL: Final = 1e-6
 
@@ -177,37 +181,54 @@ def _edges(x: FloatArray) -> FloatArray:
     return out
 
 
-def _depth_panel(fig: Figure, ax: Axes, depth: Depth | None, name: str,
-                 tick: float | None) -> None:
+def _near(depth: Depth, step: float) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """The level readings a heat map shows: every best level, and the levels behind
+    them no farther from their own side's best than most are (one order resting far
+    from the touch would otherwise squeeze the book into a line)."""
+    times = depth.times
+    col = np.searchsorted(times, depth.t)
+    top = depth.level == 0
+    best = np.full((2, len(times)), np.nan)
+    for k, side in enumerate((depth.bid, ~depth.bid)):
+        best[k, col[top & side]] = depth.rate[top & side]
+    own = np.where(depth.bid, best[0, col], best[1, col])
+    far = np.abs(depth.rate - own) / step
+    usual = float(np.nanquantile(far, NEAR_SHARE)) if np.isfinite(far).any() else 0.0
+    # Half a tick more: distances between float rates are whole ticks give or take.
+    out: np.ndarray[Any, np.dtype[np.bool_]] = top | (far <= max(usual, NEAR_MIN_TICKS) + 0.5)
+    return out
+
+
+def _depth_panel(ax: Axes, depth: Depth | None, name: str, tick: float | None,
+                 norm: LogNorm | None) -> dict[str, Any]:
+    """One book's heat maps on ``ax``; the mesh drawn for each side, by side."""
     ax.set_title(f"{name}: resting quantity at each price level, at each depth snapshot",
                  loc="left", fontsize=10)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("rate (home money per unit)")
+    meshes: dict[str, Any] = {}
     if depth is None or len(depth) == 0:
         note(ax, "no depth snapshots")
-        return
+        return meshes
     times = depth.times
     step = tick if tick is not None and tick > 0 else infer_tick(depth.rate)
-    low = float(depth.rate.min())
-    row = np.rint((depth.rate - low) / step).astype(np.int64)
-    per_row = max(1, math.ceil((int(row.max()) + 1) / MAX_ROWS))
+    seen = _near(depth, step)
+    lo = float(depth.rate[seen].min())
+    row = np.rint((depth.rate - lo) / step).astype(np.int64)
+    per_row = max(1, math.ceil((int(row[seen].max()) + 1) / MAX_ROWS))
     row //= per_row
-    n_rows = int(row.max()) + 1
+    n_rows = int(row[seen].max()) + 1
     col = np.searchsorted(times, depth.t)
-    y_edges = low + (np.arange(n_rows + 1) * per_row - 0.5) * step
+    y_edges = lo + (np.arange(n_rows + 1) * per_row - 0.5) * step
     x_edges = _edges(times)
-    pos = depth.qty[depth.qty > 0]
-    norm = LogNorm(vmin=float(pos.min()), vmax=float(pos.max())) if len(pos) else None
     for is_bid, cmap, label in ((True, "Blues", "bid"), (False, "Reds", "ask")):
         grid = np.zeros((n_rows, len(times)))
-        on = depth.bid == is_bid
+        on = (depth.bid == is_bid) & seen
         np.add.at(grid, (row[on], col[on]), depth.qty[on])
         if not (grid > 0).any():
             continue
-        mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_less_equal(grid, 0.0), cmap=cmap,
-                             norm=norm, shading="flat")
-        fig.colorbar(mesh, ax=ax, pad=0.01, fraction=0.04,
-                     label=f"{label} quantity (units, log scale)")
+        meshes[label] = ax.pcolormesh(x_edges, y_edges, np.ma.masked_less_equal(grid, 0.0),
+                                      cmap=cmap, norm=norm, shading="flat")
     best_bid = np.full(len(times), np.nan)
     best_ask = np.full(len(times), np.nan)
     top = depth.level == 0
@@ -215,14 +236,18 @@ def _depth_panel(fig: Figure, ax: Axes, depth: Depth | None, name: str,
     best_ask[col[top & ~depth.bid]] = depth.rate[top & ~depth.bid]
     ax.plot(times, (best_bid + best_ask) / 2.0, color=MID, lw=1.0, label="mid")
     binned = f", {per_row} ticks per row" if per_row > 1 else ""
-    ax.legend(fontsize=7, loc="upper left", title=f"{len(times):,} snapshots{binned}",
+    off = int((~seen).sum())
+    hidden = f"\n{off:,} far level{'s' if off > 1 else ''} not shown" if off else ""
+    ax.legend(fontsize=7, loc="upper left", title=f"{len(times):,} snapshots{binned}{hidden}",
               title_fontsize=7)
+    return meshes
 
 
 def plot_depth(depth: Mapping[str, Depth], books: Sequence[str], out: Path, title: str,
                ticks: Mapping[str, float] | None = None) -> Path:
     """depth.png: per book currency, a heat map of the resting quantity per price level
-    over time (bids blue, asks red, one logarithmic scale) with the mid overlaid."""
+    over time (bids blue, asks red, one logarithmic scale for every book, so colours
+    compare across books) with the mid overlaid."""
     rows = max(1, len(books))
     fig = Figure(figsize=(12, 0.8 + 3.8 * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, 1, squeeze=False)).ravel()
@@ -232,6 +257,16 @@ def plot_depth(depth: Mapping[str, Depth], books: Sequence[str], out: Path, titl
         axes[0].set_ylabel("rate (home money per unit)")
         note(axes[0], "no currency trades on a book")
         return save(fig, out)
+    qty = [d.qty[d.qty > 0] for name in books if (d := depth.get(name)) is not None]
+    pos = np.concatenate(qty) if qty else np.zeros(0)
+    norm = LogNorm(vmin=float(pos.min()), vmax=float(pos.max())) if len(pos) else None
+    meshes: dict[str, Any] = {}
     for ax, name in zip(axes, books, strict=True):
-        _depth_panel(fig, ax, depth.get(name), name, (ticks or {}).get(name))
+        meshes = {**_depth_panel(ax, depth.get(name), name, (ticks or {}).get(name), norm),
+                  **meshes}
+    # One colour bar per side for all the books: they share the scale (and four log
+    # colour bars took half the time of drawing the figure).
+    for label, mesh in meshes.items():
+        fig.colorbar(mesh, ax=list(axes), pad=0.01, fraction=0.03, aspect=40,
+                     label=f"{label} quantity (units, log scale)")
     return save(fig, out)

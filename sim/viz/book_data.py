@@ -21,20 +21,16 @@ import pyarrow.parquet as pq
 from sim.errors import BadInput
 
 __all__ = [
-    "DEPTH_FILE",
-    "ORDERS_FILE",
     "BookTables",
     "Depth",
     "Fills",
     "OrderCounts",
     "read_book_tables",
-    "read_depth",
+    "read_depth_frames",
     "read_fills",
     "read_order_counts",
 ]
 
-ORDERS_FILE: Final = "orders.parquet"
-DEPTH_FILE: Final = "depth.parquet"
 _FILL_COLUMNS: Final = ("t_ns", "currency", "side", "qty", "cash", "cur_seq", "maker", "tick")
 _DEPTH_COLUMNS: Final = ("t", "currency", "side", "level", "rate", "qty", "orders")
 
@@ -159,7 +155,7 @@ def read_order_counts(path: Path) -> dict[str, OrderCounts] | None:
         for name in dict.fromkeys(currency.tolist())}
 
 
-def read_depth(path: Path) -> dict[str, Depth]:
+def read_depth_frames(path: Path) -> dict[str, Depth]:
     """The depth snapshots per currency name; empty without a depth table."""
     table = _table(Path(path), _DEPTH_COLUMNS)
     if table is None or table.num_rows == 0:
@@ -191,8 +187,8 @@ class BookTables:
     orders: dict[str, OrderCounts] | None
 
 
-def read_book_tables(run: Path, trades: Path) -> BookTables:
-    """The fills of ``trades`` and the order events and depth of the run folder ``run``."""
-    run = Path(run)
-    return BookTables(fills=read_fills(trades), depth=read_depth(run / DEPTH_FILE),
-                      orders=read_order_counts(run / ORDERS_FILE))
+def read_book_tables(trades: Path, orders: Path, depth: Path) -> BookTables:
+    """The fills of a trades table, the order events of an orders table and the
+    snapshots of a depth table (a run folder's trades, orders and depth Parquet files)."""
+    return BookTables(fills=read_fills(trades), depth=read_depth_frames(depth),
+                      orders=read_order_counts(orders))

@@ -17,9 +17,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.harness.rundir import ORDERS, TRADES
+from sim.harness.tables import DEPTH
+from sim.viz.book_data import BookTables, read_book_tables
+
 SCALE: Final = 10_000
 TICK: Final = 0.0001
 LEVELS: Final = 10
+
+
+def tables_of(run: Path) -> BookTables:
+    """The book tables of the run folder ``run``."""
+    return read_book_tables(run / TRADES, run / ORDERS, run / DEPTH)
 
 
 def write_trades(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -101,9 +110,9 @@ def book_run(run: Path, s: int = 300, seed: int = 3) -> dict[str, np.ndarray[Any
                        "qty": 5 * SCALE, "cash": 5 * SCALE, "cur_seq": i + 1,
                        "unit_reserve": 1_000 * SCALE})
     trades.sort(key=lambda r: r["t_ns"])
-    write_trades(run / "trades.parquet", trades)
-    write_orders(run / "orders.parquet", orders)
-    write_depth(run / "depth.parquet", depth)
+    write_trades(run / TRADES, trades)
+    write_orders(run / ORDERS, orders)
+    write_depth(run / DEPTH, depth)
     rate = np.where(np.isfinite(bid + ask), (bid + ask) / 2, 1.0)
     return {"t": t, "rate": rate, "names": np.array(names), "bid": bid, "ask": ask,
             "wealth": np.zeros((s, 0)), "trader": np.zeros(0, dtype=np.int64),

@@ -17,9 +17,9 @@ from matplotlib.figure import Figure
 
 import sim.viz.book as vbook
 import sim.viz.book_market as vmarket
-from sim.viz.book_data import read_book_tables
+from sim.viz.book_data import Depth
 from sim.viz.book_run import BOOK_FIGURES, plot_book_run
-from tests.unit.book_frames import SCALE, TICK, book_run
+from tests.unit.book_frames import SCALE, TICK, book_run, tables_of
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -41,6 +41,7 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
                     "title": ax.get_title("left") + ax.get_title(),
                     "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
                     "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
+                    "ylim": ax.get_ylim(),
                     "legend_title": legend.get_title().get_text() if legend else "",
                     "texts": [t.get_text() for t in ax.texts],
                     "meshes": sum(isinstance(c, QuadMesh) for c in ax.collections),
@@ -67,7 +68,7 @@ def _labelled(fig: dict[str, Any]) -> None:
 def test_a_book_run_draws_three_labelled_figures(tmp_path: Path,
                                                   drawn: list[dict[str, Any]]) -> None:
     samples = book_run(tmp_path)
-    tables = read_book_tables(tmp_path, tmp_path / "trades.parquet")
+    tables = tables_of(tmp_path)
     paths = plot_book_run(tmp_path, samples, tables, ["EUR", "GBP"], "book — lock",
                           scale=SCALE, ticks={"EUR": TICK, "GBP": TICK})
     assert [p.name for p in paths] == list(BOOK_FIGURES)
@@ -87,7 +88,7 @@ def test_a_book_run_draws_three_labelled_figures(tmp_path: Path,
     maps = [p for p in depth["panels"] if not p["colorbar"]]
     assert [p["meshes"] for p in maps] == [2, 2]
     assert all("mid" in p["lines"] for p in maps)
-    assert sum(p["colorbar"] for p in depth["panels"]) == 4
+    assert sum(p["colorbar"] for p in depth["panels"]) == 2  # one per side, shared
     # book_market.png: distribution against a normal, ACFs over lags 1..10 with the band.
     hist, acf, acf_abs = market["panels"]
     assert hist["legend"][-1] == "standard normal"
@@ -98,7 +99,7 @@ def test_a_book_run_draws_three_labelled_figures(tmp_path: Path,
 
 def test_spread_in_bps_without_a_tick(tmp_path: Path, drawn: list[dict[str, Any]]) -> None:
     samples = book_run(tmp_path, s=40)
-    tables = read_book_tables(tmp_path, tmp_path / "trades.parquet")
+    tables = tables_of(tmp_path)
     vbook.plot_book(samples, tables.fills, ["EUR"], tmp_path / "book.png", "t", scale=SCALE)
     assert drawn[-1]["panels"][1]["ylabel"] == "spread (bps of mid)"
 
@@ -108,7 +109,7 @@ def test_what_is_missing_is_said(tmp_path: Path, drawn: list[dict[str, Any]]) ->
     samples = {"t": np.arange(5) * 0.1, "rate": np.ones((5, 1)), "names": np.array(["EUR"])}
     run = tmp_path / "r"
     run.mkdir()
-    tables = read_book_tables(run, run / "trades.parquet")
+    tables = tables_of(run)
     plot_book_run(run, samples, tables, ["EUR"], "empty", scale=SCALE)
     book, depth, market = drawn
     for fig in drawn:
@@ -120,7 +121,7 @@ def test_what_is_missing_is_said(tmp_path: Path, drawn: list[dict[str, Any]]) ->
     with_fills = tmp_path / "fills"
     with_fills.mkdir()
     book_run(with_fills, s=20)
-    fills = read_book_tables(with_fills, with_fills / "trades.parquet").fills
+    fills = tables_of(with_fills).fills
     nan = {**samples, "bid": np.full((5, 1), np.nan), "ask": np.full((5, 1), np.nan)}
     for quotes in (samples, nan):
         vbook.plot_book(quotes, fills, ["EUR"], run / "fills.png", "fills", scale=SCALE)
@@ -134,10 +135,10 @@ def test_what_is_missing_is_said(tmp_path: Path, drawn: list[dict[str, Any]]) ->
     assert drawn[-1]["panels"][0]["texts"] == ["no currency trades on a book"]
 
 
-def test_a_long_run_draws_a_sample_of_its_fills_and_bins_a_wide_ladder(
+def test_a_long_run_draws_a_sample_of_its_fills(
         tmp_path: Path, drawn: list[dict[str, Any]]) -> None:
     samples = book_run(tmp_path, s=60)
-    tables = read_book_tables(tmp_path, tmp_path / "trades.parquet")
+    tables = tables_of(tmp_path)
     fills = tables.fills["EUR"]
     many = type(fills)(t=np.tile(fills.t, 400), qty=np.tile(fills.qty, 400),
                        cash=np.tile(fills.cash, 400), tick=np.tile(fills.tick, 400),
@@ -146,14 +147,36 @@ def test_a_long_run_draws_a_sample_of_its_fills_and_bins_a_wide_ladder(
     vbook.plot_book(samples, {"EUR": many}, ["EUR"], tmp_path / "b.png", "t", scale=SCALE)
     every = -(-len(many) // vbook.MAX_PRINTS)
     assert f"(every {every}th of {len(many):,} fills)" in drawn[-1]["panels"][0]["title"]
-    d = tables.depth["EUR"]
-    wide = type(d)(t=d.t, bid=d.bid, level=d.level, rate=d.rate + d.bid * 0.5 * (d.level == 9),
-                   qty=d.qty, orders=d.orders)
-    vbook.plot_depth({"EUR": wide}, ["EUR"], tmp_path / "d.png", "t", ticks={"EUR": TICK})
+
+
+def _ladder(spacing: int, far: bool = False) -> Depth:
+    """Ten snapshots of ten levels a side, ``spacing`` ticks apart, around 1.0000/1.0001;
+    with ``far``, the first snapshot's deepest bid rests 500 ticks below its best."""
+    t, bid, level, rate = [], [], [], []
+    for k in range(10):
+        for is_bid, best, sign in ((True, 10_000, -1), (False, 10_001, 1)):
+            for lv in range(10):
+                away = 500 if far and is_bid and k == 0 and lv == 9 else lv * spacing
+                t.append(k * 0.1)
+                bid.append(is_bid)
+                level.append(lv)
+                rate.append((best + sign * away) * TICK)
+    n = len(t)
+    return Depth(t=np.array(t), bid=np.array(bid), level=np.array(level), rate=np.array(rate),
+                 qty=np.full(n, 3.0), orders=np.ones(n, dtype=np.int64))
+
+
+def test_depth_bins_a_wide_ladder_and_leaves_a_far_order_out(
+        tmp_path: Path, drawn: list[dict[str, Any]]) -> None:
+    # Levels 100 ticks apart: 0.9100 to 1.0901 is 1,802 rows of one tick, 5 ticks a row.
+    vbook.plot_depth({"EUR": _ladder(100)}, ["EUR"], tmp_path / "d.png", "t",
+                     ticks={"EUR": TICK})
     heat = drawn[-1]["panels"][0]
-    # Half a unit of cash is 5,000 ticks: binned into at most MAX_ROWS rows.
-    per_row = -(-5_001 // vbook.MAX_ROWS)
-    assert heat["meshes"] == 2 and heat["legend_title"] == f"12 snapshots, {per_row} ticks per row"
+    assert heat["meshes"] == 2 and heat["legend_title"] == "10 snapshots, 5 ticks per row"
+    vbook.plot_depth({"EUR": _ladder(1, far=True)}, ["EUR"], tmp_path / "f.png", "t")
+    heat = drawn[-1]["panels"][0]
+    assert heat["legend_title"] == "10 snapshots\n1 far level not shown"
+    assert heat["ylim"][0] > 0.999  # the far bid (0.9491) does not stretch the view
 
 
 def test_infer_tick_from_ladder_rates() -> None:

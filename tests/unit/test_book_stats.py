@@ -24,8 +24,7 @@ from sim.harness.summary import BookStats, MarketStats, RunSummary, book_stats, 
 from sim.viz.book_data import (
     BookTables,
     Depth,
-    read_book_tables,
-    read_depth,
+    read_depth_frames,
     read_fills,
     read_order_counts,
 )
@@ -37,7 +36,14 @@ from sim.viz.book_stats import (
     trade_returns,
     volume_summary,
 )
-from tests.unit.book_frames import SCALE, book_run, write_depth, write_orders, write_trades
+from tests.unit.book_frames import (
+    SCALE,
+    book_run,
+    tables_of,
+    write_depth,
+    write_orders,
+    write_trades,
+)
 from tests.unit.test_report import _summary
 
 TICK: Final = 0.0001
@@ -70,7 +76,7 @@ def test_depth_at_the_best_and_within_ten_levels_counts_an_empty_side_as_zero(
     rows += [(0.3, "EUR", "bid", lv, 1.0 - lv * TICK, 1.0, 1) for lv in range(11)]
     rows += [(0.3, "EUR", "ask", 0, 1.0001, 9.0, 1), (0.2, "GBP", "ask", 0, 1.3, 99.0, 1)]
     write_depth(tmp_path / "depth.parquet", rows[::-1])  # order must not matter
-    depth = read_depth(tmp_path / "depth.parquet")
+    depth = read_depth_frames(tmp_path / "depth.parquet")
     assert sorted(depth) == ["EUR", "GBP"]
     d = depth_summary(depth["EUR"])
     assert (d.snapshots, d.levels) == (3, 10)
@@ -144,7 +150,7 @@ def test_the_facts_tell_clustered_heavy_tails_from_noise() -> None:
 def test_absent_tables_give_nothing_and_a_broken_one_one_line(tmp_path: Path) -> None:
     assert read_fills(tmp_path / "trades.parquet") == {}
     assert read_order_counts(tmp_path / "orders.parquet") is None
-    assert read_depth(tmp_path / "depth.parquet") == {}
+    assert read_depth_frames(tmp_path / "depth.parquet") == {}
     # A pool run's trades table, as written before books: no maker column.
     write_trades(tmp_path / "trades.parquet", [{"currency": "USD", "side": "buy"}])
     import pyarrow.parquet as pq
@@ -155,12 +161,12 @@ def test_absent_tables_give_nothing_and_a_broken_one_one_line(tmp_path: Path) ->
     assert read_fills(tmp_path / "trades.parquet") == {}
     (tmp_path / "depth.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(BadInput, match=r"depth\.parquet: unreadable"):
-        read_depth(tmp_path / "depth.parquet")
+        read_depth_frames(tmp_path / "depth.parquet")
 
 
 def test_book_stats_fill_the_summary_and_old_summaries_still_load(tmp_path: Path) -> None:
     samples = book_run(tmp_path)
-    tables = read_book_tables(tmp_path, tmp_path / "trades.parquet")
+    tables = tables_of(tmp_path)
     ticks = {"EUR": TICK, "GBP": TICK}
     books = book_stats(samples, tables, ["EUR", "GBP"], ticks)
     eur = books["EUR"]
