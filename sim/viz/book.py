@@ -43,6 +43,12 @@ DOT_MAX: Final = 80.0
 # best, and at least this many ticks from it.
 NEAR_SHARE: Final = 0.95
 NEAR_MIN_TICKS: Final = 10.0
+FILL_ALPHA: Final = 0.35
+# A panel's y range leaves out this share of the values at each end when the full range
+# would be more than OUTLIER_SPAN times wider (one sweep through a thin book at the start
+# would otherwise flatten the rest of the run into a line).
+OUTLIER_SHARE: Final = 0.005
+OUTLIER_SPAN: Final = 3.0
 # A rate's float rounding is far below this share of a tick.
 TICK_RTOL: Final = 1e-6
 
@@ -63,12 +69,40 @@ def _prints(ax: Axes, fills: Fills, scale: int) -> tuple[list[Any], str]:
     for mask, colour, who in ((buy, "tab:green", "taker bought"),
                               (~buy, "tab:purple", "taker sold")):
         if mask.any():
+            # Under the quotes, and light: a busy book's fills would hide them.
             ax.scatter(fills.t[idx][mask], price[mask], s=size[mask], color=colour,
-                       alpha=0.55, lw=0, zorder=3)
-            handles.append(Line2D([], [], ls="", marker="o", ms=5, color=colour, alpha=0.55,
+                       alpha=FILL_ALPHA, lw=0, zorder=1.5)
+            handles.append(Line2D([], [], ls="", marker="o", ms=5, color=colour,
+                                  alpha=FILL_ALPHA,
                                   label=f"fill, {who} (area ∝ qty, largest "
                                         f"{top / scale:,.4g} units)"))
     return handles, drawn
+
+
+def _limits(values: FloatArray) -> tuple[float, float] | None:
+    """A y range for ``values`` without their extreme outliers; None: they have none."""
+    v = values[np.isfinite(values)]
+    if len(v) < 2:
+        return None
+    # Nearest, not interpolated: between the last two of a few hundred values, an
+    # interpolated quantile would reach halfway to the outlier it is meant to leave out.
+    lo, hi = (float(x) for x in np.quantile(v, [OUTLIER_SHARE, 1.0 - OUTLIER_SHARE],
+                                            method="nearest"))
+    full = float(v.max() - v.min())
+    if hi <= lo or full <= OUTLIER_SPAN * (hi - lo):
+        return None
+    pad = 0.1 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def _clip(ax: Axes, values: FloatArray, what: str) -> str:
+    """Narrow ``ax`` to the bulk of ``values``; says how many were left outside."""
+    lim = _limits(values)
+    if lim is None:
+        return ""
+    ax.set_ylim(*lim)
+    out = int(((values < lim[0]) | (values > lim[1])).sum())
+    return f"; {out:,} outlying {what} beyond the view"
 
 
 def _quotes_panel(ax: Axes, t: FloatArray, quotes: tuple[FloatArray, FloatArray] | None,
@@ -84,13 +118,16 @@ def _quotes_panel(ax: Axes, t: FloatArray, quotes: tuple[FloatArray, FloatArray]
         both = np.isfinite(bid) & np.isfinite(ask)
         ax.fill_between(t, bid, ask, where=both, step="post", color="0.6", alpha=0.35,
                         lw=0, label="spread")
-        ax.step(t, bid, where="post", color=BID, lw=1.0, label="best bid")
-        ax.step(t, ask, where="post", color=ASK, lw=1.0, label="best ask")
-        ax.step(t, mid, where="post", color=MID, lw=0.8, label="mid")
+        ax.step(t, bid, where="post", color=BID, lw=1.0, label="best bid", zorder=3)
+        ax.step(t, ask, where="post", color=ASK, lw=1.0, label="best ask", zorder=3)
+        ax.step(t, mid, where="post", color=MID, lw=0.8, label="mid", zorder=3)
+    values = [np.concatenate(quotes)] if quotes is not None else []
     if fills is not None and len(fills):
         handles, drawn = _prints(ax, fills, scale)
+        values.append(fills.price)
+    clipped = _clip(ax, np.concatenate(values), "quotes and fills") if values else ""
     ax.set_title(f"{name}: best bid, best ask and mid at each sample, and the fills "
-                 f"({drawn})", loc="left", fontsize=10)
+                 f"({drawn}{clipped})", loc="left", fontsize=10)
     own, labels = ax.get_legend_handles_labels()
     if not own and not handles:
         note(ax, "no quotes sampled and no fills")
@@ -123,10 +160,12 @@ def _spread_panel(ax: Axes, t: FloatArray, quotes: tuple[FloatArray, FloatArray]
         return
     ax.step(t, y, where="post", color="0.25", lw=0.9)
     med = float(np.median(y[ok]))
-    ax.axhline(med, color="tab:orange", lw=1.0, ls="--", label=f"median {med:g} {what}")
+    unit = "tick" if in_ticks and med == 1 else what
+    ax.axhline(med, color="tab:orange", lw=1.0, ls="--", label=f"median {med:g} {unit}")
+    clipped = _clip(ax, y[ok], "samples")
     ax.set_ylim(bottom=0.0)
-    ax.set_title(f"spread over time ({ok.sum():,} of {len(y):,} samples with both sides)",
-                 loc="left", fontsize=10)
+    ax.set_title(f"spread over time ({ok.sum():,} of {len(y):,} samples with both "
+                 f"sides{clipped})", loc="left", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
               frameon=False)
 

@@ -149,6 +149,25 @@ def test_a_long_run_draws_a_sample_of_its_fills(
     assert f"(every {every}th of {len(many):,} fills)" in drawn[-1]["panels"][0]["title"]
 
 
+def test_a_sweep_through_a_thin_book_does_not_flatten_the_run(
+        tmp_path: Path, drawn: list[dict[str, Any]]) -> None:
+    samples = book_run(tmp_path, s=200)
+    fills = tables_of(tmp_path).fills["EUR"]
+    cash = fills.cash.copy()
+    cash[:3] = cash[:3] * 9 // 10  # three fills 10 % below the rest, at the start
+    swept = type(fills)(
+        t=fills.t, qty=fills.qty, cash=cash, tick=fills.tick, buy=fills.buy)
+    samples["ask"][1, 0] = 2.0  # and one quote far above
+    vbook.plot_book(samples, {"EUR": swept}, ["EUR"], tmp_path / "b.png", "t", scale=SCALE,
+                    ticks={"EUR": TICK})
+    quotes, spread = drawn[-1]["panels"][:2]
+    assert quotes["title"].endswith("; 4 outlying quotes and fills beyond the view)")
+    low, high = quotes["ylim"]
+    assert low > 1.09 and high < 1.10
+    assert spread["title"].endswith("; 1 outlying samples beyond the view)")
+    assert spread["ylim"][1] < 10
+
+
 def _ladder(spacing: int, far: bool = False) -> Depth:
     """Ten snapshots of ten levels a side, ``spacing`` ticks apart, around 1.0000/1.0001;
     with ``far``, the first snapshot's deepest bid rests 500 ticks below its best."""
