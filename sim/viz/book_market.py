@@ -31,6 +31,32 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 # Standardized returns beyond this are counted but not drawn (as in market.png).
 HIST_CLIP: Final = 8.0
+# Standardized returns closer than this many decimals are one value (the same move of
+# whole ticks, from slightly different prices); a tick this wide (in standard
+# deviations) or wider gets a bin of its own.
+DISCRETE_DIGITS: Final = 3
+COARSE_TICK: Final = 0.2
+
+
+def _bins(per_book: Sequence[FloatArray], z: FloatArray) -> Any:
+    """Histogram bins for standardized returns ``z`` (each book's in ``per_book``).
+
+    Prices on a ladder move by whole ticks, so a book's returns take a few values a
+    tick apart; regular bins narrower than that comb them into spikes and gaps. When a
+    tick is a sizeable part of a standard deviation, the bins are one (the widest
+    book's) tick wide and centred on whole ticks; else regular.
+    """
+    steps = []
+    for zb in per_book:
+        gaps = np.diff(np.unique(zb))
+        gaps = gaps[gaps > 10.0 ** -DISCRETE_DIGITS]
+        if len(gaps):
+            steps.append(float(gaps.min()))
+    width = max(steps, default=0.0)
+    if width < COARSE_TICK:
+        return int(np.clip(math.sqrt(len(z)), 10, 80))
+    k = math.ceil(float(np.abs(z).max()) / width)
+    return (np.arange(-k, k + 2) - 0.5) * width
 
 
 def _hist(ax: Axes, cols: Sequence[FloatArray]) -> None:
@@ -38,13 +64,13 @@ def _hist(ax: Axes, cols: Sequence[FloatArray]) -> None:
     ax.set_xlabel("standardized log return between fills (σ)")
     ax.set_ylabel("density (1/σ)")
     ax.grid(True, alpha=0.3)
-    z = pooled_z(cols)
+    per_book = [pooled_z([c]) for c in cols]
+    z = np.concatenate(per_book) if per_book else np.zeros(0)
     if len(z) < MIN_KURTOSIS_N:
         note(ax, f"too few returns (n={len(z)})")
         return
     shown = z[np.abs(z) <= HIST_CLIP]
-    bins = int(np.clip(math.sqrt(len(shown)), 10, 80))
-    counts, edges = np.histogram(shown, bins=bins)
+    counts, edges = np.histogram(shown, bins=_bins(per_book, shown))
     # Over all returns, so the clipped tail still counts in the normalisation.
     dens = counts / (len(z) * np.diff(edges))
     hidden = len(z) - len(shown)

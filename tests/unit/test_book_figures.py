@@ -202,3 +202,20 @@ def test_infer_tick_from_ladder_rates() -> None:
     rates = np.array([1.0950, 1.0952, 1.0951, 1.0955, np.nan, 1.0950])
     assert vbook.infer_tick(rates) == pytest.approx(1e-4, rel=1e-6)
     assert vbook.infer_tick(np.array([1.0])) == 1.0
+
+
+def test_returns_on_a_ladder_get_a_bin_per_tick() -> None:
+    rng = np.random.default_rng(5)
+    ticks = rng.choice([-2, -1, 0, 0, 0, 1, 2], size=500).astype(np.float64)
+    z = (ticks - ticks.mean()) / ticks.std()
+    step = 1.0 / ticks.std()
+    edges = vmarket._bins([z], z)
+    assert np.diff(edges) == pytest.approx(np.full(len(edges) - 1, step), rel=1e-9)
+    centres = (edges[1:] + edges[:-1]) / 2.0
+    # Every distinct value in a bin of its own, near the bin's centre.
+    counts, _ = np.histogram(z, bins=edges)
+    assert (counts > 0).sum() == 5
+    assert np.abs(centres[np.searchsorted(edges, np.unique(z)) - 1] - np.unique(z)).max() \
+        < 0.5 * step
+    smooth = rng.standard_normal(500)
+    assert vmarket._bins([smooth], smooth) == 22  # regular: sqrt(n) of them
