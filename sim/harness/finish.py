@@ -87,7 +87,11 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     traded = rows["kind"] <= L.ROW_FILL
     n_trades = int(traded.sum())
     gap = longest_gap(rows["t_ns"][traded])
-    del rows, traded
+    # A maker's fills are trades of its account too, though another process's order made
+    # them (an account's own counter counts the orders it sent that traded).
+    makers = rows["maker"][rows["kind"] == L.ROW_FILL]
+    maker_fills = np.bincount(makers[makers >= 0], minlength=len(acc))[: len(acc)]
+    del rows, traded, makers
     verdict = final_check(ex, n_rows)
     labels = {t.writer: t.strategy for t in run.traders}
     group_names = group_labels(scn)
@@ -95,6 +99,7 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
                               ex.geo.n_writers, names, labels, group_names)
     # What an account owns on a book (reserves, cash due) counts in its wealth.
     acc = owned(acc, ex.stakes())
+    acc["trades"] += maker_fills
     write_agents(run.run_dir, acc, cur, scn.scale, len(run.plan), group_names)
     mon = _monitor_stats(run, n_samples, duration)
     live_counts = mon.invariants or {}
