@@ -20,6 +20,7 @@ from sim import __version__
 from sim.config.scenario import Scenario, TraderGroup
 from sim.core import invariants as inv
 from sim.core import layout as L
+from sim.core.book_checks import BOOK_AUDIT_NAMES
 from sim.core.exchange import Exchange
 from sim.core.ledger import load_ledger
 from sim.core.quiescence import final_check
@@ -105,7 +106,8 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     live_counts = mon.invariants or {}
     # The monitor's counts, plus one check each for the final verdict.
     invariants = dict(live_counts)
-    for name in [*inv.NAMES, *inv.AUDIT_NAMES, *FINAL_ONLY]:
+    books = (*inv.BOOK_NAMES, *BOOK_AUDIT_NAMES) if ex.geo.book_mask else ()
+    for name in [*inv.NAMES, *inv.AUDIT_NAMES, *books, *FINAL_ONLY]:
         live = invariants.get(name, InvariantCount(checks=0, violations=0))
         invariants[name] = live.model_copy(update={
             "checks": live.checks + 1,
