@@ -20,6 +20,7 @@ from sim import __version__
 from sim.config.scenario import Scenario, TraderGroup
 from sim.core import invariants as inv
 from sim.core import layout as L
+from sim.core.book_checks import BOOK_AUDIT_NAMES
 from sim.core.exchange import Exchange
 from sim.core.ledger import load_ledger
 from sim.core.quiescence import final_check
@@ -90,7 +91,11 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     traded = rows["kind"] <= L.ROW_FILL
     n_trades = int(traded.sum())
     gap = longest_gap(rows["t_ns"][traded])
-    del rows, traded
+    # A maker's fills are trades of its account too, though another process's order made
+    # them (an account's own counter counts the orders it sent that traded).
+    makers = rows["maker"][rows["kind"] == L.ROW_FILL]
+    maker_fills = np.bincount(makers[makers >= 0], minlength=len(acc))[: len(acc)]
+    del rows, traded, makers
     verdict = final_check(ex, n_rows)
     labels = {t.writer: t.strategy for t in run.traders}
     group_names = group_labels(scn)
@@ -98,12 +103,14 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
                               ex.geo.n_writers, names, labels, group_names)
     # What an account owns on a book (reserves, cash due) counts in its wealth.
     acc = owned(acc, ex.stakes())
+    acc["trades"] += maker_fills
     write_agents(run.run_dir, acc, cur, scn.scale, len(run.plan), group_names)
     mon = _monitor_stats(run, n_samples, duration)
     live_counts = mon.invariants or {}
     # The monitor's counts, plus one check each for the final verdict.
     invariants = dict(live_counts)
-    for name in [*inv.NAMES, *inv.AUDIT_NAMES, *FINAL_ONLY]:
+    books = (*inv.BOOK_NAMES, *BOOK_AUDIT_NAMES) if ex.geo.book_mask else ()
+    for name in [*inv.NAMES, *inv.AUDIT_NAMES, *books, *FINAL_ONLY]:
         live = invariants.get(name, InvariantCount(checks=0, violations=0))
         invariants[name] = live.model_copy(update={
             "checks": live.checks + 1,
@@ -112,11 +119,11 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     init_rate, rate = rates(cur, initial=True), rates(cur)
     # Read once: the market statistics and the figures both draw on them.
     samples = read_samples(run.run_dir)
-    books = [n for c, n in enumerate(names) if ex.is_book(c)]
+    on_books = [n for c, n in enumerate(names) if ex.is_book(c)]
     ticks = _ticks(ex, names)
     tables = (read_book_tables(run.run_dir / TRADES, run.run_dir / ORDERS,
-                               run.run_dir / DEPTH) if books else None)
-    by_book = book_stats(samples, tables, books, ticks) if tables is not None else None
+                               run.run_dir / DEPTH) if on_books else None)
+    by_book = book_stats(samples, tables, on_books, ticks) if tables is not None else None
     processes = [ProcessResult(
         writer=t.writer, strategy=t.strategy, agents=len(t.agents),
         trades=int(wri["tot_trades"][t.writer]), rollbacks=int(wri["rollbacks"][t.writer]),
@@ -203,8 +210,8 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
                 from sim.viz.book_run import plot_book_run
 
                 title = f"{scn.name} — {scn.sync}, {len(run.plan)} traders"
-                plot_book_run(run.run_dir, samples, tables, books, title, scale=scn.scale,
-                              ticks=ticks)
+                plot_book_run(run.run_dir, samples, tables, on_books, title,
+                              scale=scn.scale, ticks=ticks)
         except Exception as e:  # a figure must never cost the results of a run
             summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
     summary = summary.model_copy(update={
