@@ -15,6 +15,7 @@ import numpy as np
 from sim.viz.book import plot_book, plot_depth
 from sim.viz.book_data import BookTables
 from sim.viz.book_market import plot_trade_returns
+from sim.viz.parallel import draw_all
 
 __all__ = ["BOOK_FIGURES", "plot_book_run"]
 
@@ -31,8 +32,11 @@ def plot_book_run(run_dir: Path, samples: Mapping[str, np.ndarray[Any, Any]],
     """
     run_dir = Path(run_dir)
     book_png, depth_png, market_png = (run_dir / name for name in BOOK_FIGURES)
-    return [
-        plot_book(samples, tables.fills, books, book_png, title, scale=scale, ticks=ticks),
-        plot_depth(tables.depth, books, depth_png, title, ticks=ticks),
-        plot_trade_returns(tables.fills, books, market_png, title),
-    ]
+    # Drawn at once, as the run's other figures (sim.viz.parallel).
+    draw_all([
+        lambda: plot_book(samples, tables.fills, books, book_png, title, scale=scale,
+                          ticks=ticks),
+        lambda: plot_depth(tables.depth, books, depth_png, title, ticks=ticks),
+        lambda: plot_trade_returns(tables.fills, books, market_png, title),
+    ])
+    return [book_png, depth_png, market_png]

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 import sim.viz.book as vbook
 import sim.viz.book_market as vmarket
+import sim.viz.book_run as vrun
 from sim.viz.book_data import Depth
 from sim.viz.book_run import BOOK_FIGURES, plot_book_run
 from tests.unit.book_frames import SCALE, TICK, book_run, tables_of
@@ -51,6 +52,9 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
             return save(fig, out)
         return wrapped
 
+    # In this process, one after another: a forked drawing's capture would stay in the
+    # child.
+    monkeypatch.setattr(vrun, "draw_all", lambda jobs: [job() for job in jobs])
     monkeypatch.setattr(vbook, "save", capture(vbook.save))
     monkeypatch.setattr(vmarket, "save", capture(vmarket.save))
     yield seen
