@@ -29,9 +29,10 @@ from sim.harness.faults import KillCounts
 from sim.harness.gaps import longest_gap
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
 from sim.harness.processes import TraderProcess
-from sim.harness.rundir import SCENARIO_FILE, group_labels, write_json
+from sim.harness.rundir import ORDERS, SCENARIO_FILE, TRADES, group_labels, write_json
 from sim.harness.summary import (
     SUMMARY_FILE,
+    BookStats,
     CurrencyResult,
     FaultCounts,
     InvariantCount,
@@ -42,6 +43,7 @@ from sim.harness.summary import (
     RunSummary,
     TraderResult,
     Versions,
+    book_stats,
     market_summary,
     write_summary,
 )
@@ -75,7 +77,8 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     # Imported only now: pyarrow and pandas take most of a second to import, and none of
     # it may delay the first trade (nor sit in the forked processes' memory).
     from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
-    from sim.harness.tables import read_samples, write_samples, write_trades
+    from sim.harness.tables import DEPTH, read_samples, write_samples, write_trades
+    from sim.viz.book_data import read_book_tables
 
     t_finish = time.monotonic()
     scn = run.scn
@@ -116,6 +119,11 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     init_rate, rate = rates(cur, initial=True), rates(cur)
     # Read once: the market statistics and the figures both draw on them.
     samples = read_samples(run.run_dir)
+    on_books = [n for c, n in enumerate(names) if ex.is_book(c)]
+    ticks = _ticks(ex, names)
+    tables = (read_book_tables(run.run_dir / TRADES, run.run_dir / ORDERS,
+                               run.run_dir / DEPTH) if on_books else None)
+    by_book = book_stats(samples, tables, on_books, ticks) if tables is not None else None
     processes = [ProcessResult(
         writer=t.writer, strategy=t.strategy, agents=len(t.agents),
         trades=int(wri["tot_trades"][t.writer]), rollbacks=int(wri["rollbacks"][t.writer]),
@@ -186,7 +194,7 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
                  for g in group_stats(acc, cur, scn.scale, len(run.plan), group_names)],
         processes=processes,
         agents_table=AGENTS_FILE,
-        market=_market(samples, init_rate, rate),
+        market=_market(samples, init_rate, rate, by_book),
     )
     path = run.run_dir / SUMMARY_FILE
     # Written before the figures too: a run whose figures never finish keeps its results.
@@ -198,6 +206,12 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
             from sim.viz.figures import plot_run
 
             plot_run(run.run_dir, samples)
+            if tables is not None:
+                from sim.viz.book_run import plot_book_run
+
+                title = f"{scn.name} — {scn.sync}, {len(run.plan)} traders"
+                plot_book_run(run.run_dir, samples, tables, on_books, title,
+                              scale=scn.scale, ticks=ticks)
         except Exception as e:  # a figure must never cost the results of a run
             summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
     summary = summary.model_copy(update={
@@ -206,12 +220,23 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     return summary
 
 
-def _market(samples: dict[str, Any], initial: Any, final: Any) -> MarketStats | None:
-    """The market statistics of the run's samples (None without samples)."""
-    if len(samples["t"]) == 0:
+def _market(samples: dict[str, Any], initial: Any, final: Any,
+            books: dict[str, BookStats] | None) -> MarketStats | None:
+    """The market statistics of the run's samples and books (None: neither)."""
+    if len(samples["t"]) == 0 and not books:
         return None
     return market_summary(samples["t"], samples["rate"], [float(x) for x in initial],
-                          [float(x) for x in final])
+                          [float(x) for x in final], books)
+
+
+def _ticks(ex: Exchange, names: list[str]) -> dict[str, float]:
+    """Each book's price step in cash per unit (a price is cash minor units per lot)."""
+    out = {}
+    for c, name in enumerate(names):
+        if ex.is_book(c):
+            book = ex.book(c)
+            out[name] = book.price_step / book.lot
+    return out
 
 
 def _monitor_stats(run: FinishedRun, n_samples: int, duration: float) -> MonitorStats:
