@@ -12,7 +12,7 @@ import hashlib
 import platform
 import time
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from sim.harness.gaps import longest_gap
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
 from sim.harness.processes import TraderProcess
 from sim.harness.rundir import ORDERS, SCENARIO_FILE, TRADES, group_labels, write_json
+
+if TYPE_CHECKING:
+    from sim.viz.book_data import BookTables
 from sim.harness.summary import (
     SUMMARY_FILE,
     BookStats,
@@ -154,7 +157,6 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
         stopped_by=reason,
         trades=n_trades,
         session_trades=n_trades - run.seq_at_start,
-        order_events=n_rows - n_trades if ex.geo.book_mask else None,
         rejected=rejected,
         trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,
@@ -196,6 +198,8 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
         agents_table=AGENTS_FILE,
         market=_market(samples, init_rate, rate, by_book),
     )
+    if ex.geo.book_mask:
+        summary = summary.model_copy(update={"order_events": n_rows - n_trades})
     path = run.run_dir / SUMMARY_FILE
     # Written before the figures too: a run whose figures never finish keeps its results.
     write_summary(path, summary)
@@ -203,15 +207,7 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
         try:
             # Imported here: matplotlib takes half a second to import, before the first
             # trade.
-            from sim.viz.figures import plot_run
-
-            plot_run(run.run_dir, samples)
-            if tables is not None:
-                from sim.viz.book_run import plot_book_run
-
-                title = f"{scn.name} — {scn.sync}, {len(run.plan)} traders"
-                plot_book_run(run.run_dir, samples, tables, on_books, title,
-                              scale=scn.scale, ticks=ticks)
+            draw_figures(run.run_dir, samples, tables, on_books, ticks, scn.scale)
         except Exception as e:  # a figure must never cost the results of a run
             summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
     summary = summary.model_copy(update={
@@ -237,6 +233,40 @@ def _ticks(ex: Exchange, names: list[str]) -> dict[str, float]:
             book = ex.book(c)
             out[name] = book.price_step / book.lot
     return out
+
+
+def draw_figures(run_dir: Path, samples: dict[str, Any], tables: BookTables | None,
+                 books: list[str], ticks: dict[str, float], scale: int) -> None:
+    """A run's figures, and its books' when it has books, drawn at once."""
+    # Imported here: matplotlib takes half a second to import, before the first trade.
+    from sim.viz.book_run import book_jobs
+    from sim.viz.figures import plot_run, run_title
+
+    more = (book_jobs(run_dir, samples, tables, books, run_title(run_dir), scale=scale,
+                      ticks=ticks) if tables is not None and books else [])
+    plot_run(run_dir, samples, more)
+
+
+def redraw_figures(run_dir: Path) -> None:
+    """Draw a finished (or dead) run's figures again from its folder (``sim plot``)."""
+    from sim.harness.tables import DEPTH, ensure_samples, read_samples
+    from sim.viz.book_data import read_book_tables
+
+    ensure_samples(run_dir)
+    samples = read_samples(run_dir)
+    books: list[str] = []
+    ticks: dict[str, float] = {}
+    scale = 1
+    path = run_dir / L.EXCHANGE_FILE
+    if path.is_file():
+        with Exchange.open(str(path), writable=False) as ex:
+            names = ex.names()
+            books = [names[c] for c in ex.geo.books]
+            ticks = _ticks(ex, names)
+            scale = ex.scale
+    tables = (read_book_tables(run_dir / TRADES, run_dir / ORDERS, run_dir / DEPTH)
+              if books else None)
+    draw_figures(run_dir, samples, tables, books, ticks, scale)
 
 
 def _monitor_stats(run: FinishedRun, n_samples: int, duration: float) -> MonitorStats:

@@ -6,7 +6,7 @@ from typing import IO, Final
 
 from rich.text import Text
 
-from sim.harness.summary import BookStats, RunSummary
+from sim.harness.summary import BookStats, RunSummary, TradeReturnStats
 from sim.market.strategies import BUILTINS
 from sim.viz.terminal import console, indented, table
 
@@ -78,8 +78,8 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def book_lines(name: str, b: BookStats, scale: int) -> list[str]:
-    """Two lines on a book: spread, depth and volume; the stylized facts of its
-    trade-time returns."""
+    """Lines on a book: spread, depth and volume; the stylized facts of its trade-time
+    returns and of its mid's returns between samples."""
     sp, d, v, r = b.spread, b.depth, b.volume, b.returns
     ticks = "tick" if sp.median_ticks == 1 else "ticks"
     spread = (f"spread median {_fmt(sp.median_ticks, 'g')} {ticks} "
@@ -88,16 +88,22 @@ def book_lines(name: str, b: BookStats, scale: int) -> list[str]:
              f"(bid/ask)" if d.snapshots else "depth -")
     orders = ("" if v.placed is None else
               f", {v.placed:,} placed, {v.cancelled or 0:,} cancelled")
-    acf1 = r.acf[0] if r.acf else None
-    acf1_abs = r.acf_abs[0] if r.acf_abs else None
     head = (f"  book {name}: {spread}, {depth}, {v.fills:,} fills of "
             f"{v.units / scale:,.6g} units{orders}")
+    out = [head, _facts("trade-time returns", r)]
+    if b.mid_returns is not None:
+        out.append(_facts("mid returns, per sample", b.mid_returns))
+    return out
+
+
+def _facts(what: str, r: TradeReturnStats) -> str:
+    acf1 = r.acf[0] if r.acf else None
+    acf1_abs = r.acf_abs[0] if r.acf_abs else None
     if r.excess_kurtosis is None and acf1 is None:
-        return [head, f"    trade-time returns: too few to say anything (n={r.n:,})"]
-    return [head,
-            f"    trade-time returns (n={r.n:,}): excess kurtosis "
-            f"{_fmt(r.excess_kurtosis, '.2f')}, lag-1 autocorrelation {_fmt(acf1, '+.3f')} "
-            f"(95 % band ±{_fmt(r.band, '.3f')}), of |returns| {_fmt(acf1_abs, '+.3f')}"]
+        return f"    {what}: too few to say anything (n={r.n:,})"
+    return (f"    {what} (n={r.n:,}): excess kurtosis {_fmt(r.excess_kurtosis, '.2f')}, "
+            f"lag-1 autocorrelation {_fmt(acf1, '+.3f')} (95 % band ±{_fmt(r.band, '.3f')}), "
+            f"of |returns| {_fmt(acf1_abs, '+.3f')}")
 
 
 def print_run_summary(s: RunSummary, out: IO[str]) -> None:

@@ -27,6 +27,7 @@ from sim.harness.rundir import write_json
 from sim.viz.book_stats import (
     best_quotes,
     depth_summary,
+    mid_returns,
     return_facts,
     spread_summary,
     trade_returns,
@@ -222,6 +223,9 @@ class BookStats(_Record):
     depth: DepthStats
     volume: VolumeStats
     returns: TradeReturnStats
+    # The same facts of the mid's log returns between the monitor's samples where both
+    # quotes exist: free of the bid-ask bounce that fill-to-fill returns carry.
+    mid_returns: TradeReturnStats | None = None
 
 
 class MarketStats(_Record):
@@ -272,7 +276,8 @@ def book_stats(samples: Mapping[str, np.ndarray[Any, Any]], tables: BookTables,
             spread=model(SpreadStats, spread_summary(bid, ask, ticks.get(name))),
             depth=model(DepthStats, depth_summary(tables.depth.get(name))),
             volume=model(VolumeStats, volume_summary(fills, orders, tables.orders is not None)),
-            returns=model(TradeReturnStats, return_facts(trade_returns(fills))))
+            returns=model(TradeReturnStats, return_facts(trade_returns(fills))),
+            mid_returns=model(TradeReturnStats, return_facts(mid_returns(bid, ask))))
     return out
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "VolumeSummary",
     "best_quotes",
     "depth_summary",
+    "mid_returns",
     "return_facts",
     "side_depth",
     "spread_series",
@@ -192,6 +193,14 @@ def trade_returns(fills: Fills | None) -> FloatArray:
         r: FloatArray = np.diff(np.log(fills.price))
     r[~np.isfinite(r)] = np.nan
     return r
+
+
+def mid_returns(bid: FloatArray, ask: FloatArray) -> FloatArray:
+    """Log returns of the mid between consecutive samples where both quotes exist."""
+    mid = (np.asarray(bid, dtype=np.float64) + np.asarray(ask, dtype=np.float64)) / 2
+    mid = mid[np.isfinite(mid) & (mid > 0)]
+    out: FloatArray = np.diff(np.log(mid))
+    return out
 
 
 def return_facts(r: FloatArray, max_lag: int = ACF_LAGS) -> ReturnFacts:
