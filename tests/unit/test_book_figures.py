@@ -17,9 +17,8 @@ from matplotlib.figure import Figure
 
 import sim.viz.book as vbook
 import sim.viz.book_market as vmarket
-import sim.viz.book_run as vrun
 from sim.viz.book_data import Depth
-from sim.viz.book_run import BOOK_FIGURES, plot_book_run
+from sim.viz.book_run import BOOK_FIGURES, book_jobs
 from tests.unit.book_frames import SCALE, TICK, book_run, tables_of
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -52,12 +51,15 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
             return save(fig, out)
         return wrapped
 
-    # In this process, one after another: a forked drawing's capture would stay in the
-    # child.
-    monkeypatch.setattr(vrun, "draw_all", lambda jobs: [job() for job in jobs])
     monkeypatch.setattr(vbook, "save", capture(vbook.save))
     monkeypatch.setattr(vmarket, "save", capture(vmarket.save))
     yield seen
+
+
+def plot_book_run(*args: Any, **kwargs: Any) -> list[Path]:
+    """The book figures drawn in this process, one after another: a forked drawing's
+    capture would stay in the child."""
+    return [job() for job in book_jobs(*args, **kwargs)]
 
 
 def _labelled(fig: dict[str, Any]) -> None:

@@ -180,9 +180,11 @@ def test_book_stats_fill_the_summary_and_old_summaries_still_load(tmp_path: Path
     assert books["GBP"].volume.placed == 41
     m = market_summary(samples["t"], samples["rate"], [1.0] * 3, [1.0] * 3, books)
     assert MarketStats.model_validate_json(json.dumps(m.as_json())) == m
-    first, second = book_lines("EUR", eur, SCALE)
+    first, second, third = book_lines("EUR", eur, SCALE)
     assert first.startswith("  book EUR: spread median ") and "40 placed" in first
     assert second.startswith(f"    trade-time returns (n={eur.returns.n:,}): excess kurtosis ")
+    assert eur.mid_returns is not None and eur.mid_returns.n == 298
+    assert third.startswith(f"    mid returns, per sample (n={eur.mid_returns.n:,}): ")
     # Without quotes, depth or orders (a run whose tables predate books), still typed.
     bare = book_stats({"t": samples["t"]}, BookTables(tables.fills, {}, None), ["EUR"], {})
     assert bare["EUR"].spread.both_sides == 0 and bare["EUR"].volume.placed is None
@@ -190,7 +192,8 @@ def test_book_stats_fill_the_summary_and_old_summaries_still_load(tmp_path: Path
     nothing = book_stats({"t": samples["t"]}, BookTables({}, {}, None), ["EUR"], {})
     assert book_lines("EUR", nothing["EUR"], SCALE) == [
         "  book EUR: spread -, depth -, 0 fills of 0 units",
-        "    trade-time returns: too few to say anything (n=0)"]
+        "    trade-time returns: too few to say anything (n=0)",
+        "    mid returns, per sample: too few to say anything (n=0)"]
     # A summary from before the book statistics: its market has no books.
     old = m.as_json()
     del old["books"]
