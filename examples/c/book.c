@@ -1,0 +1,1102 @@
+/*
+ * book.c: orders on the limit order books of the exchange file, with the effect of
+ * sim/core/book.py (the engine) and sim/core/book_txn.py (what the order adds in the file).
+ *
+ * One order is one transaction under its currency's lock, as in Python:
+ *
+ *   1. match against an overlay of pending writes (word -> new value), reading through it
+ *      and storing nothing; a rejection found then (funds, a post-only that would cross, a
+ *      full book) changes nothing but its counter;
+ *   2. add to the overlay what the order moves outside the book: the taker's due cash
+ *      swept into its cash, the writers' running totals, the currency's mirror of the book
+ *      (best bid and ask, resting orders, reserved and due totals, sequence, volumes, last
+ *      rate) and the ledger count; the ledger rows themselves go into the ring past the
+ *      committed count, where they are scratch until the commit;
+ *   3. commit through the book's undo journal: every (word, pre-image) pair, then
+ *      state = n, then the currency's version odd, every store, the version even (the last
+ *      store), then state = 0.
+ *
+ * The next holder of the lock (C or Python) rolls back a journal left with state != 0
+ * (recover_currency). Every store goes through st() (trader.h): program order is store
+ * order, so a process killed between two stores leaves a prefix. Word indexes are taken
+ * from the structs of mmx.h (wi(&rec->field)), never typed.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "trader.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define NIL MMX_BOOK_NIL
+#define BUY MMX_BOOK_BUY
+#define SELL MMX_BOOK_SELL
+#define SF MMX_BOOK_SIDE_FIELDS
+#define MAX_SHOWN 5          /* levels per side the book command prints */
+#define MAX_TRACKED 4096     /* own resting orders the random mode remembers */
+
+struct book {
+    struct mmx_book_geometry g;
+    int64_t base;            /* first word of the region */
+    struct mmx_book *h;
+    struct mmx_book_journal *j;
+    struct mmx_book_journal_entry *e;
+    struct mmx_level *lv;
+    struct mmx_order *ord;
+    int64_t leaf[2], sum[2]; /* words of the bitmaps, per side */
+    int64_t lot, pb, ps;
+};
+
+struct fill {
+    int64_t maker_id, maker, tick, price, qty;
+};
+
+struct result {
+    int64_t status, order_id, filled, cash, rested, dropped, cancelled;
+    bool capped;
+    int64_t n_fills;
+};
+
+static int64_t *Q;                     /* the whole mapping as int64 words */
+static struct book BK[MMX_MAX_CURRENCIES];
+static struct fill *fills;             /* max_fills of them */
+
+/* The order being built: its side and the tick it rests at or leaves. */
+static int64_t o_side, o_tick;
+
+/* ------------------------------------------------------------------ the overlay */
+
+static struct {
+    int64_t *key, *val;                /* the pending writes, in the order they were made */
+    int32_t *slot;                     /* open addressing: 1 + index into key/val, 0 empty */
+    int64_t *slot_of;                  /* the slot of each pending write, to clear it */
+    int64_t n, cap, mask;
+} W;
+
+static inline int64_t wi(const int64_t *p)
+{
+    return p - Q;
+}
+
+static inline int64_t hash_slot(int64_t i)
+{
+    return (int64_t)(((uint64_t)i * 0x9E3779B97F4A7C15u) >> 20) & W.mask;
+}
+
+static int64_t find(int64_t i)
+{
+    for (int64_t s = hash_slot(i);; s = (s + 1) & W.mask) {
+        int32_t k = W.slot[s];
+        if (k == 0)
+            return -1 - s;
+        if (W.key[k - 1] == i)
+            return k - 1;
+    }
+}
+
+static inline bool has(int64_t i)
+{
+    return find(i) >= 0;
+}
+
+static inline int64_t get(int64_t i)
+{
+    int64_t k = find(i);
+    return k >= 0 ? W.val[k] : ld(&Q[i]);
+}
+
+static void put(int64_t i, int64_t v)
+{
+    int64_t k = find(i);
+    if (k >= 0) {
+        W.val[k] = v;
+        return;
+    }
+    if (W.n == W.cap)
+        fail(EXIT_BAD, "%s: a book order writes more than %" PRId64 " words (a bug in the "
+             "journal bound)", T.path, W.cap);
+    W.slot[-1 - k] = (int32_t)(W.n + 1);
+    W.slot_of[W.n] = -1 - k;
+    W.key[W.n] = i;
+    W.val[W.n++] = v;
+}
+
+static inline void add(int64_t i, int64_t d)
+{
+    put(i, get(i) + d);
+}
+
+static void reset(void)
+{
+    for (int64_t k = 0; k < W.n; k++)
+        W.slot[W.slot_of[k]] = 0;
+    W.n = 0;
+}
+
+/* ------------------------------------------------------------------ attaching */
+
+bool is_book(int64_t c)
+{
+    return (T.book_mask >> c & 1) != 0;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (p == NULL)
+        fail(EXIT_BAD, "out of memory");
+    return p;
+}
+
+/* Book.__init__: attach every book and validate its header against the file's shape. */
+void book_attach(void)
+{
+    Q = (int64_t *)(void *)T.base;
+    if (!T.book_mask)
+        return;
+    struct mmx_book_geometry g = mmx_book_geometry(T.book_shape[0], T.book_shape[1],
+                                                   T.book_shape[2]);
+    for (int64_t c = 0; c < T.nc; c++) {
+        if (!is_book(c))
+            continue;
+        struct book *b = &BK[c];
+        int64_t at = mmx_book_at(T.nc, T.nw, T.na, T.rows, T.book_mask, T.book_words, c);
+        if (ld(&T.cur[c].market) != MMX_MARKET_BOOK || ld(&T.cur[c].book_at) != at)
+            fail(EXIT_BAD, "%s: currency %" PRId64 " (%s) is in book_mask but its record "
+                 "says market %" PRId64 ", book_at %" PRId64 " (expected %d, %" PRId64 ")",
+                 T.path, c, T.names[c], ld(&T.cur[c].market), ld(&T.cur[c].book_at),
+                 MMX_MARKET_BOOK, at);
+        b->g = g;
+        b->base = at / 8;
+        b->h = (struct mmx_book *)(void *)(Q + b->base);
+        b->j = (struct mmx_book_journal *)(void *)(Q + b->base + g.journal);
+        b->e = (struct mmx_book_journal_entry *)(void *)(Q + b->base + g.journal_first_entry);
+        b->lv = (struct mmx_level *)(void *)(Q + b->base + g.levels);
+        b->ord = (struct mmx_order *)(void *)(Q + b->base + g.orders);
+        b->leaf[BUY] = b->base + g.bid_leaf;
+        b->leaf[SELL] = b->base + g.ask_leaf;
+        b->sum[BUY] = b->base + g.bid_summary;
+        b->sum[SELL] = b->base + g.ask_summary;
+        if (ld(&b->h->ticks) != g.ticks || ld(&b->h->capacity) != g.capacity
+            || ld(&b->h->max_fills) != g.max_fills || ld(&b->j->entries) != g.journal_entries)
+            fail(EXIT_BAD, "%s: book of %s at byte %" PRId64 ": its shape (%" PRId64 ", %"
+                 PRId64 ", %" PRId64 ") or journal capacity %" PRId64 " differs from the "
+                 "header's", T.path, T.names[c], at, ld(&b->h->ticks), ld(&b->h->capacity),
+                 ld(&b->h->max_fills), ld(&b->j->entries));
+        b->lot = ld(&b->h->lot);
+        b->pb = ld(&b->h->price_base);
+        b->ps = ld(&b->h->price_step);
+        if (b->lot < 1 || b->pb < 1 || b->ps < 1)
+            fail(EXIT_BAD, "%s: book of %s: lot, price_base and price_step must be positive, "
+                 "found %" PRId64 ", %" PRId64 " and %" PRId64, T.path, T.names[c], b->lot,
+                 b->pb, b->ps);
+    }
+    /* A match logs up to max_fills + 1 rows before the ring is drained again. */
+    int64_t drain_at = T.rows / 2 > 1 ? T.rows / 2 : 1;
+    if (T.rows - drain_at < g.max_fills + 2)
+        fail(EXIT_BAD, "%s: ring_rows %" PRId64 " is too small for books of max_fills %" PRId64
+             ": expected at least %" PRId64, T.path, T.rows, g.max_fills,
+             2 * (g.max_fills + 2));
+    W.cap = 2 * g.journal_entries;
+    int64_t size = 1;
+    while (size < 4 * W.cap)
+        size <<= 1;
+    W.mask = size - 1;
+    W.key = xcalloc((size_t)W.cap, sizeof *W.key);
+    W.val = xcalloc((size_t)W.cap, sizeof *W.val);
+    W.slot_of = xcalloc((size_t)W.cap, sizeof *W.slot_of);
+    W.slot = xcalloc((size_t)size, sizeof *W.slot);
+    fills = xcalloc((size_t)g.max_fills, sizeof *fills);
+}
+
+/* ------------------------------------------------------------------ journal */
+
+/* book_journal.rollback: restore the pre-images of a transaction left in flight. */
+int book_recover(int64_t c)
+{
+    struct book *b = &BK[c];
+    int64_t n = ld(&b->j->state);
+    if (n == 0)
+        return 0;
+    if (n < 0 || n > ld(&b->j->entries))
+        fail(EXIT_BAD, "%s: book of %s: journal state %" PRId64 " is out of range 0..%" PRId64,
+             T.path, T.names[c], n, ld(&b->j->entries));
+    for (int64_t k = n - 1; k >= 0; k--)
+        st(&Q[b->base + ld(&b->e[k].word)], ld(&b->e[k].old));
+    st(&b->j->state, 0);
+    return 1;
+}
+
+/* book_journal.commit: the overlay as one transaction; the currency's version is the
+ * seqlock, moved by 2 with its even value stored last. */
+static void commit(int64_t c)
+{
+    struct book *b = &BK[c];
+    int64_t *version = &T.cur[c].version;
+    int64_t v = ld(version);
+    put(wi(version), v + 2); /* nothing else writes it, so it is the last pending write */
+    int64_t n = W.n;
+    if (n > ld(&b->j->entries))
+        fail(EXIT_BAD, "%s: a book order writes %" PRId64 " words; the journal holds %" PRId64,
+             T.path, n, ld(&b->j->entries));
+    for (int64_t k = 0; k < n; k++) {
+        st(&b->e[k].word, W.key[k] - b->base);
+        st(&b->e[k].old, ld(&Q[W.key[k]]));
+    }
+    st(&b->j->state, n);
+    st(version, v + 1);
+    for (int64_t k = 0; k < n; k++) {
+        if (k == n / 2 && T.pause_ns)
+            sleep_ns(T.pause_ns);
+        st(&Q[W.key[k]], W.val[k]);
+    }
+    st(&b->j->state, 0);
+    reset();
+}
+
+/* ------------------------------------------------------------------ words of an order */
+
+/* Words of side s of level t: the ask fields follow the bid fields (mmx.h asserts it). */
+#define LQ(b, s, t) (wi(&(b)->lv[t].bid_qty) + SF * (s))
+#define LH(b, s, t) (wi(&(b)->lv[t].bid_head) + SF * (s))
+#define LT(b, s, t) (wi(&(b)->lv[t].bid_tail) + SF * (s))
+#define LC(b, s, t) (wi(&(b)->lv[t].bid_count) + SF * (s))
+#define OF(b, o, f) wi(&(b)->ord[o].f)
+#define HF(b, f) wi(&(b)->h->f)
+
+static struct mmx_stake *stake_rec(int64_t a, int64_t c)
+{
+    return (struct mmx_stake *)(void *)(T.base
+                                        + mmx_stake_at(T.nc, T.nw, T.na, T.rows, a, c));
+}
+
+/* StakeAccounts.words: an account's cash, units, reserved cash and reserved units words
+ * on book c; a maker other than the taker is paid into its stake's due cash. */
+static void account_words(int64_t a, int64_t c, int64_t out[4])
+{
+    if (a < 0 || a >= T.na)
+        fail(EXIT_BAD, "%s: book of %s names account %" PRId64 ", out of range", T.path,
+             T.names[c], a);
+    struct mmx_account *acc = account_rec(a);
+    struct mmx_stake *sk = stake_rec(a, c);
+    out[0] = a == T.account ? wi(&acc->cash) : wi(&sk->due_cash);
+    out[1] = wi(&acc->holdings[c]);
+    out[2] = wi(&sk->reserved_cash);
+    out[3] = wi(&sk->reserved_units);
+}
+
+/* ------------------------------------------------------------------ the bitmaps */
+
+static inline int64_t bit_length(uint64_t x)
+{
+    return x ? 64 - __builtin_clzll(x) : 0;
+}
+
+static void set_tick(int64_t leaf, int64_t summary, int64_t t)
+{
+    int64_t li = t / MMX_BOOK_BITS;
+    int64_t old = get(leaf + li);
+    put(leaf + li, old | (int64_t)1 << (t - li * MMX_BOOK_BITS));
+    if (old == 0) {
+        int64_t si = li / MMX_BOOK_BITS;
+        put(summary + si, get(summary + si) | (int64_t)1 << (li - si * MMX_BOOK_BITS));
+    }
+}
+
+static void clear_tick(int64_t leaf, int64_t summary, int64_t t)
+{
+    int64_t li = t / MMX_BOOK_BITS;
+    int64_t now = get(leaf + li) & ~((int64_t)1 << (t - li * MMX_BOOK_BITS));
+    put(leaf + li, now);
+    if (now == 0) {
+        int64_t si = li / MMX_BOOK_BITS;
+        put(summary + si, get(summary + si) & ~((int64_t)1 << (li - si * MMX_BOOK_BITS)));
+    }
+}
+
+/* book_ladder.next_best: the best marked tick at t or further from the spread. */
+static int64_t next_best(const struct book *b, int64_t side, int64_t t)
+{
+    int64_t leaf = b->leaf[side], summary = b->sum[side];
+    int64_t li = t / MMX_BOOK_BITS, bit = t % MMX_BOOK_BITS;
+    int64_t si = li / MMX_BOOK_BITS, sb = li % MMX_BOOK_BITS;
+    uint64_t x = (uint64_t)get(leaf + li), y = (uint64_t)get(summary + si);
+    if (side == BUY) {
+        x &= (2ull << bit) - 1;
+        if (x)
+            return li * MMX_BOOK_BITS + bit_length(x) - 1;
+        y &= (1ull << sb) - 1;
+        while (!y) {
+            if (--si < 0)
+                return NIL;
+            y = (uint64_t)get(summary + si);
+        }
+        li = si * MMX_BOOK_BITS + bit_length(y) - 1;
+        return li * MMX_BOOK_BITS + bit_length((uint64_t)get(leaf + li)) - 1;
+    }
+    x = x >> bit << bit;
+    if (x)
+        return li * MMX_BOOK_BITS + __builtin_ctzll(x);
+    y = y >> (sb + 1) << (sb + 1);
+    while (!y) {
+        if (++si >= b->g.summary_words)
+            return NIL;
+        y = (uint64_t)get(summary + si);
+    }
+    li = si * MMX_BOOK_BITS + __builtin_ctzll(y);
+    return li * MMX_BOOK_BITS + __builtin_ctzll((uint64_t)get(leaf + li));
+}
+
+/* ------------------------------------------------------------------ the engine */
+
+/* Book._reject: a counted rejection that changes nothing else. */
+static void reject(int64_t *counter, struct result *res, int64_t code)
+{
+    st(counter, ld(counter) + 1);
+    res->status = code;
+}
+
+/* Book._release: record o back on the free list. */
+static void release(const struct book *b, int64_t o)
+{
+    put(OF(b, o, state), MMX_BOOK_ORDER_FREE);
+    put(OF(b, o, qty), 0);
+    put(OF(b, o, next), get(HF(b, free_head)));
+    put(HF(b, free_head), o);
+    add(HF(b, live), -1);
+}
+
+/* Book._match: fill qty against the opposite side up to tick limit (-1: any) and, when
+ * budget >= 0, within that much cash; returns the quantity left. */
+static int64_t match(int64_t c, struct result *res, const int64_t tw[4], int64_t side,
+                     int64_t limit, int64_t qty, int64_t budget)
+{
+    const struct book *b = &BK[c];
+    int64_t opp = 1 - side;
+    int64_t best_w = opp == BUY ? HF(b, best_bid) : HF(b, best_ask);
+    int64_t t = ld(&Q[best_w]);
+    int64_t rem = qty, cost = 0, last = NIL;
+    while (rem && t != NIL) {
+        if (limit >= 0 && (side == BUY ? t > limit : t < limit))
+            break;
+        int64_t price = b->pb + t * b->ps;
+        int64_t o = get(LH(b, opp, t));
+        if (o < 0 || o >= b->g.capacity)
+            fail(EXIT_BAD, "%s: book of %s: level %" PRId64 " links to record %" PRId64
+                 ", off the pool", T.path, T.names[c], t, o);
+        int64_t mq = get(OF(b, o, qty));
+        int64_t f = rem < mq ? rem : mq;
+        if (budget >= 0) {
+            if (budget / price < f)
+                f = budget / price;
+            if (f == 0)
+                break;
+        }
+        if (res->n_fills == b->g.max_fills) {
+            res->capped = true;
+            break;
+        }
+        if (budget >= 0)
+            budget -= f * price;
+        int64_t maker = ld(&b->ord[o].account);
+        int64_t mw[4];
+        account_words(maker, c, mw);
+        if (opp == BUY) {
+            add(mw[2], -price * f);
+            add(mw[1], f * b->lot);
+        } else {
+            add(mw[3], -f * b->lot);
+            add(mw[0], price * f);
+        }
+        add(LQ(b, opp, t), -f);
+        fills[res->n_fills++] = (struct fill){
+            mmx_order_id(ld(&b->ord[o].gen), o), maker, t, price, f};
+        cost += price * f;
+        rem -= f;
+        last = t;
+        if (f < mq) {
+            put(OF(b, o, qty), mq - f);
+            continue;
+        }
+        int64_t nxt = get(OF(b, o, next));
+        put(LH(b, opp, t), nxt);
+        put(nxt == NIL ? LT(b, opp, t) : OF(b, nxt, prev), NIL);
+        int64_t cnt = get(LC(b, opp, t)) - 1;
+        put(LC(b, opp, t), cnt);
+        release(b, o);
+        if (cnt == 0) {
+            clear_tick(b->leaf[opp], b->sum[opp], t);
+            t = next_best(b, opp, t);
+            put(best_w, t);
+        }
+    }
+    if (res->n_fills) {
+        int64_t filled = qty - rem;
+        put(HF(b, fills), ld(&b->h->fills) + res->n_fills);
+        put(HF(b, volume_qty), ld(&b->h->volume_qty) + filled);
+        put(HF(b, volume_cash), ld(&b->h->volume_cash) + cost);
+        put(HF(b, last_tick), last);
+        if (side == BUY) {
+            add(tw[0], -cost);
+            add(tw[1], filled * b->lot);
+        } else {
+            add(tw[1], -filled * b->lot);
+            add(tw[0], cost);
+        }
+        res->filled = filled;
+        res->cash = cost;
+    }
+    return rem;
+}
+
+/* Book._rest: a new order at the tail of its level; returns its id. */
+static int64_t rest(const struct book *b, int64_t account, int64_t side, int64_t tick,
+                    int64_t qty)
+{
+    int64_t o = get(HF(b, free_head));
+    put(HF(b, free_head), get(OF(b, o, next)));
+    int64_t gen = mmx_next_gen(get(OF(b, o, gen)));
+    /* The order's own side of the ladder is untouched by its match. */
+    int64_t tail = ld(&Q[LT(b, side, tick)]), cnt = ld(&Q[LC(b, side, tick)]);
+    put(OF(b, o, state), MMX_BOOK_ORDER_LIVE);
+    put(OF(b, o, gen), gen);
+    put(OF(b, o, side), side);
+    put(OF(b, o, tick), tick);
+    put(OF(b, o, qty), qty);
+    put(OF(b, o, account), account);
+    put(OF(b, o, prev), tail);
+    put(OF(b, o, next), NIL);
+    put(tail == NIL ? LH(b, side, tick) : OF(b, tail, next), o);
+    put(LT(b, side, tick), o);
+    put(LC(b, side, tick), cnt + 1);
+    put(LQ(b, side, tick), ld(&Q[LQ(b, side, tick)]) + qty);
+    if (cnt == 0)
+        set_tick(b->leaf[side], b->sum[side], tick);
+    int64_t bw = side == BUY ? HF(b, best_bid) : HF(b, best_ask);
+    int64_t best = ld(&Q[bw]);
+    if (best == NIL || (side == BUY ? tick > best : tick < best))
+        put(bw, tick);
+    add(HF(b, live), 1);
+    return mmx_order_id(gen, o);
+}
+
+/* BookDesk._extra: what the order moves outside the book, and its ledger rows. */
+static void extra(int64_t c, const struct result *res)
+{
+    const struct book *b = &BK[c];
+    struct Currency *cu = &T.cur[c];
+    struct mmx_account *acc = T.acc;
+    struct mmx_writer *wr = T.wr;
+    int64_t a = T.account, side = o_side, lot = b->lot;
+    int64_t d_rcash = 0, d_runits = 0, d_due = 0;
+    int64_t due_w = wi(&stake_rec(a, c)->due_cash), cash_w = wi(&acc->cash);
+    int64_t due = get(due_w);
+    if (due) {
+        put(due_w, 0);
+        add(cash_w, due);
+        d_due -= due;
+    }
+    int64_t n = ld(&wr->log_count), seq = ld(&cu->seq);
+    int64_t t = mono_ns() - ld(&T.h->start_ns);
+    int64_t k = 0;
+#define ROW(kind_, qty_, cash_, oid_, maker_, tick_)                                          \
+    do {                                                                                      \
+        struct mmx_row *r = &T.ring[(n + k) % T.rows];                                        \
+        st(&r->t_ns, t);                                                                      \
+        st(&r->cur_seq, seq + k + 1);                                                         \
+        st(&r->account, a);                                                                   \
+        st(&r->currency, c);                                                                  \
+        st(&r->side, side);                                                                   \
+        st(&r->qty, qty_);                                                                    \
+        st(&r->cash, cash_);                                                                  \
+        st(&r->unit_reserve, 0);                                                              \
+        st(&r->kind, kind_);                                                                  \
+        st(&r->order_id, oid_);                                                               \
+        st(&r->maker, maker_);                                                                \
+        st(&r->tick, tick_);                                                                  \
+        k++;                                                                                  \
+    } while (0)
+    for (int64_t i = 0; i < res->n_fills; i++) {
+        const struct fill *f = &fills[i];
+        int64_t m = f->maker, units = f->qty * lot, cash = f->price * f->qty;
+        if (side == SELL) { /* the maker bought: reserve spent, units received */
+            d_rcash -= cash;
+            if (m != a) {
+                int64_t owner = ld(&account_rec(m)->writer);
+                if (owner < 0 || owner >= T.nw)
+                    fail(EXIT_BAD, "%s: account %" PRId64 " names writer %" PRId64
+                         ", out of range", T.path, m, owner);
+                add(wi(&writer_rec(owner)->tot_holdings[c]), units);
+            }
+        } else { /* the maker sold: units reserve spent, cash due */
+            d_runits -= units;
+            if (m != a)
+                d_due += cash;
+        }
+        ROW(MMX_ROW_FILL, units, cash, f->maker_id, m, f->tick);
+    }
+    if (res->rested) {
+        int64_t price = b->pb + o_tick * b->ps;
+        if (side == BUY)
+            d_rcash += price * res->rested;
+        else
+            d_runits += res->rested * lot;
+        ROW(MMX_ROW_PLACED, res->rested * lot, price * res->rested, res->order_id, NIL, o_tick);
+    }
+    if (res->cancelled) {
+        int64_t price = b->pb + o_tick * b->ps;
+        if (side == BUY)
+            d_rcash -= price * res->cancelled;
+        else
+            d_runits -= res->cancelled * lot;
+        ROW(MMX_ROW_CANCELLED, res->cancelled * lot, side == BUY ? price * res->cancelled : 0,
+            res->order_id, NIL, o_tick);
+    }
+#undef ROW
+    /* The taker's writer's totals follow its account's cash and holdings. */
+    int64_t hold_w = wi(&acc->holdings[c]);
+    int64_t d_cash = has(cash_w) ? get(cash_w) - ld(&Q[cash_w]) : 0;
+    int64_t d_hold = has(hold_w) ? get(hold_w) - ld(&Q[hold_w]) : 0;
+    if (d_cash)
+        put(wi(&wr->tot_cash), ld(&wr->tot_cash) + d_cash);
+    if (d_hold)
+        add(wi(&wr->tot_holdings[c]), d_hold);
+    if (res->n_fills) {
+        put(wi(&acc->trades), ld(&acc->trades) + 1);
+        put(wi(&wr->tot_trades), ld(&wr->tot_trades) + 1);
+        /* price and lot are below 2^53, so this division rounds as Python's does. */
+        double rate = (double)fills[res->n_fills - 1].price / (double)lot;
+        int64_t bits;
+        memcpy(&bits, &rate, sizeof bits);
+        put(wi((int64_t *)(void *)&cu->last_rate), bits);
+        put(wi(&cu->volume_units), ld(&cu->volume_units) + res->filled * lot);
+        put(wi(&cu->volume_cash), ld(&cu->volume_cash) + res->cash);
+    }
+    /* The currency's mirror of the book. */
+    int64_t bid = get(HF(b, best_bid)), ask = get(HF(b, best_ask));
+    put(wi(&cu->best_bid), bid);
+    put(wi(&cu->best_ask), ask);
+    put(wi(&cu->bid_price), bid == NIL ? 0 : b->pb + bid * b->ps);
+    put(wi(&cu->ask_price), ask == NIL ? 0 : b->pb + ask * b->ps);
+    put(wi(&cu->book_live), get(HF(b, live)));
+    if (d_rcash)
+        put(wi(&cu->book_reserved_cash), ld(&cu->book_reserved_cash) + d_rcash);
+    if (d_runits)
+        put(wi(&cu->book_reserved_units), ld(&cu->book_reserved_units) + d_runits);
+    if (d_due)
+        put(wi(&cu->book_due_cash), ld(&cu->book_due_cash) + d_due);
+    if (k) {
+        put(wi(&cu->seq), seq + k);
+        put(wi(&wr->log_count), n + k);
+    }
+}
+
+/* Book._finish: the order's counters, then what it moves outside the book, then commit. */
+static void finish(int64_t c, const struct result *res)
+{
+    const struct book *b = &BK[c];
+    put(HF(b, orders), ld(&b->h->orders) + 1);
+    if (res->dropped)
+        put(HF(b, dropped), ld(&b->h->dropped) + res->dropped);
+    if (res->capped)
+        put(HF(b, capped), ld(&b->h->capped) + 1);
+    extra(c, res);
+    commit(c);
+}
+
+/* Book.limit */
+static void limit_order(int64_t c, int64_t side, int64_t tick, int64_t qty, int64_t tif,
+                        struct result *res)
+{
+    struct book *b = &BK[c];
+    if (qty <= 0) {
+        reject(&b->h->rej_qty, res, MMX_BOOK_REJ_QTY);
+        return;
+    }
+    if (tick < 0 || tick >= b->g.ticks) {
+        reject(&b->h->rej_price, res, MMX_BOOK_REJ_PRICE);
+        return;
+    }
+    int64_t price = b->pb + tick * b->ps, need;
+    int64_t tw[4];
+    account_words(T.account, c, tw);
+    /* Python compares with an unbounded product: one beyond int64 is never covered. */
+    bool over = side == BUY ? __builtin_mul_overflow(price, qty, &need)
+                            : __builtin_mul_overflow(qty, b->lot, &need);
+    if (over || ld(&Q[side == BUY ? tw[0] : tw[1]]) < need) {
+        reject(&b->h->rej_funds, res, MMX_BOOK_REJ_FUNDS);
+        return;
+    }
+    int64_t t = ld(side == BUY ? &b->h->best_ask : &b->h->best_bid);
+    bool crosses = t != NIL && (side == BUY ? t <= tick : t >= tick);
+    if (crosses && tif == MMX_BOOK_POST_ONLY) {
+        reject(&b->h->rej_cross, res, MMX_BOOK_REJ_CROSS);
+        return;
+    }
+    int64_t rem = crosses ? match(c, res, tw, side, tick, qty, -1) : qty;
+    if (rem) {
+        if (tif == MMX_BOOK_IOC || res->capped) {
+            res->dropped = rem;
+        } else {
+            if (get(HF(b, free_head)) == NIL) {
+                reset();
+                *res = (struct result){0};
+                reject(&b->h->rej_full, res, MMX_BOOK_REJ_FULL);
+                return;
+            }
+            res->order_id = rest(b, T.account, side, tick, rem);
+            res->rested = rem;
+            if (side == BUY) {
+                add(tw[0], -price * rem);
+                add(tw[2], price * rem);
+            } else {
+                add(tw[1], -rem * b->lot);
+                add(tw[3], rem * b->lot);
+            }
+        }
+    }
+    finish(c, res);
+}
+
+/* Book.market */
+static void market_order(int64_t c, int64_t side, int64_t qty, struct result *res)
+{
+    struct book *b = &BK[c];
+    if (qty <= 0) {
+        reject(&b->h->rej_qty, res, MMX_BOOK_REJ_QTY);
+        return;
+    }
+    int64_t tw[4], need;
+    account_words(T.account, c, tw);
+    if (side == SELL && (__builtin_mul_overflow(qty, b->lot, &need) || ld(&Q[tw[1]]) < need)) {
+        reject(&b->h->rej_funds, res, MMX_BOOK_REJ_FUNDS);
+        return;
+    }
+    int64_t budget = side == BUY ? ld(&Q[tw[0]]) : -1;
+    res->dropped = match(c, res, tw, side, -1, qty, budget);
+    finish(c, res);
+}
+
+/* Book.cancel */
+static void cancel_order(int64_t c, int64_t oid, struct result *res)
+{
+    struct book *b = &BK[c];
+    int64_t gen = mmx_order_gen(oid), o = mmx_order_index(oid);
+    if (o < 0 || o >= b->g.capacity || ld(&b->ord[o].state) != MMX_BOOK_ORDER_LIVE
+        || ld(&b->ord[o].gen) != gen || ld(&b->ord[o].account) != T.account) {
+        reject(&b->h->rej_cancel, res, MMX_BOOK_REJ_CANCEL);
+        return;
+    }
+    int64_t side = ld(&b->ord[o].side), t = ld(&b->ord[o].tick), rem = ld(&b->ord[o].qty);
+    int64_t prev = ld(&b->ord[o].prev), nxt = ld(&b->ord[o].next);
+    put(prev == NIL ? LH(b, side, t) : OF(b, prev, next), nxt);
+    put(nxt == NIL ? LT(b, side, t) : OF(b, nxt, prev), prev);
+    int64_t cnt = ld(&Q[LC(b, side, t)]) - 1;
+    put(LC(b, side, t), cnt);
+    put(LQ(b, side, t), ld(&Q[LQ(b, side, t)]) - rem);
+    release(b, o);
+    if (cnt == 0) {
+        clear_tick(b->leaf[side], b->sum[side], t);
+        int64_t bw = side == BUY ? HF(b, best_bid) : HF(b, best_ask);
+        if (ld(&Q[bw]) == t)
+            put(bw, next_best(b, side, t));
+    }
+    int64_t tw[4];
+    account_words(T.account, c, tw);
+    if (side == BUY) {
+        int64_t cash = (b->pb + t * b->ps) * rem;
+        add(tw[2], -cash);
+        add(tw[0], cash);
+    } else {
+        add(tw[3], -rem * b->lot);
+        add(tw[1], rem * b->lot);
+    }
+    put(HF(b, cancels), ld(&b->h->cancels) + 1);
+    res->order_id = oid;
+    res->cancelled = rem;
+    finish(c, res);
+}
+
+/* ------------------------------------------------------------------ under the lock */
+
+enum kind { LIMIT, MARKET, CANCEL };
+
+/* Writer.limit / market / cancel: the currency's lock, recovery of a dead holder's
+ * transaction first, the order, the lock released, the ring drained when half full. qty is
+ * in lots, or the order id of a cancel. */
+static void order(enum kind kind, int64_t c, int64_t side, int64_t tick, int64_t qty,
+                  int64_t tif, struct result *res)
+{
+    struct book *b = &BK[c];
+    struct mmx_writer *wr = T.wr;
+    *res = (struct result){0};
+    bool died = lock_currency(c);
+    if (T.recovers && (died || ld(&b->j->state) != 0)) {
+        int64_t rolled = 0;
+        if (died && T.sync == MMX_SYNC_GLOBAL) {
+            for (int64_t r = 0; r < T.nc; r++)
+                rolled += recover_currency(r);
+        } else {
+            rolled += recover_currency(c);
+        }
+        T.n_rolled_back += rolled;
+        st(&wr->rollbacks, ld(&wr->rollbacks) + rolled);
+    }
+    o_side = side;
+    o_tick = tick;
+    if (kind == LIMIT) {
+        limit_order(c, side, tick, qty, tif, res);
+    } else if (kind == MARKET) {
+        o_tick = NIL;
+        market_order(c, side, qty, res);
+    } else {
+        int64_t o = mmx_order_index(qty);
+        bool live = o >= 0 && o < b->g.capacity && ld(&b->ord[o].state) == MMX_BOOK_ORDER_LIVE
+                    && ld(&b->ord[o].gen) == mmx_order_gen(qty);
+        o_side = live ? ld(&b->ord[o].side) : BUY;
+        o_tick = live ? ld(&b->ord[o].tick) : NIL;
+        cancel_order(c, qty, res);
+    }
+    if (res->status < 0) {
+        st(&T.acc->rejected, ld(&T.acc->rejected) + 1);
+        T.n_rejected++;
+    } else {
+        T.n_orders++;
+        T.n_fills += res->n_fills;
+    }
+    unlock_currency(c);
+    if (ld(&wr->log_count) - ld(&wr->log_head) >= T.drain_at)
+        drain();
+}
+
+/* ------------------------------------------------------------------ commands */
+
+static const char *lots_of(const struct book *b, const char *text, int64_t *lots)
+{
+    static char why[96];
+    int64_t units;
+    const char *err = parse_amount(text, T.scale, false, &units);
+    if (err != NULL)
+        return err;
+    if (units % b->lot) {
+        char m[64];
+        snprintf(why, sizeof why, "is not a whole number of lots (a lot is %s)",
+                 money(b->lot, m, sizeof m));
+        return why;
+    }
+    *lots = units / b->lot;
+    return NULL;
+}
+
+/* A price as a rate, cash per unit: price / lot, with the digits a tick needs. */
+static const char *rate_text(const struct book *b, int64_t price, char *buf, size_t size)
+{
+    int digits = 0;
+    for (int64_t s = b->lot; s >= 10 && s % 10 == 0; s /= 10)
+        digits++;
+    snprintf(buf, size, "%.*f", digits, (double)price / (double)b->lot);
+    return buf;
+}
+
+static int64_t book_index(const char *code)
+{
+    char up[MMX_NAME_LEN + 1];
+    size_t i = 0;
+    for (; code[i] && i < MMX_NAME_LEN; i++)
+        up[i] = (char)toupper((unsigned char)code[i]);
+    up[i] = '\0';
+    int64_t c = currency_index(up);
+    if (c < 0) {
+        printf("error: unknown currency '%s'; expected one of ", code);
+        print_currencies();
+        putchar('\n');
+        return -1;
+    }
+    if (!is_book(c)) {
+        printf("error: %s trades on a pool: use 'buy %s QTY' or 'sell %s QTY'\n", T.names[c],
+               T.names[c], T.names[c]);
+        return -1;
+    }
+    return c;
+}
+
+static void print_result(const char *what, int64_t c, int64_t side, const struct result *res)
+{
+    const struct book *b = &BK[c];
+    char m1[64], m2[64], r1[64];
+    if (res->status < 0) {
+        printf("rejected: %s: %s\n", what, mmx_book_reject_name(res->status));
+        return;
+    }
+    if (res->cancelled) {
+        printf("cancelled order %" PRId64 ": %s %s released\n", res->order_id,
+               money(res->cancelled * b->lot, m1, sizeof m1), T.names[c]);
+        return;
+    }
+    if (res->filled)
+        printf("%s %s %s for %s in %" PRId64 " fill(s) (last at %s)", side == BUY ? "bought"
+               : "sold", money(res->filled * b->lot, m1, sizeof m1), T.names[c],
+               money(res->cash, m2, sizeof m2), res->n_fills,
+               rate_text(b, fills[res->n_fills - 1].price, r1, sizeof r1));
+    else
+        printf("nothing filled");
+    if (res->rested)
+        printf("; order %" PRId64 " rests %s %s at %s", res->order_id,
+               money(res->rested * b->lot, m1, sizeof m1), T.names[c],
+               rate_text(b, b->pb + o_tick * b->ps, r1, sizeof r1));
+    if (res->dropped)
+        printf("; %s dropped%s", money(res->dropped * b->lot, m1, sizeof m1),
+               res->capped ? " (fill cap reached)" : "");
+    putchar('\n');
+}
+
+static void show_book(int64_t c)
+{
+    const struct book *b = &BK[c];
+    char r[64], m[64];
+    printf("%s book: %" PRId64 " resting orders\n", T.names[c], ld(&b->h->live));
+    for (int64_t s = SELL; s >= BUY; s--) {
+        /* best levels outward from the spread; asks printed highest first */
+        int64_t ticks[MAX_SHOWN], n = 0;
+        int64_t t = ld(s == BUY ? &b->h->best_bid : &b->h->best_ask);
+        while (t != NIL && n < MAX_SHOWN) {
+            ticks[n++] = t;
+            int64_t nt = t + (s == BUY ? -1 : 1);
+            t = nt >= 0 && nt < b->g.ticks ? next_best(b, s, nt) : NIL;
+        }
+        if (n == 0)
+            printf("  %s: none\n", s == BUY ? "bids" : "asks");
+        for (int64_t i = 0; i < n; i++) {
+            int64_t k = s == SELL ? ticks[n - 1 - i] : ticks[i];
+            printf("  %s %s  %s (%" PRId64 " orders)\n", s == BUY ? "bid" : "ask",
+                   rate_text(b, b->pb + k * b->ps, r, sizeof r),
+                   money(ld(&Q[LQ(b, s, k)]) * b->lot, m, sizeof m), ld(&Q[LC(b, s, k)]));
+        }
+    }
+}
+
+static void show_orders(void)
+{
+    char r[64], m[64];
+    int64_t shown = 0;
+    for (int64_t c = 0; c < T.nc; c++) {
+        if (!is_book(c))
+            continue;
+        const struct book *b = &BK[c];
+        for (int64_t o = 0; o < b->g.capacity; o++) {
+            if (ld(&b->ord[o].state) != MMX_BOOK_ORDER_LIVE
+                || ld(&b->ord[o].account) != T.account)
+                continue;
+            int64_t t = ld(&b->ord[o].tick);
+            printf("order %" PRId64 ": %s %s %s @ %s\n", mmx_order_id(ld(&b->ord[o].gen), o),
+                   ld(&b->ord[o].side) == BUY ? "buy" : "sell",
+                   money(ld(&b->ord[o].qty) * b->lot, m, sizeof m), T.names[c],
+                   rate_text(b, b->pb + t * b->ps, r, sizeof r));
+            shown++;
+        }
+    }
+    if (!shown)
+        puts("no resting orders");
+}
+
+/* The book of the live order oid of this account (-1: none). */
+static int64_t book_of(int64_t oid)
+{
+    for (int64_t c = 0; c < T.nc; c++) {
+        if (!is_book(c))
+            continue;
+        const struct book *b = &BK[c];
+        int64_t o = mmx_order_index(oid);
+        if (o < b->g.capacity && ld(&b->ord[o].state) == MMX_BOOK_ORDER_LIVE
+            && ld(&b->ord[o].gen) == mmx_order_gen(oid)
+            && ld(&b->ord[o].account) == T.account)
+            return c;
+    }
+    return -1;
+}
+
+static int64_t side_of(const char *word)
+{
+    if (strcasecmp(word, "buy") == 0)
+        return BUY;
+    if (strcasecmp(word, "sell") == 0)
+        return SELL;
+    printf("error: side '%s': expected buy or sell\n", word);
+    return -1;
+}
+
+/* limit buy|sell CODE QTY @ RATE [gtc|ioc|post], market buy|sell CODE QTY, cancel ID,
+ * orders, book CODE; false when cmd is none of them. */
+bool book_command(const char *cmd, char **words, int n)
+{
+    struct result res;
+    if (strcmp(cmd, "orders") == 0) {
+        show_orders();
+    } else if (strcmp(cmd, "book") == 0) {
+        if (n != 2) {
+            printf("error: expected 'book CODE'\n");
+            return true;
+        }
+        int64_t c = book_index(words[1]);
+        if (c >= 0)
+            show_book(c);
+    } else if (strcmp(cmd, "cancel") == 0) {
+        char *end = NULL;
+        long long oid = n == 2 ? strtoll(words[1], &end, 10) : 0;
+        if (n != 2 || *end != '\0' || oid <= 0) {
+            printf("error: expected 'cancel ID' with the id of one of your resting orders\n");
+            return true;
+        }
+        int64_t c = book_of(oid);
+        if (c < 0) {
+            /* Live on no book: refused before any book, counted on the account (its
+             * owner is the only writer of that word). */
+            st(&T.acc->rejected, ld(&T.acc->rejected) + 1);
+            T.n_rejected++;
+            printf("rejected: cancel %lld: %s\n", oid, mmx_book_reject_name(MMX_BOOK_REJ_CANCEL));
+            return true;
+        }
+        order(CANCEL, c, BUY, NIL, oid, 0, &res);
+        char what[48];
+        snprintf(what, sizeof what, "cancel %lld", oid);
+        print_result(what, c, o_side, &res);
+    } else if (strcmp(cmd, "market") == 0) {
+        if (n != 4) {
+            printf("error: expected 'market buy|sell CODE QTY', e.g. 'market buy %s 5'\n",
+                   T.names[0]);
+            return true;
+        }
+        int64_t side = side_of(words[1]), c = side < 0 ? -1 : book_index(words[2]), lots;
+        const char *why;
+        if (c < 0)
+            return true;
+        if ((why = lots_of(&BK[c], words[3], &lots)) != NULL) {
+            printf("error: amount '%s' %s\n", words[3], why);
+            return true;
+        }
+        order(MARKET, c, side, NIL, lots, 0, &res);
+        print_result("market order", c, side, &res);
+    } else if (strcmp(cmd, "limit") == 0) {
+        if ((n != 6 && n != 7) || strcmp(words[4], "@") != 0) {
+            printf("error: expected 'limit buy|sell CODE QTY @ RATE [gtc|ioc|post]', e.g. "
+                   "'limit buy %s 10 @ 1.0950'\n", T.names[0]);
+            return true;
+        }
+        int64_t side = side_of(words[1]), c = side < 0 ? -1 : book_index(words[2]), lots;
+        int64_t tif = MMX_BOOK_GTC, price;
+        const char *why;
+        if (c < 0)
+            return true;
+        const struct book *b = &BK[c];
+        if (n == 7) {
+            if (strcasecmp(words[6], "ioc") == 0) {
+                tif = MMX_BOOK_IOC;
+            } else if (strcasecmp(words[6], "post") == 0) {
+                tif = MMX_BOOK_POST_ONLY;
+            } else if (strcasecmp(words[6], "gtc") != 0) {
+                printf("error: time in force '%s': expected gtc, ioc or post\n", words[6]);
+                return true;
+            }
+        }
+        if ((why = lots_of(b, words[3], &lots)) != NULL) {
+            printf("error: amount '%s' %s\n", words[3], why);
+            return true;
+        }
+        /* A rate in cash per unit is price / lot: parsed at scale lot, it is the price. */
+        if ((why = parse_amount(words[5], b->lot, false, &price)) != NULL) {
+            printf("error: rate '%s' %s\n", words[5], why);
+            return true;
+        }
+        if (price < b->pb || (price - b->pb) % b->ps
+            || (price - b->pb) / b->ps >= b->g.ticks) {
+            char lo[64], hi[64], step[64];
+            printf("error: rate '%s' is not on the ladder of %s: %s to %s in steps of %s\n",
+                   words[5], T.names[c], rate_text(b, b->pb, lo, sizeof lo),
+                   rate_text(b, b->pb + (b->g.ticks - 1) * b->ps, hi, sizeof hi),
+                   rate_text(b, b->ps, step, sizeof step));
+            return true;
+        }
+        order(LIMIT, c, side, (price - b->pb) / b->ps, lots, tif, &res);
+        print_result("limit order", c, side, &res);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ random orders */
+
+/* A random mix on the book currencies, about 60 % limit (most good-till-cancel, some
+ * immediate-or-cancel and post-only), 30 % cancels of this account's own resting orders,
+ * 10 % market, priced around the book's middle. */
+void book_random_mode(int64_t count, uint64_t seed, int64_t max_qty)
+{
+    int64_t books[MMX_MAX_CURRENCIES], nb = 0;
+    for (int64_t c = 0; c < T.nc; c++) {
+        if (is_book(c))
+            books[nb++] = c;
+    }
+    if (nb == 0)
+        fail(EXIT_BAD, "%s: --book-orders: no currency trades on a book", T.path);
+    static int64_t live_c[MAX_TRACKED], live_id[MAX_TRACKED];
+    int64_t n_live = 0, n_limit = 0, n_cancel = 0, n_market = 0;
+    (void)wait_for_start();
+    int64_t t0 = mono_ns();
+    struct result res;
+    for (int64_t i = 0; i < count && !stop_requested; i++) {
+        if (ld(&T.h->run_state) != MMX_RUN_RUNNING)
+            break;
+        int64_t c = books[below(&seed, (uint64_t)nb)];
+        const struct book *b = &BK[c];
+        int64_t side = (int64_t)(splitmix64(&seed) >> 63);
+        int64_t max_lots = max_qty / b->lot > 1 ? max_qty / b->lot : 1;
+        int64_t lots = 1 + (int64_t)below(&seed, (uint64_t)max_lots);
+        uint64_t r = below(&seed, 100);
+        if (r < 30 && n_live) {
+            int64_t k = (int64_t)below(&seed, (uint64_t)n_live);
+            order(CANCEL, live_c[k], BUY, NIL, live_id[k], 0, &res);
+            live_c[k] = live_c[--n_live];
+            live_id[k] = live_id[n_live];
+            n_cancel++;
+        } else if (r < 40) {
+            order(MARKET, c, side, NIL, lots, 0, &res);
+            n_market++;
+        } else {
+            /* Read without the lock: only a reference price for a random decision. */
+            int64_t bid = ld(&b->h->best_bid), ask = ld(&b->h->best_ask);
+            int64_t last = ld(&b->h->last_tick), mid = b->g.ticks / 2;
+            if (bid != NIL && ask != NIL)
+                mid = (bid + ask) / 2;
+            else if (last != NIL)
+                mid = last;
+            int64_t away = (int64_t)below(&seed, 20) - 4; /* < 0: crosses the middle */
+            int64_t tick = mid + (side == BUY ? -away : away);
+            tick = tick < 0 ? 0 : tick >= b->g.ticks ? b->g.ticks - 1 : tick;
+            uint64_t f = below(&seed, 10);
+            int64_t tif = f < 8 ? MMX_BOOK_GTC : f < 9 ? MMX_BOOK_IOC : MMX_BOOK_POST_ONLY;
+            order(LIMIT, c, side, tick, lots, tif, &res);
+            if (res.rested && n_live < MAX_TRACKED) {
+                live_c[n_live] = c;
+                live_id[n_live++] = res.order_id;
+            }
+            n_limit++;
+        }
+        if ((i & 1023) == 0) {
+            heartbeat();
+            if (orphaned())
+                break;
+        }
+    }
+    double secs = (double)(mono_ns() - t0) / 1e9;
+    int64_t sent = n_limit + n_cancel + n_market;
+    printf("trader writer %" PRId64 " account %" PRId64 ": %" PRId64 " book orders (%" PRId64
+           " limit, %" PRId64 " cancel, %" PRId64 " market), %" PRId64 " fills, %" PRId64
+           " rejected, %.3f s, %.0f orders/s\n", T.writer, T.account, sent, n_limit, n_cancel,
+           n_market, T.n_fills, T.n_rejected, secs, secs > 0 ? (double)sent / secs : 0.0);
+}
