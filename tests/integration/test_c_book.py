@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,6 +32,7 @@ import pytest
 from sim.core import layout as L
 from sim.core.book_invariants import check_book, reserves_match
 from sim.core.book_layout import BOOK, BUY, IOC, POST_ONLY, SELL, BookGeometry
+from sim.core.book_result import REJ_CROSS, REJ_FULL, REJ_FUNDS
 from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
 from sim.core.ledger import drain_writer, ledger_file
 from sim.core.stakes import StakeAccounts
@@ -88,12 +90,13 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(ROOT) + (os.pathsep + old if old else ""))
 
 
-def make_exchange(folder: Path, sync: str = "per_currency", *, spare: bool = False) -> str:
+def make_exchange(folder: Path, sync: str = "per_currency", *, spare: bool = False,
+                  shape: tuple[int, int, int] = SHAPE) -> str:
     """A running exchange funded as HOSTS (HOSTS_SPARE with ``spare``)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = str(folder / L.EXCHANGE_FILE)
     ex = Exchange.create(path, CURRENCIES, n_writers=N_WRITERS, n_accounts=N_ACCOUNTS,
-                         ring_rows=64, scale=SCALE, fee_bps=0, sync=sync, book_shape=SHAPE)
+                         ring_rows=64, scale=SCALE, fee_bps=0, sync=sync, book_shape=shape)
     try:
         hosts = HOSTS_SPARE if spare else HOSTS
         funding = [Funding(w, CASH, [UNITS] * 3) for w in hosts]
@@ -229,6 +232,83 @@ def test_c_and_python_book_orders_leave_the_same_bytes(trader: Path, tmp_path: P
         assert _scratch_masked(a) == _scratch_masked(b)
         n = int(a.q[a.wword(0, "log_count")])
         assert n == int(b.q[b.wword(0, "log_count")]) > 20
+    assert _without_time(_rows(c_path, 0)) == _without_time(_rows(py_path, 0))
+
+
+def _rate(price: int, lot: int) -> str:
+    return str(Decimal(price) / Decimal(lot))
+
+
+def _units(lots: int, lot: int) -> str:
+    return str(Decimal(lots * lot) / Decimal(SCALE))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_orders_on_small_books_leave_the_same_bytes(trader: Path, tmp_path: Path,
+                                                           seed: int) -> None:
+    """Books of 16 records and 3 fills per order, nearly full: random orders of the C's
+    account meet full books, the fill cap, post-only crosses, missing funds and its own
+    orders, and still leave the bytes Python's leave."""
+    c_path = make_exchange(tmp_path / "c", shape=(60, 16, 3))
+    rng = np.random.default_rng(seed)
+    with Exchange.open(c_path) as ex:
+        writers = {w: Writer(ex, w) for w in (1, 2, 3)}
+        for _ in range(40):
+            a = int(rng.integers(1, len(HOSTS)))
+            c = int(rng.choice([EUR, GBP]))
+            side = int(rng.integers(2))
+            tick = int(rng.integers(0, 25)) if side == BUY else int(rng.integers(35, 60))
+            writers[HOSTS[a]].limit(a, c, side, tick, int(rng.integers(1, 6)))
+        for wr in writers.values():
+            wr.close()
+    shutil.copytree(tmp_path / "c", tmp_path / "py")
+    py_path = str(tmp_path / "py" / L.EXCHANGE_FILE)
+    commands = []
+    outcomes = {"fills": 0, "capped": 0, "full": 0, "cross": 0, "funds": 0, "cancelled": 0}
+    with Exchange.open(py_path) as ex:
+        wr = Writer(ex, 0)
+        names = ex.names()
+        mine: list[tuple[int, int]] = []
+        for _ in range(150):
+            c = int(rng.choice([EUR, GBP]))
+            b = ex.book(c)
+            side = int(rng.integers(2))
+            word = "buy" if side == BUY else "sell"
+            lots = int(rng.integers(1, 12)) if rng.random() < 0.9 else 30_000  # > its money
+            r = rng.random()
+            if r < 0.25 and mine:
+                c, oid = mine.pop(int(rng.integers(len(mine))))
+                if ex.book(c).order(oid) is None:
+                    continue  # filled meanwhile: the C trader would refuse it before a book
+                res = wr.cancel(0, c, oid)
+                commands.append(f"cancel {oid}")
+            elif r < 0.4:
+                res = wr.market(0, c, side, lots)
+                commands.append(f"market {word} {names[c]} {_units(lots, b.lot)}")
+            else:
+                tick = int(rng.integers(0, b.ticks))
+                tif = int(rng.choice([0, 0, 0, IOC, POST_ONLY]))
+                res = wr.limit(0, c, side, tick, lots, tif)
+                commands.append(f"limit {word} {names[c]} {_units(lots, b.lot)} @ "
+                                f"{_rate(b.price(tick), b.lot)} {('gtc', 'ioc', 'post')[tif]}")
+                if res.rested:
+                    mine.append((c, res.order_id))
+            outcomes["fills"] += len(res.fills)
+            outcomes["capped"] += res.capped
+            outcomes["full"] += res.status == REJ_FULL
+            outcomes["cross"] += res.status == REJ_CROSS
+            outcomes["funds"] += res.status == REJ_FUNDS
+            outcomes["cancelled"] += res.cancelled > 0
+        wr.close()
+        ex.q[ex.wword(0, "status")] = L.SLOT_DONE
+    assert min(outcomes.values()) > 0, outcomes
+    out = run_c(trader, c_path, "--writer", "0", "--account", "0",
+                stdin="".join(f"{x}\n" for x in commands))
+    assert out.returncode == 0, out.stderr
+    assert "error" not in out.stdout
+    with Exchange.open(c_path) as a, Exchange.open(py_path) as b2:
+        assert _scratch_masked(a) == _scratch_masked(b2)
     assert _without_time(_rows(c_path, 0)) == _without_time(_rows(py_path, 0))
 
 
@@ -448,7 +528,7 @@ def _wait_paused_in_commit(path: str, proc: subprocess.Popen[str]) -> tuple[int,
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("sync", ["per_currency", "ofd"])
+@pytest.mark.parametrize("sync", ["per_currency", "global", "ofd"])
 def test_a_c_trader_killed_mid_match_is_rolled_back_by_the_next_python_holder(
         trader: Path, tmp_path: Path, sync: str, procs: list[subprocess.Popen[str]]) -> None:
     path = make_exchange(tmp_path / "run", sync)
