@@ -905,6 +905,22 @@ static void show_orders(void)
         puts("no resting orders");
 }
 
+/* What this account's resting orders hold and its fills left due, per book. */
+void book_balance(void)
+{
+    char m1[64], m2[64], m3[64];
+    for (int64_t c = 0; c < T.nc; c++) {
+        if (!is_book(c))
+            continue;
+        const struct mmx_stake *sk = stake_rec(T.account, c);
+        if (ld(&sk->reserved_cash) || ld(&sk->reserved_units) || ld(&sk->due_cash))
+            printf("  %s book: reserved cash %s, reserved %s %s, due cash %s\n", T.names[c],
+                   money(ld(&sk->reserved_cash), m1, sizeof m1), T.names[c],
+                   money(ld(&sk->reserved_units), m2, sizeof m2),
+                   money(ld(&sk->due_cash), m3, sizeof m3));
+    }
+}
+
 /* The book of the live order oid of this account (-1: none). */
 static int64_t book_of(int64_t oid)
 {

@@ -1,17 +1,21 @@
 /*
  * trader.c: a C trader on the mmap exchange file, speaking the protocol of sim/core/transaction.py.
  *
- *   trader FILE [--writer W --account A] [--random COUNT] [--seed S] [--cash UNITS]
- *          [--max-qty UNITS]
+ *   trader FILE [--writer W --account A] [--random COUNT | --book-orders COUNT] [--seed S]
+ *          [--cash UNITS] [--max-qty UNITS]
+ *          [--limit 'buy|sell CODE QTY @ RATE [ioc|post]'] [--market 'buy|sell CODE QTY']
+ *          [--cancel ID]
  *
  * The file is validated from its header bytes (pread) before anything is mapped. The
  * program is one writer (a process that trades: journal, ledger ring, running totals)
  * with one account. With --writer and --account it trades as the writer, on the account,
  * that the coordinator funded; without them it claims a free writer and a free account
- * like sim.core.claims.join. Without --random it reads commands (buy CODE QTY,
- * sell CODE QTY, balance, rates, help, quit) from stdin.
+ * like sim.core.claims.join. --random trades on the pools, --book-orders on the limit
+ * order books (book.c); --limit, --market and --cancel send one order each. Without any
+ * of them it reads commands (buy CODE QTY, sell CODE QTY, limit ..., market ...,
+ * cancel ID, orders, book CODE, balance, rates, help, quit) from stdin.
  *
- * Every store to the mapping goes through st()/std_() below: a relaxed atomic store
+ * Every store to the mapping goes through st()/std_() (trader.h): a relaxed atomic store
  * followed by a compiler barrier, so the compiler emits the stores in program order.
  * On x86-64 (TSO) the CPU then makes them visible to other processes in that same order,
  * which is what crash recovery relies on: a trader killed between two stores leaves
@@ -1145,6 +1149,7 @@ static void command(char *line)
         for (int64_t c = 0; c < T.nc; c++)
             printf("  %s %s", T.names[c], money(ld(&T.acc->holdings[c]), m1, sizeof m1));
         putchar('\n');
+        book_balance();
     } else if (strcmp(cmd, "rates") == 0) {
         for (int64_t c = 0; c < T.nc; c++) {
             if (is_book(c))

@@ -224,7 +224,8 @@ def test_c_and_python_book_orders_leave_the_same_bytes(trader: Path, tmp_path: P
     assert "rejected: market order: cash or units not available" in text
     assert f"cancelled order {live[0]}: 4.0000 EUR released" in text
     assert text.count("rejected: cancel") == 2
-    assert (f"order {live[1]}: buy 1.0000 EUR @ 1.0900" in text)
+    assert f"order {live[1]}: buy 1.0000 EUR @ 1.0900" in text
+    assert "\n  EUR book: reserved cash 1.0900, reserved EUR 0.0000, due cash 0.0000\n" in text
     assert "error: rate '5' is not on the ladder of EUR: 1.0850 to 1.1049 in steps of " \
            "0.0001" in text
     assert "error: USD trades on a pool" in text
