@@ -50,6 +50,7 @@ from sim.config.loading import (
     with_overrides,
 )
 from sim.core import layout as L
+from sim.core.book_layout import MAX_CAPACITY, MAX_TICKS
 from sim.core.exchange import MAX_ACCOUNTS, MAX_WRITERS
 from sim.errors import BadScenario
 
@@ -145,12 +146,28 @@ class TraderGroup(StrictModel):
 
 
 class Currency(StrictModel):
-    """One traded currency and its pool at the start."""
+    """One traded currency and its market (a pool, or a limit order book) at the start."""
 
     name: str = Field(pattern=CURRENCY_PATTERN, description="code such as EUR")
     rate: Float = Field(gt=0, description="home money per unit at the start")
-    reserve: Float = Field(gt=0, description="units of this currency in its pool at the "
-                                             "start; the pool's cash side is rate*reserve")
+    reserve: Float = Field(default=100_000.0, gt=0,
+                           description="units of this currency in its pool at the start; "
+                                       "the pool's cash side is rate*reserve (pools only)")
+    market: Literal["pool", "book"] | None = Field(
+        default=None, description="this currency's market; default: the scenario's market")
+
+
+class BookConfig(StrictModel):
+    """The shape of every limit order book: its ladder, order records and lot."""
+
+    ticks: Int = Field(default=4000, ge=3, le=MAX_TICKS,
+                       description="price levels; the currency's rate sits at ticks // 2")
+    tick: PositiveFloat = Field(default=0.0001, description="price step, cash per unit")
+    lot: PositiveFloat = Field(default=1.0, description="units per lot: the order quantum")
+    capacity: Int = Field(default=65_536, ge=1, le=MAX_CAPACITY - 1,
+                          description="order records per book: resting orders at most")
+    max_fills: Int = Field(default=64, ge=1, le=4096,
+                           description="makers one order may fill; the rest is dropped")
 
 
 class MonitorConfig(StrictModel):
@@ -213,6 +230,10 @@ class Scenario(StrictModel):
         default="free", description="deterministic: traders take turns in a seeded order")
     scale: Int = Field(default=100, ge=1, le=1_000_000, description="minor units per unit")
     fee_bps: Int = Field(default=30, ge=0, le=9999, description="pool fee in basis points")
+    market: Literal["pool", "book"] = Field(
+        default="pool", description="every currency's market unless it names its own: "
+                                    "a constant-product pool or a limit order book")
+    book: BookConfig = BookConfig()
     currencies: list[Currency] = Field(default_factory=_default_currencies, min_length=1,
                                        max_length=L.MAX_CURRENCIES)
     traders: list[TraderGroup] = Field(min_length=1)
@@ -256,6 +277,7 @@ class Scenario(StrictModel):
                 elif round(amount) < 1:
                     problems.append((("currencies", i, field),
                                      f"pool {what} rounds to 0 minor units at scale {s}"))
+        problems.extend(self._book_problems())
         n = self.n_traders
         for field in ("cash", "holdings"):
             total = sum(g.count * getattr(g, field) for g in self.traders) * s
@@ -277,6 +299,60 @@ class Scenario(StrictModel):
                              for i, g in enumerate(self.traders) if g.command is not None))
         fail(problems)
         return self
+
+    def _book_problems(self) -> list[Problem]:
+        books = self.book_currencies
+        if not books:
+            return []
+        b, s = self.book, self.scale
+        out: list[Problem] = []
+        lot = b.lot * s
+        if abs(lot - round(lot)) > 1e-6 * max(1.0, lot) or round(lot) < 1:
+            out.append((("book", "lot"), f"{b.lot} units is {lot:.6g} minor units at scale "
+                                         f"{s}; expected a whole number >= 1"))
+            return out
+        step = b.tick * round(lot)
+        if abs(step - round(step)) > 1e-6 * max(1.0, step) or round(step) < 1:
+            out.append((("book", "tick"), f"{b.tick} cash per unit is {step:.6g} minor units "
+                                          f"per lot at scale {s}; expected a whole number "
+                                          ">= 1 (a larger tick, lot or scale)"))
+            return out
+        for c in books:
+            base = self.book_price_base(c)
+            if base < 1:
+                rate = self.currencies[c].rate
+                out.append((("currencies", c, "rate"),
+                            f"{rate} with {b.ticks} ticks of {b.tick} puts tick 0 at "
+                            f"{rate - b.ticks // 2 * b.tick:.6g}; expected a positive price "
+                            "(fewer ticks or a smaller tick)"))
+        need = 2 * (b.max_fills + 2)
+        if self.ring_rows < need:
+            out.append((("ring_rows",), f"{self.ring_rows} rows cannot hold one order's "
+                                        f"{b.max_fills} fills between drains; expected at "
+                                        f"least {need}"))
+        return out
+
+    @property
+    def book_currencies(self) -> list[int]:
+        """Currencies that trade on a limit order book."""
+        return [i for i, c in enumerate(self.currencies)
+                if (c.market or self.market) == "book"]
+
+    @property
+    def lot_minor(self) -> int:
+        """Minor units of a currency per book lot."""
+        return round(self.book.lot * self.scale)
+
+    @property
+    def price_step(self) -> int:
+        """Cash minor units per lot per book tick."""
+        return round(self.book.tick * self.lot_minor)
+
+    def book_price_base(self, c: int) -> int:
+        """Cash minor units per lot at tick 0 of currency ``c``'s book: its rate sits at
+        tick ``ticks // 2``."""
+        at_rate = round(self.currencies[c].rate * self.lot_minor / self.price_step)
+        return (at_rate - self.book.ticks // 2) * self.price_step
 
     @property
     def n_traders(self) -> int:
@@ -320,9 +396,9 @@ def _safe_name(stem: str) -> str:
 # Turning validation errors into one line
 
 
-def _group_problems(i: int, group: Any) -> list[Problem]:
+def _group_problems(i: int, group: Any, market: str) -> list[Problem]:
     """Strategy name and params of raw group ``i``; fields of wrong type are left to pydantic."""
-    from sim.market import strategies
+    from sim.market import registry
 
     if not isinstance(group, Mapping) or group.get("command") is not None:
         return []
@@ -331,7 +407,7 @@ def _group_problems(i: int, group: Any) -> list[Problem]:
     if not isinstance(name, str):
         return []
     try:
-        cls = strategies.resolve(name)
+        cls = registry.resolve_any(name, market)
     except BadScenario as e:
         return [(("traders", i, "strategy"), str(e))]
     if not isinstance(params, Mapping):
@@ -373,7 +449,9 @@ def parse_scenario(data: Any, source: str = "<scenario>",
     groups = raw.get("traders")
     if isinstance(groups, list):
         for i, group in enumerate(groups):
-            problems.extend(_group_problems(i, group))
+            market = raw.get("market", "pool")
+            problems.extend(_group_problems(i, group, market if isinstance(market, str)
+                                            else "pool"))
     if problems or scn is None:
         raise problems_error(source, Scenario, problems)
     assert scn is not None
@@ -403,39 +481,45 @@ def scenario_schema() -> dict[str, Any]:
     default), so an editor checks them too; a ``module:Class`` plug-in's params stay open,
     since only importing the plug-in can tell what they are.
     """
-    from sim.market import strategies
+    from sim.market import registry, strategies
+    from sim.market.book_agents import BOOK_BUILTINS
 
     schema = Scenario.model_json_schema()
     schema["title"] = "mmap market scenario"
     defs = schema["$defs"]
     group = defs["TraderGroup"]
     group["properties"]["strategy"]["anyOf"] = [
-        {"enum": sorted(strategies.BUILTINS)},
+        {"enum": registry.all_names()},
         {"pattern": PLUGIN_PATTERN, "description": "a plug-in: package.module:ClassName"}]
     rules = []
-    for name, cls in sorted(strategies.BUILTINS.items()):
-        ref = cls.Params.__name__
-        defs[ref] = cls.Params.model_json_schema()
+    for name in registry.all_names():
+        # A name both markets know (momentum) takes the params of either.
+        refs = []
+        for cls in (strategies.BUILTINS.get(name), BOOK_BUILTINS.get(name)):
+            if cls is not None:
+                ref = cls.Params.__name__
+                defs[ref] = cls.Params.model_json_schema()
+                refs.append({"$ref": f"#/$defs/{ref}"})
         # An absent strategy is the default, random: only the others require the key.
         when: dict[str, Any] = {"properties": {"strategy": {"const": name}}}
         if name != TraderGroup.model_fields["strategy"].default:
             when["required"] = ["strategy"]
-        rules.append({"if": when,
-                      "then": {"properties": {"params": {"$ref": f"#/$defs/{ref}"}}}})
+        params = refs[0] if len(refs) == 1 else {"anyOf": refs}
+        rules.append({"if": when, "then": {"properties": {"params": params}}})
     group["allOf"] = rules
     return {"$schema": JSON_SCHEMA_DIALECT, **schema}
 
 
 def strategy_params(scn: Scenario, group: TraderGroup) -> BaseModel | None:
     """The validated ``Params`` of ``group``'s strategy; None for an external command."""
-    from sim.market import strategies
+    from sim.market import registry
 
     if group.command is not None:
         return None
     index = next((i for i, g in enumerate(scn.traders) if g is group), None)
     where = f"traders[{index}]" if index is not None else "trader group"
     try:
-        cls = strategies.resolve(group.strategy)
+        cls = registry.resolve_any(group.strategy, scn.market)
     except BadScenario as e:
         raise BadScenario(f"{scn.name}: {where}.strategy: {e}") from None
     try:

@@ -120,6 +120,8 @@ class Book:
         # Called with the result and the pending writes just before an order commits:
         # the caller adds what else the order moves (ledger, totals) to the same journal.
         self.extra: Callable[[Result, dict[int, int]], None] | None = None
+        # Fault injection: called halfway through the stores of an order's commit.
+        self.pause: Callable[[], None] | None = None
         self._leaf = (base + geo.bid_leaf, base + geo.ask_leaf)
         self._sum = (base + geo.bid_summary, base + geo.ask_summary)
         self._lv = base + geo.levels
@@ -288,7 +290,7 @@ class Book:
         self._w = {}
         if self.extra is not None:
             self.extra(res, w)
-        commit(q, self.base, self._journal, w, self._version)
+        commit(q, self.base, self._journal, w, self._version, self.pause)
 
     def _match(self, res: Result, taker: int, words: tuple[int, int, int, int], side: int,
                limit: int, qty: int, budget: int) -> int:

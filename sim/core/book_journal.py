@@ -19,6 +19,7 @@ transaction whether it committed or was rolled back; only the entry words are sc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from sim.core.book_layout import JOURNAL, JOURNAL_ENTRY
@@ -45,10 +46,12 @@ class JournalFull(AssertionError):
     """A transaction wrote more words than the journal bound: a bug in the bound, not input."""
 
 
-def commit(q: Words, base: int, journal: int, writes: dict[int, int], version: int) -> None:
+def commit(q: Words, base: int, journal: int, writes: dict[int, int], version: int,
+           pause: Callable[[], None] | None = None) -> None:
     """Apply ``writes`` (absolute word -> new value) as one transaction of the book at
     ``base`` whose journal header is at ``base + journal``; ``version`` is the absolute
-    index of the seqlock word, moved by 2 (odd while the stores run)."""
+    index of the seqlock word, moved by 2 (odd while the stores run). ``pause``, for fault
+    injection, is called halfway through the stores: a kill there leaves a torn order."""
     jb = base + journal
     v = q[version]
     writes.pop(version, None)
@@ -64,8 +67,15 @@ def commit(q: Words, base: int, journal: int, writes: dict[int, int], version: i
         e += stride
     q[jb + _STATE] = n
     q[version] = v + 1
-    for i, x in writes.items():
-        q[i] = x
+    if pause is None:
+        for i, x in writes.items():
+            q[i] = x
+    else:
+        half = n // 2
+        for k, (i, x) in enumerate(writes.items()):
+            if k == half:
+                pause()
+            q[i] = x
     q[jb + _STATE] = 0
 
 

@@ -25,12 +25,13 @@ book's journal active; the next holder of the lock (or the coordinator) rolls it
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Final
 
 from sim.core import layout as L
 from sim.core.book import Book
 from sim.core.book_layout import BUY, GTC, NIL, SELL
-from sim.core.book_result import Result
+from sim.core.book_result import REJ_CANCEL, Result
 from sim.core.exchange import Exchange
 from sim.core.stakes import StakeAccounts
 
@@ -79,6 +80,8 @@ class BookDesk:
         self.start_ns = ex.header_int("start_ns")
         self.books: dict[int, Book] = {}
         self.stakes: dict[int, StakeAccounts] = {}
+        # Fault injection: called halfway through an order's stores (see Writer).
+        self.pause: Callable[[], None] | None = None
         # The order being built: its account, currency, side, and the tick it may rest at
         # (a limit's) or leave (a cancelled order's).
         self._a = -1
@@ -92,8 +95,15 @@ class BookDesk:
             st = self.stakes[c] = StakeAccounts(self.ex.geo, c)
             b = Book(self.q, self.ex.book(c).base, st, version=self.ex.cur_base[c] + _VERSION)
             b.extra = self._extra
+            b.pause = self.pause
             self.books[c] = b
         return b
+
+    def set_pause(self, pause: Callable[[], None] | None) -> None:
+        """Fault injection: ``pause`` runs halfway through each order's stores."""
+        self.pause = pause
+        for b in self.books.values():
+            b.pause = pause
 
     def _begin(self, a: int, c: int, side: int, tick: int) -> Book:
         b = self.books.get(c) or self.book(c)
@@ -102,7 +112,9 @@ class BookDesk:
         return b
 
     def _rejected(self, a: int, res: Result) -> Result:
-        if res.status < 0:
+        # A cancel of an order that has filled meanwhile is the book's count, not a
+        # rejection of the account's order flow.
+        if res.status < 0 and res.status != REJ_CANCEL:
             self.q[self.ex.acc_base0 + a * self.ex.acc_words + _REJECTED] += 1
         return res
 

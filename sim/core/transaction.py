@@ -183,17 +183,28 @@ class Writer:
         self.recovers = self.locks.recovers
         self.fee = ex.fee_bps
         self.race_s = ex.header_int("race_window_ns") / 1e9
-        self.pause_in_txn = pause_in_txn
         self.start_ns = ex.header_int("start_ns")
         if self.recovers:
             recover_writer(ex, w)
         self._ledger_fd = open_ledger(ex, w)
         self.desk = BookDesk(ex, w)
+        self._pause = 0.0
+        self.pause_in_txn = pause_in_txn
         # A match may log max_fills + 1 rows before the ring is drained again.
         if ex.geo.book_mask and self.rows - self.drain_at < ex.geo.book_shape[2] + 2:
             raise ValueError(f"ring_rows {self.rows} is too small for books of max_fills "
                              f"{ex.geo.book_shape[2]}: expected at least "
                              f"{2 * (ex.geo.book_shape[2] + 2)}")
+
+    @property
+    def pause_in_txn(self) -> float:
+        """Seconds to sleep in the middle of the next transactions (fault injection)."""
+        return self._pause
+
+    @pause_in_txn.setter
+    def pause_in_txn(self, s: float) -> None:
+        self._pause = s
+        self.desk.set_pause((lambda: time.sleep(s)) if s > 0 else None)
 
     # -- orders on a book ----------------------------------------------------------------
 
@@ -222,22 +233,26 @@ class Writer:
             self._book_unlock(c)
 
     def _book_lock(self, c: int) -> None:
+        """Take ``c``'s lock, settle what a dead holder left, and name this writer in
+        flight on ``c`` for the whole order (what fault counts and stall reports read)."""
         locks = self.locks
         died = locks.acquire(c)
+        q = self.q
+        cb = self.ex.cur_base[c]
         if self.recovers:
             try:
-                book = self.desk.books.get(c) or self.desk.book(c)
-                if died or book.journal_state():
-                    q = self.q
+                if died or q[cb + _INFLIGHT] != L.NO_WRITER:
                     for r in locks.covered(c) if died else (c,):
                         q[self.wb + _ROLLBACKS] += recover_currency(self.ex, r)
             except BaseException:
                 locks.release(c)
                 raise
+        q[cb + _INFLIGHT] = self.w
 
     def _book_unlock(self, c: int) -> None:
-        self.locks.release(c)
         q = self.q
+        q[self.ex.cur_base[c] + _INFLIGHT] = L.NO_WRITER
+        self.locks.release(c)
         if q[self.wb + _LOG_COUNT] - q[self.wb + _LOG_HEAD] >= self.drain_at:
             drain_writer(self.ex, self.w, self._ledger_fd)
 
@@ -307,8 +322,8 @@ class Writer:
             q[cb + _VERSION] += 1
             q[cb + _CASH_R] = new_rc
             q[cb + _UNITS_R] = new_ru
-            if self.pause_in_txn:
-                time.sleep(self.pause_in_txn)
+            if self._pause:
+                time.sleep(self._pause)
             q[cb + _SEQ] = seq + 1
             q[cb + _VOL_U] = vu + qty
             q[cb + _VOL_C] = vc + amount

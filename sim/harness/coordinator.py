@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from sim.config.scenario import Scenario
 from sim.core import layout as L
-from sim.core.exchange import CurrencySpec, Exchange, Funding, pid_alive
+from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding, pid_alive
 from sim.core.ledger import drain_writer
 from sim.core.quiescence import settle
 from sim.core.transaction import recover_writer
@@ -77,8 +77,12 @@ class _Interrupted:
 
 
 def _currency_specs(scn: Scenario) -> list[CurrencySpec]:
-    return [CurrencySpec(c.name, scn.minor(c.rate * c.reserve), scn.minor(c.reserve))
-            for c in scn.currencies]
+    books = scn.book_currencies
+    return [CurrencySpec(c.name, 0, 0, BookSpec(scn.book_price_base(i), scn.price_step,
+                                                scn.lot_minor, c.rate))
+            if i in books else
+            CurrencySpec(c.name, scn.minor(c.rate * c.reserve), scn.minor(c.reserve))
+            for i, c in enumerate(scn.currencies)]
 
 
 class Run:
@@ -148,7 +152,8 @@ class Run:
             schedule=L.SCHEDULE_DETERMINISTIC if scn.schedule == "deterministic"
             else L.SCHEDULE_FREE,
             race_window_ns=int(scn.race_window_us * 1000),
-            lock_timeout_ms=max(1, int(scn.lock_timeout_s * 1000)))
+            lock_timeout_ms=max(1, int(scn.lock_timeout_s * 1000)),
+            book_shape=(scn.book.ticks, scn.book.capacity, scn.book.max_fills))
         n_cur = len(scn.currencies)
         ex.fund_accounts(
             [Funding(w, scn.minor(g.cash), [scn.minor(g.holdings)] * n_cur, gi)
@@ -172,7 +177,7 @@ class Run:
             # Spin on the turn word only when every process (and the monitor's short
             # bursts aside) can have a CPU: a spinner on a shared CPU steals the time of
             # the very process it waits for.
-            spin=n_proc <= len(os.sched_getaffinity(0)))
+            spin=n_proc <= len(os.sched_getaffinity(0)), market=scn.market)
 
     def _start_trader(self, t: TraderProcess) -> None:
         if t.command is not None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 
-__all__ = ["KillCounts", "in_recovery", "proc_state", "stop_and_kill"]
+__all__ = ["KillCounts", "in_book_commit", "in_recovery", "proc_state", "stop_and_kill"]
 
 
 @dataclass
@@ -64,6 +64,16 @@ def in_recovery(ex: Exchange, pid: int, writer: int) -> bool:
     return False
 
 
+def in_book_commit(ex: Exchange, writer: int) -> bool:
+    """Whether ``writer`` is in flight on a book whose journal is active: it was stopped
+    between the first and the last store of an order."""
+    q = ex.q
+    for c in ex.geo.books:
+        if q[ex.cword(c, "inflight")] == writer and ex.book(c).journal_state():
+            return True
+    return False
+
+
 def stop_and_kill(ex: Exchange, pid: int, writer: int | None, counts: KillCounts) -> bool:
     """SIGSTOP ``pid``, read what it was doing, SIGKILL it and count it; ``writer`` is
     None for the monitor. False if it was already gone."""
@@ -74,7 +84,7 @@ def stop_and_kill(ex: Exchange, pid: int, writer: int | None, counts: KillCounts
     if writer is None:
         counts.monitor += 1
     else:
-        if ex.q[ex.wword(writer, "j_state")] == L.JOURNAL_ACTIVE:
+        if ex.q[ex.wword(writer, "j_state")] == L.JOURNAL_ACTIVE or in_book_commit(ex, writer):
             counts.in_transaction += 1
         if in_recovery(ex, pid, writer):
             counts.in_recovery += 1

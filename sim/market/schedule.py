@@ -31,6 +31,7 @@ from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.futex import Futex
 from sim.core.transaction import Writer
+from sim.market.book_agents_base import BookStrategy, BookView, send
 from sim.market.strategies import MarketView, Strategy
 
 __all__ = ["TURN_BLOCK", "Agent", "block_rounds", "free_loop", "turn_loop", "turn_order"]
@@ -69,7 +70,12 @@ class _Spec(Protocol):
     def spin(self) -> bool: ...
 
 
-class _View(MarketView, Protocol):
+class _View(MarketView, BookView, Protocol):
+    @property
+    def lots(self) -> list[int]:
+        """Minor units per lot of each currency's book; 0 for a pool."""
+        ...
+
     def bind(self, account: int) -> None: ...
 
 
@@ -78,7 +84,7 @@ class Agent:
     """One hosted agent: its account, strategy instance, generator and arrival law."""
 
     account: int
-    strategy: Strategy[Any]
+    strategy: Strategy[Any] | BookStrategy[Any]
     rng: np.random.Generator
     arrival: str = "asap"
     rate_hz: float | None = None
@@ -129,9 +135,22 @@ def turn_order(seed: int, block: int, n: int) -> list[int]:
 
 def _act(w: Writer, view: _View, ag: Agent) -> None:
     view.bind(ag.account)
-    order = ag.strategy.decide(view, ag.rng)
+    st = ag.strategy
+    if isinstance(st, BookStrategy):
+        intent = st.decide(view, ag.rng)
+        if intent is not None:
+            st.on_result(intent, send(w, ag.account, intent))
+        return
+    order = st.decide(view, ag.rng)
     if order is not None:
-        w.trade(ag.account, order[0], order[1], order[2])
+        c = order[0]
+        lot = view.lots[c]
+        if lot:
+            # A pool strategy on a book: its order becomes a market order of whole lots.
+            if order[2] >= lot:
+                w.market(ag.account, c, order[1], order[2] // lot)
+        else:
+            w.trade(ag.account, c, order[1], order[2])
 
 
 def free_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Agent],
@@ -202,7 +221,6 @@ def turn_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Ag
     spin = spec.spin
     running = L.RUN_RUNNING
     seed = spec.seed
-    bind, trade = view.bind, w.trade
     arrivals = ex.wword(spec.writer, "arrivals")
     futex = Futex(ex.base_address() + L.HEADER.offsets["turns"])
     perm: list[int] = []
@@ -222,10 +240,7 @@ def turn_loop(ex: Exchange, w: Writer, spec: _Spec, view: _View, agents: list[Ag
                 own = mine[perm[i]]
                 if own is None:
                     break
-                bind(own.account)
-                order = own.strategy.decide(view, own.rng)
-                if order is not None:
-                    trade(own.account, order[0], order[1], order[2])
+                _act(w, view, own)
                 i += 1
                 q[turns_w] = k + i - start
                 if i % _PARENT_CHECK == 0 and q[state] != running:

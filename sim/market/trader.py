@@ -21,14 +21,16 @@ from typing import Any, Final
 import numpy as np
 
 from sim.core import layout as L
+from sim.core.book_layout import BOOK
 from sim.core.exchange import Exchange
 from sim.core.transaction import Writer
+from sim.market.registry import make_any, resolve_any
 from sim.market.schedule import Agent, free_loop, turn_loop
-from sim.market.strategies import resolve
 
 __all__ = ["AgentSpec", "GroupSpec", "MappedView", "TraderSpec", "agent_seed", "trader_main"]
 
 _C = L.CURRENCY.word
+_B = BOOK.word
 _A_CASH: Final = L.ACCOUNT.word("cash")
 _A_HOLD: Final = L.ACCOUNT.word("holdings")
 _STARTUP_POLL_S: Final = 0.0005
@@ -69,6 +71,7 @@ class TraderSpec:
     n_processes: int = 1
     n_agents: int = 0
     spin: bool = True
+    market: str = "pool"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,6 +104,21 @@ class MappedView:
         self._acc_words = ex.acc_words
         self._acc_cash = 0
         self._acc_hold = 0
+        self._rate_w = [b + _C("last_rate") for b in ex.cur_base]
+        self._bid_w = [b + _C("best_bid") for b in ex.cur_base]
+        self._ask_w = [b + _C("best_ask") for b in ex.cur_base]
+        # Per currency: ladder ticks (0 for a pool), price_base, price_step, lot and the
+        # word of the last fill's tick; a book's shape never changes during a run.
+        self._ticks = [0] * self.n_currencies
+        self._pb = [0] * self.n_currencies
+        self._ps = [1] * self.n_currencies
+        self.lots = [0] * self.n_currencies
+        self._last_w = [0] * self.n_currencies
+        for c in ex.geo.books:
+            b = ex.book(c)
+            self._ticks[c], self._pb[c], self._ps[c], self.lots[c] = (
+                b.ticks, b.price_base, b.price_step, b.lot)
+            self._last_w[c] = b.base + _B("last_tick")
         self.bind(account)
 
     def bind(self, account: int) -> None:
@@ -109,8 +127,37 @@ class MappedView:
         self._acc_hold = ab + _A_HOLD
 
     def rate(self, c: int) -> float:
+        """A pool's price, or a book's last fill."""
+        if self._ticks[c]:
+            return float(self._d[self._rate_w[c]])
         units = self._q[self._units_w[c]]
         return self._q[self._cash_w[c]] / units if units else float("nan")
+
+    # -- the book view (sim.market.book_agents_base.BookView) ---------------------------
+    def best_bid(self, c: int) -> int:
+        return int(self._q[self._bid_w[c]])
+
+    def best_ask(self, c: int) -> int:
+        return int(self._q[self._ask_w[c]])
+
+    def last_tick(self, c: int) -> int:
+        return int(self._q[self._last_w[c]]) if self._ticks[c] else -1
+
+    def ticks(self, c: int) -> int:
+        return self._ticks[c]
+
+    def lot(self, c: int) -> int:
+        return self.lots[c]
+
+    def lot_cash(self, c: int, tick: int) -> int:
+        return self._pb[c] + tick * self._ps[c]
+
+    def price(self, c: int, tick: int) -> float:
+        return (self._pb[c] + tick * self._ps[c]) / self.lots[c]
+
+    def tick_of(self, c: int, rate: float) -> int:
+        t = round((rate * self.lots[c] - self._pb[c]) / self._ps[c])
+        return min(max(t, 0), self._ticks[c] - 1)
 
     def fundamental(self, c: int) -> float:
         return float(self._d[self._fund_w[c]])
@@ -137,14 +184,14 @@ def make_agents(ex: Exchange, spec: TraderSpec) -> list[Agent]:
     """This process's agents, each with its own strategy instance and generator."""
     nc, scale = ex.geo.n_currencies, ex.scale
     # Parameters are validated once per group; each agent gets its own instance.
-    kinds = [(resolve(g.strategy), g) for g in spec.groups]
+    kinds = [(resolve_any(g.strategy, spec.market), g) for g in spec.groups]
     params = [cls.Params.model_validate(g.params) for cls, g in kinds]
     out = []
     for a in spec.agents:
         cls, g = kinds[a.group]
         rng = np.random.default_rng(agent_seed(spec.seed, a.account, spec.generation))
-        out.append(Agent(a.account, cls(params[a.group], nc, scale), rng, g.arrival,
-                         g.rate_hz))
+        out.append(Agent(a.account, make_any(cls, params[a.group], nc, scale), rng,
+                         g.arrival, g.rate_hz))
     return out
 
 

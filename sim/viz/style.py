@@ -57,6 +57,8 @@ def save(fig: Figure, out: Path) -> Path:
             # tight_layout only warns when it cannot shrink further; the figure is fine.
             warnings.simplefilter("ignore", UserWarning)
             fig.tight_layout()
-    fig.savefig(out, dpi=DPI, bbox_inches="tight")
+    # A laid-out figure already fits its canvas: a "tight" bounding box would draw it a
+    # second time only to measure it (a third of the time of saving it).
+    fig.savefig(out, dpi=DPI)
     fig.clear()
     return out

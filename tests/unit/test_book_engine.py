@@ -274,9 +274,9 @@ def test_the_journal_bound_holds_for_the_widest_order(monkeypatch: pytest.Monkey
     sizes: list[int] = []
     real = engine.commit
 
-    def counting(q, base, journal, writes, version):  # type: ignore[no-untyped-def]
+    def counting(q, base, journal, writes, version, pause=None):  # type: ignore[no-untyped-def]
         sizes.append(len(writes) + (version not in writes))
-        return real(q, base, journal, writes, version)
+        return real(q, base, journal, writes, version, pause)
 
     monkeypatch.setattr(engine, "commit", counting)
     res = r.book.limit(65, BUY, geo.ticks - 1, 100)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field
 
-import sim.market
 from sim.config.scenario import (
     Arrival,
     Scenario,
@@ -25,6 +22,7 @@ from sim.config.scenario import (
     strategy_params,
 )
 from sim.errors import BadScenario
+from sim.market import registry
 
 REPO = Path(__file__).resolve().parents[2]
 MINIMAL = "traders:\n  - count: 2\n"
@@ -60,16 +58,13 @@ class StubStrategy:
 def stub_strategies(monkeypatch: pytest.MonkeyPatch) -> None:
     """A stand-in registry with one strategy 'stub', whatever sim/market/strategies.py holds."""
 
-    def resolve(name: str) -> type[StubStrategy]:
+    def resolve_any(name: str, market: str = "pool") -> type[StubStrategy]:
         if name != "stub":
             raise BadScenario(f"unknown strategy '{name}'; expected one of stub or "
                               "module:Class")
         return StubStrategy
 
-    fake = types.ModuleType("sim.market.strategies")
-    fake.resolve = resolve  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sim.market.strategies", fake)
-    monkeypatch.setattr(sim.market, "strategies", fake, raising=False)
+    monkeypatch.setattr(registry, "resolve_any", resolve_any)
 
 
 # --- defaults and helpers ------------------------------------------------------------
@@ -273,7 +268,15 @@ def test_unknown_keys_at_every_level() -> None:
      "currencies[0].name: expected an uppercase letter"),
     ({"currencies": [{"name": "EUR", "rate": 0, "reserve": 1}]},
      "currencies[0].rate: must be > 0 (found 0)"),
-    ({"currencies": [{"name": "EUR", "rate": 1}]}, "currencies[0].reserve: required"),
+    ({"currencies": [{"name": "EUR", "rate": 1, "market": "dex"}]},
+     "currencies[0].market: expected one of 'pool', 'book'"),
+    ({"market": "book", "scale": 100, "book": {"tick": 0.0001}},
+     "book.tick: 0.0001 cash per unit is 0.01 minor units per lot at scale 100"),
+    ({"market": "book", "book": {"lot": 0.001}}, "book.lot: 0.001 units is 0.1 minor units"),
+    ({"market": "book", "scale": 10000, "book": {"ticks": 40000}},
+     "currencies[0].rate: 1.1 with 40000 ticks of 0.0001 puts tick 0 at -0.9"),
+    ({"market": "book", "scale": 10000, "ring_rows": 64, "book": {"max_fills": 64}},
+     "ring_rows: 64 rows cannot hold one order's 64 fills between drains; expected at least 132"),
 ])
 def test_field_errors(data: dict[str, Any], expected: str) -> None:
     msg = error_of({"traders": [{"count": 1}], **data})
