@@ -727,17 +727,19 @@ static void cancel_order(int64_t c, int64_t oid, struct result *res)
 
 enum kind { LIMIT, MARKET, CANCEL };
 
-/* Writer.limit / market / cancel: the currency's lock, recovery of a dead holder's
- * transaction first, the order, the lock released, the ring drained when half full. qty is
- * in lots, or the order id of a cancel. */
+/* Writer.limit / market / cancel: the currency's lock, recovery of what a dead holder left
+ * first, this writer named in flight on the currency for the whole order (what fault
+ * counts and stall reports read), the order, the lock released, the ring drained when half
+ * full. qty is in lots, or the order id of a cancel. */
 static void order(enum kind kind, int64_t c, int64_t side, int64_t tick, int64_t qty,
                   int64_t tif, struct result *res)
 {
     struct book *b = &BK[c];
     struct mmx_writer *wr = T.wr;
+    struct Currency *cu = &T.cur[c];
     *res = (struct result){0};
     bool died = lock_currency(c);
-    if (T.recovers && (died || ld(&b->j->state) != 0)) {
+    if (T.recovers && (died || ld(&cu->inflight) != MMX_NO_WRITER)) {
         int64_t rolled = 0;
         if (died && T.sync == MMX_SYNC_GLOBAL) {
             for (int64_t r = 0; r < T.nc; r++)
@@ -748,6 +750,7 @@ static void order(enum kind kind, int64_t c, int64_t side, int64_t tick, int64_t
         T.n_rolled_back += rolled;
         st(&wr->rollbacks, ld(&wr->rollbacks) + rolled);
     }
+    st(&cu->inflight, T.writer);
     o_side = side;
     o_tick = tick;
     if (kind == LIMIT) {
@@ -764,12 +767,16 @@ static void order(enum kind kind, int64_t c, int64_t side, int64_t tick, int64_t
         cancel_order(c, qty, res);
     }
     if (res->status < 0) {
-        st(&T.acc->rejected, ld(&T.acc->rejected) + 1);
+        /* A cancel of an order filled meanwhile is the book's count, not a rejection of
+         * the account's order flow (BookDesk._rejected). */
+        if (res->status != MMX_BOOK_REJ_CANCEL)
+            st(&T.acc->rejected, ld(&T.acc->rejected) + 1);
         T.n_rejected++;
     } else {
         T.n_orders++;
         T.n_fills += res->n_fills;
     }
+    st(&cu->inflight, MMX_NO_WRITER);
     unlock_currency(c);
     if (ld(&wr->log_count) - ld(&wr->log_head) >= T.drain_at)
         drain();
@@ -971,9 +978,7 @@ bool book_command(const char *cmd, char **words, int n)
         }
         int64_t c = book_of(oid);
         if (c < 0) {
-            /* Live on no book: refused before any book, counted on the account (its
-             * owner is the only writer of that word). */
-            st(&T.acc->rejected, ld(&T.acc->rejected) + 1);
+            /* Live on no book: refused before any book, so no book counts it. */
             T.n_rejected++;
             printf("rejected: cancel %lld: %s\n", oid, mmx_book_reject_name(MMX_BOOK_REJ_CANCEL));
             return true;

@@ -30,13 +30,14 @@ import numpy as np
 import pytest
 
 from sim.core import layout as L
-from sim.core.book_invariants import check_book, reserves_match
+from sim.core.book_invariants import check_book
 from sim.core.book_layout import BOOK, BUY, IOC, POST_ONLY, SELL, BookGeometry
 from sim.core.book_result import REJ_CROSS, REJ_FULL, REJ_FUNDS
 from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
 from sim.core.ledger import drain_writer, ledger_file
-from sim.core.stakes import StakeAccounts
 from sim.core.transaction import Writer
+from sim.harness.faults import in_book_commit
+from tests.book_file_check import check_file
 
 __all__: list[str] = []
 
@@ -208,8 +209,7 @@ def test_c_and_python_book_orders_leave_the_same_bytes(trader: Path, tmp_path: P
         wr.close()
         ex.q[ex.wword(0, "status")] = L.SLOT_DONE
         # Python counts a refused cancel on the book it was sent to; the C trader finds
-        # the book by the id, so it refuses one that is live nowhere before any book, and
-        # counts it on the account only.
+        # the book by the id, so it refuses one that is live nowhere before any book.
         ex.q[ex.book(EUR).base + BOOK.word("rej_cancel")] -= 2
     script = "".join(f"{cmd}\n" for cmd, _ in SCRIPT)
     script += "".join(f"cancel {oid}\n" for oid in cancels)
@@ -321,6 +321,8 @@ from sim.core import layout as L
 from sim.core.book_layout import BUY, GTC, IOC, NIL, POST_ONLY, SELL
 from sim.core.exchange import Exchange
 from sim.core.transaction import Writer
+from sim.harness.faults import in_book_commit
+from tests.book_file_check import check_file
 path, w, limit, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ex = Exchange.open(path)
 wr = Writer(ex, w)
@@ -417,43 +419,19 @@ def _replay(rows: np.ndarray[Any, Any], lot: int) -> dict[int, tuple[int, int, i
 
 
 def check_all(path: str) -> dict[str, int]:
-    """Every check of a file whose processes all stopped; returns counts of what was seen."""
+    """Every check of a file whose processes all stopped (tests/book_file_check.py, then
+    the ledgers: complete, replayed into every book exactly); returns what was seen."""
     with Exchange.open(path) as ex:
+        check_file(ex)
         cur, wri, acc = ex.copy_all()
-        st = ex.stakes()
         geo = ex.geo
         books = geo.books
         active = acc["status"] == L.SLOT_ACTIVE
-        cash = int(acc["cash"][active].sum()) + int(cur["cash_reserve"].sum())
-        init_cash = int(acc["init_cash"][active].sum()) + int(cur["init_cash_reserve"].sum())
-        for c in books:
-            assert int(cur["book_reserved_cash"][c]) == int(st["reserved_cash"][:, c].sum())
-            assert int(cur["book_reserved_units"][c]) == int(st["reserved_units"][:, c].sum())
-            assert int(cur["book_due_cash"][c]) == int(st["due_cash"][:, c].sum())
-            cash += int(cur["book_reserved_cash"][c]) + int(cur["book_due_cash"][c])
-            b = ex.book(c)
-            assert (int(cur["best_bid"][c]), int(cur["best_ask"][c])) == (b.best(BUY),
-                                                                          b.best(SELL))
-            assert int(cur["book_live"][c]) == b.counter("live")
-            found = check_book(ex.q, b.base)
-            assert found == {k: [] for k in found}
-            assert reserves_match(ex.q, [b.base], StakeAccounts(geo, c),
-                                  geo.n_accounts) == []
-        assert cash == init_cash, f"cash differs by {cash - init_cash}"
-        for c in range(geo.n_currencies):
-            units = int(acc["holdings"][active, c].sum()) + int(cur["unit_reserve"][c])
-            init = int(acc["init_holdings"][active, c].sum()) + int(cur["init_unit_reserve"][c])
-            if c in books:
-                units += int(cur["book_reserved_units"][c])
-            assert units == init, f"currency {c}: units differ by {units - init}"
         for w in range(geo.n_writers):
-            if int(wri["status"][w]) == L.SLOT_FREE:
-                continue
             hosted = acc["writer"] == w
-            assert int(wri["tot_cash"][w]) == int(acc["cash"][hosted].sum())
-            assert (wri["tot_holdings"][w] == acc["holdings"][hosted].sum(axis=0)).all()
             assert int(wri["tot_trades"][w]) == int(acc["trades"][hosted].sum())
             assert int(wri["log_head"][w]) == int(wri["log_count"][w]), f"writer {w}: undrained"
+        assert all(int(x) == L.NO_WRITER for x in cur["inflight"])
         assert all(int(v) % 2 == 0 for v in cur["version"])
         rows = np.concatenate([_rows(path, w) for w in range(geo.n_writers)])
         assert len(rows) == int(wri["log_count"].sum())
@@ -511,21 +489,16 @@ def test_c_and_python_trade_the_same_books_in_parallel(
 # ---------------------------------------------------------------------- killed
 
 def _wait_paused_in_commit(path: str, proc: subprocess.Popen[str]) -> tuple[int, int]:
-    """(currency, journal state) once a book has held a transaction in flight for two
-    samples 2 ms apart: a Python commit takes microseconds, the paused C one much longer."""
+    """(currency, journal state) once the C trader (writer 0) is between the first and the
+    last store of an order."""
     deadline = time.monotonic() + DEADLINE_S
     with Exchange.open(path) as ex:
-        books = {c: ex.book(c) for c in ex.geo.books}
-        while True:
+        while not in_book_commit(ex, 0):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "never caught the C trader in a commit"
-            for c, b in books.items():
-                n = b.journal_state()
-                if n:
-                    time.sleep(0.002)
-                    if b.journal_state() == n:
-                        return c, n
             time.sleep(0.001)
+        c = next(c for c in ex.geo.books if ex.q[ex.cword(c, "inflight")] == 0)
+        return c, ex.book(c).journal_state()
 
 
 @pytest.mark.timeout(60)
