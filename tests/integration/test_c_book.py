@@ -38,6 +38,7 @@ from sim.core.ledger import drain_writer, ledger_file
 from sim.core.transaction import Writer
 from sim.harness.faults import in_book_commit
 from tests.book_file_check import check_file
+from tests.integration.harness import run
 
 __all__: list[str] = []
 
@@ -323,6 +324,7 @@ from sim.core.exchange import Exchange
 from sim.core.transaction import Writer
 from sim.harness.faults import in_book_commit
 from tests.book_file_check import check_file
+from tests.integration.harness import run
 path, w, limit, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ex = Exchange.open(path)
 wr = Writer(ex, w)
@@ -453,13 +455,19 @@ def check_all(path: str) -> dict[str, int]:
             seen["c_took_python"] += int((takers_c & ~makers_c).sum())
             seen["python_took_c"] += int((~takers_c & makers_c).sum())
             live = _replay(mine, b.lot)
+            replayed: dict[tuple[int, int], list[int]] = {}
+            for oid, (_, side, tick, _) in live.items():
+                replayed.setdefault((side, tick), []).append(oid)
             book_orders = {}
+            levels = {}
             for side in (BUY, SELL):
                 for t in range(b.ticks):
-                    for o in b.level(side, t):
-                        book_orders[o.order_id] = (o.account, side, t, o.qty)
-                    replayed = [oid for oid, v in live.items() if v[1:3] == (side, t)]
-                    assert replayed == [o.order_id for o in b.level(side, t)]
+                    fifo = b.level(side, t)
+                    if fifo:
+                        levels[(side, t)] = [o.order_id for o in fifo]
+                        book_orders.update({o.order_id: (o.account, side, t, o.qty)
+                                            for o in fifo})
+            assert levels == replayed
             assert book_orders == live
     return seen
 
@@ -588,3 +596,28 @@ def test_a_c_trader_killed_among_python_writers_loses_nothing(
         assert sum(int(ex.q[ex.wword(w, "rollbacks")]) for w in (1, 2)) == 1
     seen = check_all(path)
     assert seen["fills"] > 100
+
+
+# ---------------------------------------------------------------------- in a run
+
+@pytest.mark.timeout(120)
+def test_c_traders_in_a_coordinated_run_on_books(trader: Path, tmp_path: Path) -> None:
+    c_group = {"count": 2, "cash": 20000, "holdings": 10000,
+               "command": [str(trader), "{exchange}", "--writer", "{writer}", "--account",
+                           "{account}", "--book-orders", "30000", "--seed", "{seed}",
+                           "--max-qty", "5"]}
+    out = run(tmp_path, duration_s=1.5, processes=1, market="book", scale=SCALE, fee_bps=0,
+              currencies=[{"name": "EUR", "rate": 1.1}, {"name": "GBP", "rate": 1.27}],
+              traders=[{"count": 2, "strategy": "market_maker", "cash": 100000,
+                        "holdings": 50000, "arrival": {"kind": "poisson", "rate_hz": 400}},
+                       {"count": 20, "strategy": "noise", "cash": 10000, "holdings": 5000},
+                       c_group])
+    s = out.summary
+    # The run's own final verdict does not count books' reserves yet: the exact checks of
+    # the file and its ledgers below are the verdict here.
+    procs = s.processes
+    assert [p.strategy for p in procs][-2:] == ["command:trader"] * 2
+    assert all(p.exit == "done" for p in procs), procs
+    path = str(out.run_dir / L.EXCHANGE_FILE)
+    seen = check_all(path)
+    assert seen["c_took_python"] > 0 and seen["python_took_c"] > 0, seen
