@@ -67,8 +67,9 @@ static int64_t *Q;                     /* the whole mapping as int64 words */
 static struct book BK[MMX_MAX_CURRENCIES];
 static struct fill *fills;             /* max_fills of them */
 
-/* The order being built: its side and the tick it rests at or leaves. */
-static int64_t o_side, o_tick;
+/* The order being built: its currency (-1 between orders), its side and the tick it rests
+ * at or leaves. */
+static int64_t o_cur = -1, o_side, o_tick;
 
 /* ------------------------------------------------------------------ the overlay */
 
@@ -213,6 +214,19 @@ void book_attach(void)
     W.slot_of = xcalloc((size_t)W.cap, sizeof *W.slot_of);
     W.slot = xcalloc((size_t)size, sizeof *W.slot);
     fills = xcalloc((size_t)g.max_fills, sizeof *fills);
+}
+
+/* On the way out of a failure inside an order (a corrupt record found while matching,
+ * before any store): no longer in flight, as Writer._book_unlock does in its finally. A
+ * commit never fails half way, so an active journal is left for the next holder. */
+void book_abandon(void)
+{
+    if (o_cur < 0)
+        return;
+    struct Currency *cu = &T.cur[o_cur];
+    if (ld(&BK[o_cur].j->state) == 0 && ld(&cu->inflight) == T.writer)
+        st(&cu->inflight, MMX_NO_WRITER);
+    o_cur = -1;
 }
 
 /* ------------------------------------------------------------------ journal */
@@ -751,6 +765,7 @@ static void order(enum kind kind, int64_t c, int64_t side, int64_t tick, int64_t
         st(&wr->rollbacks, ld(&wr->rollbacks) + rolled);
     }
     st(&cu->inflight, T.writer);
+    o_cur = c;
     o_side = side;
     o_tick = tick;
     if (kind == LIMIT) {
@@ -777,6 +792,7 @@ static void order(enum kind kind, int64_t c, int64_t side, int64_t tick, int64_t
         T.n_fills += res->n_fills;
     }
     st(&cu->inflight, MMX_NO_WRITER);
+    o_cur = -1;
     unlock_currency(c);
     if (ld(&wr->log_count) - ld(&wr->log_head) >= T.drain_at)
         drain();

@@ -292,6 +292,7 @@ static void unlock_registry(void)
 /* Best effort on the way out: give back whatever is still held. */
 static void release_held(void)
 {
+    book_abandon();
     for (int64_t c = T.nc - 1; c >= 0; c--) {
         if (!(T.held_cur & (1u << c)))
             continue;

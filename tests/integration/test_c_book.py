@@ -31,7 +31,7 @@ import pytest
 
 from sim.core import layout as L
 from sim.core.book_invariants import check_book
-from sim.core.book_layout import BOOK, BUY, IOC, POST_ONLY, SELL, BookGeometry
+from sim.core.book_layout import BOOK, BUY, IOC, LEVEL, POST_ONLY, SELL, BookGeometry
 from sim.core.book_result import REJ_CROSS, REJ_FULL, REJ_FUNDS
 from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
 from sim.core.ledger import drain_writer, ledger_file
@@ -621,3 +621,37 @@ def test_c_traders_in_a_coordinated_run_on_books(trader: Path, tmp_path: Path) -
     path = str(out.run_dir / L.EXCHANGE_FILE)
     seen = check_all(path)
     assert seen["c_took_python"] > 0 and seen["python_took_c"] > 0, seen
+
+
+# ---------------------------------------------------------------------- refusals
+
+def _tables(ex: Exchange) -> tuple[bytes, bytes, bytes]:
+    """Currencies, accounts, and stakes with the books."""
+    geo = ex.geo
+    return (bytes(ex.b[geo.currency_offset: geo.writer_offset]),
+            bytes(ex.b[geo.account_offset: geo.ring_offset]), bytes(ex.b[geo.stake_offset:]))
+
+
+@pytest.mark.timeout(60)
+def test_a_corrupt_book_is_refused_in_one_line_and_nothing_changes(trader: Path,
+                                                                   tmp_path: Path) -> None:
+    path = make_exchange(tmp_path)
+    with Exchange.open(path) as ex:
+        _stage(ex)
+        b = ex.book(EUR)
+        head = b.base + BookGeometry(*SHAPE).level_at(101) + LEVEL.word("ask_head")
+        ex.q[head] = 1_000_000
+        before = _tables(ex)
+    out = run_c(trader, path, "--writer", "0", "--account", "0", "--market", "buy EUR 3")
+    assert out.returncode == 2
+    assert out.stderr == (f"trader: {path}: book of EUR: level 101 links to record 1000000, "
+                          "off the pool\n")
+    with Exchange.open(path) as ex:
+        assert _tables(ex) == before
+        assert int(ex.q[ex.cword(EUR, "inflight")]) == L.NO_WRITER
+        assert int(ex.q[ex.wword(0, "status")]) == L.SLOT_DONE
+        # The lock is free and nothing is left to recover: a Python order goes through.
+        wr = Writer(ex, 1)
+        res = wr.limit(1, EUR, BUY, 50, 1)
+        wr.close()
+        assert res.rested == 1 and int(ex.q[ex.wword(1, "rollbacks")]) == 0
