@@ -17,10 +17,12 @@
  *      state = n, then the currency's version odd, every store, the version even (the last
  *      store), then state = 0.
  *
- * The next holder of the lock (C or Python) rolls back a journal left with state != 0
- * (recover_currency). Every store goes through st() (trader.h): program order is store
- * order, so a process killed between two stores leaves a prefix. Word indexes are taken
- * from the structs of mmx.h (wi(&rec->field)), never typed.
+ * The currency's inflight names this writer from the lock's taking to its release, so the
+ * next holder of the lock (C or Python) that finds it set after a death rolls back a
+ * journal left with state != 0 (recover_currency). Every store goes through st()
+ * (trader.h): program order is store order, so a process killed between two stores leaves
+ * a prefix. Word indexes are taken from the structs of mmx.h (wi(&rec->field)), never
+ * typed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -212,8 +214,14 @@ int book_recover(int64_t c)
     if (n < 0 || n > ld(&b->j->entries))
         fail(EXIT_BAD, "%s: book of %s: journal state %" PRId64 " is out of range 0..%" PRId64,
              T.path, T.names[c], n, ld(&b->j->entries));
-    for (int64_t k = n - 1; k >= 0; k--)
-        st(&Q[b->base + ld(&b->e[k].word)], ld(&b->e[k].old));
+    int64_t words = (int64_t)(T.map_len / 8);
+    for (int64_t k = n - 1; k >= 0; k--) {
+        int64_t i = b->base + ld(&b->e[k].word);
+        if (i < 0 || i >= words)
+            fail(EXIT_BAD, "%s: book of %s: journal entry %" PRId64 " names word %" PRId64
+                 ", outside the file", T.path, T.names[c], k, i);
+        st(&Q[i], ld(&b->e[k].old));
+    }
     st(&b->j->state, 0);
     return 1;
 }
