@@ -149,6 +149,17 @@ static void show_orders(void)
         puts("no resting orders");
 }
 
+/* The rates command's entry of a book: the last fill's rate, then the best bid and ask. */
+void book_rate(int64_t c, const char *sep)
+{
+    const struct book *b = &BK[c];
+    char r[64];
+    int64_t bid = ld(&T.cur[c].bid_price), ask = ld(&T.cur[c].ask_price);
+    printf("%s%s %.4f (bid %s", sep, T.names[c], ldd(&T.cur[c].last_rate),
+           bid ? rate_text(b, bid, r, sizeof r) : "none");
+    printf(", ask %s)", ask ? rate_text(b, ask, r, sizeof r) : "none");
+}
+
 /* What this account's resting orders hold and its fills left due, per book. */
 void book_balance(void)
 {

@@ -1154,7 +1154,7 @@ static void command(char *line)
     } else if (strcmp(cmd, "rates") == 0) {
         for (int64_t c = 0; c < T.nc; c++) {
             if (is_book(c))
-                printf("%s%s %.4f", c ? "  " : "", T.names[c], ldd(&T.cur[c].last_rate));
+                book_rate(c, c ? "  " : "");
             else
                 printf("%s%s %.4f", c ? "  " : "", T.names[c],
                        (double)ld(&T.cur[c].cash_reserve) / (double)ld(&T.cur[c].unit_reserve));

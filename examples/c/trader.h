@@ -122,6 +122,7 @@ void book_attach(void);
 int book_recover(int64_t c);
 bool book_command(const char *cmd, char **words, int n);
 void book_balance(void);
+void book_rate(int64_t c, const char *sep);
 void book_abandon(void);
 void book_random_mode(int64_t count, uint64_t seed, int64_t max_qty);
 

@@ -92,7 +92,7 @@ def test_c_and_python_book_orders_leave_the_same_bytes(c_trader: Path, tmp_path:
     script = "".join(f"{cmd}\n" for cmd, _ in SCRIPT)
     script += "".join(f"cancel {oid}\n" for oid in cancels)
     script += ("orders\nbook EUR\nbook GBP\nbalance\nlimit sell EUR 1 @ 5\nbook USD\n"
-               "limit buy EUR 0 @ 1.0950\n")
+               "limit buy EUR 0 @ 1.0950\nrates\n")
     out = run_c(c_trader, c_path, "--writer", "0", "--account", "0", stdin=script)
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
@@ -107,6 +107,8 @@ def test_c_and_python_book_orders_leave_the_same_bytes(c_trader: Path, tmp_path:
     assert "error: rate '5' is not on the ladder of EUR: 1.0850 to 1.1049 in steps of " \
            "0.0001" in text
     assert "error: USD trades on a pool" in text
+    assert text.endswith("EUR 1.0948 (bid 1.0948, ask none)  USD 1.0000  GBP 1.2800 (bid "
+                         "1.267, ask none)\n")
     with Exchange.open(c_path) as a, Exchange.open(py_path) as b:
         assert scratch_masked(a) == scratch_masked(b)
         n = int(a.q[a.wword(0, "log_count")])
