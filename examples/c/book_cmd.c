@@ -120,7 +120,8 @@ static void show_book(int64_t c)
             int64_t k = s == SELL ? ticks[n - 1 - i] : ticks[i];
             printf("  %s %s  %s (%" PRId64 " orders)\n", s == BUY ? "bid" : "ask",
                    rate_text(b, b->pb + k * b->ps, r, sizeof r),
-                   money(level_field(&b->lv[k].bid_qty, s) * b->lot, m, sizeof m), level_field(&b->lv[k].bid_count, s));
+                   money(level_field(&b->lv[k].bid_qty, s) * b->lot, m, sizeof m),
+                   level_field(&b->lv[k].bid_count, s));
         }
     }
 }
@@ -176,9 +177,11 @@ void book_balance(void)
     }
 }
 
-/* The book of the live order oid of this account (-1: none). */
-static int64_t book_of(int64_t oid)
+/* The books on which oid is a live order of this account, as a mask of currencies: an id
+ * names a record of one book, so the same id may live on several. */
+static int64_t books_of(int64_t oid)
 {
+    int64_t mask = 0;
     for (int64_t c = 0; c < T.nc; c++) {
         if (!is_book(c))
             continue;
@@ -187,9 +190,52 @@ static int64_t book_of(int64_t oid)
         if (o < b->g.capacity && ld(&b->ord[o].state) == MMX_BOOK_ORDER_LIVE
             && ld(&b->ord[o].gen) == mmx_order_gen(oid)
             && ld(&b->ord[o].account) == T.account)
-            return c;
+            mask |= (int64_t)1 << c;
     }
-    return -1;
+    return mask;
+}
+
+/* cancel ID [CODE]: on CODE's book, or on the one book where ID is a live order of this
+ * account. */
+static void cancel_command(char **words, int n)
+{
+    struct result res;
+    char *end = NULL;
+    long long oid = n == 2 || n == 3 ? strtoll(words[1], &end, 10) : 0;
+    if ((n != 2 && n != 3) || *end != '\0' || oid <= 0) {
+        printf("error: expected 'cancel ID [CODE]' with the id of one of your resting "
+               "orders\n");
+        return;
+    }
+    int64_t c;
+    if (n == 3) {
+        if ((c = book_index(words[2])) < 0)
+            return;
+    } else {
+        int64_t mask = books_of(oid);
+        if (mask == 0) {
+            /* Live on no book: refused before any book, so no book counts it. */
+            T.n_rejected++;
+            printf("rejected: cancel %lld: %s\n", oid,
+                   mmx_book_reject_name(MMX_BOOK_REJ_CANCEL));
+            return;
+        }
+        if (mask & (mask - 1)) {
+            printf("error: order %lld rests on several books:", oid);
+            for (c = 0; c < T.nc; c++) {
+                if (mask >> c & 1)
+                    printf(" %s", T.names[c]);
+            }
+            printf("; say which, e.g. 'cancel %lld %s'\n", oid, T.names[__builtin_ctzll(
+                (unsigned long long)mask)]);
+            return;
+        }
+        c = __builtin_ctzll((unsigned long long)mask);
+    }
+    book_order(CANCEL, c, BUY, NIL, oid, 0, &res);
+    char what[48];
+    snprintf(what, sizeof what, "cancel %lld", oid);
+    print_result(what, c, &res);
 }
 
 static int64_t side_of(const char *word)
@@ -202,8 +248,8 @@ static int64_t side_of(const char *word)
     return -1;
 }
 
-/* limit buy|sell CODE QTY @ RATE [gtc|ioc|post], market buy|sell CODE QTY, cancel ID,
- * orders, book CODE; false when cmd is none of them. */
+/* limit buy|sell CODE QTY @ RATE [gtc|ioc|post], market buy|sell CODE QTY,
+ * cancel ID [CODE], orders, book CODE; false when cmd is none of them. */
 bool book_command(const char *cmd, char **words, int n)
 {
     struct result res;
@@ -218,23 +264,7 @@ bool book_command(const char *cmd, char **words, int n)
         if (c >= 0)
             show_book(c);
     } else if (strcmp(cmd, "cancel") == 0) {
-        char *end = NULL;
-        long long oid = n == 2 ? strtoll(words[1], &end, 10) : 0;
-        if (n != 2 || *end != '\0' || oid <= 0) {
-            printf("error: expected 'cancel ID' with the id of one of your resting orders\n");
-            return true;
-        }
-        int64_t c = book_of(oid);
-        if (c < 0) {
-            /* Live on no book: refused before any book, so no book counts it. */
-            T.n_rejected++;
-            printf("rejected: cancel %lld: %s\n", oid, mmx_book_reject_name(MMX_BOOK_REJ_CANCEL));
-            return true;
-        }
-        book_order(CANCEL, c, BUY, NIL, oid, 0, &res);
-        char what[48];
-        snprintf(what, sizeof what, "cancel %lld", oid);
-        print_result(what, c, &res);
+        cancel_command(words, n);
     } else if (strcmp(cmd, "market") == 0) {
         if (n != 4) {
             printf("error: expected 'market buy|sell CODE QTY', e.g. 'market buy %s 5'\n",

@@ -4,7 +4,7 @@
  *   trader FILE [--writer W --account A] [--random COUNT | --book-orders COUNT] [--seed S]
  *          [--cash UNITS] [--max-qty UNITS]
  *          [--limit 'buy|sell CODE QTY @ RATE [ioc|post]'] [--market 'buy|sell CODE QTY']
- *          [--cancel ID]
+ *          [--cancel 'ID [CODE]']
  *
  * The file is validated from its header bytes (pread) before anything is mapped. The
  * program is one writer (a process that trades: journal, ledger ring, running totals)
@@ -13,7 +13,7 @@
  * like sim.core.claims.join. --random trades on the pools, --book-orders on the limit
  * order books (book.c); --limit, --market and --cancel send one order each. Without any
  * of them it reads commands (buy CODE QTY, sell CODE QTY, limit ..., market ...,
- * cancel ID, orders, book CODE, balance, rates, help, quit) from stdin.
+ * cancel ID [CODE], orders, book CODE, balance, rates, help, quit) from stdin.
  *
  * Every store to the mapping goes through st()/std_() (trader.h): a relaxed atomic store
  * followed by a compiler barrier, so the compiler emits the stores in program order.
@@ -1309,7 +1309,7 @@ static void __attribute__((noreturn)) usage(const char *why)
     fputs("usage: trader FILE [--writer W --account A] [--random COUNT | --book-orders COUNT]\n"
           "              [--seed S] [--cash UNITS] [--max-qty UNITS]\n"
           "              [--limit 'buy|sell CODE QTY @ RATE [ioc|post]'] "
-          "[--market 'buy|sell CODE QTY'] [--cancel ID]\n"
+          "[--market 'buy|sell CODE QTY'] [--cancel 'ID [CODE]']\n"
           "  FILE            an exchange file created by the coordinator (sim run)\n"
           "  --writer W      trade as writer W, funded by the coordinator (default: claim a "
           "free writer)\n"

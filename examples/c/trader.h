@@ -29,7 +29,8 @@
 #define HELP "commands: buy CODE QTY | sell CODE QTY | balance | rates | help | quit"
 #define HELP_BOOK                                                                           \
     "commands: buy CODE QTY | sell CODE QTY | limit buy|sell CODE QTY @ RATE [ioc|post] | " \
-    "market buy|sell CODE QTY | cancel ID | orders | book CODE | balance | rates | help | quit"
+    "market buy|sell CODE QTY | cancel ID [CODE] | orders | book CODE | balance | rates | "  \
+    "help | quit"
 
 /* ------------------------------------------------------------------ mapped stores */
 

@@ -18,16 +18,20 @@ import numpy as np
 import pytest
 
 from sim.core import layout as L
-from sim.core.book_layout import BOOK, BUY, IOC, LEVEL, POST_ONLY, SELL, BookGeometry
+from sim.core.book_layout import BUY, IOC, LEVEL, POST_ONLY, SELL, BookGeometry
 from sim.core.book_result import REJ_CROSS, REJ_FULL, REJ_FUNDS
-from sim.core.exchange import Exchange
+from sim.core.exchange import Exchange, Funding
 from sim.core.transaction import Writer
 from tests.integration.c_book_files import (
+    CASH,
+    CURRENCIES,
     EUR,
     GBP,
     HOSTS,
     SCALE,
     SHAPE,
+    UNITS,
+    USD,
     make_exchange,
     rows_of,
     run_c,
@@ -81,16 +85,13 @@ def test_c_and_python_book_orders_leave_the_same_bytes(c_trader: Path, tmp_path:
         assert fills > 15 and len(placed) == 5
         live = [oid for oid, c in placed.items() if ex.book(c).order(oid) is not None]
         assert len(live) == 3
-        cancels = [live[0], live[-1], live[0], 999]
-        for oid in cancels:
-            wr.cancel(0, placed.get(oid, EUR), oid)
+        cancels = [(live[0], EUR), (live[-1], GBP), (live[0], EUR), (999, GBP)]
+        for oid, c in cancels:
+            wr.cancel(0, c, oid)
         wr.close()
         ex.q[ex.wword(0, "status")] = L.SLOT_DONE
-        # Python counts a refused cancel on the book it was sent to; the C trader finds
-        # the book by the id, so it refuses one that is live nowhere before any book.
-        ex.q[ex.book(EUR).base + BOOK.word("rej_cancel")] -= 2
     script = "".join(f"{cmd}\n" for cmd, _ in SCRIPT)
-    script += "".join(f"cancel {oid}\n" for oid in cancels)
+    script += "".join(f"cancel {oid} {('EUR', 'USD', 'GBP')[c]}\n" for oid, c in cancels)
     script += ("orders\nbook EUR\nbook GBP\nbalance\nlimit sell EUR 1 @ 5\nbook USD\n"
                "limit buy EUR 0 @ 1.0950\nrates\n")
     out = run_c(c_trader, c_path, "--writer", "0", "--account", "0", stdin=script)
@@ -163,7 +164,7 @@ def test_random_orders_on_small_books_leave_the_same_bytes(c_trader: Path, tmp_p
                 if ex.book(c).order(oid) is None:
                     continue  # filled meanwhile: the C trader would refuse it before a book
                 res = wr.cancel(0, c, oid)
-                commands.append(f"cancel {oid}")
+                commands.append(f"cancel {oid} {names[c]}")
             elif r < 0.4:
                 res = wr.market(0, c, side, lots)
                 commands.append(f"market {word} {names[c]} {_units(lots, b.lot)}")
@@ -225,3 +226,53 @@ def test_a_corrupt_book_is_refused_in_one_line_and_nothing_changes(c_trader: Pat
         res = wr.limit(1, EUR, BUY, 50, 1)
         wr.close()
         assert res.rested == 1 and int(ex.q[ex.wword(1, "rollbacks")]) == 0
+
+
+@pytest.mark.timeout(60)
+def test_one_shot_orders_and_their_refusals(c_trader: Path, tmp_path: Path) -> None:
+    path = make_exchange(tmp_path / "books")
+    me = ("--writer", "0", "--account", "0")
+    out = run_c(c_trader, path, *me, "--limit", "buy EUR 2 @ 1.0900", "--limit",
+                "sell GBP 0.3 @ 1.3000 post", "--market", "sell EUR 1")
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("nothing filled; order ") and lines[0].endswith(
+        " rests 2.0000 EUR at 1.0900")
+    assert lines[1].endswith(" rests 0.3000 GBP at 1.300")
+    assert lines[2] == "sold 1.0000 EUR for 1.0900 in 1 fill(s) (last at 1.0900)"
+    oid = lines[0].split()[3]
+    assert lines[1].split()[3] == oid  # ids are per book: the first record of each
+    with Exchange.open(path) as ex:  # a writer is done when its process ends: reopen it
+        ex.q[ex.wword(0, "status")] = L.SLOT_ACTIVE
+    out = run_c(c_trader, path, *me, "--cancel", oid, "--cancel", f"{oid} eur",
+                "--cancel", f"{oid} EUR", "--cancel", oid, "--cancel", oid)
+    assert out.stdout == (
+        f"error: order {oid} rests on several books: EUR GBP; say which, e.g. 'cancel {oid} "
+        "EUR'\n"
+        f"cancelled order {oid}: 1.0000 EUR released\n"
+        f"rejected: cancel {oid}: no such live order of this account\n"
+        f"cancelled order {oid}: 0.3000 GBP released\n"
+        f"rejected: cancel {oid}: no such live order of this account\n")
+    with Exchange.open(path) as ex:
+        # Sent to a book, a refused cancel is that book's count; sent nowhere, no book's.
+        assert [ex.book(c).counter("rej_cancel") for c in (EUR, GBP)] == [1, 0]
+        assert ex.book(EUR).counter("live") == ex.book(GBP).counter("live") == 0
+        assert int(ex.q[ex.aword(0, "rejected")]) == 0
+    bad = run_c(c_trader, path, *me, "--limit", "buy EUR 1 @ 1.09", "--random", "5")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("trader: --random, --book-orders and one-shot orders")
+    with Exchange.open(path) as ex:
+        ex.q[ex.wword(0, "status")] = L.SLOT_ACTIVE
+    assert run_c(c_trader, path, *me, "--random", "5").returncode == 0  # on the USD pool
+    for name, currency, mode in (("books", EUR, "--random"), ("pools", USD, "--book-orders")):
+        only = str(tmp_path / f"{name}.dat")
+        with Exchange.create(only, [CURRENCIES[currency]], n_writers=1, n_accounts=1,
+                             scale=SCALE, book_shape=SHAPE) as ex:
+            ex.fund_accounts([Funding(0, CASH, [UNITS])], {0: L.KIND_C})
+            ex.set_header_int("run_state", L.RUN_RUNNING)
+        bad = run_c(c_trader, only, *me, mode, "5")
+        assert bad.returncode == 2
+        assert bad.stderr == {
+            "books": f"trader: {only}: --random trades on pools and every currency trades "
+                     "on a book: use --book-orders\n",
+            "pools": f"trader: {only}: --book-orders: no currency trades on a book\n"}[name]
