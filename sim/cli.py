@@ -175,7 +175,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     i.add_argument("--all", action="store_true", help="list free slots too")
 
-    t = add("trade", _cmd_trade, "trade interactively as a new account: buy EUR 10, sell EUR 5")
+    t = add("trade", _cmd_trade, "trade interactively as a new account: buy EUR 10 on a pool; "
+            "limit buy EUR 10 @ 1.0950, market sell EUR 5, cancel ID on a book")
     t.add_argument("file")
     t.add_argument("--cash", type=float, default=1000.0, help="starting cash (default 1000)")
     t.add_argument("--holdings", type=float, default=0.0,

@@ -206,12 +206,16 @@ class BookDesk:
         bid = w[i] if i in w else q[i]
         i = b.best_words[SELL]
         ask = w[i] if i in w else q[i]
-        w[cb + _BID] = bid
-        w[cb + _ASK] = ask
-        w[cb + _BIDP] = 0 if bid == NIL else pb + bid * ps
-        w[cb + _ASKP] = 0 if ask == NIL else pb + ask * ps
+        # Only what changed: every word written is journaled.
+        if bid != q[cb + _BID]:
+            w[cb + _BID] = bid
+            w[cb + _BIDP] = 0 if bid == NIL else pb + bid * ps
+        if ask != q[cb + _ASK]:
+            w[cb + _ASK] = ask
+            w[cb + _ASKP] = 0 if ask == NIL else pb + ask * ps
         lv = b.live_word
-        w[cb + _LIVE] = w[lv] if lv in w else q[lv]
+        if lv in w:
+            w[cb + _LIVE] = w[lv]
         if d_rcash:
             w[cb + _RCASH] = q[cb + _RCASH] + d_rcash
         if d_runits:

@@ -1,4 +1,11 @@
-"""``sim inspect FILE``: the header, currencies, writers and accounts of any exchange file."""
+"""``sim inspect FILE``: the header, currencies, books, writers and accounts of any exchange
+file.
+
+A currency on a limit order book has no pool reserves: its rate is the last fill's, and a
+table of the books shows each one's best prices, spread, resting orders, what those
+orders hold (reserved cash and units, over all accounts) and the cash makers were paid
+and have not yet swept into their accounts; then each book's top levels.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import numpy as np
 
 from sim.core import layout as L
 from sim.core.exchange import Exchange
+from sim.tools.bookview import books_view, ladder, read_depth
 from sim.viz.terminal import console, indented, table
 
 __all__ = ["MAX_ACCOUNTS_SHOWN", "print_exchange"]
@@ -35,15 +43,21 @@ def print_exchange(ex: Exchange, out: IO[str], all_slots: bool = False) -> None:
     cur, wri, acc = ex.copy_all()
     rows: list[list[str]] = []
     for c, r in enumerate(cur):
-        rows.append([str(c), L.decode_name(bytes(r["name"])),
-                     f"{int(r['cash_reserve']) / scale:,.2f}",
-                     f"{int(r['unit_reserve']) / scale:,.2f}",
-                     f"{r['cash_reserve'] / r['unit_reserve']:.4f}", f"{int(r['seq']):,}",
-                     str(int(r["version"])), str(int(r["inflight"]))])
+        book = int(r["market"]) == L.MARKET_BOOK
+        rate = float(r["last_rate"]) if book else int(r["cash_reserve"]) / int(r["unit_reserve"])
+        reserves = (["-", "-"] if book else [f"{int(r['cash_reserve']) / scale:,.2f}",
+                                             f"{int(r['unit_reserve']) / scale:,.2f}"])
+        rows.append([str(c), L.decode_name(bytes(r["name"])), L.MARKETS.get(int(r["market"]), "?"),
+                     *reserves, f"{rate:.4f}", f"{int(r['seq']):,}", str(int(r["version"])),
+                     str(int(r["inflight"]))])
     con = console(out)
-    con.print(indented(table(["#", "name", "cash reserve", "unit reserve", "rate", "seq",
-                              "version", "inflight"], rows, right={2, 3, 4, 5, 6, 7})))
+    con.print(indented(table(["#", "name", "market", "cash reserve", "unit reserve", "rate",
+                              "seq", "version", "inflight"], rows, right={3, 4, 5, 6, 7, 8})))
     con.print()
+    if ex.geo.book_mask:
+        lads = {c: ladder(ex, c) for c in ex.geo.books}
+        for part in books_view(lads, cur, {c: read_depth(ex, c) for c in lads}):
+            con.print(part)
     nc = len(cur)
     names = [L.decode_name(bytes(n)) for n in cur["name"]]
     header = ["writer", "status", "kind", "pid", "accounts", "cash", *names, "trades",

@@ -7,6 +7,12 @@ none moved, no transaction wrote during the copy. A copy that never settles with
 ``SNAPSHOT_TRIES`` attempts is shown anyway, marked torn, and its invariants are not
 judged (a torn copy "violates" conservation without anything being wrong).
 
+A currency on a limit order book shows its last fill as its rate and its fills as its
+trades; below the currencies, a table of the books (best prices, spread, resting orders,
+what they hold, cash due to makers: the currency records' mirror of each book, in the
+same copy) and each book's top levels (read under the same seqlock, separately). An
+account's wealth counts what its resting orders hold and the cash it is due.
+
 Under ``sync: none`` a settled seqlock proves nothing (racing traders can lose version
 increments as well as money), so those frames are labelled unguarded.
 """
@@ -33,9 +39,11 @@ from sim.core.snapshot import snapshot_into
 from sim.core.valuation import pool_rates, wealth
 from sim.errors import BadInput, SimError
 from sim.harness.rundir import SCENARIO_FILE, strategy_labels
+from sim.tools.bookview import LEVELS_SHOWN, Depth, Ladder, books_view, ladder, read_depth
 from sim.viz.terminal import console, indented, is_tty, plain_lines, table
 
-__all__ = ["Frame", "read_snapshot", "render", "screen", "sparkline", "watch_command"]
+__all__ = ["BookFrame", "Frame", "rates", "read_snapshot", "render", "screen", "sparkline",
+           "trades", "watch_command"]
 
 # A trade holds a currency's version odd for a few microseconds and busy runs make
 # hundreds of thousands per second, so the first tries are back to back; a writer
@@ -52,6 +60,7 @@ STALE_HEARTBEAT_S: Final = 2.0
 SEPARATOR: Final = "-" * 72
 
 Table = np.ndarray[Any, np.dtype[np.void]]
+Floats = np.ndarray[Any, np.dtype[np.float64]]
 
 
 @dataclass
@@ -65,6 +74,17 @@ class Snapshot:
     settled: bool
     tries: int
     accounts: Table | None = None
+    stakes: Table | None = None
+
+
+@dataclass(frozen=True)
+class BookFrame:
+    """One book on the screen: its ladder (to print prices), its top levels and its
+    fills so far (its currency's ``seq`` counts orders placed and cancelled too)."""
+
+    ladder: Ladder
+    depth: Depth
+    fills: int = 0
 
 
 @dataclass
@@ -81,6 +101,7 @@ class Frame:
     invariants: dict[str, list[str]] | None
     now_ns: int
     refresh_hz: float
+    books: dict[int, BookFrame] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,6 +109,7 @@ class _State:
     history: list[deque[float]] = field(default_factory=list)
     seq_times: deque[tuple[float, int]] = field(default_factory=deque)
     prev: inv.Previous | None = None
+    ladders: dict[int, Ladder] = field(default_factory=dict)
 
 
 def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES) -> Snapshot:
@@ -97,7 +119,37 @@ def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES) -> Snapshot:
     raw = bytearray(ex.tables_size())
     copy = snapshot_into(ex, memoryview(raw), tries, locking=False)
     cur, acc = ex.decode_tables(raw)
-    return Snapshot(cur, acc, copy.consistent, copy.tries, ex.accounts())
+    return Snapshot(cur, acc, copy.consistent, copy.tries, ex.accounts(),
+                    ex.stakes() if ex.geo.book_mask else None)
+
+
+def rates(cur: Table, books: dict[int, BookFrame], *, initial: bool = False) -> Floats:
+    """Cash per unit of each currency: a pool's reserves' ratio, a book's last fill; with
+    ``initial``, at creation (a book's starting rate sits at the middle of its ladder)."""
+    out = pool_rates(cur, initial=initial)
+    for c, b in books.items():
+        out[c] = b.ladder.rate(b.ladder.ticks // 2) if initial else float(cur["last_rate"][c])
+    return out
+
+
+def trades(cur: Table, books: dict[int, BookFrame]) -> list[int]:
+    """Trades of each currency: a pool's accepted trades, a book's fills."""
+    out = [int(x) for x in cur["seq"]]
+    for c, b in books.items():
+        out[c] = b.fills
+    return out
+
+
+def _stake_worth(stakes: Table | None, n: int, rate: Floats, scale: int) -> Floats:
+    """What each account's resting orders hold and the cash it is due, valued at
+    ``rate`` (zero without books)."""
+    if stakes is None or not len(stakes):
+        return np.zeros(n)
+    units = stakes["reserved_units"].astype(np.float64)
+    held = np.where(units != 0, units * rate, 0.0).sum(axis=1)
+    cash = (stakes["reserved_cash"] + stakes["due_cash"]).sum(axis=1).astype(np.float64)
+    out: Floats = (cash + held) / scale
+    return out
 
 
 def sparkline(values: list[float] | deque[float]) -> str:
@@ -157,7 +209,8 @@ def screen(f: Frame) -> Group:
                         "it left)", style="bold yellow")
     parts.append(head)
 
-    seq = int(cur["seq"].sum())
+    counts = trades(cur, f.books)
+    seq = sum(counts)
     accounts = f.snap.accounts if f.snap.accounts is not None else np.zeros(
         0, dtype=L.ACCOUNT.dtype)
     rejected = int(accounts["rejected"][accounts["status"] != L.SLOT_FREE].sum())
@@ -171,21 +224,25 @@ def screen(f: Frame) -> Group:
     parts += [Text(f"trades {seq:,}   {tps} trades/s   rejected {rejected:,}   "
                    f"snapshot {snap}   refresh {f.refresh_hz:g}/s"), Text("")]
 
-    rate, init = pool_rates(cur), pool_rates(cur, initial=True)
+    rate, init = rates(cur, f.books), rates(cur, f.books, initial=True)
     rows = []
     for c, name in enumerate(f.names):
         change = (rate[c] / init[c] - 1.0) * 100.0
         rows.append([name, f"{rate[c]:.5f}", f"{change:+.2f}%",
                      sparkline(f.history[c]).ljust(SPARK_LEN),
                      _money(int(cur["volume_units"][c]) / scale),
-                     _money(int(cur["volume_cash"][c]) / scale), f"{int(cur['seq'][c]):,}"])
+                     _money(int(cur["volume_cash"][c]) / scale), f"{counts[c]:,}"])
     parts += [indented(table(["currency", "rate", "vs start",
                               f"trend (last {SPARK_LEN} refreshes)", "volume (units)",
                               "volume (cash)", "trades"], rows, right={1, 2, 4, 5, 6})),
               Text("")]
+    if f.books:
+        parts += books_view({c: b.ladder for c, b in f.books.items()}, cur,
+                            {c: b.depth for c, b in f.books.items()})
 
     claimed = np.flatnonzero(accounts["status"] != L.SLOT_FREE)
-    worth = wealth(accounts, rate, scale)
+    worth = wealth(accounts, rate, scale) + _stake_worth(f.snap.stakes, len(accounts), rate,
+                                                         scale)
     start = wealth(accounts, init, scale, initial=True)
     # Top N without sorting a population: partition, then order the few.
     cand = claimed
@@ -193,7 +250,8 @@ def screen(f: Frame) -> Group:
         cand = cand[np.argpartition(-worth[cand], TOP_ACCOUNTS)[:TOP_ACCOUNTS]]
     shown = sorted(cand.tolist(), key=lambda s: (-worth[s], s))
     more = len(claimed) - len(shown)
-    parts.append(Text(f"top accounts by wealth (cash + holdings at current rates), "
+    held = ", with what resting orders hold and cash due" if f.books else ""
+    parts.append(Text(f"top accounts by wealth (cash + holdings at current rates{held}), "
                       f"{len(shown)} of {len(claimed)}"))
     if shown:
         rows = []
@@ -227,14 +285,16 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
     header = {k: int(hdr[k]) for k in ("run_state", "sync", "schedule", "turns", "scale",
                                        "start_ns", "heartbeat_ns")}
     snap = read_snapshot(ex)
+    books = {c: BookFrame(lad, read_depth(ex, c, LEVELS_SHOWN), ex.book(c).counter("fills"))
+             for c, lad in st.ladders.items()}
     now = time.monotonic()
     names = [L.decode_name(bytes(n)) for n in snap.cur["name"]]
-    rate = pool_rates(snap.cur)
+    rate = rates(snap.cur, books)
     if not st.history:
         st.history = [deque(maxlen=SPARK_LEN) for _ in names]
     for c, h in enumerate(st.history):
         h.append(float(rate[c]))
-    seq = int(snap.cur["seq"].sum())
+    seq = sum(trades(snap.cur, books))
     st.seq_times.append((now, seq))
     while len(st.seq_times) > 2 and now - st.seq_times[1][0] >= RATE_WINDOW_S:
         st.seq_times.popleft()
@@ -249,7 +309,7 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
                  history=[list(h) for h in st.history], trades_per_s=tps,
                  strategies=strategies, invariants=checked,
                  now_ns=time.clock_gettime_ns(time.CLOCK_MONOTONIC),
-                 refresh_hz=round(1.0 / interval_s, 1) if interval_s > 0 else 0.0)
+                 refresh_hz=round(1.0 / interval_s, 1) if interval_s > 0 else 0.0, books=books)
 
 
 def watch_command(path: str, out: IO[str], interval_s: float = 0.25, once: bool = False,
@@ -259,7 +319,7 @@ def watch_command(path: str, out: IO[str], interval_s: float = 0.25, once: bool 
         raise BadInput(f"--interval: expected a positive number of seconds, got {interval_s}")
     ex = Exchange.open(path, writable=False)
     tty = is_tty(out) and not once
-    st = _State()
+    st = _State(ladders={c: ladder(ex, c) for c in ex.geo.books})
     strategies = _strategies(path)
     start = time.monotonic()
     next_tick = start
