@@ -571,13 +571,19 @@ static void extra(int64_t c, const struct result *res)
         put(wi(&cu->volume_units), ld(&cu->volume_units) + res->filled * lot);
         put(wi(&cu->volume_cash), ld(&cu->volume_cash) + res->cash);
     }
-    /* The currency's mirror of the book. */
+    /* The currency's mirror of the book: only what changed, as every word written is
+     * journaled. */
     int64_t bid = get(HF(b, best_bid)), ask = get(HF(b, best_ask));
-    put(wi(&cu->best_bid), bid);
-    put(wi(&cu->best_ask), ask);
-    put(wi(&cu->bid_price), bid == NIL ? 0 : b->pb + bid * b->ps);
-    put(wi(&cu->ask_price), ask == NIL ? 0 : b->pb + ask * b->ps);
-    put(wi(&cu->book_live), get(HF(b, live)));
+    if (bid != ld(&cu->best_bid)) {
+        put(wi(&cu->best_bid), bid);
+        put(wi(&cu->bid_price), bid == NIL ? 0 : b->pb + bid * b->ps);
+    }
+    if (ask != ld(&cu->best_ask)) {
+        put(wi(&cu->best_ask), ask);
+        put(wi(&cu->ask_price), ask == NIL ? 0 : b->pb + ask * b->ps);
+    }
+    if (has(HF(b, live)))
+        put(wi(&cu->book_live), get(HF(b, live)));
     if (d_rcash)
         put(wi(&cu->book_reserved_cash), ld(&cu->book_reserved_cash) + d_rcash);
     if (d_runits)

@@ -74,6 +74,28 @@ def test_c_and_python_trade_the_same_books_in_parallel(
 
 # ---------------------------------------------------------------------- killed
 
+def _entries(ex: Exchange, c: int) -> list[tuple[int, int]]:
+    """The (word, pre-image) pairs of the transaction in flight on ``c``'s book."""
+    b = ex.book(c)
+    first = b.base + b.geo.journal_first_entry
+    stride = b.geo.entry_words
+    return [(int(ex.q[first + k * stride]), int(ex.q[first + k * stride + 1]))
+            for k in range(b.journal_state())]
+
+
+def _python_journal(path: str) -> list[tuple[int, int]]:
+    """The journal of the sweep sent by Python as writer 0, read halfway through its
+    stores."""
+    seen: list[tuple[int, int]] = []
+    with Exchange.open(path) as ex:
+        wr = Writer(ex, 0)
+        wr.desk.set_pause(lambda: seen.extend(_entries(ex, EUR)))
+        assert len(wr.market(0, EUR, BUY, 30).fills) == 6
+        wr.close()
+    assert seen
+    return seen
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("sync", ["per_currency", "global", "ofd"])
 def test_a_c_trader_killed_mid_match_is_rolled_back_by_the_next_python_holder(
@@ -83,6 +105,8 @@ def test_a_c_trader_killed_mid_match_is_rolled_back_by_the_next_python_holder(
         stage(ex)
     shutil.copytree(tmp_path / "run", tmp_path / "ref")
     ref = str(tmp_path / "ref" / L.EXCHANGE_FILE)
+    shutil.copytree(tmp_path / "run", tmp_path / "py")
+    py_journal = _python_journal(str(tmp_path / "py" / L.EXCHANGE_FILE))
     me = ("--writer", "0", "--account", "0")
     sweep = ("--market", "buy EUR 30")  # six makers of four accounts over three levels
     with Exchange.open(path) as ex:
@@ -103,6 +127,8 @@ def test_a_c_trader_killed_mid_match_is_rolled_back_by_the_next_python_holder(
     with Exchange.open(path) as ex:
         b = ex.book(EUR)
         assert b.journal_state() == n > 6 * 10
+        # The words and pre-images Python journals for the same order, in any order.
+        assert sorted(_entries(ex, EUR)) == sorted(py_journal)
         found = check_book(ex.q, b.base)
         assert found["journal_idle"]
         # The next holder of the lock, a Python writer, rolls it back before its own order.
