@@ -2,9 +2,9 @@
  * trader.c: a C trader on the mmap exchange file, speaking the protocol of sim/core/transaction.py.
  *
  *   trader FILE [--writer W --account A] [--random COUNT | --book-orders COUNT] [--seed S]
- *          [--cash UNITS] [--max-qty UNITS]
- *          [--limit 'buy|sell CODE QTY @ RATE [ioc|post]'] [--market 'buy|sell CODE QTY']
- *          [--cancel 'ID [CODE]']
+ *          [--cash UNITS] [--holdings UNITS] [--max-qty UNITS]
+ *          [--limit 'buy|sell CODE QTY @ PRICE [ioc|post-only]'] [--market 'buy|sell CODE QTY']
+ *          [--cancel '[CODE] ID']
  *
  * The file is validated from its header bytes (pread) before anything is mapped. The
  * program is one writer (a process that trades: journal, ledger ring, running totals)
@@ -13,7 +13,7 @@
  * like sim.core.claims.join. --random trades on the pools, --book-orders on the limit
  * order books (book.c); --limit, --market and --cancel send one order each. Without any
  * of them it reads commands (buy CODE QTY, sell CODE QTY, limit ..., market ...,
- * cancel ID [CODE], orders, book CODE, balance, rates, help, quit) from stdin.
+ * cancel [CODE] ID, orders, book CODE, balance, rates, help, quit) from stdin.
  *
  * Every store to the mapping goes through st()/std_() (trader.h): a relaxed atomic store
  * followed by a compiler barrier, so the compiler emits the stores in program order.
@@ -704,8 +704,9 @@ void heartbeat(void)
 /* ------------------------------------------------------------------ joining */
 
 /* Exchange.activate_writer and Exchange.fund: a fresh writer of kind C and one account
- * funded with cash only, added to the writer's totals; status ACTIVE last. */
-static void fund(struct mmx_writer *w, struct mmx_account *a, int64_t cash)
+ * funded with cash and the same holdings of every currency, added to the writer's totals;
+ * status ACTIVE last. */
+static void fund(struct mmx_writer *w, struct mmx_account *a, int64_t cash, int64_t hold)
 {
     st(&w->kind, MMX_KIND_C);
     st(&w->pid, (int64_t)getpid());
@@ -717,8 +718,11 @@ static void fund(struct mmx_writer *w, struct mmx_account *a, int64_t cash)
     st(&a->cash, cash);
     st(&a->init_cash, cash);
     for (int c = 0; c < MMX_MAX_CURRENCIES; c++) {
-        st(&a->holdings[c], 0);
-        st(&a->init_holdings[c], 0);
+        int64_t h = c < T.nc ? hold : 0;
+        st(&a->holdings[c], h);
+        st(&a->init_holdings[c], h);
+        st(&w->tot_holdings[c], ld(&w->tot_holdings[c]) + h);
+        st(&w->init_tot_holdings[c], ld(&w->init_tot_holdings[c]) + h);
     }
     st(&w->tot_cash, ld(&w->tot_cash) + cash);
     st(&w->init_tot_cash, ld(&w->init_tot_cash) + cash);
@@ -728,7 +732,7 @@ static void fund(struct mmx_writer *w, struct mmx_account *a, int64_t cash)
 
 /* sim.core.claims.join: registry mutex, then every currency lock, currency 0's version
  * odd, fund, version even, release. */
-static void join(int64_t cash)
+static void join(int64_t cash, int64_t hold)
 {
     lock_registry();
     int64_t w = -1, acct = -1;
@@ -747,21 +751,24 @@ static void join(int64_t cash)
     if (acct < 0)
         fail(EXIT_BAD, "%s: all %" PRId64 " accounts are taken; joiners get the accounts a "
              "scenario keeps free: give it a larger spare_slots", T.path, T.na);
-    (void)lock_all();
+    if (lock_all()) {
+        for (int64_t c = 0; c < T.nc; c++)
+            T.n_rolled_back += recover_currency(c);
+    }
     T.writer = w;
     T.account = acct;
     int64_t *v = &T.cur[0].version;
     st(v, ld(v) + 1);
-    fund(writer_rec(w), account_rec(acct), cash);
+    fund(writer_rec(w), account_rec(acct), cash, hold);
     st(v, ld(v) + 1);
     unlock_all();
     unlock_registry();
 }
 
-static void attach(int64_t writer, int64_t acct, bool claim, int64_t cash)
+static void attach(int64_t writer, int64_t acct, bool claim, int64_t cash, int64_t hold)
 {
     if (claim) {
-        join(cash);
+        join(cash, hold);
     } else {
         if (writer >= T.nw)
             fail(EXIT_BAD, "%s: writer %" PRId64 " out of range: the file has %" PRId64
@@ -1126,8 +1133,30 @@ void print_currencies(void)
         printf("%s%s", c ? " " : "", T.names[c]);
 }
 
-static void command(char *line)
+/* The commands this file takes: the pools', the books', and the rest. */
+static const char *help_text(void)
 {
+    static char text[sizeof "commands: " HELP_POOLS HELP_BOOKS HELP_ALWAYS];
+    bool pools = T.book_mask != ((int64_t)1 << T.nc) - 1, books = T.book_mask != 0;
+    snprintf(text, sizeof text, "commands: %s%s%s", pools ? HELP_POOLS : "",
+             books ? HELP_BOOKS : "", HELP_ALWAYS);
+    return text;
+}
+
+static void command(const char *raw)
+{
+    /* "@" is a word of its own even when written against the price, as in sim trade. */
+    char line[3 * LINE_MAX_LEN];
+    size_t k = 0;
+    for (const char *p = raw; *p && k + 4 < sizeof line; p++) {
+        if (*p == '@') {
+            memcpy(line + k, " @ ", 3);
+            k += 3;
+        } else {
+            line[k++] = *p;
+        }
+    }
+    line[k] = '\0';
     char *save = NULL, *words[8];
     int n = 0;
     for (char *w = strtok_r(line, " \t\r\n\v\f", &save); w != NULL;
@@ -1144,13 +1173,14 @@ static void command(char *line)
     char m1[64], m2[64];
     heartbeat();
     if (strcmp(cmd, "help") == 0) {
-        puts(T.book_mask ? HELP_BOOK : HELP);
+        puts(help_text());
+    } else if (strcmp(cmd, "balance") == 0 && T.book_mask) {
+        book_balance();
     } else if (strcmp(cmd, "balance") == 0) {
         printf("cash %s", money(ld(&T.acc->cash), m1, sizeof m1));
         for (int64_t c = 0; c < T.nc; c++)
             printf("  %s %s", T.names[c], money(ld(&T.acc->holdings[c]), m1, sizeof m1));
         putchar('\n');
-        book_balance();
     } else if (strcmp(cmd, "rates") == 0) {
         for (int64_t c = 0; c < T.nc; c++) {
             if (is_book(c))
@@ -1163,7 +1193,7 @@ static void command(char *line)
     } else if (book_command(cmd, words, n)) {
         /* an order on a book, or a look at one */
     } else if (strcmp(cmd, "buy") != 0 && strcmp(cmd, "sell") != 0) {
-        printf("error: unknown command '%s'; %s\n", words[0], T.book_mask ? HELP_BOOK : HELP);
+        printf("error: unknown command '%s'; %s\n", words[0], help_text());
     } else if (n != 3) {
         printf("error: expected '%s CODE QTY', e.g. '%s %s 10'\n", cmd, cmd, T.names[0]);
     } else {
@@ -1177,8 +1207,8 @@ static void command(char *line)
             print_currencies();
             putchar('\n');
         } else if (is_book(c)) {
-            printf("error: %s trades on a book: use 'limit %s %s QTY @ RATE' or "
-                   "'market %s %s QTY'\n", T.names[c], cmd, T.names[c], cmd, T.names[c]);
+            printf("error: %s trades on a limit order book: use 'market %s %s QTY' or "
+                   "'limit %s %s QTY @ PRICE'\n", T.names[c], cmd, T.names[c], cmd, T.names[c]);
         } else if ((why = parse_amount(words[2], T.scale, false, &qty)) != NULL) {
             printf("error: amount '%s' %s\n", words[2], why);
         } else {
@@ -1203,8 +1233,13 @@ static void interactive(bool claimed)
     printf("%s %s as writer %" PRId64 " with account %" PRId64 " and %s cash; currencies ",
            claimed ? "joined" : "attached to", T.path, T.writer, T.account,
            money(ld(&T.acc->cash), m, sizeof m));
-    print_currencies();
-    printf("\n%s\n", T.book_mask ? HELP_BOOK : HELP);
+    if (T.book_mask) { /* as sim trade names them */
+        for (int64_t c = 0; c < T.nc; c++)
+            printf("%s%s (%s)", c ? " " : "", T.names[c], is_book(c) ? "book" : "pool");
+    } else {
+        print_currencies();
+    }
+    printf("\n%s\n", help_text());
     bool prompt = isatty(STDIN_FILENO);
     for (;;) {
         if (prompt)
@@ -1229,6 +1264,8 @@ static void interactive(bool claimed)
     }
     if (ferror(stdin) && !stop_requested)
         fail(EXIT_BAD, "stdin: %s", strerror(errno));
+    if (T.book_mask)
+        book_left_note();
 }
 
 uint64_t splitmix64(uint64_t *s)
@@ -1307,9 +1344,9 @@ static void __attribute__((noreturn)) usage(const char *why)
     if (why != NULL)
         fprintf(stderr, "trader: %s\n", why);
     fputs("usage: trader FILE [--writer W --account A] [--random COUNT | --book-orders COUNT]\n"
-          "              [--seed S] [--cash UNITS] [--max-qty UNITS]\n"
-          "              [--limit 'buy|sell CODE QTY @ RATE [ioc|post]'] "
-          "[--market 'buy|sell CODE QTY'] [--cancel 'ID [CODE]']\n"
+          "              [--seed S] [--cash UNITS] [--holdings UNITS] [--max-qty UNITS]\n"
+          "              [--limit 'buy|sell CODE QTY @ PRICE [ioc|post-only]'] "
+          "[--market 'buy|sell CODE QTY'] [--cancel '[CODE] ID']\n"
           "  FILE            an exchange file created by the coordinator (sim run)\n"
           "  --writer W      trade as writer W, funded by the coordinator (default: claim a "
           "free writer)\n"
@@ -1325,6 +1362,7 @@ static void __attribute__((noreturn)) usage(const char *why)
           "then exit\n"
           "  --seed S        seed of the random orders (default: the account number)\n"
           "  --cash UNITS    cash of a claimed account (default 1000)\n"
+          "  --holdings UNITS  units of every currency of a claimed account (default 0)\n"
           "  --max-qty UNITS largest random order, in units (default 10)\n", stderr);
     exit(EXIT_BAD);
 }
@@ -1345,7 +1383,7 @@ static int64_t parse_count(const char *opt, const char *text, int64_t max)
 
 int main(int argc, char **argv)
 {
-    const char *cash_text = NULL, *max_text = NULL;
+    const char *cash_text = NULL, *max_text = NULL, *hold_text = NULL;
     int64_t writer = -1, acct = -1, count = -1, book_count = -1, pause_us = 0;
     /* one-shot orders, run in the order given: "limit buy EUR 10 @ 1.0950", ... */
     static char shots[16][LINE_MAX_LEN];
@@ -1365,7 +1403,8 @@ int main(int argc, char **argv)
             if (strcmp(name, "--help") == 0)
                 usage(NULL);
             static const char *const known[] = {"--writer", "--account", "--random", "--seed",
-                                                "--cash", "--max-qty", "--pause-in-txn-us",
+                                                "--cash", "--holdings", "--max-qty",
+                                                "--pause-in-txn-us",
                                                 "--book-orders", "--limit", "--market",
                                                 "--cancel"};
             bool is_known = false;
@@ -1410,6 +1449,8 @@ int main(int argc, char **argv)
                 have_seed = true;
             } else if (strcmp(name, "--cash") == 0) {
                 cash_text = val;
+            } else if (strcmp(name, "--holdings") == 0) {
+                hold_text = val;
             } else if (strcmp(name, "--max-qty") == 0) {
                 max_text = val;
             } else {
@@ -1425,8 +1466,9 @@ int main(int argc, char **argv)
         usage("missing FILE");
     if ((writer >= 0) != (acct >= 0))
         usage("--writer and --account go together");
-    if (writer >= 0 && cash_text != NULL)
-        usage("--cash funds a claimed account; --account was funded by the coordinator");
+    if (writer >= 0 && (cash_text != NULL || hold_text != NULL))
+        usage("--cash and --holdings fund a claimed account; --account was funded by the "
+              "coordinator");
     if ((count >= 0) + (book_count >= 0) + (n_shots > 0) > 1)
         usage("--random, --book-orders and one-shot orders (--limit, --market, --cancel) "
               "exclude each other");
@@ -1447,8 +1489,11 @@ int main(int argc, char **argv)
 
     int64_t cash = 1000 * T.scale, max_qty = 10 * T.scale;
     const char *why;
+    int64_t hold = 0;
     if (cash_text != NULL && (why = parse_amount(cash_text, T.scale, true, &cash)) != NULL)
         fail(EXIT_BAD, "--cash: amount '%s' %s", cash_text, why);
+    if (hold_text != NULL && (why = parse_amount(hold_text, T.scale, true, &hold)) != NULL)
+        fail(EXIT_BAD, "--holdings: amount '%s' %s", hold_text, why);
     if (max_text != NULL && (why = parse_amount(max_text, T.scale, false, &max_qty)) != NULL)
         fail(EXIT_BAD, "--max-qty: amount '%s' %s", max_text, why);
 
@@ -1466,7 +1511,7 @@ int main(int argc, char **argv)
         warn("%s: the run is over (run state %s): no orders sent", T.path,
              mmx_run_state_name(state));
     }
-    attach(writer, acct, writer < 0, cash);
+    attach(writer, acct, writer < 0, cash, hold);
     if (book_count >= 0) {
         book_random_mode(count, have_seed ? seed : (uint64_t)T.account, max_qty);
     } else if (count >= 0) {

@@ -25,12 +25,12 @@
 #define REJ_RANGE (-5)
 
 #define LINE_MAX_LEN 512
-/* The commands; a file with books offers the book's too. */
-#define HELP "commands: buy CODE QTY | sell CODE QTY | balance | rates | help | quit"
-#define HELP_BOOK                                                                           \
-    "commands: buy CODE QTY | sell CODE QTY | limit buy|sell CODE QTY @ RATE [ioc|post] | " \
-    "market buy|sell CODE QTY | cancel ID [CODE] | orders | book CODE | balance | rates | "  \
-    "help | quit"
+/* The commands a file takes, as sim trade's help_text says them. */
+#define HELP_POOLS "buy CODE QTY | sell CODE QTY | "
+#define HELP_BOOKS                                                                          \
+    "limit buy|sell CODE QTY @ PRICE [ioc|post-only] | market buy|sell CODE QTY | "        \
+    "cancel [CODE] ID | orders | book CODE [LEVELS] | "
+#define HELP_ALWAYS "balance | rates | help | quit"
 
 /* ------------------------------------------------------------------ mapped stores */
 
@@ -124,6 +124,7 @@ int book_recover(int64_t c);
 bool book_command(const char *cmd, char **words, int n);
 void book_balance(void);
 void book_rate(int64_t c, const char *sep);
+void book_left_note(void);
 void book_abandon(void);
 void book_random_mode(int64_t count, uint64_t seed, int64_t max_qty);
 

@@ -96,11 +96,12 @@ def run_c(trader: Path, *args: str, stdin: str = "", timeout: float = 30
 
 
 def stage(ex: Exchange) -> None:
-    """Resting orders of accounts of writers 1 and 2 on both books, at several ticks."""
+    """Resting orders of six accounts of writers 1 and 2 on both books, at several ticks."""
     writers = {w: Writer(ex, w) for w in (1, 2)}
+    hosts = [int(w) for w in ex.accounts()["writer"]]
     try:
-        for k, a in enumerate((1, 2, 4, 5, 7, 8)):
-            wr = writers[HOSTS[a]]
+        for k, a in enumerate([a for a, w in enumerate(hosts) if w in writers][:6]):
+            wr = writers[hosts[a]]
             assert wr.limit(a, EUR, SELL, 101 + k % 3, 2 + k).rested
             assert wr.limit(a, EUR, BUY, 99 - k % 3, 1 + k).rested
             assert wr.limit(a, GBP, SELL, 102 + k % 2, 3 + k).rested

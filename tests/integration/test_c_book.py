@@ -9,6 +9,8 @@ that meet full books and the fill cap. A corrupt book is refused in one line.
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -18,10 +20,11 @@ import numpy as np
 import pytest
 
 from sim.core import layout as L
-from sim.core.book_layout import BUY, IOC, LEVEL, POST_ONLY, SELL, BookGeometry
+from sim.core.book_layout import BUY, IOC, LEVEL, POST_ONLY, BookGeometry
 from sim.core.book_result import REJ_CROSS, REJ_FULL, REJ_FUNDS
 from sim.core.exchange import Exchange, Funding
 from sim.core.transaction import Writer
+from sim.tools.trade import trade_session
 from tests.integration.c_book_files import (
     CASH,
     CURRENCIES,
@@ -43,78 +46,78 @@ from tests.integration.c_book_files import (
 __all__: list[str] = []
 
 
-# ---------------------------------------------------------------------- same bytes
+# ---------------------------------------------------------------------- as sim trade
 
-# (C command, the Python call: kind, currency, side, lots, tick, time in force). Against the
-# staged book: fills over several levels, a post-only that would cross, self-trades (an IOC
-# buy through the account's own ask, a market buy sweeping GBP and the budget cutting it),
-# rejections for funds and quantity, orders that rest.
+# Against the staged books: fills over several levels, a post-only that would cross,
+# self-trades (an IOC buy through the account's own ask, a market buy sweeping GBP until
+# the budget cuts it), rejections for funds, orders that rest, and every kind of bad input.
 SCRIPT: Final = [
-    ("limit buy EUR 10 @ 1.0960", ("limit", EUR, BUY, 10, 110, 0)),
-    ("market sell EUR 5", ("market", EUR, SELL, 5, -1, 0)),
-    ("limit sell EUR 3 @ 1.0990", ("limit", EUR, SELL, 3, 140, 0)),
-    ("limit buy EUR 2 @ 1.0990 post", ("limit", EUR, BUY, 2, 140, POST_ONLY)),
-    ("limit buy EUR 20 @ 1.0990 ioc", ("limit", EUR, BUY, 20, 140, IOC)),
-    ("limit sell EUR 4 @ 1.0970", ("limit", EUR, SELL, 4, 120, 0)),
-    ("limit buy EUR 1 @ 1.0900", ("limit", EUR, BUY, 1, 50, 0)),
-    ("limit sell GBP 0.5 @ 1.2800", ("limit", GBP, SELL, 5, 110, 0)),
-    ("market buy GBP 4000", ("market", GBP, BUY, 40_000, -1, 0)),
-    ("limit buy GBP 1.2 @ 1.1800 gtc", ("limit", GBP, BUY, 12, 10, 0)),
-    ("market sell EUR 100000", ("market", EUR, SELL, 100_000, -1, 0)),
-    ("limit sell EUR 1 @ 1.0850", ("limit", EUR, SELL, 1, 0, 0)),
+    "limit buy EUR 10 @ 1.0960", "market sell EUR 5", "limit sell EUR 3 @1.0990",
+    "limit buy EUR 2 @ 1.0990 post-only", "limit buy EUR 20 @ 1.0990 IOC",
+    "limit sell EUR 4 @ 1.0970", "limit buy EUR 1 @ 1.0900", "limit sell GBP 0.5 @ 1.2800",
+    "market buy GBP 4000", "limit buy GBP 1.2 @ 1.1800", "market sell EUR 100000",
+    "limit sell EUR 1 @ 1.0850", "limit buy eur 1 @ 1.09", "balance", "rates",
+    "limit buy EUR 0 @ 1.0950", "limit buy EUR 0.5 @ 1.0950", "limit buy EUR 1 @ 1.09505",
+    "limit buy EUR 1 @ 5", "limit buy EUR 1 @ 0.5", "limit buy EUR 1 @ abc",
+    "limit buy EUR 1 @ -1", "limit buy EUR 1 @ 1.0950 fok", "limit hold EUR 1 @ 1.0950",
+    "limit buy EUR 1 1.0950", "market buy EUR", "market buy XYZ 1", "market buy USD 1",
+    "buy EUR 1", "buy USD 10", "sell USD 2.5", "book USD", "book EUR 0", "cancel",
+    "cancel 999", "cancel abc", "cancel XYZ 1", "cancel USD 1", "frobnicate", "help",
 ]
 
 
+def _session(path: str, script: list[str]) -> list[str]:
+    """sim trade's answers to ``script``, one session joined with 1000 cash and 100 units."""
+    out = io.StringIO()
+    assert trade_session(path, io.StringIO("".join(f"{x}\n" for x in script)), out,
+                         cash=1000, holdings=100) == 0
+    return out.getvalue().splitlines()
+
+
 @pytest.mark.timeout(60)
-def test_c_and_python_book_orders_leave_the_same_bytes(c_trader: Path, tmp_path: Path) -> None:
-    c_path = make_exchange(tmp_path / "c")
+def test_c_and_sim_trade_answer_alike_and_leave_the_same_bytes(c_trader: Path,
+                                                               tmp_path: Path) -> None:
+    c_path = make_exchange(tmp_path / "c", spare=True)
     with Exchange.open(c_path) as ex:
         stage(ex)
+    for copy in ("py", "ids"):
+        shutil.copytree(tmp_path / "c", tmp_path / copy)
     py_path = str(tmp_path / "py" / L.EXCHANGE_FILE)
-    shutil.copytree(tmp_path / "c", tmp_path / "py")
-    with Exchange.open(py_path) as ex:
-        wr = Writer(ex, 0)
-        placed: dict[int, int] = {}
-        fills = 0
-        for _, (kind, c, side, lots, tick, tif) in SCRIPT:
-            res = (wr.limit(0, c, side, tick, lots, tif) if kind == "limit"
-                   else wr.market(0, c, side, lots))
-            fills += len(res.fills)
-            if res.rested:
-                placed[res.order_id] = c
-        assert fills > 15 and len(placed) == 5
-        live = [oid for oid, c in placed.items() if ex.book(c).order(oid) is not None]
-        assert len(live) == 3
-        cancels = [(live[0], EUR), (live[-1], GBP), (live[0], EUR), (999, GBP)]
-        for oid, c in cancels:
-            wr.cancel(0, c, oid)
-        wr.close()
-        ex.q[ex.wword(0, "status")] = L.SLOT_DONE
-    script = "".join(f"{cmd}\n" for cmd, _ in SCRIPT)
-    script += "".join(f"cancel {oid} {('EUR', 'USD', 'GBP')[c]}\n" for oid, c in cancels)
-    script += ("orders\nbook EUR\nbook GBP\nbalance\nlimit sell EUR 1 @ 5\nbook USD\n"
-               "limit buy EUR 0 @ 1.0950\nrates\n")
-    out = run_c(c_trader, c_path, "--writer", "0", "--account", "0", stdin=script)
+    # The ids the orders rest under, to cancel them: the same in every copy.
+    first = _session(str(tmp_path / "ids" / L.EXCHANGE_FILE), SCRIPT)
+    ids = [m for line in first for m in re.findall(r" as order (\d+)", line)]
+    assert len(ids) >= 5
+    script = [*SCRIPT, f"cancel GBP {ids[1]}", f"cancel eur {ids[1]}",
+              *(f"cancel {i}" for i in ids), "orders", "book EUR 3", "balance"]
+    want = _session(py_path, script)
+    out = run_c(c_trader, c_path, "--cash", "1000", "--holdings", "100",
+                stdin="".join(f"{x}\n" for x in script))
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
-    text = out.stdout
-    assert "rejected: limit order: post-only order would cross" in text
-    assert "error: amount '0' must be a positive number" in text
-    assert "rejected: market order: cash or units not available" in text
-    assert f"cancelled order {live[0]}: 4.0000 EUR released" in text
-    assert text.count("rejected: cancel") == 2
-    assert f"order {live[1]}: buy 1.0000 EUR @ 1.0900" in text
-    assert "\n  EUR book: reserved cash 1.0900, reserved EUR 0.0000, due cash 0.0000\n" in text
-    assert "error: rate '5' is not on the ladder of EUR: 1.0850 to 1.1049 in steps of " \
-           "0.0001" in text
-    assert "error: USD trades on a pool" in text
-    assert text.endswith("EUR 1.0948 (bid 1.0948, ask none)  USD 1.0000  GBP 1.2800 (bid "
-                         "1.267, ask none)\n")
+    got = out.stdout.replace(c_path, "FILE").splitlines()
+    want = [line.replace(py_path, "FILE") for line in want]
+    # Line by line, but for the tables of orders and book, which each prints its own way.
+    tables = script.index("orders")
+    head = 2 + tables
+    for g, w in zip(got[:head], want[:head], strict=True):
+        assert g == w
+    # The balances, and what stays resting at the end.
+    for lines in (got, want):
+        assert lines[-1].startswith("cash ") or "still rest" in lines[-1]
+    assert [x for x in got if x.startswith("cash ") or "still rest" in x] == [
+        x for x in want if x.startswith("cash ") or "still rest" in x]
+    text = "\n".join(got)
+    assert "rejected: limit buy 2.0000 EUR @ 1.0990 post-only: post-only order would cross" \
+        in text
+    assert "in 7 fills (" in text and "(no more sellers, or the cash ran out)" in text
+    assert text.count("cancelled order ") == 4 and text.count("rejected: cancel") == 5
     with Exchange.open(c_path) as a, Exchange.open(py_path) as b:
-        assert scratch_masked(a) == scratch_masked(b)
-        n = int(a.q[a.wword(0, "log_count")])
-        assert n == int(b.q[b.wword(0, "log_count")]) > 20
-    assert without_time(rows_of(c_path, 0)) == without_time(rows_of(py_path, 0))
+        w = a.q[a.aword(7, "writer")]
+        assert w == 3 and int(a.q[a.wword(3, "kind")]) == L.KIND_C
+        b.q[b.wword(3, "kind")] = L.KIND_C
+        assert scratch_masked(a, (3,)) == scratch_masked(b, (3,))
+        assert int(a.q[a.wword(3, "log_count")]) > 20
+    assert without_time(rows_of(c_path, 3)) == without_time(rows_of(py_path, 3))
 
 
 def _rate(price: int, lot: int) -> str:
@@ -164,7 +167,7 @@ def test_random_orders_on_small_books_leave_the_same_bytes(c_trader: Path, tmp_p
                 if ex.book(c).order(oid) is None:
                     continue  # filled meanwhile: the C trader would refuse it before a book
                 res = wr.cancel(0, c, oid)
-                commands.append(f"cancel {oid} {names[c]}")
+                commands.append(f"cancel {names[c]} {oid}")
             elif r < 0.4:
                 res = wr.market(0, c, side, lots)
                 commands.append(f"market {word} {names[c]} {_units(lots, b.lot)}")
@@ -173,7 +176,7 @@ def test_random_orders_on_small_books_leave_the_same_bytes(c_trader: Path, tmp_p
                 tif = int(rng.choice([0, 0, 0, IOC, POST_ONLY]))
                 res = wr.limit(0, c, side, tick, lots, tif)
                 commands.append(f"limit {word} {names[c]} {_units(lots, b.lot)} @ "
-                                f"{_rate(b.price(tick), b.lot)} {('gtc', 'ioc', 'post')[tif]}")
+                                f"{_rate(b.price(tick), b.lot)}{('', ' ioc', ' post-only')[tif]}")
                 if res.rested:
                     mine.append((c, res.order_id))
             outcomes["fills"] += len(res.fills)
@@ -233,29 +236,30 @@ def test_one_shot_orders_and_their_refusals(c_trader: Path, tmp_path: Path) -> N
     path = make_exchange(tmp_path / "books")
     me = ("--writer", "0", "--account", "0")
     out = run_c(c_trader, path, *me, "--limit", "buy EUR 2 @ 1.0900", "--limit",
-                "sell GBP 0.3 @ 1.3000 post", "--market", "sell EUR 1")
+                "sell GBP 0.3 @ 1.3000 post-only", "--market", "sell EUR 1")
     assert out.returncode == 0 and out.stderr == "", out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("nothing filled; order ") and lines[0].endswith(
-        " rests 2.0000 EUR at 1.0900")
-    assert lines[1].endswith(" rests 0.3000 GBP at 1.300")
-    assert lines[2] == "sold 1.0000 EUR for 1.0900 in 1 fill(s) (last at 1.0900)"
-    oid = lines[0].split()[3]
-    assert lines[1].split()[3] == oid  # ids are per book: the first record of each
+    oid = lines[0].rsplit(" ", 1)[1]
+    assert lines == [
+        f"limit buy 2.0000 EUR @ 1.0900: rested 2.0000 @ 1.0900 as order {oid}",
+        # ids are per book: the first record of each has the same id
+        f"limit sell 0.3000 GBP @ 1.300 post-only: rested 0.3000 @ 1.300 as order {oid}",
+        "market sell 1.0000 EUR: sold 1.0000 EUR for 1.0900 in 1 fill (1.0000 @ 1.0900)"]
     with Exchange.open(path) as ex:  # a writer is done when its process ends: reopen it
         ex.q[ex.wword(0, "status")] = L.SLOT_ACTIVE
-    out = run_c(c_trader, path, *me, "--cancel", oid, "--cancel", f"{oid} eur",
-                "--cancel", f"{oid} EUR", "--cancel", oid, "--cancel", oid)
+    out = run_c(c_trader, path, *me, "--cancel", oid, "--cancel", f"eur {oid}",
+                "--cancel", f"EUR {oid}", "--cancel", oid, "--cancel", oid)
     assert out.stdout == (
-        f"error: order {oid} rests on several books: EUR GBP; say which, e.g. 'cancel {oid} "
-        "EUR'\n"
-        f"cancelled order {oid}: 1.0000 EUR released\n"
+        f"error: order {oid} rests on several books (EUR GBP): say which, e.g. 'cancel EUR "
+        f"{oid}'\n"
+        f"cancelled order {oid}: buy 1.0000 EUR @ 1.0900; 1.0900 cash released\n"
         f"rejected: cancel {oid}: no such live order of this account\n"
-        f"cancelled order {oid}: 0.3000 GBP released\n"
+        f"cancelled order {oid}: sell 0.3000 GBP @ 1.300; 0.3000 GBP released\n"
         f"rejected: cancel {oid}: no such live order of this account\n")
     with Exchange.open(path) as ex:
-        # Sent to a book, a refused cancel is that book's count; sent nowhere, no book's.
-        assert [ex.book(c).counter("rej_cancel") for c in (EUR, GBP)] == [1, 0]
+        # A cancel of no live order of the account is refused before any book, as sim
+        # trade does.
+        assert [ex.book(c).counter("rej_cancel") for c in (EUR, GBP)] == [0, 0]
         assert ex.book(EUR).counter("live") == ex.book(GBP).counter("live") == 0
         assert int(ex.q[ex.aword(0, "rejected")]) == 0
     bad = run_c(c_trader, path, *me, "--limit", "buy EUR 1 @ 1.09", "--random", "5")

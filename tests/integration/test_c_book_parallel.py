@@ -140,8 +140,9 @@ def test_a_c_trader_killed_mid_match_is_rolled_back_by_the_next_python_holder(
         assert b.journal_state() == 0
     out = run_c(c_trader, path, *me, *sweep)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.endswith("bought 27.0000 EUR for 29.5708 in 6 fill(s) (last at "
-                               "1.0953); 3.0000 dropped\n"), out.stdout
+    assert out.stdout == ("market buy 30.0000 EUR: bought 27.0000 EUR for 29.5708 in 6 fills "
+                          "(7.0000 @ 1.0951, 9.0000 @ 1.0952, 11.0000 @ 1.0953); dropped 3.0000 "
+                          "(no more sellers, or the cash ran out)\n"), out.stdout
     # The same orders without the kill.
     with Exchange.open(ref) as ex:
         wr = Writer(ex, 1)
