@@ -20,7 +20,7 @@ from sim.core import book_result as BR
 from sim.core import layout as L
 from sim.core.exchange import MAX_ACCOUNTS, MAX_RING_ROWS, MAX_WRITERS
 
-__all__ = ["STRUCT_NAMES", "render"]
+__all__ = ["STRUCT_NAMES", "book_constants", "render"]
 
 #: C struct name of each record; ``Currency`` keeps the name of the original program.
 STRUCT_NAMES: Final = {
