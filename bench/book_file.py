@@ -52,6 +52,7 @@ class FileRun:
     books: int
     orders: int
     seconds: float
+    cpu_seconds: float
     fills: int
     rejected: int
 
@@ -90,7 +91,7 @@ def _trade(path: str, p: int, books: int, n: int, seed: int, wfd: int) -> None:
         pick = rng.random(n).tolist()
         placed: list[list[tuple[int, int]]] = [[] for _ in range(books)]
         fills = rejected = sent = 0
-        t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
+        t0, c0 = time.clock_gettime(time.CLOCK_MONOTONIC), time.process_time()
         for i in range(n):
             c = which[i]
             k = kind[i]
@@ -113,8 +114,8 @@ def _trade(path: str, p: int, books: int, n: int, seed: int, wfd: int) -> None:
             sent += 1
             fills += len(r.fills)
             rejected += r.status != OK
-        t1 = time.clock_gettime(time.CLOCK_MONOTONIC)
-        os.write(wfd, f"{sent} {t0} {t1} {fills} {rejected}\n".encode())
+        t1, c1 = time.clock_gettime(time.CLOCK_MONOTONIC), time.process_time()
+        os.write(wfd, f"{sent} {t0} {t1} {fills} {rejected} {c1 - c0}\n".encode())
     finally:
         w.close()
         ex.close()
@@ -176,8 +177,8 @@ def run(procs: int, books: int, orders: int, seed: int = 1, *, capacity: int = 1
         _verify(path)
     sent = sum(int(r[0]) for r in rows)
     seconds = max(float(r[2]) for r in rows) - min(float(r[1]) for r in rows)
-    return FileRun(procs, books, sent, seconds, sum(int(r[3]) for r in rows),
-                   sum(int(r[4]) for r in rows))
+    return FileRun(procs, books, sent, seconds, max(float(r[5]) for r in rows),
+                   sum(int(r[3]) for r in rows), sum(int(r[4]) for r in rows))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -303,9 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Throughput of the harness per sync policy and N, against Manager() and "
-                    "SQLite baselines; monitor overhead; peak RSS; target verdicts.")
+                    "SQLite baselines; monitor overhead; peak RSS; the order book beside "
+                    "PAMS; target verdicts.")
     p.add_argument("--quick", action="store_true",
-                   help="short matrix (N 1, 2, 4 on 4 currencies, 0.5 s runs): ~2 minutes")
+                   help="short matrix (N 1, 2, 4 on 4 currencies, 0.5 s runs): ~2 minutes; "
+                        "one run per case in the book series")
     p.add_argument("--long", action="store_true",
                    help="also a 60 s run, for the peak RSS growth target")
     p.add_argument("--population", action="store_true",
@@ -313,15 +315,49 @@ def main(argv: list[str] | None = None) -> int:
                         "without the matrix or the sweeps")
     p.add_argument("--out", type=Path, default=RESULTS,
                    help=f"results folder (default {RESULTS})")
-    p.add_argument("--series", choices=("all", "matrix", "sweeps"), default="all",
-                   help="the throughput matrix, the sweep runner and tables, or both")
+    p.add_argument("--series", choices=("all", "matrix", "sweeps", "book"), default="all",
+                   help="the throughput matrix, the sweep runner and tables, the order "
+                        "book beside PAMS, or all three")
     args = p.parse_args(argv)
     status = 0
     if args.series in ("all", "matrix") or args.population:
         status = _matrix(args)
     if args.series in ("all", "sweeps") and status != 130 and not args.population:
         status = max(status, _sweeps(args.out))
+    if args.series in ("all", "book") and status != 130 and not args.population:
+        status = max(status, _book(args.out, args.quick))
     return status
+
+
+def _book(folder: Path, quick: bool) -> int:
+    from .book_report import render
+    from .pams_side import PAMS_VERSION, run_series
+
+    print(f"bench: book series (our order book beside PAMS {PAMS_VERSION} in its own "
+          "virtualenv)", flush=True)
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    try:
+        res, errors = run_series(say, quick)
+    except KeyboardInterrupt:
+        print("bench: interrupted; nothing written", file=sys.stderr)
+        return 130
+    result = {"timestamp": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "machine": _machine_info(), **res, "errors": errors}
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = _stem(folder) + "-book"
+    text = render(result)
+    if errors:
+        text += "\nFailed runs (left out of the medians):\n" + "".join(
+            f"- {e}\n" for e in errors)
+    (folder / f"{stem}.md").write_text(text)
+    write_json(result, folder / f"{stem}.json")
+    print()
+    print(text)
+    print(f"written: {folder / stem}.md, .json")
+    return 1 if errors else 0
 
 
 def _sweeps(folder: Path) -> int:

@@ -178,6 +178,9 @@ class MonitorConfig(StrictModel):
                                                                  "(pools and writer totals)")
     audit_ms: PositiveFloat = Field(default=500.0,
                                     description="time between two audits of every account")
+    depth_ms: PositiveFloat = Field(default=100.0,
+                                    description="time between two reads of each book's top "
+                                                "levels (depth.parquet; books only)")
 
 
 class Faults(StrictModel):

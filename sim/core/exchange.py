@@ -273,12 +273,12 @@ class Exchange:
             cur[i]["inflight"] = L.NO_SLOT
             cur[i]["best_bid"] = cur[i]["best_ask"] = L.NO_SLOT
             if spec.book is None:
-                cur[i]["last_rate"] = spec.cash_reserve / spec.unit_reserve
-                cur[i]["fundamental"] = spec.cash_reserve / spec.unit_reserve
+                rate = spec.cash_reserve / spec.unit_reserve
+                cur[i]["last_rate"] = cur[i]["fundamental"] = cur[i]["init_rate"] = rate
                 continue
             cur[i]["market"] = L.MARKET_BOOK
             cur[i]["book_at"] = self.geo.book_at(i)
-            cur[i]["last_rate"] = cur[i]["fundamental"] = spec.book.rate
+            cur[i]["last_rate"] = cur[i]["fundamental"] = cur[i]["init_rate"] = spec.book.rate
         wri = self.writers(live=True)
         wri["j_account"] = L.NO_SLOT
         acc = self.accounts(live=True)

@@ -9,6 +9,13 @@ the sums of its accounts and that no account is negative (:func:`audit`); it run
 lower rate and at the end. The sums a snapshot needs are computed once, in numpy, and
 details are only formatted for an invariant that fails.
 
+In a file where some currency trades on a limit order book, conservation also counts what
+each book's mirror in its currency record holds (cash reserved by resting buys and due to
+makers, units reserved by resting sells), trade counts compare the currencies' ledger
+sequences with the writers' committed rows, and two more checks read the mirrors:
+``book_crossed`` and ``book_mirror`` (sim/core/book_checks.py). They need each book's
+ladder (``Ladders``); a pool-only file is checked exactly as before, at the same cost.
+
 ``screen`` does the same checks for a whole batch of snapshots at once, vectorised: it
 marks every snapshot that might violate something, never missing one (sums are exact in
 two 32-bit halves; a k compared in floating point that is not clearly larger is marked),
@@ -24,9 +31,16 @@ from typing import Any, Final
 import numpy as np
 
 from sim.core import layout as L
+from sim.core.book_checks import (
+    Ladders,
+    book_crossed,
+    book_mirror,
+    crossed_books,
+    wrong_mirrors,
+)
 
-__all__ = ["AUDIT_NAMES", "NAMES", "Facts", "Previous", "audit", "check_all", "remember",
-           "screen", "totals"]
+__all__ = ["AUDIT_NAMES", "BOOK_NAMES", "NAMES", "Facts", "Previous", "audit", "check_all",
+           "exact_total", "exact_totals", "remember", "screen", "totals"]
 
 _CUR_COUNTERS: Final = ("seq", "volume_units", "volume_cash")
 _SLOT_COUNTERS: Final = ("tot_trades",)
@@ -39,6 +53,8 @@ NAMES: Final = (
     "counters_monotone",
     "trade_counts_agree",
 )
+# Sample checks of a file with books, after NAMES.
+BOOK_NAMES: Final = ("book_crossed", "book_mirror")
 
 Table = np.ndarray[Any, np.dtype[np.void]]
 Ints = np.ndarray[Any, np.dtype[np.int64]]
@@ -58,13 +74,13 @@ def _exact_sum(x: Ints, axis: int) -> tuple[Ints, Ints]:
     return hi, lo & _LOW
 
 
-def _total(x: Ints) -> int:
+def exact_total(x: Ints) -> int:
     """The exact sum of a 1-d int64 array, as a Python int."""
     hi, lo = _exact_sum(x, 0)
     return int(hi) * 2**32 + int(lo)
 
 
-def _totals(x: Ints) -> list[int]:
+def exact_totals(x: Ints) -> list[int]:
     """Exact column sums of a 2-d int64 array, as Python ints."""
     hi, lo = _exact_sum(x, 0)
     return [h * 2**32 + low for h, low in zip(hi.tolist(), lo.tolist(), strict=True)]
@@ -82,21 +98,29 @@ class Previous:
 class Facts:
     """The sums and masks every invariant reads, computed once per snapshot."""
 
-    def __init__(self, cur: Table, acc: Table, scale: int = 1) -> None:
+    def __init__(self, cur: Table, acc: Table, scale: int = 1,
+                 ladders: Ladders | None = None) -> None:
         # ``acc`` is the writer table: each writer's running totals stand for its accounts.
         self.cur = cur
         self.acc = acc
         self.scale = scale
+        self.ladders = ladders
         self.nc = nc = len(cur)
         self.claimed = acc["status"] != L.SLOT_FREE
         a = acc[self.claimed]
         self.a = a
         # Python ints from exact sums: right whatever the magnitudes.
-        self.cash = _total(a["tot_cash"]) + _total(cur["cash_reserve"])
-        self.init_cash = _total(a["init_tot_cash"]) + _total(cur["init_cash_reserve"])
-        self.units = _totals(np.concatenate([a["tot_holdings"][:, :nc],
-                                             cur["unit_reserve"][None]]))
-        self.init_units = _totals(np.concatenate([a["init_tot_holdings"][:, :nc],
+        self.cash = exact_total(a["tot_cash"]) + exact_total(cur["cash_reserve"])
+        self.init_cash = (exact_total(a["init_tot_cash"])
+                          + exact_total(cur["init_cash_reserve"]))
+        held = [a["tot_holdings"][:, :nc], cur["unit_reserve"][None]]
+        if ladders is not None:
+            # What the books hold for their accounts: created empty, so nothing initially.
+            self.cash += (exact_total(cur["book_reserved_cash"])
+                          + exact_total(cur["book_due_cash"]))
+            held.append(cur["book_reserved_units"][None])
+        self.units = exact_totals(np.concatenate(held))
+        self.init_units = exact_totals(np.concatenate([a["init_tot_holdings"][:, :nc],
                                                   cur["init_unit_reserve"][None]]))
         self.k = [a_ * b_ for a_, b_ in zip(cur["cash_reserve"].tolist(),
                                             cur["unit_reserve"].tolist(), strict=True)]
@@ -115,9 +139,9 @@ class Facts:
         return f"{v:+,f}" if signed else f"{v:,f}"
 
 
-def totals(cur: Table, acc: Table) -> dict[str, Any]:
+def totals(cur: Table, acc: Table, ladders: Ladders | None = None) -> dict[str, Any]:
     """Current and initial totals of cash and of each currency's units."""
-    f = Facts(cur, acc)
+    f = Facts(cur, acc, ladders=ladders)
     return {"cash": f.cash, "init_cash": f.init_cash, "units": f.units,
             "init_units": f.init_units}
 
@@ -141,6 +165,8 @@ def units_conserved(f: Facts) -> list[str]:
 def non_negative(f: Facts) -> list[str]:
     cur, acc, nc = f.cur, f.acc, f.nc
     bad_pool = (cur["cash_reserve"] <= 0) | (cur["unit_reserve"] <= 0)
+    if f.ladders is not None:  # a book's currency record has no pool
+        bad_pool &= ~f.ladders.book
     bad_cash = f.claimed & (acc["tot_cash"] < 0)
     bad_hold = f.claimed[:, None] & (acc["tot_holdings"][:, :nc] < 0)
     if not (bad_pool.any() or bad_cash.any() or bad_hold.any()):
@@ -186,8 +212,17 @@ def counters_monotone(f: Facts, prev: Previous | None) -> list[str]:
 
 
 def trade_counts_agree(f: Facts) -> list[str]:
-    pools = _total(f.cur["seq"])
-    accounts = _total(f.a["tot_trades"])
+    if f.ladders is not None:
+        # One order on a book logs several rows (fills, then placed) and counts one
+        # trade: the currencies' sequences count rows, as the writers' ledgers do.
+        rows = exact_total(f.cur["seq"])
+        logged = exact_total(f.a["log_count"])
+        if rows != logged:
+            return [f"currencies counted {rows} ledger rows, writers committed {logged} "
+                    f"({logged - rows:+d} lost updates)"]
+        return []
+    pools = exact_total(f.cur["seq"])
+    accounts = exact_total(f.a["tot_trades"])
     if pools != accounts:
         return [f"pools counted {pools} trades, writers {accounts} "
                 f"({accounts - pools:+d} lost updates)"]
@@ -200,13 +235,17 @@ def remember(cur: Table, acc: Table, facts: Facts | None = None) -> Previous:
 
 
 def check_all(cur: Table, acc: Table, prev: Previous | None = None,
-              facts: Facts | None = None, scale: int = 1) -> dict[str, list[str]]:
-    """Every invariant on one snapshot: ``{name: [details of each violation]}``.
+              facts: Facts | None = None, scale: int = 1,
+              ladders: Ladders | None = None) -> dict[str, list[str]]:
+    """Every invariant on one snapshot: ``{name: [details of each violation]}``; with
+    ``ladders`` (a file with books, where they are required) the :data:`BOOK_NAMES` too.
 
     Amounts in the details are in major units (``scale`` minor units each).
     """
-    f = facts or Facts(cur, acc, scale)
-    return {
+    f = facts or Facts(cur, acc, scale, ladders)
+    if f.ladders is None and (cur["market"] != L.MARKET_POOL).any():
+        raise ValueError("a snapshot of a file with books is checked with their Ladders")
+    found = {
         "cash_conserved": cash_conserved(f),
         "units_conserved": units_conserved(f),
         "non_negative": non_negative(f),
@@ -214,6 +253,10 @@ def check_all(cur: Table, acc: Table, prev: Previous | None = None,
         "counters_monotone": counters_monotone(f, prev),
         "trade_counts_agree": trade_counts_agree(f),
     }
+    if f.ladders is not None:
+        found["book_crossed"] = book_crossed(cur, f.names())
+        found["book_mirror"] = book_mirror(cur, f.ladders, f.names())
+    return found
 
 
 # ---------------------------------------------------------------- batches
@@ -232,38 +275,50 @@ def _k_not_above(cr: Ints, ur: Ints, pcr: Ints, pur: Ints) -> np.ndarray[Any, An
 
 
 def screen(cur: Table, acc: Table, consistent: np.ndarray[Any, Any],
-           prev: tuple[Table, Table] | None) -> np.ndarray[Any, Any]:
+           prev: tuple[Table, Table] | None,
+           ladders: Ladders | None = None) -> np.ndarray[Any, Any]:
     """Which of B snapshots (``cur`` B x currencies, ``acc`` B x writers, oldest first) need
     ``check_all``: every one that violates an invariant is marked, and every torn one.
 
     ``prev`` is the last consistent snapshot before the batch (its tables), if any; each
     consistent snapshot is compared with the consistent one before it, as the monitor's
-    sequence of ``check_all`` calls does.
+    sequence of ``check_all`` calls does. ``ladders``: as for ``check_all``.
     """
     nc = cur.shape[1]
     consistent = np.asarray(consistent, dtype=bool)
     claimed = acc["status"] != L.SLOT_FREE
     suspect = ~consistent
-    # cash: accounts plus pools, now and initially
-    cash = np.concatenate([np.where(claimed, acc["tot_cash"], 0), cur["cash_reserve"]],
-                          axis=1)
+    # cash: accounts plus pools (and what books hold), now and initially
+    cash_parts = [np.where(claimed, acc["tot_cash"], 0), cur["cash_reserve"]]
+    if ladders is not None:
+        cash_parts += [cur["book_reserved_cash"], cur["book_due_cash"]]
     init_cash = np.concatenate([np.where(claimed, acc["init_tot_cash"], 0),
                                 cur["init_cash_reserve"]], axis=1)
-    suspect |= _differ(_exact_sum(cash, 1), _exact_sum(init_cash, 1))
+    suspect |= _differ(_exact_sum(np.concatenate(cash_parts, axis=1), 1),
+                       _exact_sum(init_cash, 1))
     # units of each currency
     held = claimed[:, :, None]
-    units = np.concatenate([np.where(held, acc["tot_holdings"][:, :, :nc], 0),
-                            cur["unit_reserve"][:, None, :]], axis=1)
+    unit_parts = [np.where(held, acc["tot_holdings"][:, :, :nc], 0),
+                  cur["unit_reserve"][:, None, :]]
+    if ladders is not None:
+        unit_parts.append(cur["book_reserved_units"][:, None, :])
     init_units = np.concatenate([np.where(held, acc["init_tot_holdings"][:, :, :nc], 0),
                                  cur["init_unit_reserve"][:, None, :]], axis=1)
-    suspect |= _differ(_exact_sum(units, 1), _exact_sum(init_units, 1)).any(axis=1)
+    suspect |= _differ(_exact_sum(np.concatenate(unit_parts, axis=1), 1),
+                       _exact_sum(init_units, 1)).any(axis=1)
     # nothing negative
-    suspect |= ((cur["cash_reserve"] <= 0) | (cur["unit_reserve"] <= 0)).any(axis=1)
+    bad_pool = (cur["cash_reserve"] <= 0) | (cur["unit_reserve"] <= 0)
+    if ladders is not None:
+        bad_pool &= ~ladders.book
+    suspect |= bad_pool.any(axis=1)
     suspect |= (claimed & (acc["tot_cash"] < 0)).any(axis=1)
     suspect |= (held & (acc["tot_holdings"][:, :, :nc] < 0)).any(axis=(1, 2))
-    # trade counts: pools against writers
+    # trade counts: pools against writers (ledger rows, with books)
+    counted = "tot_trades" if ladders is None else "log_count"
     suspect |= _differ(_exact_sum(cur["seq"], 1),
-                       _exact_sum(np.where(claimed, acc["tot_trades"], 0), 1))
+                       _exact_sum(np.where(claimed, acc[counted], 0), 1))
+    if ladders is not None:
+        suspect |= (crossed_books(cur) | wrong_mirrors(cur, ladders)).any(axis=1)
     suspect |= _k_not_above(cur["cash_reserve"], cur["unit_reserve"],
                             cur["init_cash_reserve"], cur["init_unit_reserve"]).any(axis=1)
     # k and counters: each consistent snapshot against the consistent one before it

@@ -224,6 +224,7 @@ CURRENCY: Final = Record("currency", [
     Field("inflight", "i8", "writer whose transaction is being written here (-1 none)"),
     Field("last_rate", "f8", "cash per unit after the last trade (display only)"),
     Field("fundamental", "f8", "fundamental value published by the coordinator"),
+    Field("init_rate", "f8", "cash per unit at creation (display only)"),
     Field("market", "i8", "0 a constant-product pool, 1 a limit order book"),
     Field("book_at", "i8", "byte offset of this currency's book region (0: a pool)"),
     Field("best_bid", "i8", "book: highest tick with a resting buy (-1 none)"),

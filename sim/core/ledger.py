@@ -18,7 +18,7 @@ from sim.core.exchange import Exchange
 from sim.errors import BadInput
 
 __all__ = ["LEDGER_DIR", "drain_writer", "ledger_dir", "ledger_file", "load_ledger",
-           "open_ledger"]
+           "open_ledger", "pool_rows_by_market"]
 
 LEDGER_DIR: Final = "ledger"
 
@@ -86,4 +86,26 @@ def load_ledger(ex: Exchange, wri: np.ndarray[Any, Any]
         owners.append(np.full(n, w, dtype=np.int64))
     if not parts:
         return np.zeros(0, dtype=L.ROW.dtype), np.zeros(0, dtype=np.int64)
-    return np.concatenate(parts), np.concatenate(owners)
+    rows = np.concatenate(parts)
+    pool_rows_by_market(rows, ex.geo.book_mask)
+    return rows, np.concatenate(owners)
+
+
+def pool_rows_by_market(rows: np.ndarray[Any, Any], book_mask: int) -> None:
+    """Give every row of a pool currency the book fields of a pool trade, in place.
+
+    A pool trade's row is written over a ring slot that may hold an older book row of
+    the same writer, and the pool writers (Python and C) store only the fields a pool
+    trade has: ``kind``, ``order_id``, ``maker`` and ``tick`` are what the slot held
+    before. Which currency is a pool is fixed when the file is created, so the market of
+    the row's currency says what the row is.
+    """
+    if not len(rows):
+        return
+    cur = rows["currency"].astype(np.int64)
+    on_book = (book_mask >> np.clip(cur, 0, L.MAX_CURRENCIES - 1)) & 1
+    pool = (on_book == 0) | (cur < 0) | (cur >= L.MAX_CURRENCIES)
+    rows["kind"][pool] = L.ROW_TRADE
+    rows["order_id"][pool] = 0
+    rows["maker"][pool] = -1
+    rows["tick"][pool] = -1

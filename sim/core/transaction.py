@@ -79,6 +79,7 @@ _ROW_WORDS: Final = L.ROW.size // 8
 _R_T, _R_SEQ, _R_ACC, _R_CUR, _R_SIDE, _R_QTY, _R_CASH, _R_UNITS = (
     _R("t_ns"), _R("cur_seq"), _R("account"), _R("currency"), _R("side"), _R("qty"),
     _R("cash"), _R("unit_reserve"))
+_R_KIND, _R_OID, _R_MAKER, _R_TICK = _R("kind"), _R("order_id"), _R("maker"), _R("tick")
 _MONO: Final = time.CLOCK_MONOTONIC
 
 
@@ -343,6 +344,11 @@ class Writer:
             q[r + _R_QTY] = qty
             q[r + _R_CASH] = amount
             q[r + _R_UNITS] = new_ru
+            # A ring slot may hold an older book row: a pool trade names itself whole.
+            q[r + _R_KIND] = L.ROW_TRADE
+            q[r + _R_OID] = 0
+            q[r + _R_MAKER] = -1
+            q[r + _R_TICK] = -1
             q[wb + _LOG_COUNT] = n + 1
             q[wb + _J_STATE] = L.JOURNAL_IDLE
             q[cb + _INFLIGHT] = L.NO_WRITER

@@ -1,4 +1,4 @@
-"""What the pools and accounts are worth: pool rates and each account's wealth, in floats.
+"""What currencies and accounts are worth: rates and each account's wealth, in floats.
 
 For display and results only (samples, summaries, the watch screen); no invariant reads
 these. Works on one snapshot (``cur`` of C currencies, ``acc`` of S accounts or writers)
@@ -13,19 +13,36 @@ import numpy as np
 
 from sim.core import layout as L
 
-__all__ = ["pool_rates", "wealth", "writer_wealth"]
+__all__ = ["owned", "rates", "wealth", "writer_wealth"]
 
 Table = np.ndarray[Any, np.dtype[np.void]]
 Floats = np.ndarray[Any, np.dtype[np.float64]]
 
 
-def pool_rates(cur: Table, *, initial: bool = False) -> Floats:
-    """Home money per unit of each currency: the pool's cash over its units, now or at
-    creation (``initial``). An emptied pool (never, unless the file is damaged) is inf."""
+def rates(cur: Table, *, initial: bool = False) -> Floats:
+    """Home money per unit of each currency, now or at creation (``initial``): a pool's
+    cash over its units, a book's last fill (its rate at creation before the first). An
+    emptied pool (never, unless the file is damaged) is inf."""
     cash, units = (("init_cash_reserve", "init_unit_reserve") if initial
                    else ("cash_reserve", "unit_reserve"))
     with np.errstate(divide="ignore", invalid="ignore"):
         out: Floats = cur[cash].astype(np.float64) / cur[units].astype(np.float64)
+    book = cur["market"] == L.MARKET_BOOK
+    if book.any():
+        out = np.where(book, cur["init_rate" if initial else "last_rate"], out)
+    return out
+
+
+def owned(acc: Table, stakes: Table) -> Table:
+    """A copy of the account table with what each account owns on the books folded in:
+    its due and reserved cash into ``cash``, its reserved units into ``holdings`` (``stakes``
+    is the A x C stake table, empty without books)."""
+    out = acc.copy()
+    if stakes.size:
+        n = min(len(acc), len(stakes))
+        nc = stakes.shape[1]
+        out["cash"][:n] += (stakes["due_cash"][:n] + stakes["reserved_cash"][:n]).sum(axis=1)
+        out["holdings"][:n, :nc] += stakes["reserved_units"][:n]
     return out
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.core import layout as L
-from sim.core.valuation import pool_rates, wealth
+from sim.core.valuation import rates, wealth
 
 __all__ = ["AGENTS_FILE", "PERCENTILES", "agent_wealth", "group_stats", "write_agents"]
 
@@ -30,8 +30,8 @@ def agent_wealth(acc: Table, cur: Table, scale: int) -> tuple[np.ndarray[Any, An
                                                               np.ndarray[Any, Any]]:
     """Each account's initial wealth at the initial rates and its wealth now at the
     current rates, in home money (float, display only; NaN for a free account)."""
-    return (wealth(acc, pool_rates(cur, initial=True), scale, initial=True),
-            wealth(acc, pool_rates(cur), scale))
+    return (wealth(acc, rates(cur, initial=True), scale, initial=True),
+            wealth(acc, rates(cur), scale))
 
 
 def write_agents(run: Path, acc: Table, cur: Table, scale: int, n_agents: int,

@@ -211,7 +211,8 @@ class Run:
         self.monitor = self.ctx.Process(
             target=monitor_entry,
             args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3,
-                  scn.monitor.audit_ms / 1e3, len(scn.traders), self.monitor_generation),
+                  scn.monitor.audit_ms / 1e3, len(scn.traders), self.monitor_generation,
+                  scn.monitor.depth_ms / 1e3),
             name="monitor")
         self.monitor.start()
 
@@ -227,7 +228,9 @@ class Run:
         if scn.schedule == "deterministic":
             ex.set_header_int("turns", 0)
             ex.set_header_int("turn", L.NO_SLOT)
-        self.seq_at_start = sum(ex.q[ex.cword(c, "seq")] for c in range(ex.geo.n_currencies))
+        self.seq_at_start = sum(ex.book(c).counter("fills") if ex.is_book(c)
+                                else ex.q[ex.cword(c, "seq")]
+                                for c in range(ex.geo.n_currencies))
         self.arrivals_at_start = sum(ex.q[ex.wword(t.writer, "arrivals")] for t in self.traders)
         if not self.resumed:
             # A resumed run keeps the clock of the first: ledger times stay ordered.

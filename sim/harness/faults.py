@@ -13,12 +13,18 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass
+from typing import Final
 
 from sim.core import layout as L
 from sim.core.exchange import Exchange
 
 __all__ = ["KillCounts", "in_book_commit", "in_recovery", "proc_state", "stop_and_kill"]
+
+# A stopped victim shows state T within microseconds on an idle machine; a busy one may
+# take a scheduling round.
+_STOP_WAIT_S: Final = 0.05
 
 
 @dataclass
@@ -74,6 +80,15 @@ def in_book_commit(ex: Exchange, writer: int) -> bool:
     return False
 
 
+def _wait_stopped(pid: int) -> None:
+    """Until ``pid`` shows as stopped (or gone, or a zombie), at most ``_STOP_WAIT_S``."""
+    deadline = time.monotonic() + _STOP_WAIT_S
+    while time.monotonic() < deadline:
+        if proc_state(pid)[0] in "TtZXg":
+            return
+        time.sleep(0)
+
+
 def stop_and_kill(ex: Exchange, pid: int, writer: int | None, counts: KillCounts) -> bool:
     """SIGSTOP ``pid``, read what it was doing, SIGKILL it and count it; ``writer`` is
     None for the monitor. False if it was already gone."""
@@ -81,6 +96,9 @@ def stop_and_kill(ex: Exchange, pid: int, writer: int | None, counts: KillCounts
         os.kill(pid, signal.SIGSTOP)
     except ProcessLookupError:
         return False
+    # SIGSTOP is delivered asynchronously: read the victim's state only once it has
+    # stopped, or a transaction it was finishing is counted as cut short.
+    _wait_stopped(pid)
     if writer is None:
         counts.monitor += 1
     else:

@@ -23,7 +23,7 @@ from sim.core import layout as L
 from sim.core.exchange import Exchange
 from sim.core.ledger import load_ledger
 from sim.core.quiescence import final_check
-from sim.core.valuation import pool_rates
+from sim.core.valuation import owned, rates
 from sim.harness.faults import KillCounts
 from sim.harness.gaps import longest_gap
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
@@ -82,14 +82,19 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     cur, wri, acc = ex.copy_all()
     rows, _owners = load_ledger(ex, wri)
     del _owners
-    n_trades = write_trades(run.run_dir, rows, names, csv=run.csv)
-    gap = longest_gap(rows["t_ns"])
-    del rows
-    verdict = final_check(ex, n_trades)
+    n_rows = write_trades(run.run_dir, rows, names, csv=run.csv)
+    # Pool trades and book fills are trades; orders placed and cancelled are events.
+    traded = rows["kind"] <= L.ROW_FILL
+    n_trades = int(traded.sum())
+    gap = longest_gap(rows["t_ns"][traded])
+    del rows, traded
+    verdict = final_check(ex, n_rows)
     labels = {t.writer: t.strategy for t in run.traders}
     group_names = group_labels(scn)
     n_samples = write_samples(run.run_dir, run.run_dir / MONITOR_DIR, ex.geo.n_currencies,
                               ex.geo.n_writers, names, labels, group_names)
+    # What an account owns on a book (reserves, cash due) counts in its wealth.
+    acc = owned(acc, ex.stakes())
     write_agents(run.run_dir, acc, cur, scn.scale, len(run.plan), group_names)
     mon = _monitor_stats(run, n_samples, duration)
     live_counts = mon.invariants or {}
@@ -101,7 +106,7 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
             "checks": live.checks + 1,
             "violations": live.violations + (name in verdict["violations"])})
     live_violations = sum(r.violations for r in live_counts.values())
-    init_rate, rate = pool_rates(cur, initial=True), pool_rates(cur)
+    init_rate, rate = rates(cur, initial=True), rates(cur)
     # Read once: the market statistics and the figures both draw on them.
     samples = read_samples(run.run_dir)
     processes = [ProcessResult(
@@ -134,6 +139,7 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
         stopped_by=reason,
         trades=n_trades,
         session_trades=n_trades - run.seq_at_start,
+        order_events=n_rows - n_trades if ex.geo.book_mask else None,
         rejected=rejected,
         trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,
@@ -164,7 +170,9 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
             + (mon.rolled_back or 0)
             + sum(d.rolled_back for t in run.traders for d in t.deaths)),
         currencies=[CurrencyResult(name=n, initial_rate=float(init_rate[c]),
-                                   final_rate=float(rate[c]), trades=int(cur["seq"][c]))
+                                   final_rate=float(rate[c]),
+                                   trades=ex.book(c).counter("fills") if ex.is_book(c)
+                                   else int(cur["seq"][c]))
                     for c, n in enumerate(names)],
         # One entry per scenario group (the agents table has one row per agent).
         traders=[TraderResult(**g, asked_hz=scn.traders[g["id"]].arrival.rate_hz)

@@ -10,6 +10,12 @@ audit also streams percentiles of every group's agents' profit and loss (wealth 
 current rates minus initial wealth at initial rates) to ``monitor/audits.f8``.
 Violations go to ``monitor/violations.jsonl`` (the first ``MAX_RECORDED`` in full, all of
 them counted); a summary, with how often each check ran, to ``monitor/monitor.json``.
+
+In a file with limit order books, samples also check each currency record's mirror of its
+book and record its best bid and ask; each audit copies every book in turn (under its
+currency's seqlock, else its lock) and checks its structure, its reserves against the
+stakes and the mirror against both; and every ``depth_s`` the top levels of each book,
+read under the seqlock, stream to ``monitor/depth.f8``. A pool-only file costs what it did.
 """
 
 from __future__ import annotations
@@ -26,16 +32,18 @@ import numpy as np
 
 from sim.core import invariants as inv
 from sim.core import layout as L
+from sim.core.book_checks import BOOK_AUDIT_NAMES, BookCopy, Ladders, audit_book
+from sim.core.book_depth import DEPTH_LEVELS, consistent_depth, quote_rates
 from sim.core.exchange import Exchange
 from sim.core.sched import current_slice_ns, request_slice
-from sim.core.snapshot import OPTIMISTIC, TRYLOCK, WAITED, snapshot_into
-from sim.core.valuation import pool_rates, wealth, writer_wealth
+from sim.core.snapshot import OPTIMISTIC, TRYLOCK, WAITED, book_snapshot, snapshot_into
+from sim.core.valuation import rates, wealth, writer_wealth
 from sim.errors import LockTimeout
 from sim.harness.faults import proc_state
 
-__all__ = ["AUDITS_FILE", "AUDIT_BANDS", "MONITOR_DIR", "SAMPLES_FILE", "STALLS_FILE",
-           "STATS_FILE", "Sampler", "audit_columns", "generation_stats", "monitor_main",
-           "sample_columns"]
+__all__ = ["AUDITS_FILE", "AUDIT_BANDS", "DEPTH_COLUMNS", "DEPTH_FILE", "DEPTH_S",
+           "MONITOR_DIR", "SAMPLES_FILE", "STALLS_FILE", "STATS_FILE", "Sampler",
+           "audit_columns", "generation_stats", "monitor_main", "sample_columns"]
 
 # Where the monitor writes, inside a run folder: the coordinator and sim plot read these.
 MONITOR_DIR: Final = "monitor"
@@ -44,6 +52,10 @@ STATS_FILE: Final = "monitor.json"
 AUDITS_FILE: Final = "audits.f8"
 # Locks found held too long, one JSON line each: which lock, its holder, its state.
 STALLS_FILE: Final = "stalls.jsonl"
+# The books' top levels, one row of DEPTH_COLUMNS float64 per level read.
+DEPTH_FILE: Final = "depth.f8"
+DEPTH_COLUMNS: Final = ("t", "currency", "side", "level", "rate", "qty", "orders")
+DEPTH_S: Final = 0.1
 
 CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
@@ -62,8 +74,9 @@ Table = np.ndarray[Any, np.dtype[np.void]]
 
 
 def sample_columns(n_currencies: int, n_writers: int) -> int:
-    """Width of one sample row: t, consistent, violations, rates, wealth per writer."""
-    return 3 + n_currencies + n_writers
+    """Width of one sample row: t, consistent, violations, rates, wealth per writer, then
+    best bid and best ask rates (NaN for a pool or an empty side) per currency."""
+    return 3 + 3 * n_currencies + n_writers
 
 
 def audit_columns(n_groups: int) -> int:
@@ -109,14 +122,30 @@ class Sampler:
         # Snapshots by how they were made: optimistic, every lock tried, every lock waited.
         self.modes = [0, 0, 0]
         self.rolled_back = 0
-        self.checks = dict.fromkeys((*inv.NAMES, *inv.AUDIT_NAMES), 0)
-        self.violations = dict.fromkeys((*inv.NAMES, *inv.AUDIT_NAMES), 0)
+        # The books' ladders (None for a pool-only file, which then costs what it did).
+        self.ladders = Ladders.of(ex.q, ex.geo)
+        self.sample_names: tuple[str, ...] = inv.NAMES
+        self.audit_names: tuple[str, ...] = inv.AUDIT_NAMES
+        self.book_copy: BookCopy | None = None
+        self.cur_names = ex.names()
+        if self.ladders is not None:
+            self.sample_names += inv.BOOK_NAMES
+            self.audit_names += BOOK_AUDIT_NAMES
+            self.book_copy = BookCopy(ex.geo.n_accounts, ex.geo.book_words)
+        self.names = (*self.sample_names, *self.audit_names)
+        self.checks = dict.fromkeys(self.names, 0)
+        self.violations = dict.fromkeys(self.names, 0)
         self.recorded = 0
         self.prev: tuple[Table, Table] | None = None
         self.scale = ex.scale
+        self.depth_reads = 0
+        self.depth_skipped = 0
+        self._depth_rows: list[list[float]] = []
         self._samples_f = open(os.path.join(folder, SAMPLES_FILE), "ab")  # noqa: SIM115
         self._viol_f = open(os.path.join(folder, "violations.jsonl"), "a")  # noqa: SIM115
         self._audit_f = open(os.path.join(folder, AUDITS_FILE), "ab")  # noqa: SIM115
+        self._depth_f = (open(os.path.join(folder, DEPTH_FILE), "ab")  # noqa: SIM115
+                         if self.ladders is not None else None)
         self.cpu0 = time.process_time()
 
     def sample(self) -> None:
@@ -172,9 +201,9 @@ class Sampler:
         """Every invariant on the batch's ``n`` snapshots; violations per snapshot."""
         cur, acc = self._tables(n)
         consistent = self.consistent[:n]
-        suspect = inv.screen(cur, acc, consistent, self.prev)
+        suspect = inv.screen(cur, acc, consistent, self.prev, self.ladders)
         n_viol = np.zeros(n)
-        for name in inv.NAMES:
+        for name in self.sample_names:
             self.checks[name] += n
         # The consistent snapshot before each one: what its monotonicity checks compare to.
         last = np.maximum.accumulate(np.where(consistent, np.arange(n), -1))
@@ -182,7 +211,8 @@ class Sampler:
             j = int(last[i - 1]) if i > 0 else -1
             earlier = (cur[j], acc[j]) if j >= 0 else self.prev
             prev = inv.remember(*earlier) if earlier is not None else None
-            found = inv.check_all(cur[i], acc[i], prev, scale=self.scale)
+            found = inv.check_all(cur[i], acc[i], prev, scale=self.scale,
+                                  ladders=self.ladders)
             n_viol[i] += self._record(float(self.t[i]), bool(consistent[i]), found)
         if last[-1] >= 0:
             j = int(last[-1])
@@ -223,16 +253,54 @@ class Sampler:
             del cur, wri, acc
         finally:
             dst.release()
+        if self.book_copy is not None:
+            self._audit_books(t, self.book_copy)
         self.audits += 1
         self.audit_s += time.monotonic() - t0
         self._write_stats()
+
+    def _audit_books(self, t: float, dst: BookCopy) -> None:
+        """Each book's checks on a consistent copy of it (under its currency's lock when
+        the seqlock does not settle: one currency at a time, never all)."""
+        for c in self.ex.geo.books:
+            try:
+                copy = book_snapshot(self.ex, c, dst)
+            except LockTimeout as e:
+                self._stall(t, str(e))
+                continue
+            self.rolled_back += copy.rolled_back
+            if not copy.consistent:
+                continue
+            for name in BOOK_AUDIT_NAMES:
+                self.checks[name] += 1
+            # The journal header is written outside the seqlock: judged under the lock.
+            self._record(t, True, audit_book(dst, self.cur_names[c], journal=copy.locked))
+
+    def depth(self) -> None:
+        """Read the top levels of every book under the seqlock and keep them as rows; a
+        book whose version does not settle in a few tries is skipped this time."""
+        ex = self.ex
+        lad = self.ladders
+        assert lad is not None
+        t = ex.now_ns() / 1e9
+        for c in ex.geo.books:
+            d = consistent_depth(ex.q, ex.geo.book_at(c) // 8, ex.cword(c, "version"),
+                                 DEPTH_LEVELS)
+            self.depth_reads += 1
+            if d is None:
+                self.depth_skipped += 1
+                continue
+            for side, levels in enumerate((d.bids, d.asks)):
+                self._depth_rows += [[t, c, side, i, lv.price / d.lot,
+                                      lv.lots * d.lot / self.scale, lv.orders]
+                                     for i, lv in enumerate(levels)]
 
     def _audit_row(self, t: float, cur: Table, acc: Table) -> None:
         if not self.n_groups:
             return
         # Free and joined accounts have no group (-1): no mask is needed to leave them out.
-        pnl = (wealth(acc, pool_rates(cur), self.scale)
-               - wealth(acc, pool_rates(cur, initial=True), self.scale, initial=True))
+        pnl = (wealth(acc, rates(cur), self.scale)
+               - wealth(acc, rates(cur, initial=True), self.scale, initial=True))
         group = acc["group"]
         row = np.full(audit_columns(self.n_groups), np.nan)
         row[0] = t
@@ -249,13 +317,19 @@ class Sampler:
         if n:
             n_viol = self._check(n)
             cur, acc = self._tables(n)
-            rate = pool_rates(cur)
+            rate = rates(cur)
+            nc, ns = self.nc, self.ns
             rows = np.empty((n, self.width), dtype=np.float64)
             rows[:, 0] = self.t[:n]
             rows[:, 1] = self.consistent[:n]
             rows[:, 2] = n_viol
-            rows[:, 3: 3 + self.nc] = rate
-            rows[:, 3 + self.nc:] = writer_wealth(acc, rate, self.scale)
+            quotes = rows[:, 3 + nc + ns:]
+            quotes[:] = np.nan  # a pool quotes nothing
+            if self.ladders is not None:
+                quotes[:, :nc], quotes[:, nc:] = quote_rates(cur, self.ladders.book,
+                                                             self.ladders.lot)
+            rows[:, 3: 3 + nc] = rate
+            rows[:, 3 + nc: 3 + nc + ns] = writer_wealth(acc, rate, self.scale)
             self.n = 0
             # Counts first: a monitor killed in between loses rows, never a check.
             self._viol_f.flush()
@@ -265,6 +339,10 @@ class Sampler:
         else:
             self._viol_f.flush()
             self._write_stats()
+        if self._depth_f is not None and self._depth_rows:
+            np.array(self._depth_rows, dtype=np.float64).tofile(self._depth_f)
+            self._depth_f.flush()
+            self._depth_rows = []
 
     def _write_stats(self, final: dict[str, Any] | None = None) -> None:
         """This generation's counts so far, replaced atomically: checked samples are on
@@ -281,6 +359,8 @@ class Sampler:
         self._samples_f.close()
         self._viol_f.close()
         self._audit_f.close()
+        if self._depth_f is not None:
+            self._depth_f.close()
         stats = self.stats(asked, interval_s, elapsed_s)
         stats["closed"] = True
         self._write_stats(stats)
@@ -312,9 +392,12 @@ class Sampler:
             "invariants": {n: {"checks": self.checks[n], "violations": self.violations[n],
                                "rate_hz": round(self.checks[n] / elapsed_s, 2)
                                if elapsed_s > 0 else None}
-                           for n in (*inv.NAMES, *inv.AUDIT_NAMES)},
+                           for n in self.names},
             "lock_stalls": self.stalls,
             "elapsed_s": round(elapsed_s, 4),
+            # Seqlock reads of the books' top levels, and those skipped (never settled).
+            **({"depth_reads": self.depth_reads, "depth_skipped": self.depth_skipped}
+               if self.ladders is not None else {}),
         }
 
 
@@ -343,11 +426,14 @@ def merged_stats(folder: str, generations: int, elapsed_s: float,
     for k in ("cpu_s", "audit_cpu_s"):
         out[k] = round(out[k], 4)
     out["invariants"] = {}
-    for n in (*inv.NAMES, *inv.AUDIT_NAMES):
-        checks = sum(p["invariants"][n]["checks"] for p in parts)
+    # Every check any generation ran (a file with books has more), in their order.
+    names = dict.fromkeys(n for p in parts for n in p["invariants"])
+    for n in names:
+        checks = sum(p["invariants"].get(n, {}).get("checks", 0) for p in parts)
         out["invariants"][n] = {
             "checks": checks,
-            "violations": sum(p["invariants"][n]["violations"] for p in parts),
+            "violations": sum(p["invariants"].get(n, {}).get("violations", 0)
+                              for p in parts),
             "rate_hz": round(checks / elapsed_s, 2) if elapsed_s > 0 else None}
     return out
 
@@ -359,10 +445,11 @@ def generation_stats(generation: int) -> str:
 
 
 def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5,
-                 n_groups: int = 0, generation: int = 0) -> None:
-    """Process entry point: sample every ``interval_s`` and audit every ``audit_s`` (or
-    less often, when audits would take more than ``AUDIT_SHARE`` of the time) until the
-    run stops, then audit once more."""
+                 n_groups: int = 0, generation: int = 0, depth_s: float = DEPTH_S) -> None:
+    """Process entry point: sample every ``interval_s``, read the books' top levels every
+    ``depth_s`` (a file with books) and audit every ``audit_s`` (or less often, when
+    audits would take more than ``AUDIT_SHARE`` of the time) until the run stops, then
+    audit once more."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     request_slice(SLICE_NS)
     ex = Exchange.open(path)
@@ -381,10 +468,15 @@ def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5
         gc.freeze()
         start = time.monotonic()
         next_audit = start + audit_s
+        # Without books there is no depth to read: never due.
+        next_depth = start if sampler.ladders is not None else float("inf")
         k = 0
         while True:
             stopping = ex.q[state] != L.RUN_RUNNING or os.getppid() != parent
             sampler.sample()
+            if time.monotonic() >= next_depth:
+                sampler.depth()
+                next_depth = max(next_depth + depth_s, time.monotonic())
             if stopping or time.monotonic() >= next_audit:
                 t_audit = time.monotonic()
                 sampler.audit()

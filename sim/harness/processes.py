@@ -18,7 +18,7 @@ from typing import Any
 
 from sim.config.scenario import Scenario, TraderGroup
 from sim.errors import SimError
-from sim.harness.monitor import monitor_main
+from sim.harness.monitor import DEPTH_S, monitor_main
 from sim.harness.summary import Death
 from sim.market.trader import AgentSpec, TraderSpec, trader_main
 
@@ -76,9 +76,9 @@ def trader_entry(spec: TraderSpec) -> None:
 
 
 def monitor_entry(path: str, folder: str, interval_s: float, audit_s: float,
-                   n_groups: int, generation: int = 0) -> None:
+                   n_groups: int, generation: int = 0, depth_s: float = DEPTH_S) -> None:
     try:
-        monitor_main(path, folder, interval_s, audit_s, n_groups, generation)
+        monitor_main(path, folder, interval_s, audit_s, n_groups, generation, depth_s)
     except SimError as e:
         print(f"monitor: {e}", file=sys.stderr, flush=True)
         os._exit(e.exit_status)

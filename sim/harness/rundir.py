@@ -20,6 +20,7 @@ from sim.errors import BadInput
 
 __all__ = [
     "INCOMPLETE",
+    "ORDERS",
     "SAMPLES",
     "SCENARIO_FILE",
     "TRADES",
@@ -36,6 +37,7 @@ __all__ = [
 INCOMPLETE: Final = "INCOMPLETE"
 SCENARIO_FILE: Final = "scenario.yaml"
 TRADES: Final = "trades.parquet"
+ORDERS: Final = "orders.parquet"
 SAMPLES: Final = "samples.parquet"
 
 

@@ -250,6 +250,8 @@ class RunSummary(_Record):
     trades: int
     # Trades of this session alone: differs from trades (the whole run's) once resumed.
     session_trades: int | None = None
+    # Book orders placed and cancelled (ledger rows beside the trades), on books only.
+    order_events: int | None = None
     rejected: int
     trades_per_s: float
     # The widest pause between consecutive trades (ms) and when it began (s).

@@ -1,4 +1,5 @@
-"""A run's tables: trades.parquet (the merged ledger) and samples.parquet (the monitor's).
+"""A run's tables: trades.parquet and orders.parquet (the merged ledger), samples.parquet
+and, with books, depth.parquet (the monitor's).
 
 Kept apart from :mod:`sim.harness.rundir` because pyarrow (and the pandas it pulls in)
 costs most of a second to import: ``sim watch`` and other folder tools need only names.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -24,24 +25,37 @@ from sim.errors import BadInput
 from sim.harness.monitor import (
     AUDIT_BANDS,
     AUDITS_FILE,
+    DEPTH_COLUMNS,
+    DEPTH_FILE,
     MONITOR_DIR,
     SAMPLES_FILE,
     audit_columns,
     sample_columns,
 )
-from sim.harness.rundir import SAMPLES, SCENARIO_FILE, TRADES, group_labels
+from sim.harness.rundir import ORDERS, SAMPLES, SCENARIO_FILE, TRADES, group_labels
 
 __all__ = [
+    "DEPTH",
+    "DEPTH_SCHEMA",
+    "ORDER_SCHEMA",
     "PARQUET_OPTIONS",
     "TRADE_SCHEMA",
     "ensure_samples",
     "ledger_order",
+    "read_depth",
     "read_samples",
     "write_samples",
     "write_trades",
 ]
 
 SAMPLES_META: Final = "sim.samples"
+DEPTH: Final = "depth.parquet"
+DEPTH_SCHEMA: Final = pa.schema([
+    ("t", pa.float64()), ("currency", pa.string()), ("side", pa.string()),
+    ("level", pa.int64()), ("rate", pa.float64()), ("qty", pa.float64()),
+    ("orders", pa.int64()),
+])
+DEPTH_SIDES: Final = np.array(["bid", "ask"])
 PARQUET_OPTIONS: Final[dict[str, Any]] = {"compression": "zstd", "compression_level": 3}
 # Time in integer nanoseconds (exact, like the ledger) and delta-coded integers: a 1 s
 # default run's trade table is 5.9x smaller than the same rows as CSV (bench, sweeps
@@ -50,21 +64,42 @@ TRADE_OPTIONS: Final[dict[str, Any]] = {
     **PARQUET_OPTIONS, "use_dictionary": ["currency", "side"],
     "column_encoding": {c: "DELTA_BINARY_PACKED"
                         for c in ("seq", "t_ns", "trader", "qty", "cash", "cur_seq",
-                                  "unit_reserve")},
+                                  "unit_reserve", "maker", "maker_order", "tick")},
+}
+ORDER_OPTIONS: Final[dict[str, Any]] = {
+    **PARQUET_OPTIONS, "use_dictionary": ["currency", "event", "side"],
+    "column_encoding": {c: "DELTA_BINARY_PACKED"
+                        for c in ("seq", "t_ns", "trader", "qty", "cash", "cur_seq",
+                                  "order_id", "tick")},
 }
 BLOCK_ROWS: Final = 262_144
 CSV_OPTIONS: Final = pacsv.WriteOptions(include_header=False, quoting_style="none")
 SIDES: Final = pa.array(["buy", "sell"], pa.string())
+# Indexed by row kind - ROW_PLACED.
+EVENTS: Final = pa.array(["placed", "cancelled"], pa.string())
+_DICT: Final = pa.dictionary(pa.int32(), pa.string())
 TRADE_SCHEMA: Final = pa.schema([
     ("seq", pa.int64()), ("t_ns", pa.int64()), ("trader", pa.int64()),
-    ("currency", pa.dictionary(pa.int32(), pa.string())),
-    ("side", pa.dictionary(pa.int32(), pa.string())),
+    ("currency", _DICT), ("side", _DICT),
     ("qty", pa.int64()), ("cash", pa.int64()), ("cur_seq", pa.int64()),
-    ("unit_reserve", pa.int64()),
+    ("unit_reserve", pa.int64()), ("maker", pa.int64()), ("maker_order", pa.int64()),
+    ("tick", pa.int64()),
 ])
-CSV_SCHEMA: Final = pa.schema([
-    pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
-    for f in TRADE_SCHEMA])
+ORDER_SCHEMA: Final = pa.schema([
+    ("seq", pa.int64()), ("t_ns", pa.int64()), ("trader", pa.int64()),
+    ("currency", _DICT), ("event", _DICT), ("side", _DICT),
+    ("qty", pa.int64()), ("cash", pa.int64()), ("cur_seq", pa.int64()),
+    ("order_id", pa.int64()), ("tick", pa.int64()),
+])
+
+
+def _plain(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with its dictionary columns as plain strings (what CSV holds)."""
+    return pa.schema([
+        pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+        for f in schema])
+
+
 
 
 def ledger_order(rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -73,51 +108,99 @@ def ledger_order(rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.lexsort((rows["cur_seq"], rows["t_ns"]))
 
 
-def _trade_block(rows: np.ndarray[Any, Any], idx: np.ndarray[Any, Any], first_seq: int,
+def _i64(x: np.ndarray[Any, Any]) -> pa.Array:
+    return pa.array(x.astype(np.int64))
+
+
+def _dict(codes: np.ndarray[Any, Any], values: pa.Array) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), values)
+
+
+def _trade_block(b: np.ndarray[Any, Any], seq: np.ndarray[Any, Any],
                  names: pa.Array) -> pa.RecordBatch:
-    b = rows[idx]
+    pool = b["kind"] == L.ROW_TRADE
+    # A pool trade has no maker, order or tick, whatever its writer left in those words
+    # (the C trader leaves 0).
     return pa.RecordBatch.from_arrays([
-        pa.array(np.arange(first_seq, first_seq + len(b), dtype=np.int64)),
-        pa.array(b["t_ns"].astype(np.int64)),
-        pa.array(b["account"].astype(np.int64)),
-        pa.DictionaryArray.from_arrays(pa.array(b["currency"].astype(np.int32)), names),
-        pa.DictionaryArray.from_arrays(pa.array(b["side"].astype(np.int32)), SIDES),
-        *(pa.array(b[f].astype(np.int64)) for f in ("qty", "cash", "cur_seq",
-                                                     "unit_reserve")),
+        pa.array(seq), _i64(b["t_ns"]), _i64(b["account"]), _dict(b["currency"], names),
+        _dict(b["side"], SIDES),
+        *(_i64(b[f]) for f in ("qty", "cash", "cur_seq", "unit_reserve")),
+        _i64(np.where(pool, -1, b["maker"])), _i64(np.where(pool, 0, b["order_id"])),
+        _i64(np.where(pool, -1, b["tick"])),
     ], schema=TRADE_SCHEMA)
 
 
-def write_trades(run: Path, rows: np.ndarray[Any, Any], names: list[str], *,
-                 csv: bool = False) -> int:
-    """The merged ledger as trades.parquet (and trades.csv with ``csv``); returns its rows.
+def _order_block(b: np.ndarray[Any, Any], seq: np.ndarray[Any, Any],
+                 names: pa.Array) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([
+        pa.array(seq), _i64(b["t_ns"]), _i64(b["account"]), _dict(b["currency"], names),
+        _dict(b["kind"] - L.ROW_PLACED, EVENTS), _dict(b["side"], SIDES),
+        *(_i64(b[f]) for f in ("qty", "cash", "cur_seq", "order_id", "tick")),
+    ], schema=ORDER_SCHEMA)
 
-    Written in blocks of the time order, so a long run's ledger is never held twice.
+
+class _Table:
+    """One Parquet table (and, given ``csv_out``, its CSV twin) written block by block."""
+
+    def __init__(self, stack: contextlib.ExitStack, path: Path, schema: pa.Schema,
+                 options: dict[str, Any], csv_out: IO[bytes] | None) -> None:
+        self.parquet = stack.enter_context(pq.ParquetWriter(path, schema, **options))
+        self.csv_schema = _plain(schema)
+        self.csv = None
+        if csv_out is not None:
+            # The header by hand: pyarrow quotes header names whatever the quoting style.
+            csv_out.write((",".join(self.csv_schema.names) + "\n").encode())
+            self.csv = stack.enter_context(pacsv.CSVWriter(csv_out, self.csv_schema,
+                                                           write_options=CSV_OPTIONS))
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.parquet.write_batch(batch, row_group_size=BLOCK_ROWS)
+        if self.csv is not None and batch.num_rows:
+            # pyarrow's writer, not Python string formatting: 5x faster for the same
+            # text (0.07 s against 0.38 s for 170k rows).
+            self.csv.write_batch(pa.RecordBatch.from_arrays(
+                [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c
+                 for c in batch.columns], schema=self.csv_schema))
+
+
+def write_trades(run: Path, rows: np.ndarray[Any, Any], names: list[str], *,
+                 csv: bool = False, books: bool | None = None) -> int:
+    """The merged ledger as trades.parquet and, with books, orders.parquet (and their
+    CSV twins with ``csv``); returns the ledger rows written to both.
+
+    trades.parquet holds pool trades and book fills, orders.parquet the orders placed and
+    cancelled on books. ``seq`` numbers the whole ledger in time order, so the two tables
+    merge back by it. ``books`` says whether the file has a book (orders.parquet is
+    written, empty or not); None infers it from the rows. Written in blocks of the time
+    order, so a long run's ledger is never held twice.
     """
+    kinds = rows["kind"]
+    bad = np.flatnonzero((kinds < L.ROW_TRADE) | (kinds > L.ROW_CANCELLED))
+    if len(bad):
+        raise BadInput(f"ledger row {int(bad[0])}: kind {int(kinds[bad[0]])}, expected "
+                       f"{L.ROW_TRADE}..{L.ROW_CANCELLED}")
+    has_orders = bool((kinds >= L.ROW_PLACED).any())
+    if books is None:
+        books = bool((kinds != L.ROW_TRADE).any())
+    elif has_orders and not books:
+        raise BadInput(f"{run}: the ledger has order events but the file has no book")
     order = ledger_order(rows)
     cur = pa.array(names, pa.string())
     with contextlib.ExitStack() as stack:
-        w = stack.enter_context(pq.ParquetWriter(run / TRADES, TRADE_SCHEMA,
-                                                 **TRADE_OPTIONS))
-        f = None
-        if csv:
-            # The header by hand: pyarrow quotes header names whatever the quoting style.
-            out = stack.enter_context(open(run / "trades.csv", "wb"))
-            out.write((",".join(CSV_SCHEMA.names) + "\n").encode())
-            f = stack.enter_context(pacsv.CSVWriter(out, CSV_SCHEMA, write_options=CSV_OPTIONS))
+        trades = _Table(stack, run / TRADES, TRADE_SCHEMA, TRADE_OPTIONS,
+                        stack.enter_context(open(run / "trades.csv", "wb")) if csv else None)
+        orders = _Table(stack, run / ORDERS, ORDER_SCHEMA, ORDER_OPTIONS,
+                        stack.enter_context(open(run / "orders.csv", "wb")) if csv else None
+                        ) if books else None
         for i in range(0, max(len(order), 1), BLOCK_ROWS):
-            batch = _trade_block(rows, order[i: i + BLOCK_ROWS], i + 1, cur)
-            w.write_batch(batch, row_group_size=BLOCK_ROWS)
-            if f is not None and batch.num_rows:
-                # pyarrow's writer, not Python string formatting: 5x faster for the same
-                # text (0.07 s against 0.38 s for 170k rows).
-                f.write_batch(_decoded(batch))
+            idx = order[i: i + BLOCK_ROWS]
+            b = rows[idx]
+            seq = np.arange(i + 1, i + 1 + len(b), dtype=np.int64)
+            is_trade = b["kind"] <= L.ROW_FILL
+            trades.write(_trade_block(b[is_trade], seq[is_trade], cur))
+            if orders is not None:
+                orders.write(_order_block(b[~is_trade], seq[~is_trade], cur))
     return len(order)
-
-
-def _decoded(batch: pa.RecordBatch) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays(
-        [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns],
-        schema=CSV_SCHEMA)
 
 
 def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: int,
@@ -126,10 +209,13 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: in
     """Assemble the monitor's streamed rows into samples.parquet; returns the sample count.
 
     One row per sample, wide: ``t``, ``consistent``, ``violations``, ``rate_<CUR>`` per
-    currency and ``wealth_<writer>`` per trader process (its running totals). The
-    currency order, each process's strategy label and the audits (per scenario group,
-    percentiles of the agents' profit and loss at each audit: few rows, in the metadata)
-    ride in the file's metadata, so the arrays come back exactly.
+    currency (a book's: its last fill), ``wealth_<writer>`` per trader process (its
+    running totals), and ``bid_<CUR>``, ``ask_<CUR>`` per currency (best bid and ask
+    rates; NaN for a pool or an empty side). The currency order, each process's strategy
+    label and the audits (per scenario group, percentiles of the agents' profit and loss
+    at each audit: few rows, in the metadata) ride in the file's metadata, so the arrays
+    come back exactly. The books' top levels the monitor read, if any, become
+    depth.parquet (:data:`DEPTH_SCHEMA`).
     """
     width = sample_columns(n_currencies, n_writers)
     f = monitor_dir / SAMPLES_FILE
@@ -145,6 +231,10 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: in
         cols[f"rate_{name}"] = raw[:, 3 + c]
     for s in slots:
         cols[f"wealth_{s}"] = raw[:, 3 + n_currencies + s]
+    quotes = 3 + n_currencies + n_writers
+    for k, side in enumerate(("bid", "ask")):
+        for c, name in enumerate(names):
+            cols[f"{side}_{name}"] = raw[:, quotes + k * n_currencies + c]
     n_groups = len(groups or [])
     aw = audit_columns(n_groups)
     fa = monitor_dir / AUDITS_FILE
@@ -158,12 +248,47 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: in
                             for row in audits[:, 1:].tolist()]}
     table = pa.table(cols).replace_schema_metadata({SAMPLES_META: json.dumps(meta)})
     pq.write_table(table, run / SAMPLES, **PARQUET_OPTIONS)
+    _write_depth(run, monitor_dir, names)
     return len(raw)
 
 
+def _write_depth(run: Path, monitor_dir: Path, names: list[str]) -> None:
+    """The monitor's stream of the books' top levels as depth.parquet (nothing without
+    books): one row per level read, best first within a read."""
+    f = monitor_dir / DEPTH_FILE
+    if not f.exists():
+        return
+    width = len(DEPTH_COLUMNS)
+    raw = np.fromfile(f, dtype=np.float64)
+    raw = raw[: len(raw) // width * width].reshape(-1, width)
+    col = {n: raw[:, i] for i, n in enumerate(DEPTH_COLUMNS)}
+    table = pa.table({
+        "t": col["t"],
+        "currency": np.array(names, dtype=object)[col["currency"].astype(np.int64)],
+        "side": DEPTH_SIDES[col["side"].astype(np.int64)],
+        "level": col["level"].astype(np.int64),
+        "rate": col["rate"],
+        "qty": col["qty"],
+        "orders": col["orders"].astype(np.int64),
+    }, schema=DEPTH_SCHEMA)
+    pq.write_table(table, run / DEPTH, **PARQUET_OPTIONS)
+
+
+def read_depth(run: Path) -> pa.Table:
+    """A run's depth.parquet (books only) as a table of :data:`DEPTH_SCHEMA`."""
+    f = Path(run) / DEPTH
+    if not f.is_file():
+        raise BadInput(f"{run}: no {DEPTH} (expected the folder of a run with books)")
+    try:
+        return pq.read_table(f, schema=DEPTH_SCHEMA)
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise BadInput(f"{f}: unreadable ({one_line(str(e))})") from None
+
+
 def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
-    """A run's samples as arrays: ``t``, ``consistent``, ``violations`` (S), ``rate``
-    (S x C), ``names`` (C), ``wealth`` (S x T), ``trader`` and ``strategy`` (T)."""
+    """A run's samples as arrays: ``t``, ``consistent``, ``violations`` (S), ``rate``,
+    ``bid`` and ``ask`` (S x C; NaN for a pool, an empty side, or a run recorded before
+    books), ``names`` (C), ``wealth`` (S x T), ``trader`` and ``strategy`` (T)."""
     f = Path(run) / SAMPLES
     if not f.is_file():
         raise BadInput(f"{run}: no {SAMPLES} (expected a run folder)")
@@ -179,11 +304,19 @@ def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
                 return np.zeros((table.num_rows, 0))
             return np.column_stack([table.column(c).to_numpy() for c in cols])
 
+        def quotes(side: str) -> np.ndarray[Any, Any]:
+            cols = [f"{side}_{n}" for n in names]
+            if names and cols[0] not in table.column_names:
+                return np.full((table.num_rows, len(names)), np.nan)
+            return block(cols)
+
         return {
             "t": table.column("t").to_numpy(),
             "consistent": table.column("consistent").to_numpy(zero_copy_only=False),
             "violations": table.column("violations").to_numpy(),
             "rate": block([f"rate_{n}" for n in names]),
+            "bid": quotes("bid"),
+            "ask": quotes("ask"),
             "names": np.array(names, dtype=str),
             "wealth": block([f"wealth_{s}" for s in trader]),
             "trader": np.array(trader, dtype=np.int64),

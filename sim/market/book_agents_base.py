@@ -187,40 +187,47 @@ class LiveOrder(NamedTuple):
 
 
 class LiveOrders:
-    """An agent's resting orders, oldest first, at most ``cap`` of them (see the module)."""
+    """An agent's resting orders, oldest first, at most ``cap`` of them (see the module).
+
+    Also kept per currency (dicts keep insertion order), so what an agent asks at each
+    turn (how many rest in ``c``, the oldest there) costs O(1).
+    """
 
     def __init__(self, cap: int = MAX_TRACKED) -> None:
         self.cap = cap
         self._by_id: dict[int, LiveOrder] = {}
+        self._by_cur: dict[int, dict[int, LiveOrder]] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
 
     def add(self, order: LiveOrder) -> None:
-        by_id = self._by_id
-        by_id[order.order_id] = order
-        if len(by_id) > self.cap:
-            del by_id[next(iter(by_id))]
+        self._by_id[order.order_id] = order
+        self._by_cur.setdefault(order.currency, {})[order.order_id] = order
+        if len(self._by_id) > self.cap:
+            self.pop(next(iter(self._by_id)))
 
     def pop(self, order_id: int) -> LiveOrder | None:
         """Forget ``order_id``; returns what was tracked (None if nothing)."""
-        return self._by_id.pop(order_id, None)
+        o = self._by_id.pop(order_id, None)
+        if o is not None:
+            del self._by_cur[o.currency][order_id]
+        return o
 
     def get(self, order_id: int) -> LiveOrder | None:
         return self._by_id.get(order_id)
 
     def of(self, c: int) -> list[LiveOrder]:
         """The live orders in currency ``c``, oldest first."""
-        return [o for o in self._by_id.values() if o.currency == c]
+        return list(self._by_cur.get(c, {}).values())
 
     def oldest(self, c: int) -> LiveOrder | None:
-        for o in self._by_id.values():
-            if o.currency == c:
-                return o
-        return None
+        d = self._by_cur.get(c)
+        return next(iter(d.values())) if d else None
 
     def count(self, c: int) -> int:
-        return sum(1 for o in self._by_id.values() if o.currency == c)
+        d = self._by_cur.get(c)
+        return len(d) if d else 0
 
 
 class SizedParams(StrategyParams):
@@ -300,7 +307,8 @@ class BookStrategy(Generic[P]):
 
 def mid2(view: BookView, c: int) -> int:
     """Twice the reference tick of ``c``: bid + ask when both sides rest; else twice the
-    last fill's tick; else twice the one best there is; else twice the fundamental's tick.
+    last fill's tick; else twice the one best there is; else twice the fundamental's tick
+    (the ladder's middle while no positive finite fundamental is published).
 
     Doubled so a half-tick mid stays an exact integer. Bids and asks play mirror roles,
     so a strategy that prices a buy ``d`` below it and a sell ``d`` above it is symmetric.
@@ -313,7 +321,8 @@ def mid2(view: BookView, c: int) -> int:
         return 2 * t
     if b != NIL or a != NIL:
         return 2 * max(a, b)
-    return 2 * view.tick_of(c, view.fundamental(c))
+    f = view.fundamental(c)
+    return 2 * (view.tick_of(c, f) if positive(f) else view.ticks(c) // 2)
 
 
 def mid_price(view: BookView, c: int) -> float:

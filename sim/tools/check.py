@@ -2,15 +2,18 @@
 
 The replay starts from the initial state the file itself records (initial pool reserves
 and each account's initial funding), applies every committed ledger row of every writer in
-each currency's sequence order, re-prices each trade with :mod:`sim.core.pricing`, and
-then compares pools, every account, and every writer's counters with the file, exactly.
-Each row must come from the ledger of the writer that hosts its account.
+each currency's sequence order (no gap), re-prices each pool trade with
+:mod:`sim.core.pricing`, rebuilds every book from its order events and fills
+(:mod:`sim.tools.replay_book`), and then compares pools, books, stakes, every account, and
+every writer's counters with the file, exactly. Each row must come from the ledger of the
+writer that hosts its account.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import numpy as np
 
@@ -20,10 +23,16 @@ from sim.core.exchange import Exchange, pid_alive
 from sim.core.ledger import load_ledger
 from sim.core.pricing import buy_cost, sell_proceeds
 from sim.core.quiescence import final_check, settle
+from sim.core.transaction import lock_and_recover, recover_currency
 from sim.errors import BadInput
 from sim.harness.rundir import INCOMPLETE
+from sim.tools.replay_book import BookReplay
 
 __all__ = ["check_command", "replay"]
+
+_BLOCK_ROWS: Final = 262_144
+_FIELDS: Final = ("currency", "account", "side", "qty", "cash", "cur_seq", "unit_reserve",
+                  "kind", "order_id", "maker", "tick", "t_ns")
 
 
 def _exchange_path(target: str) -> str:
@@ -49,10 +58,35 @@ def unfinished(ex: Exchange) -> list[str]:
     for w in np.flatnonzero(claimed & (wri["j_state"] == L.JOURNAL_ACTIVE)):
         out.append(f"writer {w}: journal active on currency "
                    f"{names[int(wri['j_currency'][w])]}")
+    for b in ex.geo.books:
+        n = ex.book(b).journal_state()
+        if n:
+            out.append(f"currency {names[b]}: book transaction in flight ({n} pre-images "
+                       "in its journal)")
     for w in np.flatnonzero(claimed & (wri["log_count"] > wri["log_head"])):
         out.append(f"writer {w}: {int(wri['log_count'][w] - wri['log_head'][w])} ledger "
                    "rows not yet drained to its ledger file")
     return out
+
+
+def _settle_books(ex: Exchange) -> int:
+    """Roll back every book transaction a dead process left; returns how many.
+
+    ``settle`` finds a dead order by the writer its currency names in flight or by its odd
+    version; a writer that does not name itself in flight, killed after its journal's
+    state but before the version store, leaves only an active journal (nothing stored
+    yet: the rollback writes back the same words). The next order on that book would roll
+    it back; a file nobody trades on is settled here.
+    """
+    rolled = 0
+    for c in ex.geo.books:
+        if ex.book(c).journal_state():
+            rolled += lock_and_recover(ex, c)
+            try:
+                rolled += recover_currency(ex, c)
+            finally:
+                ex.locks.release(c)
+    return rolled
 
 
 def replay(ex: Exchange) -> list[str]:
@@ -61,6 +95,7 @@ def replay(ex: Exchange) -> list[str]:
     rows, owners = load_ledger(ex, wri)
     fee = ex.fee_bps
     nc = ex.geo.n_currencies
+    book_mask = ex.geo.book_mask
     claimed = acc["status"] != L.SLOT_FREE
     pool_cash = [int(x) for x in cur["init_cash_reserve"]]
     pool_units = [int(x) for x in cur["init_unit_reserve"]]
@@ -69,49 +104,66 @@ def replay(ex: Exchange) -> list[str]:
     vol_c = [0] * nc
     cash = acc["init_cash"].astype(object)
     hold = acc["init_holdings"][:, :nc].astype(object)
-    trades = np.zeros(len(acc), dtype=np.int64)
+    trades = [0] * len(acc)
+    w_trades = [0] * len(wri)
     host = acc["writer"].tolist()
     ok = claimed.tolist()
+    books = BookReplay(ex, cash, hold, ok) if book_mask else None
+    # Due cash of books that no row shows swept: a pool buy may have spent it.
+    unswept = books.unswept if books is not None else {}
     problems: list[str] = []
-    # Time order (each row's clock was read under its currency's lock) is consistent with
-    # every currency's sequence and with every account's own order of trades.
-    order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
-    cols = [rows[f][order].tolist() for f in ("currency", "account", "side", "qty", "cash",
-                                              "cur_seq", "unit_reserve")]
-    for (c, a, side, qty, amount, cs, ur), w in zip(zip(*cols, strict=True),
-                                                    owners[order].tolist(), strict=True):
-        where = f"ledger row writer {w} account {a} currency {c} cur_seq {cs}"
-        if not (0 <= a < len(acc) and ok[a]) or not 0 <= c < nc:
-            problems.append(f"{where}: names an unclaimed account or unknown currency")
+    for c, a, side, qty, amount, cs, ur, kind, oid, maker, tick, t, w in _in_time_order(
+            rows, owners):
+        # The row's name is formatted only for a problem: most rows have none.
+        if not (0 <= a < len(ok) and ok[a]) or not 0 <= c < nc:
+            problems.append(f"{_where(w, a, c, cs)}: names an unclaimed account or unknown "
+                            "currency")
             continue
         if host[a] != w:
-            problems.append(f"{where}: account {a} is hosted by writer {host[a]}")
+            problems.append(f"{_where(w, a, c, cs)}: account {a} is hosted by writer "
+                            f"{host[a]}")
         if cs != seq[c] + 1:
-            problems.append(f"{where}: expected cur_seq {seq[c] + 1}")
-        if side == L.SIDE_BUY:
-            want = buy_cost(pool_cash[c], pool_units[c], qty, fee)
-            ok_funds = 0 < want <= cash[a]
-            pool_cash[c] += amount
-            pool_units[c] -= qty
-            cash[a] -= amount
-            hold[a, c] += qty
+            # Once per gap: the rows after it go on from the sequence they carry.
+            problems.append(f"{_where(w, a, c, cs)}: expected cur_seq {seq[c] + 1}")
+        seq[c] = cs
+        if book_mask >> c & 1 and books is not None:
+            new, found = books.row(kind, c, a, side, qty, amount, oid, maker, tick, t)
+            if found:
+                problems += [f"{_where(w, a, c, cs)}: {p}" for p in found]
+            if new:
+                trades[a] += 1
+                w_trades[w] += 1
+            if kind == L.ROW_FILL:
+                vol_u[c] += qty
+                vol_c[c] += amount
         else:
-            want = sell_proceeds(pool_cash[c], pool_units[c], qty, fee)
-            ok_funds = qty <= hold[a, c] and want > 0
-            pool_cash[c] -= amount
-            pool_units[c] += qty
-            cash[a] += amount
-            hold[a, c] -= qty
-        if want != amount:
-            problems.append(f"{where}: logged cash {amount}, pricing gives {want}")
-        if not ok_funds:
-            problems.append(f"{where}: the account could not afford this trade")
-        if ur != pool_units[c]:
-            problems.append(f"{where}: logged unit_reserve {ur}, replay has {pool_units[c]}")
-        seq[c] += 1
-        vol_u[c] += qty
-        vol_c[c] += amount
-        trades[a] += 1
+            if side == L.SIDE_BUY:
+                want = buy_cost(pool_cash[c], pool_units[c], qty, fee)
+                ok_funds = 0 < want <= cash[a] + unswept.get(a, 0)
+                pool_cash[c] += amount
+                pool_units[c] -= qty
+                cash[a] -= amount
+                hold[a, c] += qty
+            else:
+                want = sell_proceeds(pool_cash[c], pool_units[c], qty, fee)
+                ok_funds = qty <= hold[a, c] and want > 0
+                pool_cash[c] -= amount
+                pool_units[c] += qty
+                cash[a] += amount
+                hold[a, c] -= qty
+            if want != amount:
+                problems.append(f"{_where(w, a, c, cs)}: logged cash {amount}, pricing gives "
+                                f"{want}")
+            if not ok_funds:
+                problems.append(f"{_where(w, a, c, cs)}: the account could not afford this "
+                                "trade")
+            if ur != pool_units[c]:
+                problems.append(f"{_where(w, a, c, cs)}: logged unit_reserve {ur}, replay "
+                                f"has {pool_units[c]}")
+            vol_u[c] += qty
+            vol_c[c] += amount
+            trades[a] += 1
+            w_trades[w] += 1
         if len(problems) > 50:
             problems.append("... stopping after 50 mismatches")
             return problems
@@ -122,15 +174,43 @@ def replay(ex: Exchange) -> list[str]:
             if int(cur[field][c]) != mine:
                 problems.append(f"currency {c} {field}: file {int(cur[field][c])}, "
                                 f"replay {mine}")
-    problems += _compare_accounts(acc, claimed, cash, hold, trades)
+    if books is not None:
+        stakes = ex.stakes()
+        problems += books.compare(ex, cur, stakes)
+        moved, found = books.silent_sweeps(stakes)
+        problems += found
+        # Cash that orders without a row swept out of the due cash, into the account.
+        for a, x in moved.items():
+            cash[a] += x
+    problems += _compare_accounts(acc, claimed, cash, hold, np.array(trades, dtype=np.int64))
     per_writer = np.bincount(owners, minlength=len(wri)) if len(owners) else np.zeros(
         len(wri), dtype=np.int64)
     for w in np.flatnonzero(wri["status"] != L.SLOT_FREE).tolist():
-        for field in ("log_count", "tot_trades"):
-            if int(wri[field][w]) != int(per_writer[w]):
+        for field, mine in (("log_count", per_writer[w]), ("tot_trades", w_trades[w])):
+            if int(wri[field][w]) != int(mine):
                 problems.append(f"writer {w} {field}: file {int(wri[field][w])}, ledger "
-                                f"{int(per_writer[w])}")
+                                f"{int(mine)}")
     return problems[:51]
+
+
+def _in_time_order(rows: np.ndarray[Any, Any], owners: np.ndarray[Any, Any]
+                   ) -> Iterator[tuple[int, ...]]:
+    """Each row's fields as Python ints, and its writer, in time order.
+
+    Time order (each row's clock was read under its currency's lock) is consistent with
+    every currency's sequence and with every account's own order of orders. Converted a
+    block at a time: a long run's ledger as Python ints at once would take several bytes
+    per row more than its 128-byte rows.
+    """
+    order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
+    for i in range(0, len(order), _BLOCK_ROWS):
+        idx = order[i: i + _BLOCK_ROWS]
+        cols = [rows[f][idx].tolist() for f in _FIELDS]
+        yield from zip(*cols, owners[idx].tolist(), strict=True)
+
+
+def _where(w: int, a: int, c: int, cs: int) -> str:
+    return f"ledger row writer {w} account {a} currency {c} cur_seq {cs}"
 
 
 def _compare_accounts(acc: np.ndarray[Any, Any], claimed: np.ndarray[Any, Any],
@@ -174,6 +254,7 @@ def check_command(target: str, *, repair: bool, do_replay: bool, out: IO[str]) -
                          if _run_dir(path) else "\n"))
         if repair:
             done = settle(ex)
+            done["rolled_back"] += _settle_books(ex)
             out.write(f"repair: {done['rolled_back']} transactions rolled back, "
                       f"{done['drained_rows']} ledger rows drained\n")
         pending = unfinished(ex)

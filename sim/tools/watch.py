@@ -34,9 +34,10 @@ from rich.text import Text
 from sim.config.scenario import load_scenario
 from sim.core import invariants as inv
 from sim.core import layout as L
+from sim.core.book_checks import Ladders
 from sim.core.exchange import Exchange
 from sim.core.snapshot import snapshot_into
-from sim.core.valuation import pool_rates, wealth
+from sim.core.valuation import rates, wealth
 from sim.errors import BadInput, SimError
 from sim.harness.rundir import SCENARIO_FILE, strategy_labels
 from sim.tools.bookview import LEVELS_SHOWN, Depth, Ladder, books_view, ladder, read_depth
@@ -110,6 +111,8 @@ class _State:
     seq_times: deque[tuple[float, int]] = field(default_factory=deque)
     prev: inv.Previous | None = None
     ladders: dict[int, Ladder] = field(default_factory=dict)
+    # What the invariants need of the books (None for a pool-only file).
+    checks: Ladders | None = None
 
 
 def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES) -> Snapshot:
@@ -121,15 +124,6 @@ def read_snapshot(ex: Exchange, tries: int = SNAPSHOT_TRIES) -> Snapshot:
     cur, acc = ex.decode_tables(raw)
     return Snapshot(cur, acc, copy.consistent, copy.tries, ex.accounts(),
                     ex.stakes() if ex.geo.book_mask else None)
-
-
-def rates(cur: Table, books: dict[int, BookFrame], *, initial: bool = False) -> Floats:
-    """Cash per unit of each currency: a pool's reserves' ratio, a book's last fill; with
-    ``initial``, at creation (a book's starting rate sits at the middle of its ladder)."""
-    out = pool_rates(cur, initial=initial)
-    for c, b in books.items():
-        out[c] = b.ladder.rate(b.ladder.ticks // 2) if initial else float(cur["last_rate"][c])
-    return out
 
 
 def trades(cur: Table, books: dict[int, BookFrame]) -> list[int]:
@@ -224,7 +218,7 @@ def screen(f: Frame) -> Group:
     parts += [Text(f"trades {seq:,}   {tps} trades/s   rejected {rejected:,}   "
                    f"snapshot {snap}   refresh {f.refresh_hz:g}/s"), Text("")]
 
-    rate, init = rates(cur, f.books), rates(cur, f.books, initial=True)
+    rate, init = rates(cur), rates(cur, initial=True)
     rows = []
     for c, name in enumerate(f.names):
         change = (rate[c] / init[c] - 1.0) * 100.0
@@ -289,7 +283,7 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
              for c, lad in st.ladders.items()}
     now = time.monotonic()
     names = [L.decode_name(bytes(n)) for n in snap.cur["name"]]
-    rate = rates(snap.cur, books)
+    rate = rates(snap.cur)
     if not st.history:
         st.history = [deque(maxlen=SPARK_LEN) for _ in names]
     for c, h in enumerate(st.history):
@@ -303,7 +297,8 @@ def _frame(ex: Exchange, st: _State, strategies: dict[int, str], interval_s: flo
     checked: dict[str, list[str]] | None = None
     if snap.settled:
         # Monotonicity is judged against this watcher's own last settled frame.
-        checked = inv.check_all(snap.cur, snap.acc, st.prev, scale=max(1, header["scale"]))
+        checked = inv.check_all(snap.cur, snap.acc, st.prev, scale=max(1, header["scale"]),
+                                ladders=st.checks)
         st.prev = inv.remember(snap.cur, snap.acc)
     return Frame(path=ex.path, header=header, names=names, snap=snap,
                  history=[list(h) for h in st.history], trades_per_s=tps,
@@ -319,7 +314,8 @@ def watch_command(path: str, out: IO[str], interval_s: float = 0.25, once: bool 
         raise BadInput(f"--interval: expected a positive number of seconds, got {interval_s}")
     ex = Exchange.open(path, writable=False)
     tty = is_tty(out) and not once
-    st = _State(ladders={c: ladder(ex, c) for c in ex.geo.books})
+    st = _State(ladders={c: ladder(ex, c) for c in ex.geo.books},
+                checks=Ladders.of(ex.q, ex.geo))
     strategies = _strategies(path)
     start = time.monotonic()
     next_tick = start

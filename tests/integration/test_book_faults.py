@@ -36,8 +36,8 @@ def test_kills_in_the_middle_of_book_orders_lose_nothing(tmp_path: Path) -> None
                       "pause_in_txn_us": 1000, "pause_prob": 0.2})
     s = out.summary
     f = s.faults
-    assert f.kills >= 35 and f.restarts >= 30, f
-    assert f.kills_in_transaction >= 5, f
+    assert f.kills >= 30 and f.restarts >= 25, f
+    assert f.kills_in_transaction >= 3, f
     assert f.rolled_back >= f.kills_in_transaction, f
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
         check_file(ex)

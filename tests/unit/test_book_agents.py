@@ -1,11 +1,10 @@
-"""Book agents on the standalone engine: budgets, the market maker's skew and requotes, the
-value agent's side, and populations: noise alone does not drift beyond chance (and a
-biased noise is caught by the same test), an ABIDES-like mix keeps a two-sided book that
-trades.
+"""Book agents: budgets, the market maker's skew and requotes, the value agent's side, and
+populations: noise alone does not drift beyond chance (and a biased noise is caught by the
+same test), an ABIDES-like mix keeps a two-sided book that trades, and the agents trade
+on the books of an exchange file through its ``Writer`` and the trader's ``MappedView``.
 
-The engine here is the real one over a bytearray (``Rig``); it counts an account's units
-in lots, where the exchange file counts minor units (lots * lot), so :class:`EngineView`
-reports holdings times ``LOT``, as the file's view does.
+Most tests run the real engine over a bytearray (``Rig``, re-created with a lot of
+``LOT`` minor units, as the file's books have), read by :class:`EngineView`.
 """
 
 from __future__ import annotations
@@ -13,15 +12,19 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from sim.core import layout as L
 from sim.core.book import Book
 from sim.core.book_layout import BUY, GTC, NIL, POST_ONLY, SELL, BookGeometry
-from sim.core.book_result import OK, REJ_CANCEL, REJ_FUNDS, Result
+from sim.core.book_result import OK, REJ_CANCEL, REJ_FUNDS, REJ_PRICE, REJ_QTY, Result
+from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
+from sim.core.transaction import Writer
 from sim.errors import BadScenario
 from sim.market.book_agents import (
     BOOK_BUILTINS,
@@ -43,10 +46,14 @@ from sim.market.book_agents_base import (
     Cancel,
     Intent,
     Limit,
+    LiveOrder,
+    LiveOrders,
     Market,
     mid_price,
     send,
 )
+from sim.market.trader import MappedView
+from tests.book_file_check import check_file
 from tests.unit.book_reference import Rig, clean
 
 LOT: Final = 10_000  # minor units of the currency in a lot: one unit at scale 10,000
@@ -100,7 +107,7 @@ class EngineView:
         return self.rig.accounts.balances(self.account)[0]
 
     def holding(self, c: int) -> int:
-        return self.rig.accounts.balances(self.account)[1] * LOT
+        return self.rig.accounts.balances(self.account)[1]
 
     def lot(self, c: int) -> int:
         return LOT
@@ -129,7 +136,10 @@ class EngineTrader:
 def market(balances: list[tuple[int, int]], fundamental: float = 1.0) -> tuple[Rig, EngineView,
                                                                                EngineTrader]:
     """A fresh book (a rate of 1.0 at its middle tick) and accounts (cash, lots)."""
-    rig = Rig(BookGeometry(TICKS, CAPACITY, MAX_FILLS), balances, price_base=PRICE_BASE)
+    geo = BookGeometry(TICKS, CAPACITY, MAX_FILLS)
+    rig = Rig(geo, [(c, lots * LOT) for c, lots in balances])
+    rig.book = Book.create(rig.q, 0, geo, rig.accounts, price_base=PRICE_BASE, price_step=1,
+                           lot=LOT)
     return rig, EngineView(rig, fundamental), EngineTrader(rig.book)
 
 
@@ -161,14 +171,16 @@ class Outcome:
 
 def simulate(agents: list[BookStrategy[Any]], balances: list[tuple[int, int]],
              decisions: int, seed: int, *, weights: list[float] | None = None,
-             warmup: int = 0) -> Outcome:
+             warmup: int = 0, fundamental: float = 1.0, tight: bool = False) -> Outcome:
     """Run ``decisions`` turns, each of an agent drawn with ``weights`` (uniform by default).
 
     Every intent is checked against the agent's budget before it is sent, and no order
-    may be refused for funds. After ``warmup`` turns it counts the turns that found both
-    sides of the book quoted.
+    may be refused for funds, a tick off the ladder or a quantity below one lot. After
+    ``warmup`` turns it counts the turns that found both sides of the book quoted. With
+    ``tight``, it counts per kind the turns of an agent with less than 5 lots of cash or
+    units: turns where its budget can bind.
     """
-    rig, view, trader = market(balances)
+    rig, view, trader = market(balances, fundamental)
     out = Outcome(rig, view, agents)
     n = len(agents)
     w = None if weights is None else np.asarray(weights) / sum(weights)
@@ -178,7 +190,7 @@ def simulate(agents: list[BookStrategy[Any]], balances: list[tuple[int, int]],
         view.bind(a)
         view.clock = step * 1e-3
         ag = agents[a]
-        if view.cash() < 5 * view.lot_cash(0, START) or view.holding(0) < 5 * LOT:
+        if tight and (view.cash() < 5 * view.lot_cash(0, START) or view.holding(0) < 5 * LOT):
             out.tight[ag.name] += 1
         intent = ag.decide(view, rngs[a])
         if step >= warmup:
@@ -188,7 +200,7 @@ def simulate(agents: list[BookStrategy[Any]], balances: list[tuple[int, int]],
             continue
         assert within_budget(view, intent), (ag.name, intent, view.cash(), view.holding(0))
         res = send(trader, a, intent)
-        assert res.status != REJ_FUNDS, (ag.name, intent)
+        assert res.status not in (REJ_FUNDS, REJ_PRICE, REJ_QTY), (ag.name, intent, res)
         out.sent[ag.name] += 1
         ag.on_result(intent, res)
     return out
@@ -200,20 +212,31 @@ def simulate(agents: list[BookStrategy[Any]], balances: list[tuple[int, int]],
 def test_every_agent_keeps_to_its_budget() -> None:
     """Poor agents of every kind among rich noise: each intent fits the account (checked
     in ``simulate``), the engine never refuses one for funds, and budgets did bind."""
-    def kinds() -> list[BookStrategy[Any]]:
-        return [ZeroIntelligence(ZeroIntelligenceParams(), 1), Noise(NoiseParams(), 1),
-                Value(ValueParams(aggression=0.5), 1),
-                BookMomentum(BookMomentumParams(short=2, long=4, threshold=0.0), 1),
-                MarketMaker(MarketMakerParams(), 1)]
-
-    poor = [a for _ in range(3) for a in kinds()]
+    poor = [a for _ in range(3) for a in every_kind()]
     rich: list[BookStrategy[Any]] = [Noise(NoiseParams(max_offset=2), 1) for _ in range(10)]
     out = simulate(poor + rich, [balanced(6)] * len(poor) + [balanced(10_000)] * len(rich),
-                   6000, seed=7)
+                   6000, seed=7, tight=True)
     clean(out.rig)
-    for k in kinds():
+    for k in every_kind():
         assert out.sent[k.name] > 20, (k.name, out.sent)
         assert out.tight[k.name] > 0, (k.name, out.tight)
+
+
+def every_kind() -> list[BookStrategy[Any]]:
+    return [ZeroIntelligence(ZeroIntelligenceParams(), 1), Noise(NoiseParams(), 1),
+            Value(ValueParams(aggression=0.5), 1),
+            BookMomentum(BookMomentumParams(short=2, long=4, threshold=0.0), 1),
+            MarketMaker(MarketMakerParams(), 1)]
+
+
+@pytest.mark.parametrize("fundamental", [0.5, 0.79, 1.21, 3.0])
+def test_a_fundamental_off_the_ladder_sends_nothing_off_it(fundamental: float) -> None:
+    """The ladder spans rates 0.8 to 1.2; agents anchored outside it clamp or pass."""
+    agents = [a for _ in range(4) for a in every_kind()]
+    out = simulate(agents, [balanced(1000)] * len(agents), 2000, seed=3,
+                   fundamental=fundamental)
+    clean(out.rig)
+    assert sum(out.sent.values()) > 200, out.sent
 
 
 def test_the_market_maker_skews_against_its_inventory() -> None:
@@ -228,10 +251,10 @@ def test_the_market_maker_skews_against_its_inventory() -> None:
         (BUY, 1996, POST_ONLY), (SELL, 2004, POST_ONLY),
         (BUY, 1993, POST_ONLY), (SELL, 2007, POST_ONLY)]
     c, u = rig.accounts.balances(0)[:2]
-    rig.accounts.fund(0, c, u + 100)  # long 100 lots: the centre moves 5 ticks down
+    rig.accounts.fund(0, c, u + 100 * LOT)  # long 100 lots: the centre moves 5 ticks down
     assert mm.inventory(view, 0) == 100
     assert [q.tick for q in mm.plan(view, 0)] == [q.tick - 5 for q in flat]
-    rig.accounts.fund(0, c, u - 100)  # short 100 lots: 5 ticks up
+    rig.accounts.fund(0, c, u - 100 * LOT)  # short 100 lots: 5 ticks up
     assert [q.tick for q in mm.plan(view, 0)] == [q.tick + 5 for q in flat]
 
 
@@ -241,9 +264,9 @@ def test_the_market_maker_stops_adding_to_a_full_inventory() -> None:
     view.bind(0)
     mm.plan(view, 0)
     c, u = rig.accounts.balances(0)[:2]
-    rig.accounts.fund(0, c, u + 50)
+    rig.accounts.fund(0, c, u + 50 * LOT)
     assert {q.side for q in mm.plan(view, 0)} == {SELL}
-    rig.accounts.fund(0, c, u - 50)
+    rig.accounts.fund(0, c, u - 50 * LOT)
     assert {q.side for q in mm.plan(view, 0)} == {BUY}
 
 
@@ -343,6 +366,31 @@ def test_zero_intelligence_bids_below_its_value_and_asks_above_its_cost() -> Non
     assert 150 < sides[BUY] < 250
 
 
+@pytest.mark.parametrize("ask", [2010, 2011])
+def test_noise_buys_and_sells_are_mirror_images(ask: int) -> None:
+    """The same draws give a buy and a sell of the same kind and size, equally far from
+    the mid (a whole or a half tick)."""
+    rig, view, _ = market([balanced(100), balanced(100), RICH])
+    rig.book.limit(2, BUY, 1990, 10)
+    rig.book.limit(2, SELL, ask, 10)
+    buyer = Noise(NoiseParams(buy_prob=1.0), 1)
+    seller = Noise(NoiseParams(buy_prob=0.0), 1)
+    kinds: Counter[str] = Counter()
+    for seed in range(200):
+        view.bind(0)
+        b = buyer.decide(view, np.random.default_rng(seed))
+        view.bind(1)
+        s = seller.decide(view, np.random.default_rng(seed))
+        assert type(b) is type(s)
+        kinds[type(b).__name__] += 1
+        if isinstance(b, Limit | Market):
+            assert isinstance(s, Limit | Market)
+            assert (b.side, s.side, b.lots) == (BUY, SELL, s.lots)
+        if isinstance(b, Limit):
+            assert isinstance(s, Limit) and b.tick + s.tick == 1990 + ask
+    assert kinds["Limit"] > 100 and kinds["Market"] > 20, kinds
+
+
 def test_a_noise_trader_never_switches_side() -> None:
     """Buying only, it buys to the top of its band, then passes or cancels: never sells."""
     rig, view, trader = market([balanced(10), RICH])
@@ -356,6 +404,18 @@ def test_a_noise_trader_never_switches_side() -> None:
         if intent is not None:
             agent.on_result(intent, send(trader, 0, intent))
     assert agent.position[0] == 5  # the band: min(10 lots, half the cash buys 5)
+
+
+def test_an_agent_tracks_a_bounded_list_of_its_orders_per_currency() -> None:
+    live = LiveOrders(cap=4)
+    for i in range(6):
+        live.add(LiveOrder(i % 2, 100 + i, BUY, 10, 1))
+    assert len(live) == 4 and live.get(100) is None and live.get(101) is None
+    assert [o.order_id for o in live.of(0)] == [102, 104]
+    assert live.oldest(1) == LiveOrder(1, 103, BUY, 10, 1) and live.count(1) == 2
+    assert live.pop(103) is not None and live.pop(103) is None
+    assert live.oldest(1) is not None and live.oldest(1).order_id == 105  # type: ignore[union-attr]
+    assert live.pop(105) is not None and live.oldest(1) is None and live.count(1) == 0
 
 
 def test_the_registry_names_every_agent() -> None:
@@ -375,7 +435,7 @@ def test_the_registry_names_every_agent() -> None:
 
 NOISE_AGENTS: Final = 50
 NOISE_DECISIONS: Final = 20_000
-NOISE_RUNS: Final = 8
+NOISE_RUNS: Final = 6
 T_LIMIT: Final = 3.0
 
 
@@ -402,7 +462,7 @@ def drift_t(buy_prob: float) -> tuple[float, list[float]]:
         buys = resting_buys(out.rig.book)
         for a, ag in enumerate(agents):
             units = out.rig.accounts.balances(a)[1]
-            assert ag.position[0] == units - start[1] + buys[a], a
+            assert ag.position[0] == (units - start[1] * LOT) // LOT + buys[a], a
         returns.append(math.log(mid_price(out.view, 0)))
     r = np.asarray(returns)
     return float(r.mean() / (r.std(ddof=1) / math.sqrt(len(r)))), returns
@@ -433,3 +493,57 @@ def test_an_abides_like_mix_keeps_a_two_sided_book_that_trades() -> None:
     assert book.counter("fills") > 2000, book.counter("fills")
     assert all(out.sent[k] > 100 for k in ("market_maker", "value", "momentum", "noise")), out.sent
     assert abs(math.log(mid_price(out.view, 0))) < 0.05
+
+
+def test_the_agents_trade_on_the_books_of_an_exchange_file(tmp_path: Path) -> None:
+    """Every kind on two books of a file beside a pool, through two writers and the trader's
+    view: no order refused for funds, none on the pool, every exact invariant of the file
+    (``check_file``), both sides quoted at the end."""
+    book = BookSpec(PRICE_BASE, 1, LOT, 1.0)
+    ex = Exchange.create(str(tmp_path / L.EXCHANGE_FILE),
+                         [CurrencySpec("EUR", 0, 0, book),
+                          CurrencySpec("USD", 10**6 * LOT, 10**6 * LOT),
+                          CurrencySpec("GBP", 0, 0, book)],
+                         n_writers=2, n_accounts=24, ring_rows=256, scale=LOT, fee_bps=0,
+                         book_shape=(TICKS, 4096, MAX_FILLS))
+    (tmp_path / "ledger").mkdir()
+    agents: list[BookStrategy[Any]] = (
+        [MarketMaker(MarketMakerParams(), 3) for _ in range(2)]
+        + [Value(ValueParams(), 3) for _ in range(4)]
+        + [BookMomentum(BookMomentumParams(), 3) for _ in range(2)]
+        + [ZeroIntelligence(ZeroIntelligenceParams(), 3) for _ in range(2)]
+        + [Noise(NoiseParams(), 3) for _ in range(14)])
+    # Cash worth the units of both books at the starting rate of 1.0.
+    lots = [100_000] * 2 + [500] * 22
+    ex.fund_accounts([Funding(a % 2, n * 2 * 10_000, [n * LOT, 0, n * LOT])
+                      for a, n in enumerate(lots)], {0: L.KIND_TRADER, 1: L.KIND_TRADER})
+    writers = [Writer(ex, w) for w in range(2)]
+    view = MappedView(ex)
+    order = np.random.default_rng([3, 1]).choice(
+        len(agents), size=4000, p=np.array([10.0] * 2 + [1.0] * 22) / 42).tolist()
+    rngs = [np.random.default_rng([3, 2, a]) for a in range(len(agents))]
+    try:
+        assert [view.ticks(c) for c in range(3)] == [TICKS, 0, TICKS]
+        assert (view.lot(2), view.lot_cash(2, START), view.price(2, START)) == (LOT, 10_000, 1.0)
+        assert [view.tick_of(0, r) for r in (1.0, 1.00004, 1.00006, 2.0, 0.0)] == [
+            START, START, START + 1, TICKS - 1, 0]
+        for a in order:
+            view.bind(a)
+            intent = agents[a].decide(view, rngs[a])
+            if intent is None:
+                continue
+            assert intent.currency in (0, 2)
+            res = send(writers[a % 2], a, intent)
+            assert res.status != REJ_FUNDS, (agents[a].name, intent)
+            agents[a].on_result(intent, res)
+        check_file(ex)
+        for c in (0, 2):
+            b = ex.book(c)
+            assert b.counter("fills") > 100, b.counter("fills")
+            assert b.best(BUY) != NIL and b.best(SELL) != NIL
+            assert (view.best_bid(c), view.best_ask(c)) == (b.best(BUY), b.best(SELL))
+        assert int(ex.currencies()["seq"][1]) == 0
+    finally:
+        for wr in writers:
+            wr.close()
+        ex.close()

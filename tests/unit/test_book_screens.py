@@ -13,12 +13,12 @@ from sim.core import layout as L
 from sim.core.book_layout import BUY, SELL
 from sim.core.exchange import Exchange
 from sim.core.transaction import Writer
+from sim.core.valuation import rates
 from sim.tools.bookview import Depth, Level, ladder
 from sim.tools.inspect import print_exchange
 from sim.tools.watch import (
     BookFrame,
     Frame,
-    rates,
     read_snapshot,
     render,
     watch_command,
@@ -129,9 +129,10 @@ def test_watch_screen_shows_books_levels_and_wealth_with_reserves(staged: Path) 
         "(read while orders kept arriving: levels may disagree)") for line in torn)
 
 
-def test_rates_of_books_are_the_last_fill_and_start_at_the_ladder_middle(staged: Path) -> None:
+def test_rates_of_books_are_the_last_fill_and_start_at_the_rate_at_creation(
+        staged: Path) -> None:
     f = _frame(staged)
-    now, start = rates(f.snap.cur, f.books), rates(f.snap.cur, f.books, initial=True)
+    now, start = rates(f.snap.cur), rates(f.snap.cur, initial=True)
     assert now.tolist() == [1.0101, 1.0, 1.27]
     assert start.tolist() == [1.01, 1.0, 1.27]
 

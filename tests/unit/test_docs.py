@@ -12,9 +12,9 @@ import pytest
 from sim.cli import main
 from sim.core import layout as L
 from sim.harness.monitor import MONITOR_DIR
-from sim.harness.rundir import SAMPLES, SCENARIO_FILE, TRADES
+from sim.harness.rundir import ORDERS, SAMPLES, SCENARIO_FILE, TRADES
 from sim.harness.summary import SUMMARY_FILE
-from sim.harness.tables import TRADE_SCHEMA, write_trades
+from sim.harness.tables import ORDER_SCHEMA, TRADE_SCHEMA, write_trades
 from tests.integration.harness import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -47,6 +47,15 @@ def test_trade_columns_are_the_ones_written(tmp_path: Path) -> None:
     assert header == documented
 
 
+def test_order_columns_are_the_ones_written(tmp_path: Path) -> None:
+    documented = [_names(r[0])[0] for r in _table_after("The order table's columns")]
+    assert tuple(documented) == tuple(ORDER_SCHEMA.names)
+    write_trades(tmp_path, np.zeros(0, L.ROW.dtype), ["EUR"], csv=True, books=True)
+    assert pq.read_schema(tmp_path / ORDERS).names == documented
+    header = (tmp_path / "orders.csv").read_text().splitlines()[0].split(",")
+    assert header == documented
+
+
 def test_every_command_is_documented(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -58,7 +67,7 @@ def test_every_command_is_documented(capsys: pytest.CaptureFixture[str]) -> None
 def test_run_folder_files_are_documented() -> None:
     files = {n for r in _table_after("Each run writes a new folder") for n in _names(r[0])}
     # The names the program writes, from where it spells them.
-    for name in (SUMMARY_FILE, SAMPLES, TRADES, L.EXCHANGE_FILE, f"{MONITOR_DIR}/",
+    for name in (SUMMARY_FILE, SAMPLES, TRADES, ORDERS, L.EXCHANGE_FILE, f"{MONITOR_DIR}/",
                  SCENARIO_FILE, "ledger/", "resumed", "price.png", "wealth.png",
                  "market.png"):
         assert name in files, name

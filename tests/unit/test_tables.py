@@ -40,7 +40,7 @@ def test_trades_table_is_the_ledger_in_time_order(tmp_path: Path, n: int) -> Non
     assert write_trades(tmp_path, rows, ["EUR", "USD"], csv=True) == n
     t = pd.read_parquet(tmp_path / "trades.parquet")
     assert list(t.columns) == ["seq", "t_ns", "trader", "currency", "side", "qty", "cash",
-                               "cur_seq", "unit_reserve"]
+                               "cur_seq", "unit_reserve", "maker", "maker_order", "tick"]
     assert len(t) == n and (t["seq"] == np.arange(1, n + 1)).all()
     assert (np.diff(t["t_ns"]) >= 0).all()
     order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
@@ -80,12 +80,15 @@ def test_samples_round_trip(tmp_path: Path) -> None:
     assert np.array_equal(z["violations"], raw[:, 2].astype(np.int64))
     assert np.array_equal(z["rate"], raw[:, 3:6])
     assert np.array_equal(z["wealth"], raw[:, [6 + 0, 6 + 2, 6 + 5]])
+    assert np.array_equal(z["bid"], raw[:, 12:15]) and np.array_equal(z["ask"], raw[:, 15:18])
     assert list(z["names"]) == ["EUR", "USD", "GBP"]
     assert list(z["trader"]) == [0, 2, 5]
     assert list(z["strategy"]) == ["random", "momentum", "command:trader"]
     df = pd.read_parquet(tmp_path / "samples.parquet")
     assert list(df.columns) == ["t", "consistent", "violations", "rate_EUR", "rate_USD",
-                                "rate_GBP", "wealth_0", "wealth_2", "wealth_5"]
+                                "rate_GBP", "wealth_0", "wealth_2", "wealth_5", "bid_EUR",
+                                "bid_USD", "bid_GBP", "ask_EUR", "ask_USD", "ask_GBP"]
+    assert not (tmp_path / "depth.parquet").exists()  # no books, no depth
 
 
 def test_missing_or_corrupt_samples_are_bad_input(tmp_path: Path) -> None:
@@ -103,3 +106,57 @@ def test_a_named_run_folder_is_new_or_empty_never_one_with_files(tmp_path: Path)
         claim_run_dir(run)
     (tmp_path / "empty").mkdir()
     assert claim_run_dir(tmp_path / "empty") == tmp_path / "empty"
+
+
+def test_book_rows_split_into_trades_and_orders_by_kind(tmp_path: Path) -> None:
+    n = 400
+    rows = ledger_rows(n, seed=5)
+    rng = np.random.default_rng(6)
+    rows["kind"] = rng.integers(0, 4, n)
+    rows["order_id"] = rng.integers(1, 10**9, n)
+    rows["maker"] = rng.integers(0, 4, n)
+    rows["tick"] = rng.integers(0, 4000, n)
+    # A pool trade's book words hold whatever its writer left (the C trader: 0).
+    pool = rows["kind"] == L.ROW_TRADE
+    rows["maker"][pool] = rows["order_id"][pool] = rows["tick"][pool] = 0
+    assert write_trades(tmp_path, rows, ["EUR", "USD"], csv=True) == n
+    t = pd.read_parquet(tmp_path / "trades.parquet")
+    o = pd.read_parquet(tmp_path / "orders.parquet")
+    assert list(o.columns) == ["seq", "t_ns", "trader", "currency", "event", "side", "qty",
+                               "cash", "cur_seq", "order_id", "tick"]
+    order = np.lexsort((rows["cur_seq"], rows["t_ns"]))
+    kinds = rows["kind"][order]
+    # One global sequence over both tables: merged by seq they are the ledger in order.
+    assert sorted([*t["seq"], *o["seq"]]) == list(range(1, n + 1))
+    assert (t["seq"].to_numpy() == 1 + np.flatnonzero(kinds <= L.ROW_FILL)).all()
+    assert (o["seq"].to_numpy() == 1 + np.flatnonzero(kinds >= L.ROW_PLACED)).all()
+    tr = rows[order][kinds <= L.ROW_FILL]
+    fill = tr["kind"] == L.ROW_FILL
+    assert (t["maker"].to_numpy() == np.where(fill, tr["maker"], -1)).all()
+    assert (t["maker_order"].to_numpy() == np.where(fill, tr["order_id"], 0)).all()
+    assert (t["tick"].to_numpy() == np.where(fill, tr["tick"], -1)).all()
+    ev = rows[order][kinds >= L.ROW_PLACED]
+    assert (o["event"].astype(str).to_numpy()
+            == np.where(ev["kind"] == L.ROW_PLACED, "placed", "cancelled")).all()
+    for f in ("qty", "cash", "cur_seq", "order_id", "tick"):
+        assert (o[f].to_numpy() == ev[f]).all(), f
+    back = pd.read_csv(tmp_path / "orders.csv")
+    for col in o.columns:
+        assert (back[col].astype(str) == o[col].astype(str)).all(), col
+
+
+def test_orders_table_only_with_books_and_bad_kinds_refused(tmp_path: Path) -> None:
+    write_trades(tmp_path, ledger_rows(10), ["EUR", "USD"])
+    assert not (tmp_path / "orders.parquet").exists()
+    write_trades(tmp_path, ledger_rows(10), ["EUR", "USD"], books=True)
+    assert len(pd.read_parquet(tmp_path / "orders.parquet")) == 0
+    rows = ledger_rows(10)
+    rows["kind"][3] = 7
+    out = tmp_path / "bad"
+    out.mkdir()
+    with pytest.raises(BadInput, match=r"ledger row 3: kind 7, expected 0\.\.3"):
+        write_trades(out, rows, ["EUR", "USD"])
+    rows["kind"][3] = L.ROW_PLACED
+    with pytest.raises(BadInput, match="order events but the file has no book"):
+        write_trades(out, rows, ["EUR", "USD"], books=False)
+    assert list(out.iterdir()) == []

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from sim.core import layout as L
-from sim.core.valuation import pool_rates, wealth
+from sim.core.valuation import rates, wealth
 
 __all__: list[str] = []
 
@@ -27,7 +27,7 @@ def _tables(n_cur: int = 2, n_slots: int = 3) -> tuple[np.ndarray, np.ndarray]: 
 
 def test_rates_and_wealth_by_hand() -> None:
     cur, acc = _tables()
-    rate, init = pool_rates(cur), pool_rates(cur, initial=True)
+    rate, init = rates(cur), rates(cur, initial=True)
     assert rate.tolist() == [3.0, 0.5] and init.tolist() == [2.0, 1.0]
     now, start = wealth(acc, rate, 100), wealth(acc, init, 100, initial=True)
     # (1000 + 10 x 3 + 20 x 0.5) / 100; a free slot is NaN; a dead slot still counts.
@@ -41,13 +41,13 @@ def test_a_batch_values_each_snapshot_like_one() -> None:
     cur2["cash_reserve"][0] = 100
     acc2["cash"][0] = 0
     batch_cur, batch_acc = np.stack([cur, cur2]), np.stack([acc, acc2])
-    rate = pool_rates(batch_cur)
+    rate = rates(batch_cur)
     got = wealth(batch_acc, rate, 100)
     for b, (c, a) in enumerate(((cur, acc), (cur2, acc2))):
-        np.testing.assert_array_equal(got[b], wealth(a, pool_rates(c), 100))
+        np.testing.assert_array_equal(got[b], wealth(a, rates(c), 100))
 
 
 def test_an_emptied_pool_is_infinite_not_an_error() -> None:
     cur, _ = _tables()
     cur["unit_reserve"][1] = 0
-    assert math.isinf(pool_rates(cur)[1])
+    assert math.isinf(rates(cur)[1])
