@@ -87,8 +87,10 @@ def test_c_and_sim_trade_answer_alike_and_leave_the_same_bytes(c_trader: Path,
     first = _session(str(tmp_path / "ids" / L.EXCHANGE_FILE), SCRIPT)
     ids = [m for line in first for m in re.findall(r" as order (\d+)", line)]
     assert len(ids) >= 5
+    # Pool trades enough to wrap the ring: each row must overwrite a book row whole.
     script = [*SCRIPT, f"cancel GBP {ids[1]}", f"cancel eur {ids[1]}",
-              *(f"cancel {i}" for i in ids), "orders", "book EUR 3", "balance"]
+              *(f"cancel {i}" for i in ids), *["buy USD 0.1"] * 70, "orders", "book EUR 3",
+              "balance"]
     want = _session(py_path, script)
     out = run_c(c_trader, c_path, "--cash", "1000", "--holdings", "100",
                 stdin="".join(f"{x}\n" for x in script))
