@@ -26,6 +26,7 @@ from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
 from sim.core.ledger import ledger_file
 from sim.core.transaction import Writer
 from sim.harness.faults import in_book_commit
+from sim.tools.check import replay as check_replay
 from tests.book_file_check import check_file
 
 __all__ = ["CASH", "CURRENCIES", "DEADLINE_S", "EUR", "GBP", "HOSTS", "HOSTS_SPARE", "SCALE",
@@ -148,6 +149,7 @@ from sim.core.book_layout import BUY, GTC, IOC, NIL, POST_ONLY, SELL
 from sim.core.exchange import Exchange
 from sim.core.transaction import Writer
 from sim.harness.faults import in_book_commit
+from sim.tools.check import replay as check_replay
 from tests.book_file_check import check_file
 from tests.integration.harness import run
 path, w, limit, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -246,10 +248,12 @@ def replay(rows: np.ndarray[Any, Any], lot: int) -> dict[int, tuple[int, int, in
 
 
 def check_all(path: str) -> dict[str, int]:
-    """Every check of a file whose processes all stopped (tests/book_file_check.py, then
-    the ledgers: complete, replayed into every book exactly); returns what was seen."""
+    """Every check of a file whose processes all stopped (tests/book_file_check.py, sim
+    check --replay, then the ledgers here: complete, replayed into every book exactly, FIFO
+    order included); returns what was seen."""
     with Exchange.open(path) as ex:
         check_file(ex)
+        assert check_replay(ex) == []  # sim check --replay
         cur, wri, acc = ex.copy_all()
         geo = ex.geo
         books = geo.books

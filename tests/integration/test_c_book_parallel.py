@@ -205,8 +205,8 @@ def test_c_traders_in_a_coordinated_run_on_books(c_trader: Path, tmp_path: Path)
                        {"count": 20, "strategy": "noise", "cash": 10000, "holdings": 5000},
                        c_group])
     s = out.summary
-    # The run's own final verdict does not count books' reserves yet: the exact checks of
-    # the file and its ledgers below are the verdict here.
+    assert out.exit_status == 0 and s.final_ok, s.final_violations
+    assert s.live_violations == 0
     procs = s.processes
     assert [p.strategy for p in procs][-2:] == ["command:trader"] * 2
     assert all(p.exit == "done" for p in procs), procs
