@@ -10,8 +10,10 @@ that meet full books and the fill cap. A corrupt book is refused in one line.
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
+import struct
 from decimal import Decimal
 from pathlib import Path
 from typing import Final
@@ -282,3 +284,27 @@ def test_one_shot_orders_and_their_refusals(c_trader: Path, tmp_path: Path) -> N
             "books": f"trader: {only}: --random trades on pools and every currency trades "
                      "on a book: use --book-orders\n",
             "pools": f"trader: {only}: --book-orders: no currency trades on a book\n"}[name]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("book_ticks", 0, "expected 1..254016, found 0"),
+    ("book_max_fills", 17, "header field book_words at offset 296: expected"),
+    ("book_mask", 0b1000, "expected 0..7, found 8"),
+    ("stake_size", 8, "expected 64, found 8"),
+])
+def test_bad_book_headers_are_refused_before_mapping(c_trader: Path, tmp_path: Path,
+                                                     field: str, value: int,
+                                                     expected: str) -> None:
+    path = make_exchange(tmp_path)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.pwrite(fd, struct.pack("<q", value), L.HEADER.offsets[field])
+    finally:
+        os.close(fd)
+    before = Path(path).read_bytes()
+    out = run_c(c_trader, path, "--writer", "0", "--account", "0", "--market", "buy EUR 1")
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith(f"trader: {path}: header field ") and expected in out.stderr
+    assert out.stderr.count("\n") == 1
+    assert Path(path).read_bytes() == before
