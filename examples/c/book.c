@@ -34,8 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SF MMX_BOOK_SIDE_FIELDS
-
 struct book BK[MMX_MAX_CURRENCIES];
 struct fill *fills;
 static int64_t *Q;                     /* the whole mapping as int64 words */

@@ -943,7 +943,8 @@ static void open_exchange(void)
     CHECK_RANGE(hdr, book_mask, 0, ((int64_t)1 << nc) - 1);
     int64_t mask = hdr.book_mask, words = 0;
     if (mask) {
-        /* BookGeometry's limits: a shape outside them has no valid region. */
+        /* BookGeometry's limits (a shape outside them has no valid region), and this
+         * program's own bound on max_fills, from which it sizes an order's pending writes. */
         CHECK_RANGE(hdr, book_ticks, 1, MMX_BOOK_MAX_TICKS);
         CHECK_RANGE(hdr, book_capacity, 1, MMX_BOOK_MAX_CAPACITY - 1);
         CHECK_RANGE(hdr, book_max_fills, 1, 1 << 20);
