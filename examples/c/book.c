@@ -224,6 +224,29 @@ int book_recover(int64_t c)
     return 1;
 }
 
+/* A book order this writer's previous process left in flight journals pre-images of this
+ * writer's own words (log_count, its totals): rolled back later, under that book's lock,
+ * they would undo what this process wrote meanwhile under other locks. So before its first
+ * order, each book that names this writer in flight is recovered under its lock. Rows
+ * drained from the ring past the count restored are drained again (their place in the
+ * ledger file is rewritten by the rows committed there next). */
+void book_recover_own(void)
+{
+    for (int64_t c = 0; c < T.nc; c++) {
+        if (!is_book(c) || ld(&T.cur[c].inflight) != T.writer)
+            continue;
+        bool died = lock_currency(c);
+        if (died || ld(&T.cur[c].inflight) == T.writer) {
+            int rolled = recover_currency(c);
+            T.n_rolled_back += rolled;
+            st(&T.wr->rollbacks, ld(&T.wr->rollbacks) + rolled);
+        }
+        unlock_currency(c);
+    }
+    if (ld(&T.wr->log_head) > ld(&T.wr->log_count))
+        st(&T.wr->log_head, ld(&T.wr->log_count));
+}
+
 /* book_journal.commit: the overlay as one transaction; the currency's version is the
  * seqlock, moved by 2 with its even value stored last. */
 static void commit(int64_t c)

@@ -459,10 +459,11 @@ int recover_currency(int64_t c)
 }
 
 /* sim.core.transaction.recover_writer: settle this writer's journal left by a previous
- * process. */
+ * process; first the book orders it left in flight (book.c). */
 static void recover_own_writer(void)
 {
     struct mmx_writer *wr = T.wr;
+    book_recover_own();
     if (ld(&wr->j_state) != MMX_JOURNAL_ACTIVE)
         return;
     int64_t c = ld(&wr->j_currency);

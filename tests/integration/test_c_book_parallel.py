@@ -27,7 +27,7 @@ from sim.core.book_invariants import check_book
 from sim.core.book_layout import BUY
 from sim.core.exchange import Exchange
 from sim.core.ledger import drain_writer
-from sim.core.transaction import Writer
+from sim.core.transaction import Writer, recover_writer
 from tests.integration.c_book_files import (
     DEADLINE_S,
     EUR,
@@ -156,6 +156,45 @@ def test_a_c_trader_killed_mid_match_is_rolled_back_by_the_next_python_holder(
     check_all(path)
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("sync", ["per_currency", "ofd"])
+def test_a_restarted_c_trader_settles_its_own_order_before_trading_elsewhere(
+        c_trader: Path, tmp_path: Path, sync: str, procs: list[subprocess.Popen[str]]) -> None:
+    # Killed in the middle of an EUR order, writer 0 is buried as the coordinator does and
+    # restarted; its first order is on GBP. The EUR journal holds pre-images of writer 0's
+    # log_count and totals: rolled back only later by the next holder of EUR's lock, it
+    # would undo the GBP order's share of them.
+    path = make_exchange(tmp_path, sync)
+    with Exchange.open(path) as ex:
+        stage(ex)
+    me = ("--writer", "0", "--account", "0")
+    victim = subprocess.Popen([str(c_trader), path, *me, "--pause-in-txn-us", "30000000",
+                               "--market", "buy EUR 30"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    procs.append(victim)
+    assert wait_paused_in_commit(path, victim)[0] == EUR
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)
+    with Exchange.open(path) as ex:
+        ex.q[ex.wword(0, "status")] = L.SLOT_DEAD
+        recover_writer(ex, 0)
+        drain_writer(ex, 0)
+        ex.q[ex.wword(0, "status")] = L.SLOT_ACTIVE
+    out = run_c(c_trader, path, *me, "--limit", "buy GBP 1 @ 1.1700")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("limit buy 1.0000 GBP @ 1.170: rested 1.0000 @ 1.170 as ")
+    assert out.stderr == (f"trader: {path}: rolled back 1 transaction(s) left by dead "
+                          "traders\n")
+    with Exchange.open(path) as ex:
+        assert int(ex.q[ex.cword(EUR, "inflight")]) == L.NO_WRITER
+        assert int(ex.q[ex.wword(0, "rollbacks")]) == 1
+        wr = Writer(ex, 1)
+        assert wr.market(1, EUR, BUY, 2).filled == 2
+        wr.close()
+        assert int(ex.q[ex.wword(1, "rollbacks")]) == 0
+    check_all(path)
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("sync", ["per_currency", "ofd"])
 def test_a_c_trader_killed_among_python_writers_loses_nothing(
@@ -213,3 +252,24 @@ def test_c_traders_in_a_coordinated_run_on_books(c_trader: Path, tmp_path: Path)
     path = str(out.run_dir / L.EXCHANGE_FILE)
     seen = check_all(path)
     assert seen["c_took_python"] > 0 and seen["python_took_c"] > 0, seen
+
+
+@pytest.mark.timeout(120)
+def test_c_traders_killed_in_book_orders_by_the_run_lose_nothing(c_trader: Path,
+                                                                 tmp_path: Path) -> None:
+    # Only C traders, each pausing halfway through the stores of every order: the run's
+    # kills land in the middle of book transactions, and restarted traders go on.
+    c_group = {"count": 2, "cash": 20000, "holdings": 10000,
+               "command": [str(c_trader), "{exchange}", "--writer", "{writer}", "--account",
+                           "{account}", "--book-orders", "1000000000", "--seed", "{seed}",
+                           "--max-qty", "5", "--pause-in-txn-us", "1000"]}
+    out = run(tmp_path, duration_s=2.0, market="book", scale=SCALE, fee_bps=0,
+              currencies=[{"name": "EUR", "rate": 1.1}, {"name": "GBP", "rate": 1.27}],
+              traders=[c_group],
+              faults={"kill_traders": 8, "after_s": 0.2, "every_s": 0.15, "restart": True})
+    s = out.summary
+    f = s.faults
+    assert f.kills == 8 and f.kills_in_transaction >= 4, f
+    assert f.rolled_back >= f.kills_in_transaction, f
+    assert out.exit_status == 0 and s.final_ok, s.final_violations
+    check_all(str(out.run_dir / L.EXCHANGE_FILE))
