@@ -271,7 +271,7 @@ class Book:
 
     def recover(self) -> bool:
         """Roll back the transaction a dead holder left in flight; True if there was one."""
-        return rollback(self.q, self.base, self._journal)
+        return rollback(self.q, self.base, self._journal, self._version)
 
     # -- the transaction's parts ---------------------------------------------------------
 

@@ -6,14 +6,19 @@ does):
 
 1. write every (word, pre-image) pair into the journal entries;
 2. ``state = n`` (the number of pairs): from this store on, a crash is rolled back;
-3. make the seqlock ``version`` odd, store every new value, store ``version`` even;
-4. ``state = 0``: the commit point.
+3. make the seqlock ``version`` odd, store every new value;
+4. ``state = 0``: the commit point;
+5. ``version`` even again.
 
-``rollback`` restores the n pre-images and clears ``state``. A crash before step 2 left
-nothing but journal scratch; a crash anywhere after it leaves pre-images that cover every
-word the transaction may have stored, so the words are as before the order, whatever
-was stored. Rollback only writes pre-images, so a rollback killed in turn is simply run
-again by the next holder (idempotent). The journal header reads 0 before and after a
+``rollback`` makes ``version`` odd, restores the n pre-images, clears ``state`` and moves
+``version`` on to the next even value: a seqlock never returns to a value a reader saw
+with other words (a committed order is never undone, and a torn one is undone under an
+odd version). A crash before step 2 left nothing but journal scratch; a crash after it
+and before step 4 leaves pre-images that cover every word the transaction may have
+stored, so the words are as before the order, whatever was stored; a crash between
+steps 4 and 5 leaves only an odd ``version``, which ``rollback`` makes even. Rollback
+only writes pre-images and moves the version forward, so a rollback killed in turn is
+simply run again by the next holder. The journal header reads 0 before and after a
 transaction whether it committed or was rolled back; only the entry words are scratch.
 """
 
@@ -55,7 +60,6 @@ def commit(q: Words, base: int, journal: int, writes: dict[int, int], version: i
     jb = base + journal
     v = q[version]
     writes.pop(version, None)
-    writes[version] = v + 2
     n = len(writes)
     if n > q[jb + _ENTRIES]:
         raise JournalFull(f"transaction writes {n} words; the journal holds {q[jb + _ENTRIES]}")
@@ -77,22 +81,35 @@ def commit(q: Words, base: int, journal: int, writes: dict[int, int], version: i
                 pause()
             q[i] = x
     q[jb + _STATE] = 0
+    q[version] = v + 2
 
 
-def rollback(q: Words, base: int, journal: int) -> bool:
-    """Undo the transaction in flight in the journal at ``base + journal``, if any.
+def rollback(q: Words, base: int, journal: int, version: int) -> bool:
+    """Undo the transaction in flight in the journal at ``base + journal``, if any, and
+    leave the seqlock ``version`` (absolute index) even and past every value it had.
 
     Returns True when one was rolled back. The caller holds the book's lock.
     """
     jb = base + journal
     n = q[jb + _STATE]
+    v = q[version]
     if n == 0:
+        # Committed, killed before its last store: nothing to undo, only the seqlock.
+        if v & 1:
+            q[version] = v + 1
         return False
     if not 0 < n <= q[jb + _ENTRIES]:
         raise AssertionError(f"journal state {n} is out of range 0..{q[jb + _ENTRIES]}")
+    # Odd while the pre-images go back, then forward: a reader that copied the torn
+    # words under some even value never sees that value again.
+    odd = v | 1
+    q[version] = odd
     e = jb + _FIRST + (n - 1) * _STRIDE
     for _ in range(n):
-        q[base + q[e + _W]] = q[e + _OLD]
+        i = base + q[e + _W]
+        if i != version:
+            q[i] = q[e + _OLD]
         e -= _STRIDE
     q[jb + _STATE] = 0
+    q[version] = odd + 1
     return True

@@ -472,8 +472,10 @@ class Exchange:
         if b is None:
             if not self.is_book(c):
                 raise BadInput(f"currency {self.names()[c]} trades on a pool, not a book")
+            # The currency's seqlock covers its book.
             b = self._books[c] = Book(self.q, self.geo.book_at(c) // 8,
-                                      StakeAccounts(self.geo, c))
+                                      StakeAccounts(self.geo, c),
+                                      version=self.cur_base[c] + L.CURRENCY.word("version"))
         return b
 
     def stakes(self, live: bool = False) -> np.ndarray[Any, np.dtype[np.void]]:

@@ -137,6 +137,25 @@ def lock_and_recover(ex: Exchange, c: int) -> bool:
     return rolled
 
 
+def _recover_books_of(ex: Exchange, w: int) -> bool:
+    """Settle every book whose currency names writer ``w`` in flight (its process died
+    inside an order there). Its pre-images hold the writer's own words (ledger count,
+    totals, its account's cash): they must go back before the writer trades again, or a
+    later rollback would undo what it did since."""
+    q = ex.q
+    rolled = False
+    for c in ex.geo.books:
+        if q[ex.cur_base[c] + _INFLIGHT] != w:
+            continue
+        rolled |= lock_and_recover(ex, c)
+        try:
+            if q[ex.cur_base[c] + _INFLIGHT] == w:
+                rolled |= recover_currency(ex, c)
+        finally:
+            ex.locks.release(c)
+    return rolled
+
+
 def recover_writer(ex: Exchange, w: int) -> bool:
     """Settle writer ``w``'s journal after its process died; takes the currency's lock.
 
@@ -145,13 +164,14 @@ def recover_writer(ex: Exchange, w: int) -> bool:
     """
     q = ex.q
     wb = ex.wri_base[w]
+    rolled = _recover_books_of(ex, w)
     if q[wb + _J_STATE] != L.JOURNAL_ACTIVE:
-        return False
+        return rolled
     c = q[wb + _J_CUR]
     if not 0 <= c < ex.geo.n_currencies:
         raise AssertionError(f"writer {w} journal names currency {c}, out of range")
     locks = ex.locks
-    rolled = lock_and_recover(ex, c)
+    rolled |= lock_and_recover(ex, c)
     try:
         if q[ex.cur_base[c] + _INFLIGHT] == w:
             rolled |= recover_currency(ex, c)
@@ -186,7 +206,7 @@ class Writer:
         self.race_s = ex.header_int("race_window_ns") / 1e9
         self.start_ns = ex.header_int("start_ns")
         if self.recovers:
-            recover_writer(ex, w)
+            self.q[self.wb + _ROLLBACKS] += recover_writer(ex, w)
         self._ledger_fd = open_ledger(ex, w)
         self.desk = BookDesk(ex, w)
         self._pause = 0.0

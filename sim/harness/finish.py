@@ -20,6 +20,7 @@ from sim import __version__
 from sim.config.scenario import Scenario, TraderGroup
 from sim.core import invariants as inv
 from sim.core import layout as L
+from sim.core.book_checks import BOOK_AUDIT_NAMES
 from sim.core.exchange import Exchange
 from sim.core.ledger import load_ledger
 from sim.core.quiescence import final_check
@@ -87,7 +88,11 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     traded = rows["kind"] <= L.ROW_FILL
     n_trades = int(traded.sum())
     gap = longest_gap(rows["t_ns"][traded])
-    del rows, traded
+    # A maker's fills are trades of its account too, though another process's order made
+    # them (an account's own counter counts the orders it sent that traded).
+    makers = rows["maker"][rows["kind"] == L.ROW_FILL]
+    maker_fills = np.bincount(makers[makers >= 0], minlength=len(acc))[: len(acc)]
+    del rows, traded, makers
     verdict = final_check(ex, n_rows)
     labels = {t.writer: t.strategy for t in run.traders}
     group_names = group_labels(scn)
@@ -95,12 +100,14 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
                               ex.geo.n_writers, names, labels, group_names)
     # What an account owns on a book (reserves, cash due) counts in its wealth.
     acc = owned(acc, ex.stakes())
+    acc["trades"] += maker_fills
     write_agents(run.run_dir, acc, cur, scn.scale, len(run.plan), group_names)
     mon = _monitor_stats(run, n_samples, duration)
     live_counts = mon.invariants or {}
     # The monitor's counts, plus one check each for the final verdict.
     invariants = dict(live_counts)
-    for name in [*inv.NAMES, *inv.AUDIT_NAMES, *FINAL_ONLY]:
+    books = (*inv.BOOK_NAMES, *BOOK_AUDIT_NAMES) if ex.geo.book_mask else ()
+    for name in [*inv.NAMES, *inv.AUDIT_NAMES, *books, *FINAL_ONLY]:
         live = invariants.get(name, InvariantCount(checks=0, violations=0))
         invariants[name] = live.model_copy(update={
             "checks": live.checks + 1,

@@ -19,6 +19,7 @@ import numpy as np
 
 from sim.core import invariants as inv
 from sim.core import layout as L
+from sim.core.book_checks import BOOK_AUDIT_NAMES
 from sim.core.exchange import Exchange, pid_alive
 from sim.core.ledger import load_ledger
 from sim.core.pricing import buy_cost, sell_proceeds
@@ -261,7 +262,8 @@ def check_command(target: str, *, repair: bool, do_replay: bool, out: IO[str]) -
         for p in pending:
             out.write(f"unfinished: {p}\n")
         verdict = final_check(ex)
-        for name in (*inv.NAMES, *inv.AUDIT_NAMES, "no_transaction_in_flight"):
+        books = (*inv.BOOK_NAMES, *BOOK_AUDIT_NAMES) if ex.geo.book_mask else ()
+        for name in (*inv.NAMES, *inv.AUDIT_NAMES, *books, "no_transaction_in_flight"):
             details = verdict["violations"].get(name, [])
             out.write(f"  {name:<26} {'ok' if not details else 'VIOLATED: ' + details[0]}\n")
         ok = verdict["ok"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from sim.viz.bands import has_bands, plot_group_bands
+from sim.viz.parallel import draw_all
 from sim.viz.returns import (
     MIN_ACF_PAIRS,
     MIN_KURTOSIS_N,
@@ -434,8 +435,10 @@ def plot_run(run_dir: Path, samples: Mapping[str, np.ndarray[Any, Any]]) -> list
     title = _run_title(run_dir)
     why = _why_empty(run_dir)
     gap = RESUME_GAP if (run_dir / "resumed").exists() else MONITOR_GAP
-    return [
-        plot_prices(samples, run_dir / "price.png", title, why, gap),
-        plot_wealth(samples, run_dir / "wealth.png", title, why, gap),
-        plot_market(samples, run_dir / "market.png", title, why_empty=why),
+    jobs: list[Callable[[], Path]] = [
+        lambda: plot_prices(samples, run_dir / "price.png", title, why, gap),
+        lambda: plot_market(samples, run_dir / "market.png", title, why_empty=why),
+        lambda: plot_wealth(samples, run_dir / "wealth.png", title, why, gap),
     ]
+    draw_all(jobs)
+    return [run_dir / "price.png", run_dir / "wealth.png", run_dir / "market.png"]

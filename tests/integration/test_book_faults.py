@@ -5,7 +5,8 @@ halfway through its stores (a multi-fill match is a few dozen stores), and trade
 processes are SIGKILLed every 40 ms and restarted. Every kill inside an order is rolled
 back by the next holder of the book's lock; at the end every exact invariant of the file
 holds (conservation with reserves and due cash, the books' structure, each account's
-reserves, the currency records' mirrors, the writers' totals) and no order is in flight.
+reserves, the currency records' mirrors, the writers' totals), no order is in flight,
+the monitor saw no violation, and replaying the ledger rebuilds every book exactly.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sim.core.exchange import Exchange
+from sim.tools.check import replay
 from tests.book_file_check import check_file
 from tests.integration.harness import run
 
@@ -39,7 +41,10 @@ def test_kills_in_the_middle_of_book_orders_lose_nothing(tmp_path: Path) -> None
     assert f.kills >= 30 and f.restarts >= 25, f
     assert f.kills_in_transaction >= 3, f
     assert f.rolled_back >= f.kills_in_transaction, f
+    assert s.final_ok and s.live_violations == 0, (s.final_violations, s.monitor)
+    assert out.exit_status == 0
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:
         check_file(ex)
+        assert replay(ex) == []
         fills = sum(ex.book(c).counter("fills") for c in ex.geo.books)
         assert fills > 100

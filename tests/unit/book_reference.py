@@ -16,7 +16,7 @@ from sim.core.book import Book
 from sim.core.book_accounts import AccountArray
 from sim.core.book_invariants import check_book, conservation, reserves_match
 from sim.core.book_journal import Words
-from sim.core.book_layout import BUY, IOC, POST_ONLY, SELL, BookGeometry
+from sim.core.book_layout import BOOK, BUY, IOC, POST_ONLY, SELL, BookGeometry
 from sim.core.book_result import (
     OK,
     REJ_CANCEL,
@@ -234,9 +234,19 @@ class Rig:
         return self.geo.journal_first_entry * 8, self.geo.bid_leaf * 8
 
     def image(self) -> bytes:
-        """Every byte but the journal's scratch entries."""
-        a, b = self.scratch()
-        return bytes(self.buf[:a]) + bytes(self.buf[b:])
+        """Every byte but the journal's scratch entries and the seqlock (see image_of)."""
+        return image_of(bytes(self.buf), self.geo)
+
+
+def image_of(raw: bytes, geo: BookGeometry) -> bytes:
+    """The bytes of a book at 0 in ``raw`` but its journal's scratch entries and its
+    seqlock ``version``, which a rollback moves forward (never back) and which must be
+    even whenever no order is being applied."""
+    v = BOOK.word("version") * 8
+    version = int.from_bytes(raw[v: v + 8], "little", signed=True)
+    assert version % 2 == 0, f"seqlock version {version} is odd at rest"
+    a, b = geo.journal_first_entry * 8, geo.bid_leaf * 8
+    return raw[:v] + raw[v + 8: a] + raw[b:]
 
 
 class Killed(Exception):

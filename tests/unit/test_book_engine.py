@@ -256,7 +256,7 @@ def test_journal_refuses_more_words_than_it_holds_before_any_store() -> None:
     words[JOURNAL.word("entries")] = 2
     before = bytes(words.cast("B"))
     with pytest.raises(JournalFull):
-        commit(words, 0, 0, {10: 1, 11: 2}, 12)
+        commit(words, 0, 0, {10: 1, 11: 2, 13: 3}, 12)
     assert bytes(words.cast("B")) == before
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from sim.core import layout as L
 from sim.core.book import Book
-from sim.core.book_layout import BUY, GTC, IOC, JOURNAL, POST_ONLY, SELL, BookGeometry
+from sim.core.book_layout import BUY, GTC, IOC, POST_ONLY, SELL, BookGeometry
 from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
 from sim.core.transaction import Writer, recover_currency
 from tests.book_file_check import check_file
@@ -92,9 +92,14 @@ def test_random_orders_keep_every_invariant(tmp_path: Path) -> None:
 
 
 def _bytes_but_scratch(ex: Exchange) -> bytes:
-    """The file's bytes with the books' journal entries and the ledger rings zeroed."""
+    """The file's bytes with the books' journal entries, the ledger rings and the
+    currencies' seqlock versions (a rollback moves them forward; even at rest) zeroed."""
     raw = bytearray(ex.b)
     geo = ex.geo
+    for c in range(geo.n_currencies):
+        v = geo.currency_at(c) + L.CURRENCY.offsets["version"]
+        assert int.from_bytes(raw[v: v + 8], "little") % 2 == 0
+        raw[v: v + 8] = bytes(8)
     raw[geo.ring_offset: geo.stake_offset] = bytes(geo.stake_offset - geo.ring_offset)
     bg = BookGeometry(*geo.book_shape)
     for c in geo.books:
@@ -122,32 +127,81 @@ def test_an_order_killed_before_any_store_rolls_back_to_the_same_bytes(tmp_path:
         res = taker.market(8, 0, BUY, 30)
         assert len(res.fills) >= 5 and len({f.maker_account % 3 for f in res.fills}) == 3
         after = _bytes_but_scratch(ex)
-        stores = 0
-        k = 0
-        while True:
+        desk = taker.desk
+
+        def killed_at(k: int) -> int:
+            """Run the order from ``before`` through words that die before store ``k``;
+            returns the stores made."""
             ex.b[:] = before
-            desk = taker.desk
             q = KillAfter(ex.q, k)
-            b = Book(q, ex.book(0).base, desk.stakes[0], version=desk.books[0]._version)
+            b = Book(q, ex.book(0).base, desk.stakes[0],
+                     version=ex.cur_base[0] + L.CURRENCY.word("version"))
             b.extra = desk._extra
             desk.books[0], desk.q = b, q  # type: ignore[assignment]
             try:
                 desk.market(8, 0, BUY, 30)
-                stores = q.stores
-                break
-            except Killed:
-                pass
             finally:
                 desk.books.pop(0)
                 desk.q = ex.q
-            assert ex.q[ex.book(0).base + BookGeometry(*SHAPE).journal
-                        + JOURNAL.word("state")] >= 0
+            return q.stores
+
+        stores = killed_at(-1)
+        assert stores > 40
+        for k in range(stores):
+            with pytest.raises(Killed):
+                killed_at(k)
             recover_currency(ex, 0)
-            assert _bytes_but_scratch(ex) == before, f"killed before store {k}"
-            assert taker.market(8, 0, BUY, 30).fills == res.fills
-            assert _bytes_but_scratch(ex) == after
-            k += 1
-        assert k == stores > 40
+            # The last store makes the version even after the commit point.
+            want = after if k == stores - 1 else before
+            assert _bytes_but_scratch(ex) == want, f"killed before store {k}"
+            if k < stores - 1:
+                assert taker.market(8, 0, BUY, 30).fills == res.fills
+                assert _bytes_but_scratch(ex) == after
+    finally:
+        for wr in writers:
+            wr.close()
+        ex.close()
+
+
+def test_a_restarted_writer_settles_its_dead_order_before_trading_again(
+        tmp_path: Path) -> None:
+    # Writer 2 dies inside an order on EUR (journal live, half its words stored); it comes
+    # back and trades on GBP first. Its dead order's pre-images hold its own ledger count,
+    # totals and cash: rolled back only later, they would undo the GBP orders.
+    ex = _exchange(tmp_path)
+    writers = [Writer(ex, w) for w in range(3)]
+    try:
+        _stage(ex, writers)
+        desk = writers[2].desk
+        saved = bytes(ex.b)
+
+        def run_until(k: int) -> int:
+            q = KillAfter(ex.q, k)
+            b = Book(q, ex.book(0).base, desk.book(0).accounts,
+                     version=ex.cur_base[0] + L.CURRENCY.word("version"))
+            b.extra = desk._extra
+            desk.books[0], desk.q = b, q  # type: ignore[assignment]
+            try:
+                desk.market(8, 0, BUY, 30)
+            finally:
+                desk.books.pop(0)
+                desk.q = ex.q
+            return q.stores
+
+        stores = run_until(-1)
+        ex.b[:] = saved
+        ex.q[ex.cur_base[0] + L.CURRENCY.word("inflight")] = 2
+        with pytest.raises(Killed):
+            run_until(stores - 10)  # values half stored, the journal live
+        assert ex.book(0).journal_state() > 0
+        writers[2].close()
+        writers[2] = Writer(ex, 2)  # the restart
+        assert ex.book(0).journal_state() == 0
+        assert ex.q[ex.cur_base[0] + L.CURRENCY.word("inflight")] == L.NO_WRITER
+        assert ex.q[ex.wword(2, "rollbacks")] == 1
+        for k in range(5):
+            writers[2].limit(8, 2, SELL, 110 + k, 3)
+        _check(ex)
     finally:
         for wr in writers:
             wr.close()
