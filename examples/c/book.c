@@ -14,8 +14,8 @@
  *      rate) and the ledger count; the ledger rows themselves go into the ring past the
  *      committed count, where they are scratch until the commit;
  *   3. commit through the book's undo journal: every (word, pre-image) pair, then
- *      state = n, then the currency's version odd, every store, the version even (the last
- *      store), then state = 0.
+ *      state = n, then the currency's version odd, every store, then state = 0 (the commit
+ *      point), then the version even.
  *
  * The currency's inflight names this writer from the lock's taking to its release, so the
  * next holder of the lock (C or Python) that finds it set after a death rolls back a
@@ -202,60 +202,72 @@ void book_abandon(void)
 
 /* ------------------------------------------------------------------ journal */
 
-/* book_journal.rollback: restore the pre-images of a transaction left in flight. */
+/* book_journal.rollback: restore the pre-images of a transaction left in flight, under
+ * an odd version moved on to the next even value afterwards, so a reader never sees again
+ * a version it saw with other words; a committed order killed before its last store
+ * (the version even) only has its version made even. */
 int book_recover(int64_t c)
 {
     struct book *b = &BK[c];
-    int64_t n = ld(&b->j->state);
-    if (n == 0)
+    int64_t *version = &T.cur[c].version;
+    int64_t n = ld(&b->j->state), v = ld(version);
+    if (n == 0) {
+        if (v & 1)
+            st(version, v + 1);
         return 0;
+    }
     if (n < 0 || n > ld(&b->j->entries))
         fail(EXIT_BAD, "%s: book of %s: journal state %" PRId64 " is out of range 0..%" PRId64,
              T.path, T.names[c], n, ld(&b->j->entries));
-    int64_t words = (int64_t)(T.map_len / 8);
+    int64_t words = (int64_t)(T.map_len / 8), odd = v | 1;
+    st(version, odd);
     for (int64_t k = n - 1; k >= 0; k--) {
         int64_t i = b->base + ld(&b->e[k].word);
         if (i < 0 || i >= words)
             fail(EXIT_BAD, "%s: book of %s: journal entry %" PRId64 " names word %" PRId64
                  ", outside the file", T.path, T.names[c], k, i);
-        st(&Q[i], ld(&b->e[k].old));
+        if (i != wi(version))
+            st(&Q[i], ld(&b->e[k].old));
     }
     st(&b->j->state, 0);
+    st(version, odd + 1);
     return 1;
 }
 
-/* A book order this writer's previous process left in flight journals pre-images of this
- * writer's own words (log_count, its totals): rolled back later, under that book's lock,
- * they would undo what this process wrote meanwhile under other locks. So before its first
- * order, each book that names this writer in flight is recovered under its lock. Rows
- * drained from the ring past the count restored are drained again (their place in the
- * ledger file is rewritten by the rows committed there next). */
-void book_recover_own(void)
+/* transaction._recover_books_of: a book order this writer's previous process left in
+ * flight journals pre-images of this writer's own words (log_count, its totals): rolled
+ * back later, under that book's lock, they would undo what this process wrote meanwhile
+ * under other locks. So before its first order each book that names this writer in flight
+ * is recovered under its lock. Returns 1 when an order was rolled back. */
+int book_recover_own(void)
 {
+    int rolled = 0;
     for (int64_t c = 0; c < T.nc; c++) {
         if (!is_book(c) || ld(&T.cur[c].inflight) != T.writer)
             continue;
         bool died = lock_currency(c);
-        if (died || ld(&T.cur[c].inflight) == T.writer) {
-            int rolled = recover_currency(c);
-            T.n_rolled_back += rolled;
-            st(&T.wr->rollbacks, ld(&T.wr->rollbacks) + rolled);
+        if (died && T.sync == MMX_SYNC_GLOBAL) {
+            for (int64_t r = 0; r < T.nc; r++)
+                rolled |= recover_currency(r);
+        } else if (died || ld(&T.cur[c].inflight) == T.writer) {
+            rolled |= recover_currency(c);
         }
         unlock_currency(c);
     }
+    /* Rows drained past the count restored are drained again, over the same places. */
     if (ld(&T.wr->log_head) > ld(&T.wr->log_count))
         st(&T.wr->log_head, ld(&T.wr->log_count));
+    return rolled;
 }
 
 /* book_journal.commit: the overlay as one transaction; the currency's version is the
- * seqlock, moved by 2 with its even value stored last. */
+ * seqlock, odd from before the first store until after the commit point. */
 static void commit(int64_t c)
 {
     struct book *b = &BK[c];
     int64_t *version = &T.cur[c].version;
     int64_t v = ld(version);
-    put(wi(version), v + 2); /* nothing else writes it, so it is the last pending write */
-    int64_t n = W.n;
+    int64_t n = W.n; /* nothing else writes the version, so it is not among them */
     if (n > ld(&b->j->entries))
         fail(EXIT_BAD, "%s: a book order writes %" PRId64 " words; the journal holds %" PRId64,
              T.path, n, ld(&b->j->entries));
@@ -271,6 +283,7 @@ static void commit(int64_t c)
         st(&Q[W.key[k]], W.val[k]);
     }
     st(&b->j->state, 0);
+    st(version, v + 2);
     reset();
 }
 

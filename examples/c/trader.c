@@ -458,24 +458,29 @@ int recover_currency(int64_t c)
     return rolled;
 }
 
-/* sim.core.transaction.recover_writer: settle this writer's journal left by a previous
- * process; first the book orders it left in flight (book.c). */
+/* sim.core.transaction.recover_writer, as Writer opens it: settle what this writer's
+ * previous process left, the book orders in flight first (book.c), then its journal;
+ * counted once in its rollbacks. */
 static void recover_own_writer(void)
 {
     struct mmx_writer *wr = T.wr;
-    book_recover_own();
-    if (ld(&wr->j_state) != MMX_JOURNAL_ACTIVE)
+    if (!T.recovers)
         return;
-    int64_t c = ld(&wr->j_currency);
-    if (c < 0 || c >= T.nc)
-        fail(EXIT_BAD, "%s: writer %" PRId64 " journal names currency %" PRId64
-             ", out of range", T.path, T.writer, c);
-    (void)lock_currency(c);
-    if (ld(&T.cur[c].inflight) == T.writer)
-        T.n_rolled_back += recover_currency(c);
-    if (ld(&wr->j_state) == MMX_JOURNAL_ACTIVE)
-        st(&wr->j_state, MMX_JOURNAL_IDLE);
-    unlock_currency(c);
+    int rolled = book_recover_own();
+    if (ld(&wr->j_state) == MMX_JOURNAL_ACTIVE) {
+        int64_t c = ld(&wr->j_currency);
+        if (c < 0 || c >= T.nc)
+            fail(EXIT_BAD, "%s: writer %" PRId64 " journal names currency %" PRId64
+                 ", out of range", T.path, T.writer, c);
+        (void)lock_currency(c);
+        if (ld(&T.cur[c].inflight) == T.writer)
+            rolled |= recover_currency(c);
+        if (ld(&wr->j_state) == MMX_JOURNAL_ACTIVE)
+            st(&wr->j_state, MMX_JOURNAL_IDLE);
+        unlock_currency(c);
+    }
+    T.n_rolled_back += rolled;
+    st(&wr->rollbacks, ld(&wr->rollbacks) + rolled);
 }
 
 /* ------------------------------------------------------------------ ledger */

@@ -121,7 +121,7 @@ bool wait_for_start(void);
 bool is_book(int64_t c);
 void book_attach(void);
 int book_recover(int64_t c);
-void book_recover_own(void);
+int book_recover_own(void);
 bool book_command(const char *cmd, char **words, int n);
 void book_balance(void);
 void book_rate(int64_t c, const char *sep);

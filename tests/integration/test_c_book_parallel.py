@@ -27,7 +27,7 @@ from sim.core.book_invariants import check_book
 from sim.core.book_layout import BUY
 from sim.core.exchange import Exchange
 from sim.core.ledger import drain_writer
-from sim.core.transaction import Writer, recover_writer
+from sim.core.transaction import Writer
 from tests.integration.c_book_files import (
     DEADLINE_S,
     EUR,
@@ -150,6 +150,10 @@ def test_a_c_trader_killed_mid_match_is_rolled_back_by_the_next_python_holder(
         wr.close()
     assert run_c(c_trader, ref, *me, *sweep).stdout == out.stdout
     with Exchange.open(path) as a, Exchange.open(ref) as b2:
+        # A rollback moves the seqlock on by 2: no reader sees a version again.
+        v = a.cword(EUR, "version")
+        assert int(a.q[v]) == int(b2.q[v]) + 2
+        b2.q[v] = a.q[v]
         assert scratch_masked(a, (0, 1)) == scratch_masked(b2, (0, 1))
     for w in (0, 1):
         assert without_time(rows_of(path, w)) == without_time(rows_of(ref, w))
@@ -160,10 +164,10 @@ def test_a_c_trader_killed_mid_match_is_rolled_back_by_the_next_python_holder(
 @pytest.mark.parametrize("sync", ["per_currency", "ofd"])
 def test_a_restarted_c_trader_settles_its_own_order_before_trading_elsewhere(
         c_trader: Path, tmp_path: Path, sync: str, procs: list[subprocess.Popen[str]]) -> None:
-    # Killed in the middle of an EUR order, writer 0 is buried as the coordinator does and
-    # restarted; its first order is on GBP. The EUR journal holds pre-images of writer 0's
-    # log_count and totals: rolled back only later by the next holder of EUR's lock, it
-    # would undo the GBP order's share of them.
+    # Killed in the middle of an EUR order, writer 0 is started again by hand (no
+    # coordinator settles it first); its first order is on GBP. The EUR journal holds
+    # pre-images of writer 0's log_count and totals: rolled back only later by the next
+    # holder of EUR's lock, it would undo the GBP order's share of them.
     path = make_exchange(tmp_path, sync)
     with Exchange.open(path) as ex:
         stage(ex)
@@ -176,9 +180,6 @@ def test_a_restarted_c_trader_settles_its_own_order_before_trading_elsewhere(
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
     with Exchange.open(path) as ex:
-        ex.q[ex.wword(0, "status")] = L.SLOT_DEAD
-        recover_writer(ex, 0)
-        drain_writer(ex, 0)
         ex.q[ex.wword(0, "status")] = L.SLOT_ACTIVE
     out = run_c(c_trader, path, *me, "--limit", "buy GBP 1 @ 1.1700")
     assert out.returncode == 0, out.stderr
@@ -262,14 +263,15 @@ def test_c_traders_killed_in_book_orders_by_the_run_lose_nothing(c_trader: Path,
     c_group = {"count": 2, "cash": 20000, "holdings": 10000,
                "command": [str(c_trader), "{exchange}", "--writer", "{writer}", "--account",
                            "{account}", "--book-orders", "1000000000", "--seed", "{seed}",
-                           "--max-qty", "5", "--pause-in-txn-us", "1000"]}
+                           "--max-qty", "5", "--pause-in-txn-us", "2000"]}
     out = run(tmp_path, duration_s=2.0, market="book", scale=SCALE, fee_bps=0,
               currencies=[{"name": "EUR", "rate": 1.1}, {"name": "GBP", "rate": 1.27}],
               traders=[c_group],
               faults={"kill_traders": 8, "after_s": 0.2, "every_s": 0.15, "restart": True})
     s = out.summary
     f = s.faults
-    assert f.kills == 8 and f.kills_in_transaction >= 4, f
+    # Some kills land while a restarted trader starts: not every one is in an order.
+    assert f.kills == 8 and f.kills_in_transaction >= 2, f
     assert f.rolled_back >= f.kills_in_transaction, f
     assert out.exit_status == 0 and s.final_ok, s.final_violations
     check_all(str(out.run_dir / L.EXCHANGE_FILE))
