@@ -76,14 +76,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from sim.harness.tables import ensure_samples, read_samples
-    from sim.viz.figures import plot_run
+    from sim.harness.finish import redraw_figures
 
     run = Path(args.run_dir)
     if not run.is_dir():
         raise BadInput(f"{run}: not a run folder")
-    ensure_samples(run)
-    for p in plot_run(run, read_samples(run)):
+    redraw_figures(run)
+    for p in sorted(run.glob("*.png")):
         print(p)
     return 0
 

@@ -12,7 +12,7 @@ import hashlib
 import platform
 import time
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
@@ -29,9 +29,13 @@ from sim.harness.faults import KillCounts
 from sim.harness.gaps import longest_gap
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
 from sim.harness.processes import TraderProcess
-from sim.harness.rundir import SCENARIO_FILE, group_labels, write_json
+from sim.harness.rundir import ORDERS, SCENARIO_FILE, TRADES, group_labels, write_json
+
+if TYPE_CHECKING:
+    from sim.viz.book_data import BookTables
 from sim.harness.summary import (
     SUMMARY_FILE,
+    BookStats,
     CurrencyResult,
     FaultCounts,
     InvariantCount,
@@ -42,6 +46,7 @@ from sim.harness.summary import (
     RunSummary,
     TraderResult,
     Versions,
+    book_stats,
     market_summary,
     write_summary,
 )
@@ -75,7 +80,8 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     # Imported only now: pyarrow and pandas take most of a second to import, and none of
     # it may delay the first trade (nor sit in the forked processes' memory).
     from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
-    from sim.harness.tables import read_samples, write_samples, write_trades
+    from sim.harness.tables import DEPTH, read_samples, write_samples, write_trades
+    from sim.viz.book_data import read_book_tables
 
     t_finish = time.monotonic()
     scn = run.scn
@@ -116,6 +122,11 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     init_rate, rate = rates(cur, initial=True), rates(cur)
     # Read once: the market statistics and the figures both draw on them.
     samples = read_samples(run.run_dir)
+    on_books = [n for c, n in enumerate(names) if ex.is_book(c)]
+    ticks = _ticks(ex, names)
+    tables = (read_book_tables(run.run_dir / TRADES, run.run_dir / ORDERS,
+                               run.run_dir / DEPTH) if on_books else None)
+    by_book = book_stats(samples, tables, on_books, ticks) if tables is not None else None
     processes = [ProcessResult(
         writer=t.writer, strategy=t.strategy, agents=len(t.agents),
         trades=int(wri["tot_trades"][t.writer]), rollbacks=int(wri["rollbacks"][t.writer]),
@@ -146,7 +157,6 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
         stopped_by=reason,
         trades=n_trades,
         session_trades=n_trades - run.seq_at_start,
-        order_events=n_rows - n_trades if ex.geo.book_mask else None,
         rejected=rejected,
         trades_per_s=round((n_trades - run.seq_at_start) / duration, 1)
         if duration > 0 else 0.0,
@@ -186,8 +196,10 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
                  for g in group_stats(acc, cur, scn.scale, len(run.plan), group_names)],
         processes=processes,
         agents_table=AGENTS_FILE,
-        market=_market(samples, init_rate, rate),
+        market=_market(samples, init_rate, rate, by_book),
     )
+    if ex.geo.book_mask:
+        summary = summary.model_copy(update={"order_events": n_rows - n_trades})
     path = run.run_dir / SUMMARY_FILE
     # Written before the figures too: a run whose figures never finish keeps its results.
     write_summary(path, summary)
@@ -195,9 +207,7 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
         try:
             # Imported here: matplotlib takes half a second to import, before the first
             # trade.
-            from sim.viz.figures import plot_run
-
-            plot_run(run.run_dir, samples)
+            draw_figures(run.run_dir, samples, tables, on_books, ticks, scn.scale)
         except Exception as e:  # a figure must never cost the results of a run
             summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
     summary = summary.model_copy(update={
@@ -206,12 +216,57 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     return summary
 
 
-def _market(samples: dict[str, Any], initial: Any, final: Any) -> MarketStats | None:
-    """The market statistics of the run's samples (None without samples)."""
-    if len(samples["t"]) == 0:
+def _market(samples: dict[str, Any], initial: Any, final: Any,
+            books: dict[str, BookStats] | None) -> MarketStats | None:
+    """The market statistics of the run's samples and books (None: neither)."""
+    if len(samples["t"]) == 0 and not books:
         return None
     return market_summary(samples["t"], samples["rate"], [float(x) for x in initial],
-                          [float(x) for x in final])
+                          [float(x) for x in final], books)
+
+
+def _ticks(ex: Exchange, names: list[str]) -> dict[str, float]:
+    """Each book's price step in cash per unit (a price is cash minor units per lot)."""
+    out = {}
+    for c, name in enumerate(names):
+        if ex.is_book(c):
+            book = ex.book(c)
+            out[name] = book.price_step / book.lot
+    return out
+
+
+def draw_figures(run_dir: Path, samples: dict[str, Any], tables: BookTables | None,
+                 books: list[str], ticks: dict[str, float], scale: int) -> None:
+    """A run's figures, and its books' when it has books, drawn at once."""
+    # Imported here: matplotlib takes half a second to import, before the first trade.
+    from sim.viz.book_run import book_jobs
+    from sim.viz.figures import plot_run, run_title
+
+    more = (book_jobs(run_dir, samples, tables, books, run_title(run_dir), scale=scale,
+                      ticks=ticks) if tables is not None and books else [])
+    plot_run(run_dir, samples, more)
+
+
+def redraw_figures(run_dir: Path) -> None:
+    """Draw a finished (or dead) run's figures again from its folder (``sim plot``)."""
+    from sim.harness.tables import DEPTH, ensure_samples, read_samples
+    from sim.viz.book_data import read_book_tables
+
+    ensure_samples(run_dir)
+    samples = read_samples(run_dir)
+    books: list[str] = []
+    ticks: dict[str, float] = {}
+    scale = 1
+    path = run_dir / L.EXCHANGE_FILE
+    if path.is_file():
+        with Exchange.open(str(path), writable=False) as ex:
+            names = ex.names()
+            books = [names[c] for c in ex.geo.books]
+            ticks = _ticks(ex, names)
+            scale = ex.scale
+    tables = (read_book_tables(run_dir / TRADES, run_dir / ORDERS, run_dir / DEPTH)
+              if books else None)
+    draw_figures(run_dir, samples, tables, books, ticks, scale)
 
 
 def _monitor_stats(run: FinishedRun, n_samples: int, duration: float) -> MonitorStats:

@@ -6,11 +6,11 @@ from typing import IO, Final
 
 from rich.text import Text
 
-from sim.harness.summary import RunSummary
+from sim.harness.summary import BookStats, RunSummary, TradeReturnStats
 from sim.market.strategies import BUILTINS
 from sim.viz.terminal import console, indented, table
 
-__all__ = ["print_run_summary"]
+__all__ = ["book_lines", "print_run_summary"]
 
 # An arrival rate delivered below this share of what the scenario asked is reported:
 # the traders could not keep up (CPU-bound), so the scenario is not what it says.
@@ -73,6 +73,39 @@ def _asked(s: RunSummary) -> list[str]:
     return out
 
 
+def _fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def book_lines(name: str, b: BookStats, scale: int) -> list[str]:
+    """Lines on a book: spread, depth and volume; the stylized facts of its trade-time
+    returns and of its mid's returns between samples."""
+    sp, d, v, r = b.spread, b.depth, b.volume, b.returns
+    ticks = "tick" if sp.median_ticks == 1 else "ticks"
+    spread = (f"spread median {_fmt(sp.median_ticks, 'g')} {ticks} "
+              f"({_fmt(sp.median_bps, '.1f')} bps)" if sp.both_sides else "spread -")
+    depth = (f"depth at best {_fmt(d.bid_best, ',.4g')}/{_fmt(d.ask_best, ',.4g')} units "
+             f"(bid/ask)" if d.snapshots else "depth -")
+    orders = ("" if v.placed is None else
+              f", {v.placed:,} placed, {v.cancelled or 0:,} cancelled")
+    head = (f"  book {name}: {spread}, {depth}, {v.fills:,} fills of "
+            f"{v.units / scale:,.6g} units{orders}")
+    out = [head, _facts("trade-time returns", r)]
+    if b.mid_returns is not None:
+        out.append(_facts("mid returns, per sample", b.mid_returns))
+    return out
+
+
+def _facts(what: str, r: TradeReturnStats) -> str:
+    acf1 = r.acf[0] if r.acf else None
+    acf1_abs = r.acf_abs[0] if r.acf_abs else None
+    if r.excess_kurtosis is None and acf1 is None:
+        return f"    {what}: too few to say anything (n={r.n:,})"
+    return (f"    {what} (n={r.n:,}): excess kurtosis {_fmt(r.excess_kurtosis, '.2f')}, "
+            f"lag-1 autocorrelation {_fmt(acf1, '+.3f')} (95 % band ±{_fmt(r.band, '.3f')}), "
+            f"of |returns| {_fmt(acf1_abs, '+.3f')}")
+
+
 def print_run_summary(s: RunSummary, out: IO[str]) -> None:
     con = console(out)
     verdict = "PASS" if s.passed else "FAIL"
@@ -109,6 +142,9 @@ def print_run_summary(s: RunSummary, out: IO[str]) -> None:
     if s.longest_gap_ms is not None:
         notes.append(f"  longest pause between trades: {s.longest_gap_ms:g} ms at "
                      f"t = {s.longest_gap_at_s:g} s; after trading: {s.finish_s or 0:g} s")
+    if s.market is not None and s.market.books:
+        for name, b in s.market.books.items():
+            notes += book_lines(name, b, s.scale)
     notes += _asked(s)
     notes += _rejections(s)
     f = s.faults

@@ -13,21 +13,38 @@ failed). Those fields default to None and the file holds only the fields that we
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sim.errors import BadInput
 from sim.harness.rundir import write_json
+from sim.viz.book_stats import (
+    best_quotes,
+    depth_summary,
+    mid_returns,
+    return_facts,
+    spread_summary,
+    trade_returns,
+    volume_summary,
+)
 from sim.viz.returns import market_stats
+
+if TYPE_CHECKING:
+    # Types only: the tables' module imports pyarrow (see sim.harness.finish).
+    from sim.viz.book_data import BookTables
 
 __all__ = [
     "SUMMARY_FILE",
+    "BookStats",
     "CurrencyResult",
     "Death",
+    "DepthStats",
     "FaultCounts",
     "InvariantCount",
     "MarketStats",
@@ -36,8 +53,12 @@ __all__ = [
     "ProcessResult",
     "ReturnStats",
     "RunSummary",
+    "SpreadStats",
+    "TradeReturnStats",
     "TraderResult",
     "Versions",
+    "VolumeStats",
+    "book_stats",
     "load_summary",
     "market_summary",
     "write_summary",
@@ -143,6 +164,70 @@ class ReturnStats(_Record):
     acf1_abs_returns: float | None
 
 
+class SpreadStats(_Record):
+    """A book's quoted spread over the monitor's samples that had both sides: median,
+    mean and 90th percentile in ticks and in basis points of the mid (None: no such
+    sample)."""
+
+    samples: int
+    both_sides: int
+    median_ticks: float | None
+    mean_ticks: float | None
+    p90_ticks: float | None
+    median_bps: float | None
+    mean_bps: float | None
+    p90_bps: float | None
+
+
+class DepthStats(_Record):
+    """Median units resting at the best level and within the best ``levels`` levels of
+    each side, over the depth snapshots (an empty side counts as zero; None: none)."""
+
+    snapshots: int
+    levels: int
+    bid_best: float | None
+    bid_within: float | None
+    ask_best: float | None
+    ask_within: float | None
+
+
+class VolumeStats(_Record):
+    """A book's fills, the units and cash they moved (minor units, exact), and the orders
+    placed (rested) and cancelled (None: the run has no orders table)."""
+
+    fills: int
+    units: int
+    cash: int
+    placed: int | None
+    cancelled: int | None
+
+
+class TradeReturnStats(_Record):
+    """Stylized facts of trade-time log returns (between successive fills): excess
+    kurtosis, ACF of returns and of absolute returns at lags 1..10 (None: too few), and
+    the 95 % band of an uncorrelated series, 1.96/sqrt(n)."""
+
+    n: int
+    excess_kurtosis: float | None
+    acf: list[float | None]
+    acf_abs: list[float | None]
+    band: float | None
+
+
+class BookStats(_Record):
+    """One limit order book: its tick (cash per unit; None: unknown), spread, depth,
+    volume and trade-time returns."""
+
+    tick: float | None
+    spread: SpreadStats
+    depth: DepthStats
+    volume: VolumeStats
+    returns: TradeReturnStats
+    # The same facts of the mid's log returns between the monitor's samples where both
+    # quotes exist: free of the bid-ask bounce that fill-to-fill returns carry.
+    mid_returns: TradeReturnStats | None = None
+
+
 class MarketStats(_Record):
     """What the run's prices did: stylized facts of the sampled returns, and drift.
 
@@ -158,6 +243,8 @@ class MarketStats(_Record):
     per_currency: list[ReturnStats]
     log_return_mean: float | None
     log_return_t: float | None
+    # Per book currency, by name; absent from pool runs and older summaries.
+    books: dict[str, BookStats] | None = None
 
 
 def _num(x: float) -> float | None:
@@ -170,10 +257,35 @@ def _returns(d: dict[str, Any]) -> ReturnStats:
                        acf1_abs_returns=_num(d["acf1_abs_returns"]))
 
 
+def book_stats(samples: Mapping[str, np.ndarray[Any, Any]], tables: BookTables,
+               books: Sequence[str], ticks: Mapping[str, float]) -> dict[str, BookStats]:
+    """The statistics of each book currency (by name) from the samples' ``bid`` and
+    ``ask`` (absent: no spread) and the run's book tables; ``ticks`` is each book's price
+    step in cash per unit."""
+    def model(cls: type[_Record], x: Any) -> Any:
+        return cls.model_validate(dataclasses.asdict(x))
+
+    out: dict[str, BookStats] = {}
+    nothing = np.zeros(0)
+    for name in books:
+        bid, ask = best_quotes(samples, name) or (nothing, nothing)
+        fills = tables.fills.get(name)
+        orders = None if tables.orders is None else tables.orders.get(name)
+        out[name] = BookStats(
+            tick=ticks.get(name),
+            spread=model(SpreadStats, spread_summary(bid, ask, ticks.get(name))),
+            depth=model(DepthStats, depth_summary(tables.depth.get(name))),
+            volume=model(VolumeStats, volume_summary(fills, orders, tables.orders is not None)),
+            returns=model(TradeReturnStats, return_facts(trade_returns(fills))),
+            mid_returns=model(TradeReturnStats, return_facts(mid_returns(bid, ask))))
+    return out
+
+
 def market_summary(t: np.ndarray[Any, Any], rate: np.ndarray[Any, Any],
-                   initial: list[float], final: list[float]) -> MarketStats:
+                   initial: list[float], final: list[float],
+                   books: dict[str, BookStats] | None = None) -> MarketStats:
     """The market statistics of a run from its samples (times ``t`` in seconds, rates
-    S x C) and each currency's initial and final pool rate."""
+    S x C), each currency's initial and final rate, and its books' statistics."""
     st = market_stats(rate)
     dt = np.diff(np.asarray(t, dtype=np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -188,7 +300,8 @@ def market_summary(t: np.ndarray[Any, Any], rate: np.ndarray[Any, Any],
         sample_interval_ms=round(float(np.median(dt)) * 1e3, 3) if len(dt) else None,
         pooled=_returns(st["pooled"]),
         per_currency=[_returns(c) for c in st["per_currency"]],
-        log_return_mean=mean, log_return_t=t_stat)
+        log_return_mean=mean, log_return_t=t_stat,
+        **({"books": books} if books else {}))
 
 
 class Death(_Record):

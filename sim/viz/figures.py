@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from sim.viz.bands import has_bands, plot_group_bands
-from sim.viz.parallel import draw_all
+from sim.viz.parallel import Job, draw_all
 from sim.viz.returns import (
     MIN_ACF_PAIRS,
     MIN_KURTOSIS_N,
@@ -46,6 +46,7 @@ __all__ = [
     "plot_prices",
     "plot_run",
     "plot_wealth",
+    "run_title",
 ]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -388,7 +389,7 @@ def plot_market(samples: Mapping[str, np.ndarray[Any, Any]], out: Path, title: s
 # --------------------------------------------------------------------------- a run
 
 
-def _run_title(run_dir: Path) -> str:
+def run_title(run_dir: Path) -> str:
     summary: Any = None
     with contextlib.suppress(OSError, ValueError):
         summary = json.loads((run_dir / "summary.json").read_text())
@@ -426,18 +427,21 @@ def _why_empty(run_dir: Path) -> str:
     return TOO_SHORT if enabled else "monitor disabled"
 
 
-def plot_run(run_dir: Path, samples: Mapping[str, np.ndarray[Any, Any]]) -> list[Path]:
-    """Write price.png, wealth.png and market.png into a run folder; returns their paths.
+def plot_run(run_dir: Path, samples: Mapping[str, np.ndarray[Any, Any]],
+             more: Sequence[Job] = ()) -> list[Path]:
+    """Write price.png, wealth.png and market.png into a run folder, and whatever ``more``
+    draws (a book run's figures), all at once; returns the run's three paths.
 
     ``samples`` are the run's sample arrays (``sim.harness.tables.read_samples``).
     """
     run_dir = Path(run_dir)
-    title = _run_title(run_dir)
+    title = run_title(run_dir)
     why = _why_empty(run_dir)
     gap = RESUME_GAP if (run_dir / "resumed").exists() else MONITOR_GAP
-    jobs: list[Callable[[], Path]] = [
+    jobs: list[Job] = [
         lambda: plot_prices(samples, run_dir / "price.png", title, why, gap),
         lambda: plot_market(samples, run_dir / "market.png", title, why_empty=why),
+        *more,
         lambda: plot_wealth(samples, run_dir / "wealth.png", title, why, gap),
     ]
     draw_all(jobs)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["FigureError", "draw_all"]
+__all__ = ["FigureError", "Job", "draw_all"]
 
 Job = Callable[[], Path]
 
