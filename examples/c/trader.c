@@ -1,17 +1,21 @@
 /*
  * trader.c: a C trader on the mmap exchange file, speaking the protocol of sim/core/transaction.py.
  *
- *   trader FILE [--writer W --account A] [--random COUNT] [--seed S] [--cash UNITS]
- *          [--max-qty UNITS]
+ *   trader FILE [--writer W --account A] [--random COUNT | --book-orders COUNT] [--seed S]
+ *          [--cash UNITS] [--holdings UNITS] [--max-qty UNITS]
+ *          [--limit 'buy|sell CODE QTY @ PRICE [ioc|post-only]'] [--market 'buy|sell CODE QTY']
+ *          [--cancel '[CODE] ID']
  *
  * The file is validated from its header bytes (pread) before anything is mapped. The
  * program is one writer (a process that trades: journal, ledger ring, running totals)
  * with one account. With --writer and --account it trades as the writer, on the account,
  * that the coordinator funded; without them it claims a free writer and a free account
- * like sim.core.claims.join. Without --random it reads commands (buy CODE QTY,
- * sell CODE QTY, balance, rates, help, quit) from stdin.
+ * like sim.core.claims.join. --random trades on the pools, --book-orders on the limit
+ * order books (book.c); --limit, --market and --cancel send one order each. Without any
+ * of them it reads commands (buy CODE QTY, sell CODE QTY, limit ..., market ...,
+ * cancel [CODE] ID, orders, book CODE, balance, rates, help, quit) from stdin.
  *
- * Every store to the mapping goes through st()/std_() below: a relaxed atomic store
+ * Every store to the mapping goes through st()/std_() (trader.h): a relaxed atomic store
  * followed by a compiler barrier, so the compiler emits the stores in program order.
  * On x86-64 (TSO) the CPU then makes them visible to other processes in that same order,
  * which is what crash recovery relies on: a trader killed between two stores leaves
@@ -24,8 +28,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-
-#include "mmx.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -48,81 +50,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_BAD 2     /* bad input, bad file, any error: like SimError */
-#define EXIT_TIMEOUT 3 /* a lock wait passed header.lock_timeout_ms: like LockTimeout */
+#include "trader.h"
 
-#define BPS 10000
-/* Rejection codes and reasons of sim/core/transaction.py; REJ_RANGE is this program's own. */
-#define REJ_POOL (-1)
-#define REJ_FUNDS (-2)
-#define REJ_HOLDINGS (-3)
-#define REJ_TINY (-4)
-#define REJ_RANGE (-5)
-
-#define LINE_MAX_LEN 512
-#define HELP "commands: buy CODE QTY | sell CODE QTY | balance | rates | help | quit"
-
-/* ------------------------------------------------------------------ mapped stores */
-
-#define BARRIER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
-
-static inline int64_t ld(const int64_t *p)
-{
-    return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void st(int64_t *p, int64_t v)
-{
-    __atomic_store_n(p, v, __ATOMIC_RELAXED);
-    BARRIER();
-}
-
-static inline double ldd(const double *p)
-{
-    double v;
-    __atomic_load(p, &v, __ATOMIC_RELAXED);
-    return v;
-}
-
-static inline void std_(double *p, double v)
-{
-    __atomic_store(p, &v, __ATOMIC_RELAXED);
-    BARRIER();
-}
-
-/* ------------------------------------------------------------------ state */
-
-struct trader {
-    const char *path;
-    int fd;                   /* kept open only for the ofd policy */
-    unsigned char *base;
-    size_t map_len;
-    struct mmx_header *h;
-    struct Currency *cur;
-    int64_t nc, nw, na, rows, scale, fee, sync, timeout_ms, race_ns;
-    char names[MMX_MAX_CURRENCIES][MMX_NAME_LEN + 1];
-    bool recovers;            /* the policy recovers in-flight transactions (not none) */
-    /* this process's writer record and its account */
-    int64_t writer, account;
-    bool given;               /* --writer/--account: funded by a coordinator, normally */
-    struct mmx_writer *wr;
-    struct mmx_account *acc;
-    struct mmx_row *ring;
-    int64_t drain_at;
-    int ledger_fd;
-    bool attached;
-    bool in_drain;
-    int64_t pause_ns;         /* hidden --pause-in-txn-us, mirrors Account.pause_in_txn */
-    /* locks held right now, released by fail() */
-    bool held_registry;
-    bool held_global;
-    uint32_t held_cur;
-    /* counters of this run */
-    int64_t n_trades, n_rejected, n_rolled_back;
-};
-
-static struct trader T = {.fd = -1, .ledger_fd = -1, .writer = -1, .account = -1};
-static volatile sig_atomic_t stop_requested;
+struct trader T = {.fd = -1, .ledger_fd = -1, .writer = -1, .account = -1};
+volatile sig_atomic_t stop_requested;
 
 static void __attribute__((noreturn)) cleanup_and_exit(int status);
 
@@ -134,7 +65,7 @@ static void say(const char *fmt, va_list ap)
 }
 
 /* One line on stderr, then release what is held, settle the writer and exit. */
-static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, const char *fmt,
+void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, const char *fmt,
                                                                   ...)
 {
     va_list ap;
@@ -144,7 +75,7 @@ static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, con
     cleanup_and_exit(status);
 }
 
-static void __attribute__((format(printf, 1, 2))) warn(const char *fmt, ...)
+void __attribute__((format(printf, 1, 2))) warn(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -163,7 +94,7 @@ static void on_alarm(int sig)
     (void)sig; /* only interrupts a blocking F_OFD_SETLKW */
 }
 
-static int64_t mono_ns(void)
+int64_t mono_ns(void)
 {
     struct timespec ts;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
@@ -171,7 +102,7 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void sleep_ns(int64_t ns)
+void sleep_ns(int64_t ns)
 {
     struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
     while (nanosleep(&ts, &ts) != 0) {
@@ -283,7 +214,7 @@ static void ofd_lock(int64_t c)
 }
 
 /* Take the lock guarding currency c; true when its previous holder died holding it. */
-static bool lock_currency(int64_t c)
+bool lock_currency(int64_t c)
 {
     bool died = false;
     switch (T.sync) {
@@ -305,7 +236,7 @@ static bool lock_currency(int64_t c)
     return died;
 }
 
-static void unlock_currency(int64_t c)
+void unlock_currency(int64_t c)
 {
     switch (T.sync) {
     case MMX_SYNC_GLOBAL:
@@ -361,6 +292,7 @@ static void unlock_registry(void)
 /* Best effort on the way out: give back whatever is still held. */
 static void release_held(void)
 {
+    book_abandon();
     for (int64_t c = T.nc - 1; c >= 0; c--) {
         if (!(T.held_cur & (1u << c)))
             continue;
@@ -474,23 +406,24 @@ static void __attribute__((noreturn)) bad_inflight(int64_t c, int64_t w)
          T.path, c, w);
 }
 
-static struct mmx_writer *writer_rec(int64_t w)
+struct mmx_writer *writer_rec(int64_t w)
 {
     return (struct mmx_writer *)(void *)(T.base + mmx_writer_at(T.nc, w));
 }
 
-static struct mmx_account *account_rec(int64_t a)
+struct mmx_account *account_rec(int64_t a)
 {
     return (struct mmx_account *)(void *)(T.base + mmx_account_at(T.nc, T.nw, a));
 }
 
 /* sim.core.transaction.recover_currency: undo what a dead writer left in flight on currency
- * c. The caller holds c's lock. Returns 1 when a transaction was rolled back. */
-static int recover_currency(int64_t c)
+ * c (its book's journal first, for a book). The caller holds c's lock. Returns 1 when a
+ * transaction was rolled back. */
+int recover_currency(int64_t c)
 {
     struct Currency *cu = &T.cur[c];
     int64_t w = ld(&cu->inflight);
-    int rolled = 0;
+    int rolled = is_book(c) ? book_recover(c) : 0;
     if (w != MMX_NO_WRITER) {
         if (w < 0 || w >= T.nw)
             bad_inflight(c, w);
@@ -525,23 +458,29 @@ static int recover_currency(int64_t c)
     return rolled;
 }
 
-/* sim.core.transaction.recover_writer: settle this writer's journal left by a previous
- * process. */
+/* sim.core.transaction.recover_writer, as Writer opens it: settle what this writer's
+ * previous process left, the book orders in flight first (book.c), then its journal;
+ * counted once in its rollbacks. */
 static void recover_own_writer(void)
 {
     struct mmx_writer *wr = T.wr;
-    if (ld(&wr->j_state) != MMX_JOURNAL_ACTIVE)
+    if (!T.recovers)
         return;
-    int64_t c = ld(&wr->j_currency);
-    if (c < 0 || c >= T.nc)
-        fail(EXIT_BAD, "%s: writer %" PRId64 " journal names currency %" PRId64
-             ", out of range", T.path, T.writer, c);
-    (void)lock_currency(c);
-    if (ld(&T.cur[c].inflight) == T.writer)
-        T.n_rolled_back += recover_currency(c);
-    if (ld(&wr->j_state) == MMX_JOURNAL_ACTIVE)
-        st(&wr->j_state, MMX_JOURNAL_IDLE);
-    unlock_currency(c);
+    int rolled = book_recover_own();
+    if (ld(&wr->j_state) == MMX_JOURNAL_ACTIVE) {
+        int64_t c = ld(&wr->j_currency);
+        if (c < 0 || c >= T.nc)
+            fail(EXIT_BAD, "%s: writer %" PRId64 " journal names currency %" PRId64
+                 ", out of range", T.path, T.writer, c);
+        (void)lock_currency(c);
+        if (ld(&T.cur[c].inflight) == T.writer)
+            rolled |= recover_currency(c);
+        if (ld(&wr->j_state) == MMX_JOURNAL_ACTIVE)
+            st(&wr->j_state, MMX_JOURNAL_IDLE);
+        unlock_currency(c);
+    }
+    T.n_rolled_back += rolled;
+    st(&wr->rollbacks, ld(&wr->rollbacks) + rolled);
 }
 
 /* ------------------------------------------------------------------ ledger */
@@ -592,7 +531,7 @@ static void open_ledger(void)
 /* sim.core.ledger.drain_writer: committed ring rows [log_head, log_count) go to their
  * absolute position in the ledger file, so draining the same rows twice rewrites identical
  * bytes. */
-static void drain(void)
+void drain(void)
 {
     struct mmx_writer *a = T.wr;
     int64_t head = ld(&a->log_head), count = ld(&a->log_count);
@@ -734,6 +673,11 @@ static int64_t trade(int64_t c, int64_t side, int64_t qty)
     st(&r->qty, qty);
     st(&r->cash, amount);
     st(&r->unit_reserve, new_ru);
+    /* A ring slot may hold an older book row: a pool trade names itself whole. */
+    st(&r->kind, MMX_ROW_TRADE);
+    st(&r->order_id, 0);
+    st(&r->maker, MMX_BOOK_NIL);
+    st(&r->tick, MMX_BOOK_NIL);
     st(&wr->log_count, n1);
     st(&wr->j_state, MMX_JOURNAL_IDLE);
     st(&cu->inflight, MMX_NO_WRITER);
@@ -763,7 +707,7 @@ static const char *reject_reason(int64_t code)
     }
 }
 
-static void heartbeat(void)
+void heartbeat(void)
 {
     st(&T.wr->heartbeat_ns, mono_ns());
 }
@@ -771,8 +715,9 @@ static void heartbeat(void)
 /* ------------------------------------------------------------------ joining */
 
 /* Exchange.activate_writer and Exchange.fund: a fresh writer of kind C and one account
- * funded with cash only, added to the writer's totals; status ACTIVE last. */
-static void fund(struct mmx_writer *w, struct mmx_account *a, int64_t cash)
+ * funded with cash and the same holdings of every currency, added to the writer's totals;
+ * status ACTIVE last. */
+static void fund(struct mmx_writer *w, struct mmx_account *a, int64_t cash, int64_t hold)
 {
     st(&w->kind, MMX_KIND_C);
     st(&w->pid, (int64_t)getpid());
@@ -784,8 +729,11 @@ static void fund(struct mmx_writer *w, struct mmx_account *a, int64_t cash)
     st(&a->cash, cash);
     st(&a->init_cash, cash);
     for (int c = 0; c < MMX_MAX_CURRENCIES; c++) {
-        st(&a->holdings[c], 0);
-        st(&a->init_holdings[c], 0);
+        int64_t h = c < T.nc ? hold : 0;
+        st(&a->holdings[c], h);
+        st(&a->init_holdings[c], h);
+        st(&w->tot_holdings[c], ld(&w->tot_holdings[c]) + h);
+        st(&w->init_tot_holdings[c], ld(&w->init_tot_holdings[c]) + h);
     }
     st(&w->tot_cash, ld(&w->tot_cash) + cash);
     st(&w->init_tot_cash, ld(&w->init_tot_cash) + cash);
@@ -795,7 +743,7 @@ static void fund(struct mmx_writer *w, struct mmx_account *a, int64_t cash)
 
 /* sim.core.claims.join: registry mutex, then every currency lock, currency 0's version
  * odd, fund, version even, release. */
-static void join(int64_t cash)
+static void join(int64_t cash, int64_t hold)
 {
     lock_registry();
     int64_t w = -1, acct = -1;
@@ -814,21 +762,24 @@ static void join(int64_t cash)
     if (acct < 0)
         fail(EXIT_BAD, "%s: all %" PRId64 " accounts are taken; joiners get the accounts a "
              "scenario keeps free: give it a larger spare_slots", T.path, T.na);
-    (void)lock_all();
+    if (lock_all()) {
+        for (int64_t c = 0; c < T.nc; c++)
+            T.n_rolled_back += recover_currency(c);
+    }
     T.writer = w;
     T.account = acct;
     int64_t *v = &T.cur[0].version;
     st(v, ld(v) + 1);
-    fund(writer_rec(w), account_rec(acct), cash);
+    fund(writer_rec(w), account_rec(acct), cash, hold);
     st(v, ld(v) + 1);
     unlock_all();
     unlock_registry();
 }
 
-static void attach(int64_t writer, int64_t acct, bool claim, int64_t cash)
+static void attach(int64_t writer, int64_t acct, bool claim, int64_t cash, int64_t hold)
 {
     if (claim) {
-        join(cash);
+        join(cash, hold);
     } else {
         if (writer >= T.nw)
             fail(EXIT_BAD, "%s: writer %" PRId64 " out of range: the file has %" PRId64
@@ -995,7 +946,26 @@ static void open_exchange(void)
     CHECK_RANGE(hdr, ring_rows, 1, MMX_MAX_RING_ROWS);
     int64_t nc = hdr.n_currencies, nw = hdr.n_writers, na = hdr.n_accounts;
     int64_t rows = hdr.ring_rows;
-    CHECK_EQ(hdr, file_size, mmx_file_size(nc, nw, na, rows));
+    CHECK_RANGE(hdr, book_mask, 0, ((int64_t)1 << nc) - 1);
+    int64_t mask = hdr.book_mask, words = 0;
+    if (mask) {
+        /* BookGeometry's limits (a shape outside them has no valid region), and this
+         * program's own bound on max_fills, from which it sizes an order's pending writes. */
+        CHECK_RANGE(hdr, book_ticks, 1, MMX_BOOK_MAX_TICKS);
+        CHECK_RANGE(hdr, book_capacity, 1, MMX_BOOK_MAX_CAPACITY - 1);
+        CHECK_RANGE(hdr, book_max_fills, 1, 1 << 20);
+        words = mmx_book_geometry(hdr.book_ticks, hdr.book_capacity, hdr.book_max_fills)
+                    .size_words;
+    } else {
+        CHECK_EQ(hdr, book_ticks, 0);
+        CHECK_EQ(hdr, book_capacity, 0);
+        CHECK_EQ(hdr, book_max_fills, 0);
+    }
+    CHECK_EQ(hdr, book_words, words);
+    CHECK_EQ(hdr, stake_offset, mmx_stake_offset(nc, nw, na, rows));
+    CHECK_EQ(hdr, stake_size, MMX_STAKE_SIZE);
+    CHECK_EQ(hdr, book_offset, mmx_book_offset(nc, nw, na, rows, mask));
+    CHECK_EQ(hdr, file_size, mmx_file_size(nc, nw, na, rows, mask, words));
     CHECK_EQ(hdr, currency_offset, mmx_currency_offset());
     CHECK_EQ(hdr, currency_size, MMX_CURRENCY_SIZE);
     CHECK_EQ(hdr, writer_offset, mmx_writer_offset(nc));
@@ -1037,6 +1007,11 @@ static void open_exchange(void)
     T.timeout_ms = hdr.lock_timeout_ms;
     T.race_ns = ld(&T.h->race_window_ns) > 0 ? ld(&T.h->race_window_ns) : 0;
     T.recovers = T.sync != MMX_SYNC_NONE;
+    T.book_mask = mask;
+    T.book_words = words;
+    T.book_shape[0] = hdr.book_ticks;
+    T.book_shape[1] = hdr.book_capacity;
+    T.book_shape[2] = hdr.book_max_fills;
     for (int64_t c = 0; c < nc; c++) {
         for (int i = 0; i < MMX_NAME_LEN; i++) {
             char ch = T.cur[c].name[i];
@@ -1045,6 +1020,7 @@ static void open_exchange(void)
             T.names[c][i] = isprint((unsigned char)ch) ? ch : '?';
         }
     }
+    book_attach();
 }
 
 /* ------------------------------------------------------------------ amounts */
@@ -1052,7 +1028,7 @@ static void open_exchange(void)
 /* Units as written ("10", "2.5", "1e3") to minor units, exactly like interactive.py's
  * parse_amount. Returns NULL and sets *out, or the reason to print after "amount 'X' ".
  * zero_ok accepts 0 (for --cash). */
-static const char *parse_amount(const char *text, int64_t scale, bool zero_ok, int64_t *out)
+const char *parse_amount(const char *text, int64_t scale, bool zero_ok, int64_t *out)
 {
     typedef unsigned __int128 u128;
     static char why[64];
@@ -1131,7 +1107,7 @@ static const char *parse_amount(const char *text, int64_t scale, bool zero_ok, i
 }
 
 /* Python's f"{minor / scale:,.{digits}f}" with digits = len(str(scale)) - 1. */
-static const char *money(int64_t minor, char *buf, size_t size)
+const char *money(int64_t minor, char *buf, size_t size)
 {
     int digits = 0;
     for (int64_t s = T.scale; s >= 10; s /= 10)
@@ -1154,7 +1130,7 @@ static const char *money(int64_t minor, char *buf, size_t size)
 
 /* ------------------------------------------------------------------ modes */
 
-static int64_t currency_index(const char *code)
+int64_t currency_index(const char *code)
 {
     for (int64_t c = 0; c < T.nc; c++) {
         if (strcasecmp(code, T.names[c]) == 0)
@@ -1163,19 +1139,41 @@ static int64_t currency_index(const char *code)
     return -1;
 }
 
-static void print_currencies(void)
+void print_currencies(void)
 {
     for (int64_t c = 0; c < T.nc; c++)
         printf("%s%s", c ? " " : "", T.names[c]);
 }
 
-static void command(char *line)
+/* The commands this file takes: the pools', the books', and the rest. */
+static const char *help_text(void)
 {
-    char *save = NULL, *words[4];
+    static char text[sizeof "commands: " HELP_POOLS HELP_BOOKS HELP_ALWAYS];
+    bool pools = T.book_mask != ((int64_t)1 << T.nc) - 1, books = T.book_mask != 0;
+    snprintf(text, sizeof text, "commands: %s%s%s", pools ? HELP_POOLS : "",
+             books ? HELP_BOOKS : "", HELP_ALWAYS);
+    return text;
+}
+
+static void command(const char *raw)
+{
+    /* "@" is a word of its own even when written against the price, as in sim trade. */
+    char line[3 * LINE_MAX_LEN];
+    size_t k = 0;
+    for (const char *p = raw; *p && k + 4 < sizeof line; p++) {
+        if (*p == '@') {
+            memcpy(line + k, " @ ", 3);
+            k += 3;
+        } else {
+            line[k++] = *p;
+        }
+    }
+    line[k] = '\0';
+    char *save = NULL, *words[8];
     int n = 0;
     for (char *w = strtok_r(line, " \t\r\n\v\f", &save); w != NULL;
          w = strtok_r(NULL, " \t\r\n\v\f", &save)) {
-        if (n < 4)
+        if (n < 8)
             words[n] = w;
         n++;
     }
@@ -1187,19 +1185,27 @@ static void command(char *line)
     char m1[64], m2[64];
     heartbeat();
     if (strcmp(cmd, "help") == 0) {
-        puts(HELP);
+        puts(help_text());
+    } else if (strcmp(cmd, "balance") == 0 && T.book_mask) {
+        book_balance();
     } else if (strcmp(cmd, "balance") == 0) {
         printf("cash %s", money(ld(&T.acc->cash), m1, sizeof m1));
         for (int64_t c = 0; c < T.nc; c++)
             printf("  %s %s", T.names[c], money(ld(&T.acc->holdings[c]), m1, sizeof m1));
         putchar('\n');
     } else if (strcmp(cmd, "rates") == 0) {
-        for (int64_t c = 0; c < T.nc; c++)
-            printf("%s%s %.4f", c ? "  " : "", T.names[c],
-                   (double)ld(&T.cur[c].cash_reserve) / (double)ld(&T.cur[c].unit_reserve));
+        for (int64_t c = 0; c < T.nc; c++) {
+            if (is_book(c))
+                book_rate(c, c ? "  " : "");
+            else
+                printf("%s%s %.4f", c ? "  " : "", T.names[c],
+                       (double)ld(&T.cur[c].cash_reserve) / (double)ld(&T.cur[c].unit_reserve));
+        }
         putchar('\n');
+    } else if (book_command(cmd, words, n)) {
+        /* an order on a book, or a look at one */
     } else if (strcmp(cmd, "buy") != 0 && strcmp(cmd, "sell") != 0) {
-        printf("error: unknown command '%s'; %s\n", words[0], HELP);
+        printf("error: unknown command '%s'; %s\n", words[0], help_text());
     } else if (n != 3) {
         printf("error: expected '%s CODE QTY', e.g. '%s %s 10'\n", cmd, cmd, T.names[0]);
     } else {
@@ -1212,6 +1218,9 @@ static void command(char *line)
             printf("error: unknown currency '%s'; expected one of ", words[1]);
             print_currencies();
             putchar('\n');
+        } else if (is_book(c)) {
+            printf("error: %s trades on a limit order book: use 'market %s %s QTY' or "
+                   "'limit %s %s QTY @ PRICE'\n", T.names[c], cmd, T.names[c], cmd, T.names[c]);
         } else if ((why = parse_amount(words[2], T.scale, false, &qty)) != NULL) {
             printf("error: amount '%s' %s\n", words[2], why);
         } else {
@@ -1236,8 +1245,13 @@ static void interactive(bool claimed)
     printf("%s %s as writer %" PRId64 " with account %" PRId64 " and %s cash; currencies ",
            claimed ? "joined" : "attached to", T.path, T.writer, T.account,
            money(ld(&T.acc->cash), m, sizeof m));
-    print_currencies();
-    printf("\n%s\n", HELP);
+    if (T.book_mask) { /* as sim trade names them */
+        for (int64_t c = 0; c < T.nc; c++)
+            printf("%s%s (%s)", c ? " " : "", T.names[c], is_book(c) ? "book" : "pool");
+    } else {
+        print_currencies();
+    }
+    printf("\n%s\n", help_text());
     bool prompt = isatty(STDIN_FILENO);
     for (;;) {
         if (prompt)
@@ -1262,9 +1276,11 @@ static void interactive(bool claimed)
     }
     if (ferror(stdin) && !stop_requested)
         fail(EXIT_BAD, "stdin: %s", strerror(errno));
+    if (T.book_mask)
+        book_left_note();
 }
 
-static uint64_t splitmix64(uint64_t *s)
+uint64_t splitmix64(uint64_t *s)
 {
     uint64_t z = (*s += 0x9E3779B97F4A7C15u);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
@@ -1272,22 +1288,21 @@ static uint64_t splitmix64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static uint64_t below(uint64_t *s, uint64_t n)
+uint64_t below(uint64_t *s, uint64_t n)
 {
     return (uint64_t)(((unsigned __int128)splitmix64(s) * n) >> 64);
 }
 
 /* A trader the coordinator started stops when the coordinator is gone (re-parented). */
-static bool orphaned(void)
+bool orphaned(void)
 {
     int64_t coordinator = ld(&T.h->coordinator_pid);
     return T.given && coordinator > 0 && (int64_t)getppid() != coordinator;
 }
 
-static void random_mode(int64_t count, uint64_t seed, int64_t max_qty)
+/* Wait while the run has not started; false when it will not (stopped, orphaned). */
+bool wait_for_start(void)
 {
-    int64_t lo = T.scale < max_qty ? T.scale : max_qty;
-    uint64_t span = (uint64_t)(max_qty - lo) + 1;
     int64_t waited_from = mono_ns();
     bool told = false;
     while (ld(&T.h->run_state) == MMX_RUN_INIT && !stop_requested && !orphaned()) {
@@ -1297,12 +1312,28 @@ static void random_mode(int64_t count, uint64_t seed, int64_t max_qty)
         }
         sleep_ns(500000);
     }
+    return ld(&T.h->run_state) == MMX_RUN_RUNNING && !stop_requested;
+}
+
+static void random_mode(int64_t count, uint64_t seed, int64_t max_qty)
+{
+    int64_t lo = T.scale < max_qty ? T.scale : max_qty;
+    uint64_t span = (uint64_t)(max_qty - lo) + 1;
+    int64_t pools[MMX_MAX_CURRENCIES], n_pools = 0;
+    for (int64_t c = 0; c < T.nc; c++) {
+        if (!is_book(c))
+            pools[n_pools++] = c;
+    }
+    if (n_pools == 0)
+        fail(EXIT_BAD, "%s: --random trades on pools and every currency trades on a book: "
+             "use --book-orders", T.path);
+    (void)wait_for_start();
     int64_t t0 = mono_ns();
     int64_t i;
     for (i = 0; i < count && !stop_requested; i++) {
         if (ld(&T.h->run_state) != MMX_RUN_RUNNING)
             break;
-        int64_t c = (int64_t)below(&seed, (uint64_t)T.nc);
+        int64_t c = pools[below(&seed, (uint64_t)n_pools)];
         int64_t side = (int64_t)(splitmix64(&seed) >> 63);
         int64_t qty = lo + (int64_t)below(&seed, span);
         (void)trade(c, side, qty);
@@ -1324,8 +1355,10 @@ static void __attribute__((noreturn)) usage(const char *why)
 {
     if (why != NULL)
         fprintf(stderr, "trader: %s\n", why);
-    fputs("usage: trader FILE [--writer W --account A] [--random COUNT] [--seed S] "
-          "[--cash UNITS] [--max-qty UNITS]\n"
+    fputs("usage: trader FILE [--writer W --account A] [--random COUNT | --book-orders COUNT]\n"
+          "              [--seed S] [--cash UNITS] [--holdings UNITS] [--max-qty UNITS]\n"
+          "              [--limit 'buy|sell CODE QTY @ PRICE [ioc|post-only]'] "
+          "[--market 'buy|sell CODE QTY'] [--cancel '[CODE] ID']\n"
           "  FILE            an exchange file created by the coordinator (sim run)\n"
           "  --writer W      trade as writer W, funded by the coordinator (default: claim a "
           "free writer)\n"
@@ -1334,8 +1367,14 @@ static void __attribute__((noreturn)) usage(const char *why)
           "  --random COUNT  place COUNT random orders, then print a summary (default: read "
           "commands\n"
           "                  from stdin: buy CODE QTY, sell CODE QTY, balance, quit)\n"
+          "  --book-orders COUNT  place COUNT random orders on the book currencies (about 60 % "
+          "limit,\n"
+          "                  30 % cancel, 10 % market), then print a summary\n"
+          "  --limit, --market, --cancel  place that one order (each may repeat, in order), "
+          "then exit\n"
           "  --seed S        seed of the random orders (default: the account number)\n"
           "  --cash UNITS    cash of a claimed account (default 1000)\n"
+          "  --holdings UNITS  units of every currency of a claimed account (default 0)\n"
           "  --max-qty UNITS largest random order, in units (default 10)\n", stderr);
     exit(EXIT_BAD);
 }
@@ -1356,8 +1395,11 @@ static int64_t parse_count(const char *opt, const char *text, int64_t max)
 
 int main(int argc, char **argv)
 {
-    const char *cash_text = NULL, *max_text = NULL;
-    int64_t writer = -1, acct = -1, count = -1, pause_us = 0;
+    const char *cash_text = NULL, *max_text = NULL, *hold_text = NULL;
+    int64_t writer = -1, acct = -1, count = -1, book_count = -1, pause_us = 0;
+    /* one-shot orders, run in the order given: "limit buy EUR 10 @ 1.0950", ... */
+    static char shots[16][LINE_MAX_LEN];
+    int n_shots = 0;
     uint64_t seed = 0;
     bool have_seed = false;
     for (int i = 1; i < argc; i++) {
@@ -1373,7 +1415,10 @@ int main(int argc, char **argv)
             if (strcmp(name, "--help") == 0)
                 usage(NULL);
             static const char *const known[] = {"--writer", "--account", "--random", "--seed",
-                                                "--cash", "--max-qty", "--pause-in-txn-us"};
+                                                "--cash", "--holdings", "--max-qty",
+                                                "--pause-in-txn-us",
+                                                "--book-orders", "--limit", "--market",
+                                                "--cancel"};
             bool is_known = false;
             for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
                 is_known |= strcmp(name, known[k]) == 0;
@@ -1397,6 +1442,16 @@ int main(int argc, char **argv)
                 acct = parse_count(name, val, MMX_MAX_ACCOUNTS - 1);
             } else if (strcmp(name, "--random") == 0) {
                 count = parse_count(name, val, INT64_MAX);
+            } else if (strcmp(name, "--book-orders") == 0) {
+                book_count = parse_count(name, val, INT64_MAX);
+            } else if (strcmp(name, "--limit") == 0 || strcmp(name, "--market") == 0
+                       || strcmp(name, "--cancel") == 0) {
+                if (n_shots == (int)(sizeof shots / sizeof shots[0]))
+                    usage("at most 16 one-shot orders");
+                int len = snprintf(shots[n_shots], sizeof shots[0], "%s %s", name + 2, val);
+                if (len < 0 || (size_t)len >= sizeof shots[0])
+                    usage("a one-shot order is too long");
+                n_shots++;
             } else if (strcmp(name, "--seed") == 0) {
                 char *end;
                 errno = 0;
@@ -1406,6 +1461,8 @@ int main(int argc, char **argv)
                 have_seed = true;
             } else if (strcmp(name, "--cash") == 0) {
                 cash_text = val;
+            } else if (strcmp(name, "--holdings") == 0) {
+                hold_text = val;
             } else if (strcmp(name, "--max-qty") == 0) {
                 max_text = val;
             } else {
@@ -1421,8 +1478,12 @@ int main(int argc, char **argv)
         usage("missing FILE");
     if ((writer >= 0) != (acct >= 0))
         usage("--writer and --account go together");
-    if (writer >= 0 && cash_text != NULL)
-        usage("--cash funds a claimed account; --account was funded by the coordinator");
+    if (writer >= 0 && (cash_text != NULL || hold_text != NULL))
+        usage("--cash and --holdings fund a claimed account; --account was funded by the "
+              "coordinator");
+    if ((count >= 0) + (book_count >= 0) + (n_shots > 0) > 1)
+        usage("--random, --book-orders and one-shot orders (--limit, --market, --cancel) "
+              "exclude each other");
     T.pause_ns = pause_us * 1000;
 
     struct sigaction sa;
@@ -1440,8 +1501,11 @@ int main(int argc, char **argv)
 
     int64_t cash = 1000 * T.scale, max_qty = 10 * T.scale;
     const char *why;
+    int64_t hold = 0;
     if (cash_text != NULL && (why = parse_amount(cash_text, T.scale, true, &cash)) != NULL)
         fail(EXIT_BAD, "--cash: amount '%s' %s", cash_text, why);
+    if (hold_text != NULL && (why = parse_amount(hold_text, T.scale, true, &hold)) != NULL)
+        fail(EXIT_BAD, "--holdings: amount '%s' %s", hold_text, why);
     if (max_text != NULL && (why = parse_amount(max_text, T.scale, false, &max_qty)) != NULL)
         fail(EXIT_BAD, "--max-qty: amount '%s' %s", max_text, why);
 
@@ -1449,6 +1513,8 @@ int main(int argc, char **argv)
      * will be, and claim no account for nothing (an account the coordinator funded is its
      * own: its writer is marked done as usual). */
     int64_t state = ld(&T.h->run_state);
+    if (book_count >= 0)
+        count = book_count;
     if (count >= 0 && (state == MMX_RUN_STOPPING || state == MMX_RUN_CLEAN)) {
         if (writer < 0)
             fail(EXIT_BAD, "%s: the run is over (run state %s): --random trades only while "
@@ -1457,11 +1523,17 @@ int main(int argc, char **argv)
         warn("%s: the run is over (run state %s): no orders sent", T.path,
              mmx_run_state_name(state));
     }
-    attach(writer, acct, writer < 0, cash);
-    if (count >= 0)
+    attach(writer, acct, writer < 0, cash, hold);
+    if (book_count >= 0) {
+        book_random_mode(count, have_seed ? seed : (uint64_t)T.account, max_qty);
+    } else if (count >= 0) {
         random_mode(count, have_seed ? seed : (uint64_t)T.account, max_qty);
-    else
+    } else if (n_shots > 0) {
+        for (int k = 0; k < n_shots; k++)
+            command(shots[k]);
+    } else {
         interactive(writer < 0);
+    }
     if (T.n_rolled_back)
         warn("%s: rolled back %" PRId64 " transaction(s) left by dead traders", T.path,
              T.n_rolled_back);
