@@ -16,7 +16,10 @@ _TYPES: Final = {"i8": "int64", "f8": "float64", "name": "char[8]", "lock": "mut
 
 
 def _record(rec: L.Record) -> str:
-    lines = [f"### {rec.name} ({rec.size} bytes)", "",
+    # Journal entries are packed pairs of words, not padded records.
+    size = (f"{B.JOURNAL_ENTRY.word('old') * 8 + 8} bytes, packed"
+            if rec is B.JOURNAL_ENTRY else f"{rec.size} bytes")
+    lines = [f"### {rec.name} ({size})", "",
              "| offset | field | type | meaning |", "| ---: | --- | --- | --- |"]
     for f in rec.fields:
         typ = _TYPES[f.kind] + (f"[{f.count}]" if f.count > 1 else "")
