@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import multiprocess
@@ -32,7 +35,7 @@ from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
 from sim.core.stakes import StakeAccounts
 from sim.core.transaction import Writer
 
-__all__ = ["FileRun", "main", "run"]
+__all__ = ["C_TRADER", "FileRun", "main", "run", "run_c"]
 
 ACCOUNTS: Final = 64
 SCALE: Final = 10_000
@@ -181,6 +184,45 @@ def run(procs: int, books: int, orders: int, seed: int = 1, *, capacity: int = 1
                    sum(int(r[3]) for r in rows), sum(int(r[4]) for r in rows))
 
 
+C_TRADER: Final = Path(__file__).resolve().parents[1] / "examples" / "c" / "build" / "trader"
+_C_RATE: Final = re.compile(rb"(\d+) book orders .* (\d+) fills, (\d+) rejected, ([0-9.]+) s")
+
+
+def run_c(procs: int, books: int, orders: int, seed: int = 1, *, capacity: int = 100_000,
+          max_fills: int = 64, folder: str | None = None) -> FileRun:
+    """The same file and mix through the C trader (examples/c, ``make c``): ``procs``
+    processes, each a writer on its first account sending ``--book-orders``, started
+    together; the rate is all orders over the longest process's own trading time."""
+    if not C_TRADER.exists():
+        raise FileNotFoundError(f"{C_TRADER}: not built (make c)")
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        path = os.path.join(tmp, L.EXCHANGE_FILE)
+        os.mkdir(os.path.join(tmp, "ledger"))
+        _create(path, procs, books, capacity, max_fills)
+        ps = [subprocess.Popen([str(C_TRADER), path, "--writer", str(p), "--account",
+                                str(p * ACCOUNTS), "--book-orders", str(orders // procs),
+                                "--seed", str(seed + p)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE) for p in range(procs)]
+        got = []
+        try:
+            for pr in ps:
+                out, err = pr.communicate(timeout=600)
+                m = _C_RATE.search(out)
+                if pr.returncode != 0 or m is None:
+                    raise RuntimeError(f"C trader exited with {pr.returncode}: "
+                                       f"{err.decode(errors='replace').strip()[:200]}")
+                got.append(m.groups())
+        finally:
+            for pr in ps:
+                if pr.poll() is None:
+                    pr.kill()
+                    pr.wait(10)
+        _verify(path)
+    seconds = max(float(g[3]) for g in got)
+    return FileRun(procs, books, sum(int(g[0]) for g in got), seconds, seconds,
+                   sum(int(g[1]) for g in got), sum(int(g[2]) for g in got))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.book_file",
                                  description=__doc__.split("\n\n")[0] if __doc__ else None)
@@ -189,11 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--orders", type=int, default=200_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--c", action="store_true", help="send the orders from the C trader")
     a = ap.parse_args(argv)
     folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
     rates = []
+    how = run_c if a.c else run
     for k in range(a.repeats):
-        r = run(a.procs, a.books, a.orders, a.seed + 100 * k, folder=folder)
+        r = how(a.procs, a.books, a.orders, a.seed + 100 * k, folder=folder)
         rates.append(r.rate)
         print(f"P={r.procs} books={r.books}: {r.orders} orders in {r.seconds:.3f} s = "
               f"{r.rate:,.0f} orders/s ({r.fills} fills, {r.rejected} rejected)")

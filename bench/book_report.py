@@ -16,7 +16,8 @@ __all__ = ["MIN_ORDERS_PER_S", "TARGET_CASES", "evaluate", "render"]
 MIN_ORDERS_PER_S: Final = 100_000.0
 # Issue 12's target: one book, and four books at P = 2. One book is judged both by one
 # process and by two processes sharing it (each order under the book's lock).
-TARGET_CASES: Final = ("1 book, P=1", "1 book, P=2", "4 books, P=2")
+TARGET_CASES: Final = ("1 book, P=1", "1 book, P=2", "4 books, P=2", "C trader, 1 book, P=2",
+                       "C trader, 4 books, P=2")
 
 
 def evaluate(ours: Sequence[Mapping[str, Any]], pams: Mapping[str, Any]

@@ -83,12 +83,17 @@ class OurCase:
     procs: int
     books: int
     shared: bool
+    # The orders sent by the C trader (examples/c) rather than Python writers: the same
+    # file, the same transaction, the same checks after the run.
+    c: bool = False
 
 
 OUR_CASES: Final = (
     OurCase("1 book, P=1", 1, 1, False),
     OurCase("1 book, P=2", 2, 1, True),
     OurCase("4 books, P=2", 2, 4, True),
+    OurCase("C trader, 1 book, P=2", 2, 1, True, c=True),
+    OurCase("C trader, 4 books, P=2", 2, 4, True, c=True),
 )
 
 
@@ -283,8 +288,9 @@ def our_rate(case: OurCase, orders: int, seed: int, folder: str | None
     rows, stakes, writers' totals and the currency's mirror; every exact invariant of the
     file checked after the run. Processes run side by side; a rate is all orders over the
     time from the first start to the last end."""
-    r = book_file.run(case.procs, case.books, orders, seed, capacity=GEOMETRY.capacity,
-                      max_fills=GEOMETRY.max_fills, folder=folder)
+    how = book_file.run_c if case.c else book_file.run
+    r = how(case.procs, case.books, orders, seed, capacity=GEOMETRY.capacity,
+            max_fills=GEOMETRY.max_fills, folder=folder)
     return r.rate, None if case.shared else r.orders / r.cpu_seconds
 
 

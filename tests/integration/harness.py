@@ -36,11 +36,12 @@ def scenario(**fields: Any) -> dict[str, Any]:
     return base
 
 
-def run(tmp: Path, **fields: Any) -> RunOutcome:
-    """Run a scenario in this process (traders and monitor are real forked processes)."""
+def run(tmp: Path, *, figures: bool = False, **fields: Any) -> RunOutcome:
+    """Run a scenario in this process (traders and monitor are real forked processes);
+    its figures only with ``figures`` (drawing them is most of a short run's finish)."""
     data = scenario(**fields)
     scn = parse_scenario(data, "<test>", "t")
-    return run_scenario(scn, tmp / "results", out=None)
+    return run_scenario(scn, tmp / "results", out=None, figures=figures)
 
 
 def write_scenario(tmp: Path, **fields: Any) -> Path:

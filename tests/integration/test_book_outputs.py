@@ -28,7 +28,7 @@ CURRENCIES: Final = [{"name": "EUR", "rate": 1.1, "market": "book"},
 
 @pytest.mark.timeout(120)
 def test_book_statistics_agree_with_the_books_counters(tmp_path: Path) -> None:
-    out = run(tmp_path, duration_s=1.5, scale=10000, fee_bps=0, traders=TRADERS,
+    out = run(tmp_path, figures=True, duration_s=1.5, scale=10000, fee_bps=0, traders=TRADERS,
               currencies=CURRENCIES)
     s = out.summary
     assert s.plot_error is None

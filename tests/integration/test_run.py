@@ -46,7 +46,7 @@ TRADER_KEYS = ["id", "strategy", "agents", "initial_wealth", "final_wealth", "tr
 
 @pytest.mark.timeout(90)
 def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) -> None:
-    out = run(tmp_path, duration_s=1.5,
+    out = run(tmp_path, figures=True, duration_s=1.5,
               currencies=[{"name": n, "rate": 1.0 + i / 10, "reserve": 100000}
                           for i, n in enumerate(["EUR", "USD", "GBP", "CHF"])],
               traders=[{"count": 4, "strategy": "random"}])

@@ -17,8 +17,9 @@ ONE_CURRENCY = [{"name": "EUR", "rate": 1.1, "reserve": 100000}]
 @pytest.mark.parametrize("policy", ["global", "per_currency", "ofd"])
 def test_locking_policies_are_exact_with_zero_live_violations(tmp_path: Path,
                                                               policy: str) -> None:
-    # Three policies x 7 s: over 20 s of fully loaded runs under the monitor's live checks.
-    out = run(tmp_path, sync=policy, duration_s=7.0,
+    # Three policies x 4 s: 12 s of fully loaded runs under the monitor's live checks (the
+    # race tests below catch sync: none within half a second).
+    out = run(tmp_path, sync=policy, duration_s=4.0,
               traders=[{"count": 4, "strategy": "random"}], monitor={"interval_ms": 5})
     s = out.summary
     assert out.exit_status == 0, s.final_violations
@@ -26,7 +27,7 @@ def test_locking_policies_are_exact_with_zero_live_violations(tmp_path: Path,
     assert s.live_violations == 0
     mon = s.monitor
     assert mon.torn == 0
-    assert mon.samples > 1000
+    assert mon.samples > 600
     # The monitor is not starved under full load.
     assert mon.sample_ratio >= 0.9, mon
     for name, rec in s.invariants.items():

@@ -124,6 +124,6 @@ class WideBookMachine(BookMachine):
 
 
 TestBook = BookMachine.TestCase
-TestBook.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
+TestBook.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
 TestWideBook = WideBookMachine.TestCase
-TestWideBook.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+TestWideBook.settings = settings(max_examples=30, stateful_step_count=30, deadline=None)
