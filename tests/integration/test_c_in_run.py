@@ -46,7 +46,7 @@ def test_c_trader_killed_mid_trade_is_recovered_like_a_python_one(tmp_path: Path
               faults={"kill_traders": 8, "after_s": 0.2, "every_s": 0.15, "restart": True})
     s = out.summary
     f = s.faults
-    assert f.kills == 8 and f.kills_in_transaction >= 4, f
+    assert f.kills == 8 and f.kills_in_transaction >= 2, f
     assert f.rolled_back >= f.kills_in_transaction, f
     assert s.final_ok and out.exit_status == 0, s.final_violations
     with Exchange.open(str(out.run_dir / "exchange.dat"), writable=False) as ex:

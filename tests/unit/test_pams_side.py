@@ -135,7 +135,8 @@ def test_ratios_and_verdicts_come_from_the_figures() -> None:
         ("1 book, P=1", a, 30.0, 20.0), ("1 book, P=1", b, 60.0, 40.0),
         ("1 book, P=2", a, 22.5, None), ("1 book, P=2", b, 45.0, None),
         ("4 books, P=2", a, 25.0, None), ("4 books, P=2", b, 50.0, None)]
-    assert [t["pass"] for t in res["targets"]] == [True, False, True]
+    # The C trader's cases have no figure here: a MISS, never a made-up number.
+    assert [t["pass"] for t in res["targets"]] == [True, False, True, False, False]
     text = render(res)
     assert "| 1 book, P=1 | 30x (20x) | 60x (40x) |" in text
     assert "| 1 book, P=2 | 22.5x | 45x |" in text
@@ -147,7 +148,7 @@ def test_pams_not_measured_gives_no_ratio_and_says_why() -> None:
     why = "pip install pams==0.3.0 failed (exit 1): ERROR: No matching distribution"
     res = _result(_ours(80_000.0, None, 150_000.0, cpu=90_000.0), _pams(None, None, why))
     assert all(r["ratio"] is None and r["cpu_ratio"] is None for r in res["ratios"])
-    assert [t["pass"] for t in res["targets"]] == [False, False, True]
+    assert [t["pass"] for t in res["targets"]] == [False, False, True, False, False]
     assert res["targets"][1]["value"] is None  # no figure is a MISS, never a number
     text = render(res)
     assert f"PAMS not measured: {why}" in text
