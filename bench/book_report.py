@@ -116,12 +116,15 @@ def render(res: Mapping[str, Any]) -> str:
         lines.append(f"| {o['label']} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Ours: `bench.book`'s engine, one book of {geo['ticks']:,} ticks and "
-        f"{geo['capacity']:,} order records (`max_fills` {geo['max_fills']}), "
+        f"Ours: `bench.book_file`, books in the exchange file of {geo['ticks']:,} ticks "
+        f"and {geo['capacity']:,} order records (`max_fills` {geo['max_fills']}), "
         f"{res['ours'][0]['orders']:,} orders a run drawn in advance (60 % limit, 30 % "
-        "cancel, 10 % market), timed in the engine; P=2 cases: every process on every "
-        "book, each order under its book's lock (no CPU rate: it would leave the lock "
-        "waits out); invariants and exact conservation checked after each run.",
+        "cancel, 10 % market), each one journaled transaction under its currency's "
+        "robust mutex with its ledger rows, stakes, writers' totals and the currency's "
+        "mirror, sent by Python writers (`sim.core.transaction.Writer`) or by the C "
+        "trader (`--book-orders`, same file, same transaction); P=2 cases: every "
+        "process on every book (no CPU rate: it would leave the lock waits out); every "
+        "exact invariant of the file checked after each run.",
         "PAMS: its CI2002 FCN-agent sample (100 placement-only steps, 500 trading steps, "
         "one normal agent's orders per step) with `numAgents` scaled, sequential runner; "
         "orders are the orders and cancels handed to its market, over its own "
