@@ -21,6 +21,7 @@ import pytest
 from sim.core import layout as L
 from sim.core.book import Book
 from sim.core.book_layout import BUY, GTC, IOC, POST_ONLY, SELL, BookGeometry
+from sim.core.book_txn import BookDesk
 from sim.core.exchange import BookSpec, CurrencySpec, Exchange, Funding
 from sim.core.transaction import Writer, recover_currency
 from tests.book_file_check import check_file
@@ -109,6 +110,22 @@ def _bytes_but_scratch(ex: Exchange) -> bytes:
     return bytes(raw)
 
 
+def _sweep_killed_at(ex: Exchange, desk: BookDesk, k: int) -> int:
+    """Account 8's market buy of 30 lots on EUR through words that die before store ``k``
+    (-1: never); returns the stores made."""
+    q = KillAfter(ex.q, k)
+    b = Book(q, ex.book(0).base, desk.book(0).accounts,
+             version=ex.cur_base[0] + L.CURRENCY.word("version"))
+    b.extra = desk._extra
+    desk.books[0], desk.q = b, q  # type: ignore[assignment]
+    try:
+        desk.market(8, 0, BUY, 30)
+    finally:
+        desk.books.pop(0)
+        desk.q = ex.q
+    return q.stores
+
+
 def _stage(ex: Exchange, writers: list[Writer]) -> None:
     """Resting sells of six accounts of all three writers at three ticks, a buy too."""
     for k, a in enumerate((0, 1, 2, 3, 4, 5)):
@@ -130,20 +147,8 @@ def test_an_order_killed_before_any_store_rolls_back_to_the_same_bytes(tmp_path:
         desk = taker.desk
 
         def killed_at(k: int) -> int:
-            """Run the order from ``before`` through words that die before store ``k``;
-            returns the stores made."""
             ex.b[:] = before
-            q = KillAfter(ex.q, k)
-            b = Book(q, ex.book(0).base, desk.stakes[0],
-                     version=ex.cur_base[0] + L.CURRENCY.word("version"))
-            b.extra = desk._extra
-            desk.books[0], desk.q = b, q  # type: ignore[assignment]
-            try:
-                desk.market(8, 0, BUY, 30)
-            finally:
-                desk.books.pop(0)
-                desk.q = ex.q
-            return q.stores
+            return _sweep_killed_at(ex, desk, k)
 
         stores = killed_at(-1)
         assert stores > 40
@@ -175,24 +180,11 @@ def test_a_restarted_writer_settles_its_dead_order_before_trading_again(
         desk = writers[2].desk
         saved = bytes(ex.b)
 
-        def run_until(k: int) -> int:
-            q = KillAfter(ex.q, k)
-            b = Book(q, ex.book(0).base, desk.book(0).accounts,
-                     version=ex.cur_base[0] + L.CURRENCY.word("version"))
-            b.extra = desk._extra
-            desk.books[0], desk.q = b, q  # type: ignore[assignment]
-            try:
-                desk.market(8, 0, BUY, 30)
-            finally:
-                desk.books.pop(0)
-                desk.q = ex.q
-            return q.stores
-
-        stores = run_until(-1)
+        stores = _sweep_killed_at(ex, desk, -1)
         ex.b[:] = saved
         ex.q[ex.cur_base[0] + L.CURRENCY.word("inflight")] = 2
         with pytest.raises(Killed):
-            run_until(stores - 10)  # values half stored, the journal live
+            _sweep_killed_at(ex, desk, stores - 10)  # values half stored, the journal live
         assert ex.book(0).journal_state() > 0
         writers[2].close()
         writers[2] = Writer(ex, 2)  # the restart
