@@ -673,11 +673,14 @@ static int64_t trade(int64_t c, int64_t side, int64_t qty)
     st(&r->qty, qty);
     st(&r->cash, amount);
     st(&r->unit_reserve, new_ru);
-    /* A ring slot may hold an older book row: a pool trade names itself whole. */
-    st(&r->kind, MMX_ROW_TRADE);
-    st(&r->order_id, 0);
-    st(&r->maker, MMX_BOOK_NIL);
-    st(&r->tick, MMX_BOOK_NIL);
+    if (T.book_mask) {
+        /* A ring slot may hold an older book row: a pool trade names itself whole. A
+         * pool-only file's rows keep their zeroed book fields, read by each market. */
+        st(&r->kind, MMX_ROW_TRADE);
+        st(&r->order_id, 0);
+        st(&r->maker, MMX_BOOK_NIL);
+        st(&r->tick, MMX_BOOK_NIL);
+    }
     st(&wr->log_count, n1);
     st(&wr->j_state, MMX_JOURNAL_IDLE);
     st(&cu->inflight, MMX_NO_WRITER);

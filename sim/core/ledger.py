@@ -94,11 +94,11 @@ def load_ledger(ex: Exchange, wri: np.ndarray[Any, Any]
 def pool_rows_by_market(rows: np.ndarray[Any, Any], book_mask: int) -> None:
     """Give every row of a pool currency the book fields of a pool trade, in place.
 
-    A pool trade's row is written over a ring slot that may hold an older book row of
-    the same writer, and the pool writers (Python and C) store only the fields a pool
-    trade has: ``kind``, ``order_id``, ``maker`` and ``tick`` are what the slot held
-    before. Which currency is a pool is fixed when the file is created, so the market of
-    the row's currency says what the row is.
+    In a pool-only file the pool writers (Python and C) store only the fields a pool
+    trade has, and ``kind``, ``order_id``, ``maker`` and ``tick`` stay as the ring was
+    created (zero); with books they store them too, since a slot may hold an older book
+    row, but a writer of an older build may not. Which currency is a pool is fixed when
+    the file is created, so the market of the row's currency says what the row is.
     """
     if not len(rows):
         return

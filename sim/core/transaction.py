@@ -209,6 +209,9 @@ class Writer:
             self.q[self.wb + _ROLLBACKS] += recover_writer(ex, w)
         self._ledger_fd = open_ledger(ex, w)
         self.desk = BookDesk(ex, w)
+        # Only a file with books has book rows in its rings; a pool-only file's rows keep
+        # their zeroed book fields, which the ledger reads by each currency's market.
+        self.book_rows = bool(ex.geo.book_mask)
         self._pause = 0.0
         self.pause_in_txn = pause_in_txn
         # A match may log max_fills + 1 rows before the ring is drained again.
@@ -364,11 +367,12 @@ class Writer:
             q[r + _R_QTY] = qty
             q[r + _R_CASH] = amount
             q[r + _R_UNITS] = new_ru
-            # A ring slot may hold an older book row: a pool trade names itself whole.
-            q[r + _R_KIND] = L.ROW_TRADE
-            q[r + _R_OID] = 0
-            q[r + _R_MAKER] = -1
-            q[r + _R_TICK] = -1
+            if self.book_rows:
+                # A ring slot may hold an older book row: a pool trade names itself whole.
+                q[r + _R_KIND] = L.ROW_TRADE
+                q[r + _R_OID] = 0
+                q[r + _R_MAKER] = -1
+                q[r + _R_TICK] = -1
             q[wb + _LOG_COUNT] = n + 1
             q[wb + _J_STATE] = L.JOURNAL_IDLE
             q[cb + _INFLIGHT] = L.NO_WRITER
