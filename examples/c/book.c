@@ -769,18 +769,7 @@ void book_order(enum kind kind, int64_t c, int64_t side, int64_t tick, int64_t q
     struct mmx_writer *wr = T.wr;
     struct Currency *cu = &T.cur[c];
     *res = (struct result){0};
-    bool died = lock_currency(c);
-    if (T.recovers && (died || ld(&cu->inflight) != MMX_NO_WRITER)) {
-        int64_t rolled = 0;
-        if (died && T.sync == MMX_SYNC_GLOBAL) {
-            for (int64_t r = 0; r < T.nc; r++)
-                rolled += recover_currency(r);
-        } else {
-            rolled += recover_currency(c);
-        }
-        T.n_rolled_back += rolled;
-        st(&wr->rollbacks, ld(&wr->rollbacks) + rolled);
-    }
+    lock_and_settle(c);
     st(&cu->inflight, T.writer);
     o_cur = c;
     o_side = side;

@@ -559,24 +559,31 @@ static bool add_ok(int64_t a, int64_t b, int64_t *out)
     return !__builtin_add_overflow(a, b, out);
 }
 
+/* Take currency c's lock and roll back what a dead process left there (on every currency
+ * the lock covers when its holder died holding it), as Writer._settle does. */
+void lock_and_settle(int64_t c)
+{
+    bool died = lock_currency(c);
+    if (!T.recovers || (!died && ld(&T.cur[c].inflight) == MMX_NO_WRITER))
+        return;
+    int64_t rolled = 0;
+    if (died && T.sync == MMX_SYNC_GLOBAL) {
+        for (int64_t r = 0; r < T.nc; r++)
+            rolled += recover_currency(r);
+    } else {
+        rolled += recover_currency(c);
+    }
+    T.n_rolled_back += rolled;
+    st(&T.wr->rollbacks, ld(&T.wr->rollbacks) + rolled);
+}
+
 /* Writer.trade of sim/core/transaction.py, store for store: the cash moved (> 0) or REJ_*. */
 static int64_t trade(int64_t c, int64_t side, int64_t qty)
 {
     struct Currency *cu = &T.cur[c];
     struct mmx_account *a = T.acc;
     struct mmx_writer *wr = T.wr;
-    bool died = lock_currency(c);
-    if (T.recovers && (died || ld(&cu->inflight) != MMX_NO_WRITER)) {
-        int64_t rolled = 0;
-        if (died && T.sync == MMX_SYNC_GLOBAL) {
-            for (int64_t r = 0; r < T.nc; r++)
-                rolled += recover_currency(r);
-        } else {
-            rolled += recover_currency(c);
-        }
-        T.n_rolled_back += rolled;
-        st(&wr->rollbacks, ld(&wr->rollbacks) + rolled);
-    }
+    lock_and_settle(c);
     int64_t rc = ld(&cu->cash_reserve);
     int64_t ru = ld(&cu->unit_reserve);
     if (T.race_ns)

@@ -104,6 +104,7 @@ void sleep_ns(int64_t ns);
 bool lock_currency(int64_t c);
 void unlock_currency(int64_t c);
 int recover_currency(int64_t c);
+void lock_and_settle(int64_t c);
 struct mmx_writer *writer_rec(int64_t w);
 struct mmx_account *account_rec(int64_t a);
 void drain(void);

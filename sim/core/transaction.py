@@ -256,6 +256,12 @@ class Writer:
         finally:
             self._book_unlock(c)
 
+    def _settle(self, c: int, died: bool) -> None:
+        """Roll back what a dead process left on ``c`` (on every currency the lock covers
+        when its holder died holding it); the caller holds ``c``'s lock."""
+        for r in self.locks.covered(c) if died else (c,):
+            self.q[self.wb + _ROLLBACKS] += recover_currency(self.ex, r)
+
     def _book_lock(self, c: int) -> None:
         """Take ``c``'s lock, settle what a dead holder left, and name this writer in
         flight on ``c`` for the whole order (what fault counts and stall reports read)."""
@@ -266,8 +272,7 @@ class Writer:
         if self.recovers:
             try:
                 if died or q[cb + _INFLIGHT] != L.NO_WRITER:
-                    for r in locks.covered(c) if died else (c,):
-                        q[self.wb + _ROLLBACKS] += recover_currency(self.ex, r)
+                    self._settle(c, died)
             except BaseException:
                 locks.release(c)
                 raise
@@ -291,8 +296,7 @@ class Writer:
         died = locks.acquire(c)
         try:
             if self.recovers and (died or q[cb + _INFLIGHT] != L.NO_WRITER):
-                for r in locks.covered(c) if died else (c,):
-                    q[wb + _ROLLBACKS] += recover_currency(self.ex, r)
+                self._settle(c, died)
             rc = q[cb + _CASH_R]
             ru = q[cb + _UNITS_R]
             if self.race_s:
