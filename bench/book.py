@@ -19,9 +19,9 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import multiprocess
 import numpy as np
@@ -32,7 +32,7 @@ from sim.core.book_invariants import check_book, conservation, reserves_match
 from sim.core.book_layout import BUY, GTC, BookGeometry
 from sim.core.book_result import OK
 
-__all__ = ["Measured", "main", "run"]
+__all__ = ["Measured", "fork_children", "main", "run"]
 
 ACCOUNTS: Final = 64
 CASH: Final = 10**12
@@ -161,30 +161,43 @@ def run(procs: int, books: int, orders: int, geo: BookGeometry, seed: int, *,
             return out, _verify(path, size, geo, books)
         ctx = multiprocess.get_context("fork")
         locks = [ctx.Lock() for _ in range(books)] if shared else None
-        pipes = [os.pipe() for _ in range(procs)]
-        ps = [ctx.Process(target=_child, args=(
-            path, size, range(books) if shared else range(p, books, procs), geo,
-            orders // procs, seed + p, locks, pipes[p][1])) for p in range(procs)]
-        out: list[Measured] = []
-        try:
-            for p in ps:
-                p.start()
-            for p in ps:
-                p.join(600)
-            for (rfd, _), p in zip(pipes, ps, strict=True):
-                if p.exitcode != 0:
-                    raise RuntimeError(f"benchmark process exited with {p.exitcode}")
-                o, s, c, f, r = os.read(rfd, 200).split()
-                out.append(Measured(int(o), float(s), float(c), int(f), int(r)))
-        finally:
-            for p in ps:
-                if p.is_alive():
-                    p.kill()
-                    p.join(10)
-            for rfd, wfd in pipes:
-                os.close(rfd)
-                os.close(wfd)
-        return out, _verify(path, size, geo, books)
+        lines = fork_children(ctx, _child, [
+            (path, size, range(books) if shared else range(p, books, procs), geo,
+             orders // procs, seed + p, locks) for p in range(procs)])
+        runs = []
+        for line in lines:
+            o, s, c, f, r = line.split()
+            runs.append(Measured(int(o), float(s), float(c), int(f), int(r)))
+        return runs, _verify(path, size, geo, books)
+
+
+def fork_children(ctx: Any, target: Callable[..., None], args: Sequence[tuple[Any, ...]]
+                  ) -> list[bytes]:
+    """Fork one process per ``args`` running ``target(*args, wfd)`` at once; returns
+    what each wrote to its pipe ``wfd``, in order. A process that fails raises; every one
+    is gone when this returns."""
+    pipes = [os.pipe() for _ in args]
+    ps = [ctx.Process(target=target, args=(*a, wfd)) for a, (_, wfd) in zip(args, pipes,
+                                                                            strict=True)]
+    out = []
+    try:
+        for p in ps:
+            p.start()
+        for p in ps:
+            p.join(600)
+        for (rfd, _), p in zip(pipes, ps, strict=True):
+            if p.exitcode != 0:
+                raise RuntimeError(f"benchmark process exited with {p.exitcode}")
+            out.append(os.read(rfd, 200))
+    finally:
+        for p in ps:
+            if p.is_alive():
+                p.kill()
+                p.join(10)
+        for rfd, wfd in pipes:
+            os.close(rfd)
+            os.close(wfd)
+    return out
 
 
 def _verify(path: str, size: int, geo: BookGeometry, books: int) -> int:

@@ -27,6 +27,7 @@ from typing import Final
 import multiprocess
 import numpy as np
 
+from bench.book import fork_children
 from sim.core import layout as L
 from sim.core.book_invariants import check_book, reserves_match
 from sim.core.book_layout import BUY, GTC
@@ -155,28 +156,9 @@ def run(procs: int, books: int, orders: int, seed: int = 1, *, capacity: int = 1
         path = os.path.join(tmp, L.EXCHANGE_FILE)
         os.mkdir(os.path.join(tmp, "ledger"))
         _create(path, procs, books, capacity, max_fills)
-        ctx = multiprocess.get_context("fork")
-        pipes = [os.pipe() for _ in range(procs)]
-        ps = [ctx.Process(target=_trade, args=(path, p, books, orders // procs, seed + p,
-                                               pipes[p][1])) for p in range(procs)]
-        rows = []
-        try:
-            for pr in ps:
-                pr.start()
-            for pr in ps:
-                pr.join(600)
-            for (rfd, _), pr in zip(pipes, ps, strict=True):
-                if pr.exitcode != 0:
-                    raise RuntimeError(f"benchmark process exited with {pr.exitcode}")
-                rows.append(os.read(rfd, 200).split())
-        finally:
-            for pr in ps:
-                if pr.is_alive():
-                    pr.kill()
-                    pr.join(10)
-            for rfd, wfd in pipes:
-                os.close(rfd)
-                os.close(wfd)
+        rows = [line.split() for line in fork_children(
+            multiprocess.get_context("fork"), _trade,
+            [(path, p, books, orders // procs, seed + p) for p in range(procs)])]
         _verify(path)
     sent = sum(int(r[0]) for r in rows)
     seconds = max(float(r[2]) for r in rows) - min(float(r[1]) for r in rows)
