@@ -22,10 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import yaml
 
 from sim.core import layout as L
+from sim.harness.rundir import TRADES
 
 __all__ = ["population_markdown", "population_targets", "run_population"]
 
@@ -97,11 +99,12 @@ def _run(data: Mapping[str, Any], scratch: str) -> dict[str, Any]:
         if r.returncode != 0:
             raise RuntimeError(f"sim run exited {r.returncode}: {r.stderr.strip()[-300:]}")
         s = json.loads((run_dir / "summary.json").read_text())
-        t = np.load(run_dir / "trades.npy", mmap_mode="r")["t"]
+        t_ns = pq.read_table(run_dir / TRADES, columns=["t_ns"]).column("t_ns")
+        t_first = pc.min(t_ns).as_py() if len(t_ns) else None
         with open(run_dir / "exchange.dat", "rb") as f:
             f.seek(L.HEADER.offsets["start_ns"])
             start_ns = int.from_bytes(f.read(8), "little", signed=True)
-        first = (start_ns + float(t.min()) * 1e9 - launch) / 1e9 if len(t) else None
+        first = None if t_first is None else (start_ns + t_first - launch) / 1e9
     finally:
         shutil.rmtree(root, ignore_errors=True)
     rss = s.get("peak_rss_kb") or {}

@@ -10,6 +10,8 @@ from typing import Final
 
 import pytest
 
+from bench.population import _run as run_population_point
+from bench.population import population_scenario
 from tests.integration.harness import ROOT, write_scenario
 
 # Imported only by the end of a run (figures, tables): never by the process that forks
@@ -55,3 +57,12 @@ def test_traders_and_monitor_are_forked_before_plots_and_tables_are_imported(
     got = json.loads(p.stdout.strip().splitlines()[-1])
     assert got["status"] == 0
     assert got["at_fork"] == [[]]
+
+
+@pytest.mark.timeout(60)
+def test_the_population_bench_reads_what_a_run_writes(tmp_path: Path) -> None:
+    """The bench runs ``sim run`` and reads its folder: the file names must agree."""
+    rec = run_population_point(population_scenario(10, 0.3), str(tmp_path))
+    assert rec["final_ok"] is True
+    assert rec["agents"] == 10
+    assert rec["first_trade_s"] is not None and 0 < rec["first_trade_s"] < 30
