@@ -22,6 +22,7 @@ import numpy as np
 from sim.core import layout as L
 from sim.core.book import Book
 from sim.core.book_layout import BookGeometry
+from sim.core.gathered import SampleWords
 from sim.core.locking import Locks, RobustMutexes, init_mutex, make_locks
 from sim.core.stakes import StakeAccounts
 from sim.errors import BadExchangeFile, BadInput
@@ -165,6 +166,8 @@ class Exchange:
     _anchor: ctypes.c_char | None = None
     _locks: Locks | None = None
     _registry: RobustMutexes | None = None
+    _sample_words: SampleWords | None = None
+    _words: np.ndarray[Any, np.dtype[np.int64]] | None = None
 
     def __init__(self, path: str, fd: int, geo: L.Geometry, writable: bool) -> None:
         self.path = path
@@ -430,6 +433,26 @@ class Exchange:
         end = self.geo.ring_offset if full else self.geo.account_offset
         dst[:] = self.b[self.geo.currency_offset: end]
 
+    @property
+    def sample_words(self) -> SampleWords:
+        """Which words a monitor sample gathers from this file (computed once)."""
+        if self._sample_words is None:
+            self._sample_words = SampleWords(self.geo)
+        return self._sample_words
+
+    def gather_into(self, row: np.ndarray[Any, np.dtype[np.int64]]) -> None:
+        """One gather of a sample's words into ``row`` (``sample_words.size`` int64): the
+        seqlock read of a sample, versions first and last (see sim/core/gathered.py)."""
+        words = self._words
+        if words is None:
+            assert self._mm is not None
+            # numpy's own view, made once: taking from the memoryview ``q`` would export
+            # and parse the whole mapping's buffer on every call (tens of microseconds).
+            words = self._words = np.frombuffer(self._mm, dtype=np.int64)
+        # ``clip``: the indexes are valid by construction, and with ``out`` the default
+        # mode gathers into a scratch copy first.
+        words.take(self.sample_words.index, out=row, mode="clip")
+
     def decode_tables(self, raw: Any) -> tuple[np.ndarray[Any, np.dtype[np.void]],
                                              np.ndarray[Any, np.dtype[np.void]]]:
         """Views of the currency and writer tables in a buffer ``copy_tables_into`` filled."""
@@ -554,6 +577,7 @@ class Exchange:
             self._registry.close()
             self._registry = None
         if self._mm is not None:
+            self._words = None  # numpy's view of the mapping, before it is closed
             self.q.release()
             self.d.release()
             self.b.release()
