@@ -194,10 +194,16 @@ def _monitor_table(mo: Mapping[str, Any]) -> list[str]:
     spread = (f" (quartiles of the {len(mo.get('cost_percent_pairs') or [])} pairs: "
               f"{iqr[0]:.1f} to {iqr[2]:.1f} %; from the two medians: "
               f"{_fmt_num(mo.get('cost_percent_of_medians'))} %)") if iqr else ""
+    snaps = mo.get("snapshots_1khz")
+    modes = ([f"Snapshots of the 1 kHz runs: {snaps['optimistic']:,} optimistic, "
+              f"{snaps['trylock']:,} under every lock tried, {snaps['waited']:,} under "
+              "every lock waited for."] if snaps else [])
     return [*_table(["monitor interval", "trades/s (median)", "runs", "sample ratio",
                      "monitor CPU (% of one CPU)"], rows),
-            "", f"Cost of the 1 kHz monitor, median over back-to-back pairs of runs: "
-                f"**{'-' if cost is None else f'{cost:.1f}'} %** of trades/s{spread}."]
+            "", f"Cost of the 1 kHz monitor, median over back-to-back pairs of runs "
+                f"of {_fmt_num(mo.get('duration_s'))} s: "
+                f"**{'-' if cost is None else f'{cost:.1f}'} %** of trades/s{spread}.",
+            *modes]
 
 
 def _mb(kb: float | None) -> str:
