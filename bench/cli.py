@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -31,6 +31,7 @@ from .population import population_targets, run_population
 from .report import (
     evaluate_targets,
     fmt_rate,
+    monitor_table,
     render_markdown,
     verdict_lines,
     write_json,
@@ -339,11 +340,15 @@ def main(argv: list[str] | None = None) -> int:
                         "without the matrix or the sweeps")
     p.add_argument("--out", type=Path, default=RESULTS,
                    help=f"results folder (default {RESULTS})")
-    p.add_argument("--series", choices=("all", "matrix", "sweeps", "book"), default="all",
+    p.add_argument("--series", choices=("all", "matrix", "sweeps", "book", "monitor"),
+                   default="all",
                    help="the throughput matrix, the sweep runner and tables, the order "
-                        "book beside PAMS, or all three")
+                        "book beside PAMS, or all three; or only the matrix's monitor "
+                        "pairs")
     args = p.parse_args(argv)
     status = 0
+    if args.series == "monitor":
+        return _monitor(args)
     if args.series in ("all", "matrix") or args.population:
         status = _matrix(args)
     if args.series in ("all", "sweeps") and status != 130 and not args.population:
@@ -351,6 +356,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.series in ("all", "book") and status != 130 and not args.population:
         status = max(status, _book(args.out, args.quick))
     return status
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    """The matrix's monitor pairs alone (with its machine speed-up runs), as the matrix
+    runs them: its overhead section and verdict, written as ``<stem>-monitor``."""
+    full = make_config(args.quick)
+    cfg = replace(full, jobs=tuple(j for j in full.jobs if j.kind == "monitor"))
+    print(f"bench: monitor series, {cfg.total_runs} runs{' (quick)' if cfg.quick else ''}",
+          flush=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+            bench = _Bench(cfg, scratch, sys.stdout)
+            bench.run_rounds()
+    except KeyboardInterrupt:
+        print("bench: interrupted; nothing written", file=sys.stderr)
+        return 130
+    mo = bench.monitor_overhead()
+    target = evaluate_targets([], None, mo, {})[-1]
+    speedups = ", ".join(f"{m['speedup']:.2f}" for m in bench.machine_runs)
+    text = "\n".join([f"# Monitor overhead{' (quick)' if cfg.quick else ''}", "",
+                      f"Speed-up of 2 processes on a CPU-bound loop: {speedups}.", "",
+                      *monitor_table(mo), "", *verdict_lines([target])]) + "\n"
+    if bench.errors:
+        text += "\nFailed runs:\n" + "".join(f"- {e}\n" for e in bench.errors)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = _stem(args.out) + "-monitor"
+    (args.out / f"{stem}.md").write_text(text)
+    write_json({"timestamp": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                "machine": _machine_info(), "quick": cfg.quick,
+                "machine_runs": bench.machine_runs, "monitor_overhead": mo,
+                "target": target, "errors": bench.errors}, args.out / f"{stem}.json")
+    print()
+    print(text)
+    print(f"written: {args.out / stem}.md, .json")
+    return 1 if bench.errors else 0
 
 
 def _book(folder: Path, quick: bool) -> int:

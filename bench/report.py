@@ -20,6 +20,7 @@ __all__ = [
     "evaluate_targets",
     "find_point",
     "fmt_rate",
+    "monitor_table",
     "plot_points",
     "render_markdown",
     "verdict_lines",
@@ -175,7 +176,8 @@ def _throughput_table(points: Sequence[Mapping[str, Any]]) -> list[str]:
                   rows)
 
 
-def _monitor_table(mo: Mapping[str, Any]) -> list[str]:
+def monitor_table(mo: Mapping[str, Any]) -> list[str]:
+    """The monitor-overhead section's lines: runs, CPU, cost with its quartiles, snapshots."""
     if not mo:
         return ["(not measured)"]
 
@@ -269,7 +271,7 @@ def render_markdown(result: Mapping[str, Any], notes: Sequence[str] = ()) -> str
         f"## Monitor overhead ({mo.get('policy', DEFAULT_POLICY)}, N={mo.get('n', 2)}, "
         f"{mo.get('currencies', 4)} currencies)",
         "",
-        *_monitor_table(mo),
+        *monitor_table(mo),
         "",
         f"## Peak RSS (VmHWM just before stop; {rss.get('policy', DEFAULT_POLICY)}, "
         f"N={rss.get('n', 2)}, {rss.get('currencies', 4)} currencies, fresh interpreter)",
