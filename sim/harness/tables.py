@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from sim.arrow import array, dictionary, numpy, read_parquet, strings
+from sim.arrow import table as arrow_table
 from sim.config.loading import one_line
 from sim.config.scenario import load_scenario
 from sim.core import layout as L
@@ -74,9 +76,9 @@ ORDER_OPTIONS: Final[dict[str, Any]] = {
 }
 BLOCK_ROWS: Final = 262_144
 CSV_OPTIONS: Final = pacsv.WriteOptions(include_header=False, quoting_style="none")
-SIDES: Final = pa.array(["buy", "sell"], pa.string())
+SIDES: Final = strings(["buy", "sell"])
 # Indexed by row kind - ROW_PLACED.
-EVENTS: Final = pa.array(["placed", "cancelled"], pa.string())
+EVENTS: Final = strings(["placed", "cancelled"])
 _DICT: Final = pa.dictionary(pa.int32(), pa.string())
 TRADE_SCHEMA: Final = pa.schema([
     ("seq", pa.int64()), ("t_ns", pa.int64()), ("trader", pa.int64()),
@@ -109,11 +111,7 @@ def ledger_order(rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 
 def _i64(x: np.ndarray[Any, Any]) -> pa.Array:
-    return pa.array(x.astype(np.int64))
-
-
-def _dict(codes: np.ndarray[Any, Any], values: pa.Array) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), values)
+    return array(x, pa.int64())
 
 
 def _trade_block(b: np.ndarray[Any, Any], seq: np.ndarray[Any, Any],
@@ -122,8 +120,8 @@ def _trade_block(b: np.ndarray[Any, Any], seq: np.ndarray[Any, Any],
     # A pool trade has no maker, order or tick, whatever its writer left in those words
     # (the C trader leaves 0).
     return pa.RecordBatch.from_arrays([
-        pa.array(seq), _i64(b["t_ns"]), _i64(b["account"]), _dict(b["currency"], names),
-        _dict(b["side"], SIDES),
+        array(seq), _i64(b["t_ns"]), _i64(b["account"]), dictionary(b["currency"], names),
+        dictionary(b["side"], SIDES),
         *(_i64(b[f]) for f in ("qty", "cash", "cur_seq", "unit_reserve")),
         _i64(np.where(pool, -1, b["maker"])), _i64(np.where(pool, 0, b["order_id"])),
         _i64(np.where(pool, -1, b["tick"])),
@@ -133,8 +131,8 @@ def _trade_block(b: np.ndarray[Any, Any], seq: np.ndarray[Any, Any],
 def _order_block(b: np.ndarray[Any, Any], seq: np.ndarray[Any, Any],
                  names: pa.Array) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([
-        pa.array(seq), _i64(b["t_ns"]), _i64(b["account"]), _dict(b["currency"], names),
-        _dict(b["kind"] - L.ROW_PLACED, EVENTS), _dict(b["side"], SIDES),
+        array(seq), _i64(b["t_ns"]), _i64(b["account"]), dictionary(b["currency"], names),
+        dictionary(b["kind"] - L.ROW_PLACED, EVENTS), dictionary(b["side"], SIDES),
         *(_i64(b[f]) for f in ("qty", "cash", "cur_seq", "order_id", "tick")),
     ], schema=ORDER_SCHEMA)
 
@@ -185,7 +183,7 @@ def write_trades(run: Path, rows: np.ndarray[Any, Any], names: list[str], *,
     elif has_orders and not books:
         raise BadInput(f"{run}: the ledger has order events but the file has no book")
     order = ledger_order(rows)
-    cur = pa.array(names, pa.string())
+    cur = strings(names)
     with contextlib.ExitStack() as stack:
         trades = _Table(stack, run / TRADES, TRADE_SCHEMA, TRADE_OPTIONS,
                         stack.enter_context(open(run / "trades.csv", "wb")) if csv else None)
@@ -246,7 +244,7 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: in
             # NaN (a group with no agent) is not JSON: None stands for it.
             "audit_bands": [[None if np.isnan(v) else float(v) for v in row]
                             for row in audits[:, 1:].tolist()]}
-    table = pa.table(cols).replace_schema_metadata({SAMPLES_META: json.dumps(meta)})
+    table = arrow_table(cols).replace_schema_metadata({SAMPLES_META: json.dumps(meta)})
     pq.write_table(table, run / SAMPLES, **PARQUET_OPTIONS)
     _write_depth(run, monitor_dir, names)
     return len(raw)
@@ -262,10 +260,10 @@ def _write_depth(run: Path, monitor_dir: Path, names: list[str]) -> None:
     raw = np.fromfile(f, dtype=np.float64)
     raw = raw[: len(raw) // width * width].reshape(-1, width)
     col = {n: raw[:, i] for i, n in enumerate(DEPTH_COLUMNS)}
-    table = pa.table({
+    table = arrow_table({
         "t": col["t"],
-        "currency": np.array(names, dtype=object)[col["currency"].astype(np.int64)],
-        "side": DEPTH_SIDES[col["side"].astype(np.int64)],
+        "currency": strings([names[c] for c in col["currency"].astype(np.int64).tolist()]),
+        "side": strings(DEPTH_SIDES[col["side"].astype(np.int64)].tolist()),
         "level": col["level"].astype(np.int64),
         "rate": col["rate"],
         "qty": col["qty"],
@@ -293,7 +291,7 @@ def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
     if not f.is_file():
         raise BadInput(f"{run}: no {SAMPLES} (expected a run folder)")
     try:
-        table = pq.read_table(f)
+        table = read_parquet(f)
         meta = json.loads((table.schema.metadata or {})[SAMPLES_META.encode()])
         names = [str(n) for n in meta["names"]]
         trader = [int(s) for s in meta["trader"]]
@@ -302,7 +300,7 @@ def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
         def block(cols: list[str]) -> np.ndarray[Any, Any]:
             if not cols:
                 return np.zeros((table.num_rows, 0))
-            return np.column_stack([table.column(c).to_numpy() for c in cols])
+            return np.column_stack([numpy(table.column(c)) for c in cols])
 
         def quotes(side: str) -> np.ndarray[Any, Any]:
             cols = [f"{side}_{n}" for n in names]
@@ -311,9 +309,9 @@ def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
             return block(cols)
 
         return {
-            "t": table.column("t").to_numpy(),
-            "consistent": table.column("consistent").to_numpy(zero_copy_only=False),
-            "violations": table.column("violations").to_numpy(),
+            "t": numpy(table.column("t")),
+            "consistent": numpy(table.column("consistent")),
+            "violations": numpy(table.column("violations")),
             "rate": block([f"rate_{n}" for n in names]),
             "bid": quotes("bid"),
             "ask": quotes("ask"),
