@@ -30,6 +30,7 @@ from sim.harness.gaps import longest_gap
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
 from sim.harness.processes import TraderProcess
 from sim.harness.rundir import ORDERS, SCENARIO_FILE, TRADES, group_labels, write_json
+from sim.viz.parallel import Painter
 
 if TYPE_CHECKING:
     from sim.viz.book_data import BookTables
@@ -76,7 +77,20 @@ class FinishedRun(Protocol):
 
 
 def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
-            settled: dict[str, int], figures: bool) -> RunSummary:
+               settled: dict[str, int], figures: bool) -> RunSummary:
+    """The run's tables, verdict and summary.json, and with ``figures`` its PNGs."""
+    # Forked before the ledger is read: matplotlib's imports happen there while this
+    # process writes the tables (a figure's failure is recorded in the summary).
+    painter = Painter(_prepare_figures, _draw) if figures else None
+    try:
+        return _finish_run(run, ex, reason, duration, settled, painter)
+    finally:
+        if painter is not None:
+            painter.close()
+
+
+def _finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
+                settled: dict[str, int], painter: Painter | None) -> RunSummary:
     # Imported only now: pyarrow and pandas take most of a second to import, and none of
     # it may delay the first trade (nor sit in the forked processes' memory).
     from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
@@ -203,11 +217,9 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     path = run.run_dir / SUMMARY_FILE
     # Written before the figures too: a run whose figures never finish keeps its results.
     write_summary(path, summary)
-    if figures:
+    if painter is not None:
         try:
-            # Imported here: matplotlib takes half a second to import, before the first
-            # trade.
-            draw_figures(run.run_dir, samples, tables, on_books, ticks, scn.scale)
+            painter.draw((run.run_dir, samples, tables, on_books, ticks, scn.scale))
         except Exception as e:  # a figure must never cost the results of a run
             summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
     summary = summary.model_copy(update={
@@ -233,6 +245,17 @@ def _ticks(ex: Exchange, names: list[str]) -> dict[str, float]:
             book = ex.book(c)
             out[name] = book.price_step / book.lot
     return out
+
+
+def _prepare_figures() -> None:
+    """What drawing a run's figures imports (matplotlib above all)."""
+    import sim.viz.book_run
+    import sim.viz.figures  # noqa: F401
+
+
+def _draw(data: tuple[Path, dict[str, Any], BookTables | None, list[str],
+                      dict[str, float], int]) -> None:
+    draw_figures(*data)
 
 
 def draw_figures(run_dir: Path, samples: dict[str, Any], tables: BookTables | None,
