@@ -301,7 +301,8 @@ class Run:
                          and t.alive()]
             if self.monitor is not None and self.monitor.is_alive():
                 sentinels.append(self.monitor.sentinel)
-            wait = TICK_S
+            # Woken at the end, not up to a tick past it.
+            wait = min(TICK_S, max(0.0, start + scn.duration_s - time.monotonic()))
             if self.faults.kill_traders > self.killed.kills:
                 wait = min(wait, max(0.0, next_kill - time.monotonic()))
             multiprocess.connection.wait(sentinels, timeout=wait)
