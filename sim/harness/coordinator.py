@@ -407,10 +407,13 @@ class Run:
             monitor=_vm_hwm(self.monitor.pid) if self.monitor is not None else None,
             traders={t.writer: _vm_hwm(t.pid()) for t in self.traders if t.alive()})
 
-    def stop(self, ex: Exchange) -> None:
+    def stop(self, ex: Exchange) -> float:
+        """Tell every process to stop, reap them (killing what does not stop); returns
+        when they were told (trading went on until then)."""
         self.rss = self.peak_rss()
         ex.set_header_int("run_state", L.RUN_STOPPING)
-        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        told = time.monotonic()
+        deadline = told + JOIN_TIMEOUT_S
         for t in self.traders:
             t.reap(max(0.0, deadline - time.monotonic()))
         for t in self.traders:
@@ -440,6 +443,7 @@ class Run:
             if self.monitor_deaths:
                 self.monitor_exit += (f"; restarted {len(self.monitor_deaths)} times "
                                       f"(after {_tally(self.monitor_deaths)})")
+        return told
 
 
 def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
@@ -519,8 +523,7 @@ def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
         t0 = time.monotonic()
         reason = run.supervise(ex)
     finally:
-        duration = time.monotonic() - t0
-        run.stop(ex)
+        duration = run.stop(ex) - t0
         signal.signal(signal.SIGINT, old_int)
         run.end_show()
     settled = settle(ex)
