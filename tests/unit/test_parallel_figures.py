@@ -1,15 +1,16 @@
-"""Figures drawn by forked processes: every job runs, and every failure is reported."""
+"""Work in forked processes (figures, tables): every job runs, every failure is reported."""
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sim.viz.parallel import FigureError, Painter, draw_all
+from sim.viz.parallel import ChildError, FigureError, Forked, Painter, draw_all
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -81,3 +82,32 @@ def test_closing_a_waiting_painter_stops_its_child(tmp_path: Path) -> None:
     painter.close()
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def test_forked_work_runs_in_a_child_that_shares_the_parents_data(tmp_path: Path) -> None:
+    data = list(range(1000))  # read by the child as it was at the fork, nothing sent
+    job = Forked(lambda: _write(tmp_path / "sum", f"{sum(data)} {os.getpid()}"), "sum")
+    job.wait()
+    job.wait()  # once done, waiting again is nothing
+    total, pid = (tmp_path / "sum").read_text().split()
+    assert total == "499500" and pid != str(os.getpid())
+
+
+def test_forked_work_that_fails_raises_its_message(tmp_path: Path) -> None:
+    def fail() -> None:
+        raise OSError(28, "No space left on device")
+
+    job = Forked(fail, "table writing")
+    with pytest.raises(ChildError, match=r"OSError: \[Errno 28\] No space left"):
+        job.wait()
+    dies = Forked(lambda: os.kill(os.getpid(), signal.SIGKILL), "table writing")
+    with pytest.raises(ChildError, match=r"the table writing process died \(signal 9\)"):
+        dies.wait()
+
+
+def test_closing_forked_work_stops_it(tmp_path: Path) -> None:
+    job = Forked(lambda: time.sleep(60), "sleep")
+    started = time.monotonic()
+    job.close()
+    job.close()
+    assert time.monotonic() - started < 5
