@@ -67,28 +67,35 @@ def load_ledger(ex: Exchange, wri: np.ndarray[Any, Any]
                 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Every committed ledger row of every claimed writer, and the writer of each row:
     the drained rows from its ledger file, the rest (a process died before draining) from
-    its ring in the mapping."""
-    parts = []
-    owners = []
-    for w in np.flatnonzero(wri["status"] != L.SLOT_FREE):
+    its ring in the mapping. Read straight into one array: a long run's ledger is
+    hundreds of megabytes, never copied twice."""
+    parts: list[tuple[int, str, int, int]] = []
+    for w in (int(x) for x in np.flatnonzero(wri["status"] != L.SLOT_FREE)):
         n, head = int(wri["log_count"][w]), int(wri["log_head"][w])
         if n == 0:
             continue
-        f = ledger_file(ex.path, int(w))
-        rows = np.fromfile(f, dtype=L.ROW.dtype, count=head) if os.path.exists(f) else None
-        have = 0 if rows is None else len(rows)
+        f = ledger_file(ex.path, w)
+        have = os.path.getsize(f) // L.ROW.size if os.path.exists(f) else 0
         if have < head:
             raise BadInput(f"{f}: ledger holds {have} rows, writer says {head} were drained")
-        if rows is not None and have:
-            parts.append(rows[:head])
+        parts.append((w, f, head, n))
+    rows = np.empty(sum(n for *_, n in parts), dtype=L.ROW.dtype)
+    owners = np.empty(len(rows), dtype=np.int64)
+    at = 0
+    for w, f, head, n in parts:
+        if head:
+            with open(f, "rb") as fh:
+                got = fh.readinto(rows[at: at + head].view(np.uint8).data)
+            if got != head * L.ROW.size:
+                raise BadInput(f"{f}: ledger ended at byte {got}, writer says "
+                               f"{head * L.ROW.size} were drained")
         if n > head:
-            parts.append(np.frombuffer(ex.ring_rows(int(w), head, n), dtype=L.ROW.dtype))
-        owners.append(np.full(n, w, dtype=np.int64))
-    if not parts:
-        return np.zeros(0, dtype=L.ROW.dtype), np.zeros(0, dtype=np.int64)
-    rows = np.concatenate(parts)
+            rows[at + head: at + n] = np.frombuffer(ex.ring_rows(w, head, n),
+                                                    dtype=L.ROW.dtype)
+        owners[at: at + n] = w
+        at += n
     pool_rows_by_market(rows, ex.geo.book_mask)
-    return rows, np.concatenate(owners)
+    return rows, owners
 
 
 def pool_rows_by_market(rows: np.ndarray[Any, Any], book_mask: int) -> None:
@@ -101,6 +108,9 @@ def pool_rows_by_market(rows: np.ndarray[Any, Any], book_mask: int) -> None:
     the file is created, so the market of the row's currency says what the row is.
     """
     if not len(rows):
+        return
+    if book_mask == 0:  # every row is a pool trade
+        rows["kind"], rows["order_id"], rows["maker"], rows["tick"] = L.ROW_TRADE, 0, -1, -1
         return
     cur = rows["currency"].astype(np.int64)
     on_book = (book_mask >> np.clip(cur, 0, L.MAX_CURRENCIES - 1)) & 1

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.arrow import strings
+from sim.arrow import table as arrow_table
 from sim.core import layout as L
 from sim.core.valuation import rates, wealth
 
@@ -40,11 +41,11 @@ def write_agents(run: Path, acc: Table, cur: Table, scale: int, n_agents: int,
     a = acc[:n_agents]
     initial, final = agent_wealth(a, cur, scale)
     groups = a["group"].astype(np.int64)
-    table = pa.table({
+    table = arrow_table({
         "id": np.arange(n_agents, dtype=np.int64),
         "group": groups,
-        "strategy": [strategies[g] if 0 <= g < len(strategies) else "" for g in
-                     groups.tolist()],
+        "strategy": strings([strategies[g] if 0 <= g < len(strategies) else "" for g in
+                             groups.tolist()]),
         "process": a["writer"].astype(np.int64),
         "initial_wealth": initial,
         "final_wealth": final,

@@ -17,12 +17,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import multiprocess
 import multiprocess.connection
 import numpy as np
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from sim.config.scenario import Scenario
 from sim.core import layout as L
@@ -32,7 +31,6 @@ from sim.core.quiescence import settle
 from sim.core.transaction import recover_writer
 from sim.errors import BadInput, BadScenario, SimError
 from sim.harness.faults import KillCounts, stop_and_kill
-from sim.harness.finish import finish_run
 from sim.harness.monitor import MONITOR_DIR
 from sim.harness.preflight import check_results_root, check_runnable
 from sim.harness.processes import TraderProcess, assign_writers, monitor_entry, trader_entry
@@ -51,7 +49,9 @@ from sim.harness.summary import (
     RunSummary,
 )
 from sim.market.trader import AgentSpec, GroupSpec, TraderSpec
-from sim.viz.terminal import console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 __all__ = ["RunOutcome", "resume_run", "run_scenario"]
 
@@ -117,8 +117,8 @@ class Run:
         self.monitor_deaths: list[str] = []
         self.interrupted = _Interrupted()
         self.progress = bool(out is not None and out.isatty())
-        self._progress: Progress | None = None
-        self._task: TaskID = TaskID(0)
+        # The progress bar and its task, once shown.
+        self._progress: tuple[Progress, TaskID] | None = None
         self.faults = scn.faults
         self.fault_rng = np.random.default_rng([scn.seed, 3])
         self.news_rng = np.random.default_rng([scn.seed, 2])
@@ -301,7 +301,8 @@ class Run:
                          and t.alive()]
             if self.monitor is not None and self.monitor.is_alive():
                 sentinels.append(self.monitor.sentinel)
-            wait = TICK_S
+            # Woken at the end, not up to a tick past it.
+            wait = min(TICK_S, max(0.0, start + scn.duration_s - time.monotonic()))
             if self.faults.kill_traders > self.killed.kills:
                 wait = min(wait, max(0.0, next_kill - time.monotonic()))
             multiprocess.connection.wait(sentinels, timeout=wait)
@@ -309,22 +310,28 @@ class Run:
     def _show(self, elapsed: float, trades: int) -> None:
         assert self.out is not None
         if self._progress is None:
-            self._progress = Progress(
+            # Imported here: only a terminal shows progress, and rich costs 30 ms.
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            from sim.viz.terminal import console
+
+            bar = Progress(
                 TextColumn("  "), BarColumn(bar_width=24),
                 TextColumn("{task.completed:6.1f}/{task.total:g} s"),
                 TextColumn("trades {task.fields[trades]:>12,}"),
                 TextColumn("{task.fields[rate]:>12,.0f} trades/s"),
                 console=console(self.out), transient=False, auto_refresh=False)
-            self._task = self._progress.add_task("run", total=self.scn.duration_s,
-                                                 trades=0, rate=0.0)
-            self._progress.start()
+            self._progress = bar, bar.add_task("run", total=self.scn.duration_s, trades=0,
+                                               rate=0.0)
+            bar.start()
+        bar, task = self._progress
         rate = trades / elapsed if elapsed > 0 else 0.0
-        self._progress.update(self._task, completed=min(elapsed, self.scn.duration_s),
-                              trades=trades, rate=rate, refresh=True)
+        bar.update(task, completed=min(elapsed, self.scn.duration_s), trades=trades,
+                   rate=rate, refresh=True)
 
     def end_show(self) -> None:
         if self._progress is not None:
-            self._progress.stop()
+            self._progress[0].stop()
             self._progress = None
 
     def _publish_news(self, ex: Exchange) -> None:
@@ -400,10 +407,13 @@ class Run:
             monitor=_vm_hwm(self.monitor.pid) if self.monitor is not None else None,
             traders={t.writer: _vm_hwm(t.pid()) for t in self.traders if t.alive()})
 
-    def stop(self, ex: Exchange) -> None:
+    def stop(self, ex: Exchange) -> float:
+        """Tell every process to stop, reap them (killing what does not stop); returns
+        when they were told (trading went on until then)."""
         self.rss = self.peak_rss()
         ex.set_header_int("run_state", L.RUN_STOPPING)
-        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        told = time.monotonic()
+        deadline = told + JOIN_TIMEOUT_S
         for t in self.traders:
             t.reap(max(0.0, deadline - time.monotonic()))
         for t in self.traders:
@@ -433,6 +443,7 @@ class Run:
             if self.monitor_deaths:
                 self.monitor_exit += (f"; restarted {len(self.monitor_deaths)} times "
                                       f"(after {_tally(self.monitor_deaths)})")
+        return told
 
 
 def run_scenario(scn: Scenario, root: Path, out: IO[str] | None = sys.stdout, *,
@@ -512,11 +523,14 @@ def _drive(run: Run, ex: Exchange, figures: bool) -> RunOutcome:
         t0 = time.monotonic()
         reason = run.supervise(ex)
     finally:
-        duration = time.monotonic() - t0
-        run.stop(ex)
+        duration = run.stop(ex) - t0
         signal.signal(signal.SIGINT, old_int)
         run.end_show()
     settled = settle(ex)
+    # Imported only now: the end of a run needs pyarrow, and none of it may delay the
+    # first trade (nor sit in the forked processes' memory).
+    from sim.harness.finish import finish_run
+
     summary = finish_run(run, ex, reason, duration, settled, figures)
     ex.set_header_int("run_state", L.RUN_CLEAN)
     ex.set_header_int("global_seq", summary.trades)

@@ -8,6 +8,8 @@ of a forked trader.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import platform
 import time
@@ -30,6 +32,7 @@ from sim.harness.gaps import longest_gap
 from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
 from sim.harness.processes import TraderProcess
 from sim.harness.rundir import ORDERS, SCENARIO_FILE, TRADES, group_labels, write_json
+from sim.viz.parallel import Forked, Painter
 
 if TYPE_CHECKING:
     from sim.viz.book_data import BookTables
@@ -76,11 +79,30 @@ class FinishedRun(Protocol):
 
 
 def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
-            settled: dict[str, int], figures: bool) -> RunSummary:
+               settled: dict[str, int], figures: bool) -> RunSummary:
+    """The run's tables, verdict and summary.json, and with ``figures`` its PNGs."""
+    # Forked before the ledger is read: matplotlib's imports happen there while this
+    # process writes the tables (a figure's failure is recorded in the summary).
+    with contextlib.ExitStack() as stack:
+        painter = Painter(_prepare_figures, _draw) if figures else None
+        if painter is not None:
+            stack.callback(painter.close)
+        return _finish_run(run, ex, reason, duration, settled, painter, stack)
+
+
+def _finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
+                settled: dict[str, int], painter: Painter | None,
+                stack: contextlib.ExitStack) -> RunSummary:
     # Imported only now: pyarrow and pandas take most of a second to import, and none of
     # it may delay the first trade (nor sit in the forked processes' memory).
     from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
-    from sim.harness.tables import DEPTH, read_samples, write_samples, write_trades
+    from sim.harness.tables import (
+        DEPTH,
+        ledger_books,
+        read_samples,
+        write_samples,
+        write_trades,
+    )
     from sim.viz.book_data import read_book_tables
 
     t_finish = time.monotonic()
@@ -89,7 +111,13 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     cur, wri, acc = ex.copy_all()
     rows, _owners = load_ledger(ex, wri)
     del _owners
-    n_rows = write_trades(run.run_dir, rows, names, csv=run.csv)
+    # The largest table is written by a child beside the rest of this work (it reads the
+    # rows this process holds now); a bad row is found here first.
+    trade_tables = Forked(functools.partial(
+        write_trades, run.run_dir, rows, names, csv=run.csv,
+        books=ledger_books(run.run_dir, rows)), "table writing")
+    stack.callback(trade_tables.close)
+    n_rows = len(rows)
     # Pool trades and book fills are trades; orders placed and cancelled are events.
     traded = rows["kind"] <= L.ROW_FILL
     n_trades = int(traded.sum())
@@ -124,8 +152,11 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     samples = read_samples(run.run_dir)
     on_books = [n for c, n in enumerate(names) if ex.is_book(c)]
     ticks = _ticks(ex, names)
-    tables = (read_book_tables(run.run_dir / TRADES, run.run_dir / ORDERS,
-                               run.run_dir / DEPTH) if on_books else None)
+    tables = None
+    if on_books:
+        trade_tables.wait()
+        tables = read_book_tables(run.run_dir / TRADES, run.run_dir / ORDERS,
+                                  run.run_dir / DEPTH)
     by_book = book_stats(samples, tables, on_books, ticks) if tables is not None else None
     processes = [ProcessResult(
         writer=t.writer, strategy=t.strategy, agents=len(t.agents),
@@ -201,13 +232,12 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     if ex.geo.book_mask:
         summary = summary.model_copy(update={"order_events": n_rows - n_trades})
     path = run.run_dir / SUMMARY_FILE
+    trade_tables.wait()
     # Written before the figures too: a run whose figures never finish keeps its results.
     write_summary(path, summary)
-    if figures:
+    if painter is not None:
         try:
-            # Imported here: matplotlib takes half a second to import, before the first
-            # trade.
-            draw_figures(run.run_dir, samples, tables, on_books, ticks, scn.scale)
+            painter.draw((run.run_dir, samples, tables, on_books, ticks, scn.scale))
         except Exception as e:  # a figure must never cost the results of a run
             summary = summary.model_copy(update={"plot_error": f"{type(e).__name__}: {e}"})
     summary = summary.model_copy(update={
@@ -233,6 +263,17 @@ def _ticks(ex: Exchange, names: list[str]) -> dict[str, float]:
             book = ex.book(c)
             out[name] = book.price_step / book.lot
     return out
+
+
+def _prepare_figures() -> None:
+    """What drawing a run's figures imports (matplotlib above all)."""
+    import sim.viz.book_run
+    import sim.viz.figures  # noqa: F401
+
+
+def _draw(data: tuple[Path, dict[str, Any], BookTables | None, list[str],
+                      dict[str, float], int]) -> None:
+    draw_figures(*data)
 
 
 def draw_figures(run_dir: Path, samples: dict[str, Any], tables: BookTables | None,

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from sim.arrow import array, dictionary, numpy, read_parquet, strings
+from sim.arrow import table as arrow_table
 from sim.config.loading import one_line
 from sim.config.scenario import load_scenario
 from sim.core import layout as L
@@ -41,6 +43,7 @@ __all__ = [
     "PARQUET_OPTIONS",
     "TRADE_SCHEMA",
     "ensure_samples",
+    "ledger_books",
     "ledger_order",
     "read_depth",
     "read_samples",
@@ -56,27 +59,30 @@ DEPTH_SCHEMA: Final = pa.schema([
     ("orders", pa.int64()),
 ])
 DEPTH_SIDES: Final = np.array(["bid", "ask"])
-PARQUET_OPTIONS: Final[dict[str, Any]] = {"compression": "zstd", "compression_level": 3}
+PARQUET_OPTIONS: Final[dict[str, Any]] = {"compression": "zstd", "compression_level": 1}
 # Time in integer nanoseconds (exact, like the ledger) and delta-coded integers: a 1 s
 # default run's trade table is 5.9x smaller than the same rows as CSV (bench, sweeps
 # series); with float seconds and plain encoding it was 2.2x (time alone took 9 bytes).
+# Delta coding leaves zstd little to do: 2 % smaller for 40 % more time to write (460k
+# trades: 5.28 MB in 95 ms against 5.40 MB in 67 ms), so the ledger's tables go without.
+LEDGER_OPTIONS: Final[dict[str, Any]] = {"compression": "none"}
 TRADE_OPTIONS: Final[dict[str, Any]] = {
-    **PARQUET_OPTIONS, "use_dictionary": ["currency", "side"],
+    **LEDGER_OPTIONS, "use_dictionary": ["currency", "side"],
     "column_encoding": {c: "DELTA_BINARY_PACKED"
                         for c in ("seq", "t_ns", "trader", "qty", "cash", "cur_seq",
                                   "unit_reserve", "maker", "maker_order", "tick")},
 }
 ORDER_OPTIONS: Final[dict[str, Any]] = {
-    **PARQUET_OPTIONS, "use_dictionary": ["currency", "event", "side"],
+    **LEDGER_OPTIONS, "use_dictionary": ["currency", "event", "side"],
     "column_encoding": {c: "DELTA_BINARY_PACKED"
                         for c in ("seq", "t_ns", "trader", "qty", "cash", "cur_seq",
                                   "order_id", "tick")},
 }
 BLOCK_ROWS: Final = 262_144
 CSV_OPTIONS: Final = pacsv.WriteOptions(include_header=False, quoting_style="none")
-SIDES: Final = pa.array(["buy", "sell"], pa.string())
+SIDES: Final = strings(["buy", "sell"])
 # Indexed by row kind - ROW_PLACED.
-EVENTS: Final = pa.array(["placed", "cancelled"], pa.string())
+EVENTS: Final = strings(["placed", "cancelled"])
 _DICT: Final = pa.dictionary(pa.int32(), pa.string())
 TRADE_SCHEMA: Final = pa.schema([
     ("seq", pa.int64()), ("t_ns", pa.int64()), ("trader", pa.int64()),
@@ -108,34 +114,40 @@ def ledger_order(rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.lexsort((rows["cur_seq"], rows["t_ns"]))
 
 
-def _i64(x: np.ndarray[Any, Any]) -> pa.Array:
-    return pa.array(x.astype(np.int64))
+def _columns(rows: np.ndarray[Any, Any], sel: np.ndarray[Any, Any],
+             fields: tuple[str, ...]) -> dict[str, np.ndarray[Any, Any]]:
+    """The rows at positions ``sel``, one array a field: gathered field by field, since
+    copying whole 128-byte rows first costs twice the time."""
+    return {f: rows[f][sel] for f in fields}
 
 
-def _dict(codes: np.ndarray[Any, Any], values: pa.Array) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), values)
-
-
-def _trade_block(b: np.ndarray[Any, Any], seq: np.ndarray[Any, Any],
-                 names: pa.Array) -> pa.RecordBatch:
-    pool = b["kind"] == L.ROW_TRADE
+def _trade_block(rows: np.ndarray[Any, Any], sel: np.ndarray[Any, Any],
+                 seq: np.ndarray[Any, Any], names: pa.Array) -> pa.RecordBatch:
+    """The trades at positions ``sel`` of ``rows``, numbered ``seq``."""
+    c = _columns(rows, sel, ("kind", "t_ns", "account", "currency", "side", "qty", "cash",
+                             "cur_seq", "unit_reserve", "maker", "order_id", "tick"))
+    pool = c["kind"] == L.ROW_TRADE
     # A pool trade has no maker, order or tick, whatever its writer left in those words
     # (the C trader leaves 0).
     return pa.RecordBatch.from_arrays([
-        pa.array(seq), _i64(b["t_ns"]), _i64(b["account"]), _dict(b["currency"], names),
-        _dict(b["side"], SIDES),
-        *(_i64(b[f]) for f in ("qty", "cash", "cur_seq", "unit_reserve")),
-        _i64(np.where(pool, -1, b["maker"])), _i64(np.where(pool, 0, b["order_id"])),
-        _i64(np.where(pool, -1, b["tick"])),
+        array(seq), array(c["t_ns"]), array(c["account"]),
+        dictionary(c["currency"], names), dictionary(c["side"], SIDES),
+        *(array(c[f]) for f in ("qty", "cash", "cur_seq", "unit_reserve")),
+        array(np.where(pool, -1, c["maker"])), array(np.where(pool, 0, c["order_id"])),
+        array(np.where(pool, -1, c["tick"])),
     ], schema=TRADE_SCHEMA)
 
 
-def _order_block(b: np.ndarray[Any, Any], seq: np.ndarray[Any, Any],
-                 names: pa.Array) -> pa.RecordBatch:
+def _order_block(rows: np.ndarray[Any, Any], sel: np.ndarray[Any, Any],
+                 seq: np.ndarray[Any, Any], names: pa.Array) -> pa.RecordBatch:
+    """The order events at positions ``sel`` of ``rows``, numbered ``seq``."""
+    c = _columns(rows, sel, ("kind", "t_ns", "account", "currency", "side", "qty", "cash",
+                             "cur_seq", "order_id", "tick"))
     return pa.RecordBatch.from_arrays([
-        pa.array(seq), _i64(b["t_ns"]), _i64(b["account"]), _dict(b["currency"], names),
-        _dict(b["kind"] - L.ROW_PLACED, EVENTS), _dict(b["side"], SIDES),
-        *(_i64(b[f]) for f in ("qty", "cash", "cur_seq", "order_id", "tick")),
+        array(seq), array(c["t_ns"]), array(c["account"]),
+        dictionary(c["currency"], names), dictionary(c["kind"] - L.ROW_PLACED, EVENTS),
+        dictionary(c["side"], SIDES),
+        *(array(c[f]) for f in ("qty", "cash", "cur_seq", "order_id", "tick")),
     ], schema=ORDER_SCHEMA)
 
 
@@ -163,6 +175,22 @@ class _Table:
                  for c in batch.columns], schema=self.csv_schema))
 
 
+def ledger_books(run: Path, rows: np.ndarray[Any, Any], books: bool | None = None) -> bool:
+    """Whether the ledger's tables include orders.parquet (``books``, or with None
+    whether any row is of a book); raises BadInput for a row of no known kind, or for
+    order events when ``books`` is False."""
+    kinds = rows["kind"]
+    bad = np.flatnonzero((kinds < L.ROW_TRADE) | (kinds > L.ROW_CANCELLED))
+    if len(bad):
+        raise BadInput(f"ledger row {int(bad[0])}: kind {int(kinds[bad[0]])}, expected "
+                       f"{L.ROW_TRADE}..{L.ROW_CANCELLED}")
+    if books is None:
+        return bool((kinds != L.ROW_TRADE).any())
+    if not books and bool((kinds >= L.ROW_PLACED).any()):
+        raise BadInput(f"{run}: the ledger has order events but the file has no book")
+    return books
+
+
 def write_trades(run: Path, rows: np.ndarray[Any, Any], names: list[str], *,
                  csv: bool = False, books: bool | None = None) -> int:
     """The merged ledger as trades.parquet and, with books, orders.parquet (and their
@@ -174,18 +202,10 @@ def write_trades(run: Path, rows: np.ndarray[Any, Any], names: list[str], *,
     written, empty or not); None infers it from the rows. Written in blocks of the time
     order, so a long run's ledger is never held twice.
     """
+    books = ledger_books(run, rows, books)
     kinds = rows["kind"]
-    bad = np.flatnonzero((kinds < L.ROW_TRADE) | (kinds > L.ROW_CANCELLED))
-    if len(bad):
-        raise BadInput(f"ledger row {int(bad[0])}: kind {int(kinds[bad[0]])}, expected "
-                       f"{L.ROW_TRADE}..{L.ROW_CANCELLED}")
-    has_orders = bool((kinds >= L.ROW_PLACED).any())
-    if books is None:
-        books = bool((kinds != L.ROW_TRADE).any())
-    elif has_orders and not books:
-        raise BadInput(f"{run}: the ledger has order events but the file has no book")
     order = ledger_order(rows)
-    cur = pa.array(names, pa.string())
+    cur = strings(names)
     with contextlib.ExitStack() as stack:
         trades = _Table(stack, run / TRADES, TRADE_SCHEMA, TRADE_OPTIONS,
                         stack.enter_context(open(run / "trades.csv", "wb")) if csv else None)
@@ -194,12 +214,13 @@ def write_trades(run: Path, rows: np.ndarray[Any, Any], names: list[str], *,
                         ) if books else None
         for i in range(0, max(len(order), 1), BLOCK_ROWS):
             idx = order[i: i + BLOCK_ROWS]
-            b = rows[idx]
-            seq = np.arange(i + 1, i + 1 + len(b), dtype=np.int64)
-            is_trade = b["kind"] <= L.ROW_FILL
-            trades.write(_trade_block(b[is_trade], seq[is_trade], cur))
-            if orders is not None:
-                orders.write(_order_block(b[~is_trade], seq[~is_trade], cur))
+            seq = np.arange(i + 1, i + 1 + len(idx), dtype=np.int64)
+            if orders is None:
+                trades.write(_trade_block(rows, idx, seq, cur))
+                continue
+            is_trade = kinds[idx] <= L.ROW_FILL
+            trades.write(_trade_block(rows, idx[is_trade], seq[is_trade], cur))
+            orders.write(_order_block(rows, idx[~is_trade], seq[~is_trade], cur))
     return len(order)
 
 
@@ -246,7 +267,7 @@ def write_samples(run: Path, monitor_dir: Path, n_currencies: int, n_writers: in
             # NaN (a group with no agent) is not JSON: None stands for it.
             "audit_bands": [[None if np.isnan(v) else float(v) for v in row]
                             for row in audits[:, 1:].tolist()]}
-    table = pa.table(cols).replace_schema_metadata({SAMPLES_META: json.dumps(meta)})
+    table = arrow_table(cols).replace_schema_metadata({SAMPLES_META: json.dumps(meta)})
     pq.write_table(table, run / SAMPLES, **PARQUET_OPTIONS)
     _write_depth(run, monitor_dir, names)
     return len(raw)
@@ -262,10 +283,10 @@ def _write_depth(run: Path, monitor_dir: Path, names: list[str]) -> None:
     raw = np.fromfile(f, dtype=np.float64)
     raw = raw[: len(raw) // width * width].reshape(-1, width)
     col = {n: raw[:, i] for i, n in enumerate(DEPTH_COLUMNS)}
-    table = pa.table({
+    table = arrow_table({
         "t": col["t"],
-        "currency": np.array(names, dtype=object)[col["currency"].astype(np.int64)],
-        "side": DEPTH_SIDES[col["side"].astype(np.int64)],
+        "currency": strings([names[c] for c in col["currency"].astype(np.int64).tolist()]),
+        "side": strings(DEPTH_SIDES[col["side"].astype(np.int64)].tolist()),
         "level": col["level"].astype(np.int64),
         "rate": col["rate"],
         "qty": col["qty"],
@@ -293,7 +314,7 @@ def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
     if not f.is_file():
         raise BadInput(f"{run}: no {SAMPLES} (expected a run folder)")
     try:
-        table = pq.read_table(f)
+        table = read_parquet(f)
         meta = json.loads((table.schema.metadata or {})[SAMPLES_META.encode()])
         names = [str(n) for n in meta["names"]]
         trader = [int(s) for s in meta["trader"]]
@@ -302,7 +323,7 @@ def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
         def block(cols: list[str]) -> np.ndarray[Any, Any]:
             if not cols:
                 return np.zeros((table.num_rows, 0))
-            return np.column_stack([table.column(c).to_numpy() for c in cols])
+            return np.column_stack([numpy(table.column(c)) for c in cols])
 
         def quotes(side: str) -> np.ndarray[Any, Any]:
             cols = [f"{side}_{n}" for n in names]
@@ -311,9 +332,9 @@ def read_samples(run: Path) -> dict[str, np.ndarray[Any, Any]]:
             return block(cols)
 
         return {
-            "t": table.column("t").to_numpy(),
-            "consistent": table.column("consistent").to_numpy(zero_copy_only=False),
-            "violations": table.column("violations").to_numpy(),
+            "t": numpy(table.column("t")),
+            "consistent": numpy(table.column("consistent")),
+            "violations": numpy(table.column("violations")),
             "rate": block([f"rate_{n}" for n in names]),
             "bid": quotes("bid"),
             "ask": quotes("ask"),

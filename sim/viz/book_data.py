@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.arrow import numpy, read_parquet
 from sim.errors import BadInput
 
 __all__ = [
@@ -103,19 +104,21 @@ def _table(path: Path, wanted: tuple[str, ...]) -> pa.Table | None:
         names = set(pq.read_schema(path).names)
         if not set(wanted) <= names:
             return None
-        return pq.read_table(path, columns=list(wanted))
+        return read_parquet(path, wanted)
     except (OSError, pa.ArrowException) as e:
         raise BadInput(f"{path}: unreadable ({' '.join(str(e).split())})") from None
 
 
 def _strings(col: pa.ChunkedArray) -> np.ndarray[Any, Any]:
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=str)
+    return np.asarray(numpy(col), dtype=str)
 
 
 def _ints(table: pa.Table, name: str) -> IntArray:
-    return np.asarray(table.column(name).to_numpy(), dtype=np.int64)
+    return np.asarray(numpy(table.column(name)), dtype=np.int64)
+
+
+def _floats(table: pa.Table, name: str) -> FloatArray:
+    return np.asarray(numpy(table.column(name)), dtype=np.float64)
 
 
 def read_fills(path: Path) -> dict[str, Fills]:
@@ -127,12 +130,11 @@ def read_fills(path: Path) -> dict[str, Fills]:
     table = _table(Path(path), _FILL_COLUMNS)
     if table is None or table.num_rows == 0:
         return {}
-    maker = _ints(table, "maker")
-    table = table.filter(pa.array(maker >= 0))
-    currency = _strings(table.column("currency"))
-    seq = _ints(table, "cur_seq")
-    t_ns, qty, cash, tick = (_ints(table, c) for c in ("t_ns", "qty", "cash", "tick"))
-    buy = _strings(table.column("side")) == "buy"
+    book = _ints(table, "maker") >= 0
+    currency = _strings(table.column("currency"))[book]
+    seq = _ints(table, "cur_seq")[book]
+    t_ns, qty, cash, tick = (_ints(table, c)[book] for c in ("t_ns", "qty", "cash", "tick"))
+    buy = _strings(table.column("side"))[book] == "buy"
     out: dict[str, Fills] = {}
     for name in dict.fromkeys(currency.tolist()):
         idx = np.flatnonzero(currency == name)
@@ -162,10 +164,8 @@ def read_depth_frames(path: Path) -> dict[str, Depth]:
         return {}
     currency = _strings(table.column("currency"))
     side = _strings(table.column("side"))
-    t = np.asarray(table.column("t").to_numpy(), dtype=np.float64)
+    t, rate, qty = _floats(table, "t"), _floats(table, "rate"), _floats(table, "qty")
     level, orders = _ints(table, "level"), _ints(table, "orders")
-    rate = np.asarray(table.column("rate").to_numpy(), dtype=np.float64)
-    qty = np.asarray(table.column("qty").to_numpy(), dtype=np.float64)
     out: dict[str, Depth] = {}
     for name in dict.fromkeys(currency.tolist()):
         idx = np.flatnonzero(currency == name)

@@ -102,6 +102,27 @@ def test_four_traders_conserve_exactly_and_leave_every_result(tmp_path: Path) ->
         assert (seq == np.arange(1, len(seq) + 1)).all()
 
 
+@pytest.mark.timeout(60)
+def test_a_figure_that_fails_is_reported_and_costs_no_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The figures are drawn by a process forked at the start of the finish: its failure
+    comes back as the summary's plot_error, and every table is still written."""
+    import sim.harness.finish as finish
+
+    def broken(data: object) -> None:
+        raise ValueError("the wealth axis has no data")
+
+    monkeypatch.setattr(finish, "_draw", broken)
+    out = run(tmp_path, figures=True, duration_s=0.3)
+    assert out.summary.passed
+    assert out.summary.plot_error == "FigureError: ValueError: the wealth axis has no data"
+    assert json.loads((out.run_dir / "summary.json").read_text())["plot_error"] == \
+        out.summary.plot_error
+    for f in ("samples.parquet", "trades.parquet", "agents.parquet"):
+        assert (out.run_dir / f).stat().st_size > 0
+    assert not list(out.run_dir.glob("*.png"))
+
+
 @pytest.mark.timeout(90)
 def test_eight_traders_on_one_currency_lose_no_update(tmp_path: Path) -> None:
     out = run(tmp_path, duration_s=2.0, currencies=[{"name": "EUR", "rate": 1.1,
