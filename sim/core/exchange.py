@@ -22,7 +22,7 @@ import numpy as np
 from sim.core import layout as L
 from sim.core.book import Book
 from sim.core.book_layout import BookGeometry
-from sim.core.gathered import SampleWords
+from sim.core.gathered import SampleRow, SampleWords
 from sim.core.locking import Locks, RobustMutexes, init_mutex, make_locks
 from sim.core.stakes import StakeAccounts
 from sim.errors import BadExchangeFile, BadInput
@@ -167,7 +167,7 @@ class Exchange:
     _locks: Locks | None = None
     _registry: RobustMutexes | None = None
     _sample_words: SampleWords | None = None
-    _words: np.ndarray[Any, np.dtype[np.int64]] | None = None
+    words: np.ndarray[Any, np.dtype[np.int64]]
 
     def __init__(self, path: str, fd: int, geo: L.Geometry, writable: bool) -> None:
         self.path = path
@@ -186,6 +186,9 @@ class Exchange:
         self.d = mv.cast("d")
         mv.release()
         self.b = memoryview(self._mm)
+        # numpy's own int64 view, made once, for sample gathers: taking from the
+        # memoryview ``q`` would export and parse the mapping's buffer on every call.
+        self.words = np.frombuffer(self._mm, dtype=np.int64)
         self.cur_base = [geo.currency_at(c) // 8 for c in range(geo.n_currencies)]
         self.wri_base = [geo.writer_at(w) // 8 for w in range(geo.n_writers)]
         self.ring_base = [geo.ring_at(w) // 8 for w in range(geo.n_writers)]
@@ -440,18 +443,14 @@ class Exchange:
             self._sample_words = SampleWords(self.geo)
         return self._sample_words
 
-    def gather_into(self, row: np.ndarray[Any, np.dtype[np.int64]]) -> None:
-        """One gather of a sample's words into ``row`` (``sample_words.size`` int64): the
-        seqlock read of a sample, versions first and last (see sim/core/gathered.py)."""
-        words = self._words
-        if words is None:
-            assert self._mm is not None
-            # numpy's own view, made once: taking from the memoryview ``q`` would export
-            # and parse the whole mapping's buffer on every call (tens of microseconds).
-            words = self._words = np.frombuffer(self._mm, dtype=np.int64)
-        # ``clip``: the indexes are valid by construction, and with ``out`` the default
-        # mode gathers into a scratch copy first.
-        words.take(self.sample_words.index, out=row, mode="clip")
+    def sample_row(self) -> SampleRow:
+        """A row to gather a sample of this file into (``SampleRow.gather(ex.words)``)."""
+        return self.sample_words.row(unguarded=self.sync == "none")
+
+    def sample_batch(self, rows: int) -> tuple[np.ndarray[Any, np.dtype[np.int64]],
+                                              list[SampleRow]]:
+        """A block of ``rows`` sample rows of this file, and each row to gather into."""
+        return self.sample_words.batch(rows, unguarded=self.sync == "none")
 
     def decode_tables(self, raw: Any) -> tuple[np.ndarray[Any, np.dtype[np.void]],
                                              np.ndarray[Any, np.dtype[np.void]]]:
@@ -577,7 +576,7 @@ class Exchange:
             self._registry.close()
             self._registry = None
         if self._mm is not None:
-            self._words = None  # numpy's view of the mapping, before it is closed
+            del self.words  # numpy's view of the mapping, before it is closed
             self.q.release()
             self.d.release()
             self.b.release()

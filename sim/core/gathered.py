@@ -88,14 +88,14 @@ class SampleWords:
         self._cur_stride = self.currency_dtype.itemsize
         self._wri_stride = self.writer_dtype.itemsize
 
-    def row(self) -> SampleRow:
-        """A new row to gather into."""
-        return SampleRow(self, np.zeros(self.size, dtype=np.int64))
+    def row(self, *, unguarded: bool) -> SampleRow:
+        """A new row to gather into (``Exchange.sample_row`` says ``unguarded``)."""
+        return SampleRow(self, np.zeros(self.size, dtype=np.int64), unguarded)
 
-    def batch(self, rows: int) -> tuple[Ints, list[SampleRow]]:
+    def batch(self, rows: int, *, unguarded: bool) -> tuple[Ints, list[SampleRow]]:
         """A new ``rows`` x ``size`` block, and each of its rows to gather into."""
         block = np.zeros((rows, self.size), dtype=np.int64)
-        return block, [SampleRow(self, r) for r in block]
+        return block, [SampleRow(self, r, unguarded) for r in block]
 
     def decode(self, rows: Ints) -> tuple[Table, Table]:
         """Views of a row (C and W records) or of a block of rows (B x C, B x W) as the
@@ -112,21 +112,36 @@ class SampleWords:
 
 
 class SampleRow:
-    """One row to gather a sample into (``words``: int64, a view into a batch or its own),
-    with views of its two ends of versions made once: a monitor checks a row 1,000 times
-    a second, each time with cold caches, where slicing anew costs several microseconds."""
+    """One row to gather a sample into (``words``: int64, a view into a batch or its own).
 
-    __slots__ = ("_head", "_odd", "_tail", "words")
+    ``unguarded``: the file's policy is ``none``, so no gather proves anything. The
+    views of the row's two ends of versions are made once: a monitor gathers 1,000 times
+    a second, each time with cold caches, where slicing anew (or any further call) costs
+    microseconds.
+    """
 
-    def __init__(self, of: SampleWords, words: Ints) -> None:
+    __slots__ = ("_head", "_odd", "_tail", "index", "unguarded", "words")
+
+    def __init__(self, of: SampleWords, words: Ints, unguarded: bool) -> None:
         if words.shape != (of.size,) or words.dtype != np.int64:
             raise ValueError(f"a sample row is {of.size} int64, not {words.shape} {words.dtype}")
         nc = of.n_currencies
         self.words = words
+        self.index = of.index
+        self.unguarded = unguarded
         self._head = words[:nc]
         self._tail = words[-nc:]
         # Bit 0 of every version, in the head's bytes read as one little-endian int.
         self._odd = sum(1 << (64 * c) for c in range(nc))
+
+    def gather(self, source: Ints) -> bool:
+        """Gather the row's words from ``source`` (the file's int64 words) and say whether
+        they settled (see ``settled``): one seqlock read."""
+        # ``clip``: the indexes are valid by construction, and with ``out`` the default
+        # mode gathers into a scratch copy first.
+        source.take(self.index, out=self.words, mode="clip")
+        before = self._head.tobytes()
+        return before == self._tail.tobytes() and not int.from_bytes(before, "little") & self._odd
 
     def settled(self) -> bool:
         """Whether the row holds one consistent state: every version even, and the same

@@ -85,8 +85,8 @@ SETTLED: Final = Copy(True, False, 0, 1, OPTIMISTIC)
 
 def snapshot_into(ex: Exchange, dst: memoryview | SampleRow, rounds: int = SNAPSHOT_ROUNDS, *,
                   locking: bool = True, full: bool = False) -> Copy:
-    """Copy into ``dst``: a ``SampleRow`` of ``ex.sample_words`` takes a sample's
-    gathered words; a byte buffer of ``ex.tables_size(full)`` bytes takes the currency
+    """Copy into ``dst``: a ``SampleRow`` of ``ex`` (``ex.sample_row()``) takes a
+    sample's gathered words; a byte buffer of ``ex.tables_size(full)`` bytes takes the currency
     and writer tables, and with ``full`` the accounts too.
 
     Each round tries optimistic (seqlock) copies (a gather ``SPINS`` times back to
@@ -100,18 +100,17 @@ def snapshot_into(ex: Exchange, dst: memoryview | SampleRow, rounds: int = SNAPS
     returned marked inconsistent. The seqlock is then all the caller has, under any
     policy: under ``none`` it proves nothing, and the caller must say so.
     """
-    if locking and ex.locks.name == "none":
-        _copy(ex, dst, full)
-        return Copy(False, False, 0, 1)
     if isinstance(dst, SampleRow):
         # The common case first, at the least cost (a monitor runs this 1,000 times a
         # second, each time with cold caches): one gather that settles.
-        ex.gather_into(dst.words)
-        if dst.settled():
+        if dst.gather(ex.words) and not (locking and dst.unguarded):
             return SETTLED
         tries = SPINS
     else:
         tries = 1
+    if locking and ex.locks.name == "none":
+        _copy(ex, dst, full)
+        return Copy(False, False, 0, 1)
     vw = [b + _VERSION for b in ex.cur_base]
     rolled = 0
     for k in range(1, rounds + 1):
@@ -139,7 +138,7 @@ def snapshot_into(ex: Exchange, dst: memoryview | SampleRow, rounds: int = SNAPS
 
 def _copy(ex: Exchange, dst: memoryview | SampleRow, full: bool) -> None:
     if isinstance(dst, SampleRow):
-        ex.gather_into(dst.words)
+        dst.gather(ex.words)
     else:
         ex.copy_tables_into(dst, full)
 
@@ -147,8 +146,7 @@ def _copy(ex: Exchange, dst: memoryview | SampleRow, full: bool) -> None:
 def _optimistic(ex: Exchange, dst: memoryview | SampleRow, full: bool, vw: list[int]) -> bool:
     """One seqlock try: whether ``dst`` now holds a state no transaction was writing."""
     if isinstance(dst, SampleRow):
-        ex.gather_into(dst.words)  # the versions are in the row, before and after the words
-        return dst.settled()
+        return dst.gather(ex.words)  # the versions are in the row, before and after the words
     q = ex.q
     before = [q[w] for w in vw]
     if any(v & 1 for v in before):

@@ -121,7 +121,7 @@ class Sampler:
         self.width = sample_columns(self.nc, self.ns)
         self.words = ex.sample_words
         self.batch_rows = max(1, min(CHUNK, BATCH_BYTES // (8 * self.words.size)))
-        self.raw, self._dst = self.words.batch(self.batch_rows)
+        self.raw, self._dst = ex.sample_batch(self.batch_rows)
         # The batch's times and consistency, one per gathered row (lists: a numpy store
         # per sample costs more, with cold caches, than the batch's conversion).
         self.t: list[float] = []

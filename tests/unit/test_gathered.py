@@ -23,7 +23,7 @@ __all__: list[str] = []
 
 def _same_words(ex: Exchange) -> None:
     """A gather and a full copy of the tables agree on every field the gather holds."""
-    row = ex.sample_words.row()
+    row = ex.sample_row()
     assert snapshot_into(ex, row) == Copy(True, False, 0, 1, OPTIMISTIC)
     cur, wri = ex.sample_words.decode(row.words)
     full_cur, full_wri = ex.copy_tables()
@@ -78,7 +78,7 @@ def test_a_transaction_committed_inside_a_gather_is_detected(tmp_path: Path) -> 
         mid = words.writer_start
         w = Writer(ex, 0)
         for trade in (False, True):
-            row = words.row()
+            row = ex.sample_row()
             row.words[:mid] = np.asarray(ex.q)[index[:mid]]
             if trade:
                 w.trade(0, 0, L.SIDE_BUY, 5_00)
@@ -92,9 +92,8 @@ def test_a_transaction_committed_inside_a_gather_is_detected(tmp_path: Path) -> 
 
 def test_an_odd_or_moved_version_is_not_settled(tmp_path: Path) -> None:
     with make_exchange(tmp_path / "x.dat") as ex:
-        row = ex.sample_words.row()
-        ex.gather_into(row.words)
-        assert row.settled()
+        row = ex.sample_row()
+        assert row.gather(ex.words) and row.settled()
         nc = ex.geo.n_currencies
         row.words[-1] += 2  # the last currency's version moved during the gather
         assert not row.settled()
@@ -107,11 +106,11 @@ def test_a_version_left_odd_is_never_vouched_for_by_a_gather(tmp_path: Path) -> 
     p = tmp_path / "x.dat"
     with make_exchange(p) as writer, Exchange.open(str(p), writable=False) as ro:
         writer.q[writer.cword(1, "version")] += 1
-        row = ro.sample_words.row()
+        row = ro.sample_row()
         assert snapshot_into(ro, row, 3, locking=False) == Copy(False, False, 0, 3)
         # With the locks, the leftover is settled as a dead holder's once every lock is
         # taken, after LOCK_AFTER optimistic rounds.
-        got = snapshot_into(writer, writer.sample_words.row())
+        got = snapshot_into(writer, writer.sample_row())
         assert got == Copy(True, True, 0, LOCK_AFTER, TRYLOCK)
         assert writer.q[writer.cword(1, "version")] % 2 == 0
         assert snapshot_into(ro, row, 3, locking=False).consistent
@@ -119,4 +118,13 @@ def test_a_version_left_odd_is_never_vouched_for_by_a_gather(tmp_path: Path) -> 
 
 def test_a_row_of_another_size_is_refused(tmp_path: Path) -> None:
     with make_exchange(tmp_path / "x.dat") as ex, pytest.raises(ValueError, match="int64"):
-        SampleRow(ex.sample_words, np.zeros(ex.sample_words.size + 1, dtype=np.int64))
+        SampleRow(ex.sample_words, np.zeros(ex.sample_words.size + 1, dtype=np.int64), False)
+
+
+def test_under_sync_none_a_gather_is_never_vouched_for_with_the_locks(tmp_path: Path) -> None:
+    with make_exchange(tmp_path / "x.dat", sync="none") as ex:
+        row = ex.sample_row()
+        assert row.unguarded and row.gather(ex.words)  # settles, and proves nothing
+        assert snapshot_into(ex, row) == Copy(False, False, 0, 1)
+        # Without locks the caller gets what the seqlock says, and must label it unguarded.
+        assert snapshot_into(ex, row, locking=False) == Copy(True, False, 0, 1)

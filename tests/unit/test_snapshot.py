@@ -98,7 +98,7 @@ def test_a_settled_seqlock_copy_is_never_torn_while_traders_run(tmp_path: Path,
         settled = unsettled = 0
         prev = None
         with Exchange.open(str(p), writable=False) as ro:
-            row = ro.sample_words.row()
+            row = ro.sample_row()
             while time.monotonic() < stop_at:
                 if gathered:
                     copy = snapshot_into(ro, row, 50, locking=False)
