@@ -140,8 +140,7 @@ class SampleRow:
         # ``clip``: the indexes are valid by construction, and with ``out`` the default
         # mode gathers into a scratch copy first.
         source.take(self.index, out=self.words, mode="clip")
-        before = self._head.tobytes()
-        return before == self._tail.tobytes() and not int.from_bytes(before, "little") & self._odd
+        return self.settled()
 
     def settled(self) -> bool:
         """Whether the row holds one consistent state: every version even, and the same
