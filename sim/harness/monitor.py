@@ -98,10 +98,10 @@ def audit_columns(n_groups: int) -> int:
 class Sampler:
     """Takes samples, checks invariants, and streams both to a folder.
 
-    Snapshots are copied, raw, into a batch; every ``BATCH_S`` seconds (or when the batch
-    is full) the batch is screened at once (``invariants.screen``), the few snapshots it
-    marks are checked one by one for their details, and the rows go to disk. A sample
-    thus costs one byte copy; the checks cost a fraction of their per-sample price.
+    Samples are gathered, raw, into the rows of a batch; every ``BATCH_S`` seconds (or
+    when the batch is full) the batch is screened at once (``invariants.screen``), the few
+    samples it marks are checked one by one for their details, and the rows go to disk.
+    A sample thus costs one gather; the checks cost a fraction of their per-sample price.
     """
 
     def __init__(self, ex: Exchange, folder: str, n_groups: int = 0,
