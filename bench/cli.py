@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -31,6 +31,7 @@ from .population import population_targets, run_population
 from .report import (
     evaluate_targets,
     fmt_rate,
+    monitor_table,
     render_markdown,
     verdict_lines,
     write_json,
@@ -46,6 +47,12 @@ DEFAULT_POLICY: Final = "per_currency"
 MACHINE_REPEATS: Final = 3
 MONITOR_FAST_MS: Final = 1.0
 MONITOR_SLOW_MS: Final = 100.0
+# Pairs of monitor runs (1 kHz against 10 Hz) and seconds per run. The monitor's 5 %
+# budget is well inside the run-to-run noise (consecutive 0.5 s runs here differ by up to
+# 30 %, 2 s runs by 15 %), so its cost is the median of many paired runs, each long
+# enough to average the short swings out: the quick matrix's pairs take about 40 s.
+MONITOR_PAIRS_QUICK: Final = (12, 1.0)
+MONITOR_PAIRS: Final = (15, 2.0)
 RESULTS: Final = Path(__file__).resolve().parent / "results"
 
 
@@ -59,6 +66,8 @@ class Job:
     currencies: int
     repeats: int
     interval_ms: float | None = None
+    # Seconds per run, when not the matrix's.
+    duration_s: float | None = None
 
     @property
     def label(self) -> str:
@@ -86,20 +95,20 @@ def make_config(quick: bool, long: bool = False, population_only: bool = False) 
     ``population_only`` just the population series."""
     repeats = 3
     if quick:
-        duration, monitor_repeats, rss_short = 0.5, 5, 2.0
+        duration, rss_short = 0.5, 2.0
+        monitor_repeats, monitor_s = MONITOR_PAIRS_QUICK
         ns: tuple[int, ...] = (1, 2, 4)
         harness = [(p, n, 4) for n in ns for p in POLICIES] + [(DEFAULT_POLICY, 2, 1)]
         baselines = [(b, 2, 4) for b in BASELINES]
     else:
-        # Eleven pairs for the monitor: its 5 % budget is well inside the run-to-run
-        # noise (single runs differ by 10 %), so its cost is the median of paired runs.
-        duration, monitor_repeats, rss_short = 1.0, 11, 5.0
+        duration, rss_short = 1.0, 5.0
+        monitor_repeats, monitor_s = MONITOR_PAIRS
         ns = (1, 2, 4, 8)
         harness = [(p, n, c) for c in (4, 1) for n in ns for p in POLICIES]
         baselines = [(b, n, c) for c in (4, 1) for n in ns for b in BASELINES]
     jobs = [Job("harness", p, n, c, repeats) for p, n, c in harness]
     jobs += [Job("baseline", b, n, c, repeats) for b, n, c in baselines]
-    jobs += [Job("monitor", DEFAULT_POLICY, 2, 4, monitor_repeats, ms)
+    jobs += [Job("monitor", DEFAULT_POLICY, 2, 4, monitor_repeats, ms, monitor_s)
              for ms in (MONITOR_FAST_MS, MONITOR_SLOW_MS)]
     if population_only:
         jobs = []
@@ -114,11 +123,19 @@ class _Runs:
     conserved: list[bool] = field(default_factory=list)
     sample_ratios: list[float] = field(default_factory=list)
     cpu_shares: list[float] = field(default_factory=list)
+    snapshots: list[tuple[int, int, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
 def _pct(shares: Sequence[float]) -> float | None:
     return round(100.0 * statistics.median(shares), 2) if shares else None
+
+
+def _modes(runs: Sequence[tuple[int, int, int]]) -> dict[str, int] | None:
+    if not runs:
+        return None
+    return {k: sum(r[i] for r in runs) for i, k in enumerate(("optimistic", "trylock",
+                                                              "waited"))}
 
 
 def _median(xs: Sequence[float]) -> float | None:
@@ -162,7 +179,7 @@ class _Bench:
         self.done += 1
         head = f"[{self.done}/{self.cfg.total_runs}] {job.label} rep {r + 1}"
         rec = self.runs[job]
-        dur = self.cfg.duration_s
+        dur = job.duration_s or self.cfg.duration_s
         try:
             if job.kind == "baseline":
                 b = run_baseline(job.variant, job.n, job.currencies, dur, seed=r,
@@ -179,6 +196,10 @@ class _Bench:
                     if h.monitor_cpu_share is not None:
                         rec.cpu_shares.append(h.monitor_cpu_share)
                         extra += f", monitor CPU {100 * h.monitor_cpu_share:.1f} %"
+                    if h.snapshots is not None:
+                        rec.snapshots.append(h.snapshots)
+                        o, t, w = h.snapshots
+                        extra += f", snapshots {o}/{t}/{w}"
                 if h.rejected:
                     extra += f", {h.rejected:,} rejected"
         except KeyboardInterrupt:
@@ -239,8 +260,9 @@ class _Bench:
         cost = round(statistics.median(pairs), 2) if pairs else None
         q = statistics.quantiles(pairs, n=4) if len(pairs) >= 2 else None
         ratio = statistics.median(fast.sample_ratios) if fast.sample_ratios else None
+        job = next(j for j in self.cfg.jobs if j.interval_ms == MONITOR_FAST_MS)
         return {"policy": DEFAULT_POLICY, "n": 2, "currencies": 4,
-                "duration_s": self.cfg.duration_s,
+                "duration_s": job.duration_s or self.cfg.duration_s,
                 "interval_ms_fast": MONITOR_FAST_MS, "interval_ms_slow": MONITOR_SLOW_MS,
                 "trades_per_s_1khz": f, "trades_per_s_10hz": s,
                 "runs_1khz": fast.rates, "runs_10hz": slow.rates, "cost_percent": cost,
@@ -251,7 +273,10 @@ class _Bench:
                 "sample_ratio_1khz": ratio, "sample_ratios_1khz": fast.sample_ratios,
                 # The monitor's own CPU time over the run, as a share of one CPU.
                 "monitor_cpu_percent_1khz": _pct(fast.cpu_shares),
-                "monitor_cpu_percent_10hz": _pct(slow.cpu_shares)}
+                "monitor_cpu_percent_10hz": _pct(slow.cpu_shares),
+                # How the 1 kHz runs' snapshots were made, summed over the runs.
+                "snapshots_1khz": _modes(fast.snapshots),
+                "snapshots_10hz": _modes(slow.snapshots)}
 
 
 def _machine_info() -> dict[str, Any]:
@@ -315,11 +340,15 @@ def main(argv: list[str] | None = None) -> int:
                         "without the matrix or the sweeps")
     p.add_argument("--out", type=Path, default=RESULTS,
                    help=f"results folder (default {RESULTS})")
-    p.add_argument("--series", choices=("all", "matrix", "sweeps", "book"), default="all",
+    p.add_argument("--series", choices=("all", "matrix", "sweeps", "book", "monitor"),
+                   default="all",
                    help="the throughput matrix, the sweep runner and tables, the order "
-                        "book beside PAMS, or all three")
+                        "book beside PAMS, or all three; or only the matrix's monitor "
+                        "pairs")
     args = p.parse_args(argv)
     status = 0
+    if args.series == "monitor":
+        return _monitor(args)
     if args.series in ("all", "matrix") or args.population:
         status = _matrix(args)
     if args.series in ("all", "sweeps") and status != 130 and not args.population:
@@ -327,6 +356,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.series in ("all", "book") and status != 130 and not args.population:
         status = max(status, _book(args.out, args.quick))
     return status
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    """The matrix's monitor pairs alone (with its machine speed-up runs), as the matrix
+    runs them: its overhead section and verdict, written as ``<stem>-monitor``."""
+    full = make_config(args.quick)
+    cfg = replace(full, jobs=tuple(j for j in full.jobs if j.kind == "monitor"))
+    print(f"bench: monitor series, {cfg.total_runs} runs{' (quick)' if cfg.quick else ''}",
+          flush=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+            bench = _Bench(cfg, scratch, sys.stdout)
+            bench.run_rounds()
+    except KeyboardInterrupt:
+        print("bench: interrupted; nothing written", file=sys.stderr)
+        return 130
+    mo = bench.monitor_overhead()
+    target = evaluate_targets([], None, mo, {})[-1]
+    speedups = ", ".join(f"{m['speedup']:.2f}" for m in bench.machine_runs)
+    text = "\n".join([f"# Monitor overhead{' (quick)' if cfg.quick else ''}", "",
+                      f"Speed-up of 2 processes on a CPU-bound loop: {speedups}.", "",
+                      *monitor_table(mo), "", *verdict_lines([target])]) + "\n"
+    if bench.errors:
+        text += "\nFailed runs:\n" + "".join(f"- {e}\n" for e in bench.errors)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = _stem(args.out) + "-monitor"
+    (args.out / f"{stem}.md").write_text(text)
+    write_json({"timestamp": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                "machine": _machine_info(), "quick": cfg.quick,
+                "machine_runs": bench.machine_runs, "monitor_overhead": mo,
+                "target": target, "errors": bench.errors}, args.out / f"{stem}.json")
+    print()
+    print(text)
+    print(f"written: {args.out / stem}.md, .json")
+    return 1 if bench.errors else 0
 
 
 def _book(folder: Path, quick: bool) -> int:
@@ -396,7 +460,8 @@ def _matrix(args: argparse.Namespace) -> int:
         "",
         f"Each point: {cfg.jobs[0].repeats} runs of {cfg.duration_s:g} s, interleaved "
         f"round-robin with every other point; monitor overhead: "
-        f"{cfg.jobs[-1].repeats} runs per interval. Harness runs use the `random` strategy "
+        f"{cfg.jobs[-1].repeats} runs of {cfg.jobs[-1].duration_s or cfg.duration_s:g} s "
+        f"per interval, in back-to-back pairs. Harness runs use the `random` strategy "
         f"(default params), monitor every 10 ms, cash 1e6 and holdings 1e4 per trader, "
         f"pools of 1e6 units. `none` loses updates by design: its runs fail their checks.",
         f"Wall time of this benchmark: {wall:.0f} s.",

@@ -36,6 +36,8 @@ class HarnessRun:
     stopped_by: str
     sample_ratio: float | None
     monitor_cpu_share: float | None
+    # The monitor's snapshots: optimistic, under every lock tried, under every lock waited.
+    snapshots: tuple[int, int, int] | None
     peak_rss_kb: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,9 +60,12 @@ def run_harness(sync: str, n: int, currencies: int, duration_s: float, seed: int
     if s.stopped_by == "interrupted":
         raise KeyboardInterrupt
     broken = s.final_violations
+    m = s.monitor
+    o, t, w = m.optimistic_snapshots, m.trylock_snapshots, m.waited_snapshots
     return HarnessRun(
         sync=sync, n=n, currencies=currencies, duration_s=s.duration_s,
         trades=s.trades, rejected=s.rejected, trades_per_s=s.trades_per_s, passed=s.passed,
         conserved="cash_conserved" not in broken and "units_conserved" not in broken,
-        stopped_by=s.stopped_by, sample_ratio=s.monitor.sample_ratio,
-        monitor_cpu_share=s.monitor.cpu_share, peak_rss_kb=s.peak_rss_kb.as_json())
+        stopped_by=s.stopped_by, sample_ratio=m.sample_ratio, monitor_cpu_share=m.cpu_share,
+        snapshots=(o, t, w) if o is not None and t is not None and w is not None else None,
+        peak_rss_kb=s.peak_rss_kb.as_json())

@@ -20,6 +20,7 @@ __all__ = [
     "evaluate_targets",
     "find_point",
     "fmt_rate",
+    "monitor_table",
     "plot_points",
     "render_markdown",
     "verdict_lines",
@@ -175,7 +176,8 @@ def _throughput_table(points: Sequence[Mapping[str, Any]]) -> list[str]:
                   rows)
 
 
-def _monitor_table(mo: Mapping[str, Any]) -> list[str]:
+def monitor_table(mo: Mapping[str, Any]) -> list[str]:
+    """The monitor-overhead section's lines: runs, CPU, cost with its quartiles, snapshots."""
     if not mo:
         return ["(not measured)"]
 
@@ -194,10 +196,16 @@ def _monitor_table(mo: Mapping[str, Any]) -> list[str]:
     spread = (f" (quartiles of the {len(mo.get('cost_percent_pairs') or [])} pairs: "
               f"{iqr[0]:.1f} to {iqr[2]:.1f} %; from the two medians: "
               f"{_fmt_num(mo.get('cost_percent_of_medians'))} %)") if iqr else ""
+    snaps = mo.get("snapshots_1khz")
+    modes = ([f"Snapshots of the 1 kHz runs: {snaps['optimistic']:,} optimistic, "
+              f"{snaps['trylock']:,} under every lock tried, {snaps['waited']:,} under "
+              "every lock waited for."] if snaps else [])
     return [*_table(["monitor interval", "trades/s (median)", "runs", "sample ratio",
                      "monitor CPU (% of one CPU)"], rows),
-            "", f"Cost of the 1 kHz monitor, median over back-to-back pairs of runs: "
-                f"**{'-' if cost is None else f'{cost:.1f}'} %** of trades/s{spread}."]
+            "", f"Cost of the 1 kHz monitor, median over back-to-back pairs of runs "
+                f"of {_fmt_num(mo.get('duration_s'))} s: "
+                f"**{'-' if cost is None else f'{cost:.1f}'} %** of trades/s{spread}.",
+            *modes]
 
 
 def _mb(kb: float | None) -> str:
@@ -263,7 +271,7 @@ def render_markdown(result: Mapping[str, Any], notes: Sequence[str] = ()) -> str
         f"## Monitor overhead ({mo.get('policy', DEFAULT_POLICY)}, N={mo.get('n', 2)}, "
         f"{mo.get('currencies', 4)} currencies)",
         "",
-        *_monitor_table(mo),
+        *monitor_table(mo),
         "",
         f"## Peak RSS (VmHWM just before stop; {rss.get('policy', DEFAULT_POLICY)}, "
         f"N={rss.get('n', 2)}, {rss.get('currencies', 4)} currencies, fresh interpreter)",

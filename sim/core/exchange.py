@@ -22,6 +22,7 @@ import numpy as np
 from sim.core import layout as L
 from sim.core.book import Book
 from sim.core.book_layout import BookGeometry
+from sim.core.gathered import SampleRow, SampleWords
 from sim.core.locking import Locks, RobustMutexes, init_mutex, make_locks
 from sim.core.stakes import StakeAccounts
 from sim.errors import BadExchangeFile, BadInput
@@ -165,6 +166,8 @@ class Exchange:
     _anchor: ctypes.c_char | None = None
     _locks: Locks | None = None
     _registry: RobustMutexes | None = None
+    _sample_words: SampleWords | None = None
+    words: np.ndarray[Any, np.dtype[np.int64]]
 
     def __init__(self, path: str, fd: int, geo: L.Geometry, writable: bool) -> None:
         self.path = path
@@ -183,6 +186,9 @@ class Exchange:
         self.d = mv.cast("d")
         mv.release()
         self.b = memoryview(self._mm)
+        # numpy's own int64 view, made once, for sample gathers: taking from the
+        # memoryview ``q`` would export and parse the mapping's buffer on every call.
+        self.words = np.frombuffer(self._mm, dtype=np.int64)
         self.cur_base = [geo.currency_at(c) // 8 for c in range(geo.n_currencies)]
         self.wri_base = [geo.writer_at(w) // 8 for w in range(geo.n_writers)]
         self.ring_base = [geo.ring_at(w) // 8 for w in range(geo.n_writers)]
@@ -430,6 +436,22 @@ class Exchange:
         end = self.geo.ring_offset if full else self.geo.account_offset
         dst[:] = self.b[self.geo.currency_offset: end]
 
+    @property
+    def sample_words(self) -> SampleWords:
+        """Which words a monitor sample gathers from this file (computed once)."""
+        if self._sample_words is None:
+            self._sample_words = SampleWords(self.geo)
+        return self._sample_words
+
+    def sample_row(self) -> SampleRow:
+        """A row to gather a sample of this file into (``SampleRow.gather(ex.words)``)."""
+        return self.sample_words.row(unguarded=self.sync == "none")
+
+    def sample_batch(self, rows: int) -> tuple[np.ndarray[Any, np.dtype[np.int64]],
+                                              list[SampleRow]]:
+        """A block of ``rows`` sample rows of this file, and each row to gather into."""
+        return self.sample_words.batch(rows, unguarded=self.sync == "none")
+
     def decode_tables(self, raw: Any) -> tuple[np.ndarray[Any, np.dtype[np.void]],
                                              np.ndarray[Any, np.dtype[np.void]]]:
         """Views of the currency and writer tables in a buffer ``copy_tables_into`` filled."""
@@ -554,6 +576,7 @@ class Exchange:
             self._registry.close()
             self._registry = None
         if self._mm is not None:
+            del self.words  # numpy's view of the mapping, before it is closed
             self.q.release()
             self.d.release()
             self.b.release()

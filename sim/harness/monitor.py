@@ -1,9 +1,10 @@
 """The monitor process: consistent snapshots of the mapping, invariant checks, samples.
 
-A sample (:func:`sim.core.snapshot.snapshot_into`) is a consistent copy of the currency
-and writer tables: pools plus each writer's running totals, whose cost does not grow with
-the number of agents. Samples are checked a batch at a time (see ``Sampler``) and stream
-to ``monitor/samples.f8`` a batch at a time, so memory does not grow with the run. At a
+A sample (:func:`sim.core.snapshot.snapshot_into`) is a consistent gather of the words
+the per-sample checks read (:mod:`sim.core.gathered`): pools, counters and book mirrors
+plus each writer's running totals, whose cost does not grow with the number of agents.
+Samples are checked a batch at a time (see ``Sampler``) and stream to
+``monitor/samples.f8`` a batch at a time, so memory does not grow with the run. At a
 lower rate an audit copies every account too and proves each writer's totals are the
 sums of its accounts and no account is negative (:func:`sim.core.invariants.audit`); each
 audit also streams percentiles of every group's agents' profit and loss (wealth now at
@@ -36,7 +37,14 @@ from sim.core.book_checks import BOOK_AUDIT_NAMES, BookCopy, Ladders, audit_book
 from sim.core.book_depth import DEPTH_LEVELS, consistent_depth, quote_rates
 from sim.core.exchange import Exchange
 from sim.core.sched import current_slice_ns, request_slice
-from sim.core.snapshot import OPTIMISTIC, TRYLOCK, WAITED, book_snapshot, snapshot_into
+from sim.core.snapshot import (
+    OPTIMISTIC,
+    SETTLED,
+    TRYLOCK,
+    WAITED,
+    book_snapshot,
+    snapshot_into,
+)
 from sim.core.valuation import rates, wealth, writer_wealth
 from sim.errors import LockTimeout
 from sim.harness.faults import proc_state
@@ -61,6 +69,8 @@ CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
 BATCH_S: Final = 0.25  # a batch is checked and written at least this often
 MAX_RECORDED: Final = 2000
+# A write within one page is never cut short by a kill: the stats file's in-place bound.
+STATS_PAGE: Final = 4096
 # A sample is a burst of ~0.1 ms CPU: ask for a slice that size so that each wake-up
 # preempts a trader at once instead of after the trader's ~1 ms slice (see sched.py).
 SLICE_NS: Final = 100_000
@@ -71,6 +81,7 @@ AUDIT_SHARE: Final = 0.05
 AUDIT_BANDS: Final = (10, 50, 90)
 
 Table = np.ndarray[Any, np.dtype[np.void]]
+_START_NS: Final = L.HEADER.word("start_ns")
 
 
 def sample_columns(n_currencies: int, n_writers: int) -> int:
@@ -87,10 +98,10 @@ def audit_columns(n_groups: int) -> int:
 class Sampler:
     """Takes samples, checks invariants, and streams both to a folder.
 
-    Snapshots are copied, raw, into a batch; every ``BATCH_S`` seconds (or when the batch
-    is full) the batch is screened at once (``invariants.screen``), the few snapshots it
-    marks are checked one by one for their details, and the rows go to disk. A sample
-    thus costs one byte copy; the checks cost a fraction of their per-sample price.
+    Samples are gathered, raw, into the rows of a batch; every ``BATCH_S`` seconds (or
+    when the batch is full) the batch is screened at once (``invariants.screen``), the few
+    samples it marks are checked one by one for their details, and the rows go to disk.
+    A sample thus costs one gather; the checks cost a fraction of their per-sample price.
     """
 
     def __init__(self, ex: Exchange, folder: str, n_groups: int = 0,
@@ -108,12 +119,13 @@ class Sampler:
         self.audits = 0
         self.audit_s = 0.0
         self.width = sample_columns(self.nc, self.ns)
-        self.row_bytes = ex.tables_size()
-        self.batch_rows = max(1, min(CHUNK, BATCH_BYTES // self.row_bytes))
-        self.raw = np.zeros((self.batch_rows, self.row_bytes), dtype=np.uint8)
-        self._dst = [memoryview(self.raw[i]) for i in range(self.batch_rows)]
-        self.t = np.zeros(self.batch_rows)
-        self.consistent = np.zeros(self.batch_rows, dtype=bool)
+        self.words = ex.sample_words
+        self.batch_rows = max(1, min(CHUNK, BATCH_BYTES // (8 * self.words.size)))
+        self.raw, self._dst = ex.sample_batch(self.batch_rows)
+        # The batch's times and consistency, one per gathered row (lists: a numpy store
+        # per sample costs more, with cold caches, than the batch's conversion).
+        self.t: list[float] = []
+        self.consistent: list[bool] = []
         self.n = 0
         self.batch_started = 0.0
         self.samples = 0
@@ -146,10 +158,15 @@ class Sampler:
         self._audit_f = open(os.path.join(folder, AUDITS_FILE), "ab")  # noqa: SIM115
         self._depth_f = (open(os.path.join(folder, DEPTH_FILE), "ab")  # noqa: SIM115
                          if self.ladders is not None else None)
+        # The stats file, once written, rewritten in place (see _write_stats).
+        self._stats_fd = -1
+        self._stats_len = 0
+        # Asked for before the sampler is made; read once (/proc/self/sched is text).
+        self.slice_ns = current_slice_ns()
         self.cpu0 = time.process_time()
 
     def sample(self) -> None:
-        t = self.ex.now_ns() / 1e9
+        t = (time.clock_gettime_ns(time.CLOCK_MONOTONIC) - self.ex.q[_START_NS]) / 1e9
         i = self.n
         try:
             copy = snapshot_into(self.ex, self._dst[i])
@@ -157,13 +174,14 @@ class Sampler:
             # A holder stopped or stuck: say who, and go on sampling.
             self._stall(t, str(e))
             return
-        self.t[i] = t
-        self.consistent[i] = copy.consistent
-        self.locked += copy.locked
+        self.t.append(t)
+        self.consistent.append(copy.consistent)
         self.modes[copy.mode] += 1
-        self.rolled_back += copy.rolled_back
-        self.torn += not copy.consistent
         self.samples += 1
+        if copy is not SETTLED:
+            self.locked += copy.locked
+            self.rolled_back += copy.rolled_back
+            self.torn += not copy.consistent
         if i == 0:
             self.batch_started = t
         self.n = i + 1
@@ -189,18 +207,14 @@ class Sampler:
         self._write_stats()
 
     def _tables(self, n: int) -> tuple[Table, Table]:
-        """The batch's first ``n`` snapshots as B x C and B x S record arrays (views)."""
-        off = self.ex.geo.writer_offset - self.ex.geo.currency_offset
-        cur = np.ndarray((n, self.nc), dtype=L.CURRENCY.dtype, buffer=self.raw,
-                         strides=(self.row_bytes, L.CURRENCY.size))
-        acc = np.ndarray((n, self.ns), dtype=L.WRITER.dtype, buffer=self.raw, offset=off,
-                         strides=(self.row_bytes, L.WRITER.size))
-        return cur, acc
+        """The batch's first ``n`` samples as B x C and B x S record arrays (views holding
+        the gathered fields)."""
+        return self.words.decode(self.raw[:n])
 
     def _check(self, n: int) -> np.ndarray[Any, Any]:
         """Every invariant on the batch's ``n`` snapshots; violations per snapshot."""
         cur, acc = self._tables(n)
-        consistent = self.consistent[:n]
+        consistent = np.array(self.consistent, dtype=bool)
         suspect = inv.screen(cur, acc, consistent, self.prev, self.ladders)
         n_viol = np.zeros(n)
         for name in self.sample_names:
@@ -320,8 +334,8 @@ class Sampler:
             rate = rates(cur)
             nc, ns = self.nc, self.ns
             rows = np.empty((n, self.width), dtype=np.float64)
-            rows[:, 0] = self.t[:n]
-            rows[:, 1] = self.consistent[:n]
+            rows[:, 0] = self.t
+            rows[:, 1] = self.consistent
             rows[:, 2] = n_viol
             quotes = rows[:, 3 + nc + ns:]
             quotes[:] = np.nan  # a pool quotes nothing
@@ -331,6 +345,8 @@ class Sampler:
             rows[:, 3: 3 + nc] = rate
             rows[:, 3 + nc: 3 + nc + ns] = writer_wealth(acc, rate, self.scale)
             self.n = 0
+            self.t = []
+            self.consistent = []
             # Counts first: a monitor killed in between loses rows, never a check.
             self._viol_f.flush()
             self._write_stats()
@@ -345,14 +361,36 @@ class Sampler:
             self._depth_rows = []
 
     def _write_stats(self, final: dict[str, Any] | None = None) -> None:
-        """This generation's counts so far, replaced atomically: checked samples are on
-        disk before their counts, so a monitor killed at any instant loses neither."""
+        """This generation's counts so far: checked samples are on disk before their
+        counts, so a monitor killed at any instant loses neither.
+
+        The first time (and whenever they outgrow a page) the file is replaced atomically;
+        after that it is rewritten in place by one write within its first page, padded
+        with blanks over a longer earlier text. A kill cannot cut such a write short (the
+        kernel looks for a fatal signal before each page, so it lands whole or not at
+        all), and it costs microseconds where a rename over the file costs a millisecond
+        (ext4 then forces the new data out), several times a second.
+        """
         stats = final if final is not None else self.stats(
             0, 0.0, time.monotonic() - self.t0)
+        data = json.dumps(stats).encode()
+        if self._stats_fd >= 0 and len(data) <= STATS_PAGE:
+            os.pwrite(self._stats_fd, data.ljust(self._stats_len), 0)
+            self._stats_len = max(self._stats_len, len(data))
+            return
         path = os.path.join(self.folder, generation_stats(self.generation))
-        with open(path + ".tmp", "w") as f:
-            json.dump(stats, f, indent=2)
+        with open(path + ".tmp", "wb") as f:
+            f.write(data)
         os.replace(path + ".tmp", path)
+        self._close_stats()
+        if len(data) <= STATS_PAGE:
+            self._stats_fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            self._stats_len = len(data)
+
+    def _close_stats(self) -> None:
+        if self._stats_fd >= 0:
+            os.close(self._stats_fd)
+            self._stats_fd = -1
 
     def close(self, asked: int, interval_s: float, elapsed_s: float) -> dict[str, Any]:
         self.flush()
@@ -364,6 +402,7 @@ class Sampler:
         stats = self.stats(asked, interval_s, elapsed_s)
         stats["closed"] = True
         self._write_stats(stats)
+        self._close_stats()
         return stats
 
     def stats(self, asked: int, interval_s: float, elapsed_s: float) -> dict[str, Any]:
@@ -374,7 +413,7 @@ class Sampler:
             "samples_asked": asked,
             "sample_ratio": round(self.samples / asked, 4) if asked else 1.0,
             "interval_s": interval_s,
-            "slice_ns": current_slice_ns(),
+            "slice_ns": self.slice_ns,
             # CPU the sampling took (from the traders, when they keep every CPU busy).
             "cpu_s": round(cpu, 4),
             "cpu_share": round(cpu / elapsed_s, 4) if elapsed_s > 0 else None,
@@ -455,6 +494,10 @@ def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5
     ex = Exchange.open(path)
     parent = ex.coordinator_pid()
     state = L.HEADER.word("run_state")
+    if n_groups:
+        # The first percentile imports numpy.ma (~0.1 s): while the traders get ready,
+        # not in the first audit, inside the run.
+        np.percentile(np.zeros(1), AUDIT_BANDS)
     try:
         while ex.q[state] == L.RUN_INIT:
             if os.getppid() != parent:

@@ -58,7 +58,8 @@ def _synthetic() -> dict[str, Any]:
                "runs_1khz": [240e3], "runs_10hz": [250e3], "cost_percent": 4.0,
                "cost_percent_pairs": [4.0, 3.0, 5.0], "cost_percent_iqr": [3.0, 4.0, 5.0],
                "cost_percent_of_medians": 4.0,
-               "sample_ratio_1khz": 0.9, "sample_ratios_1khz": [0.9]}
+               "sample_ratio_1khz": 0.9, "sample_ratios_1khz": [0.9],
+               "snapshots_1khz": {"optimistic": 1890, "trylock": 3, "waited": 1}}
     rss_run = {"peak_rss_kb": {"coordinator": 80_000, "monitor": 60_000,
                                "traders": {"0": 62_000, "1": 62_100}}}
     rss = {"policy": "per_currency", "n": 2, "currencies": 4,
@@ -176,7 +177,10 @@ def test_writers_produce_documented_keys(tmp_path: Path) -> None:
     assert "| variant | currencies | N=1 | N=2 | N=2/N=1 | conserved |" in md
     assert "| per_currency | 4 | 160k [150k-170k] | 250k [240k-260k] | 1.56 | yes |" in md
     assert "| none | 4 |  | 310k [300k-320k] | - | NO (3/3 runs) |" in md
-    assert "Cost of the 1 kHz monitor, median over back-to-back pairs of runs: **4.0 %**" in md
+    assert ("Cost of the 1 kHz monitor, median over back-to-back pairs of runs of 0.5 s: "
+            "**4.0 %**") in md
+    assert ("Snapshots of the 1 kHz runs: 1,890 optimistic, 3 under every lock tried, 1 "
+            "under every lock waited for.") in md
     assert "quartiles of the 3 pairs: 3.0 to 5.0 %" in md
     assert "| trader 0 | 60.5 | 68.4 | 7.8 |" in md
     assert md.count("PASS") + md.count("MISS") == len(data["targets"])

@@ -15,6 +15,7 @@ from sim.core import layout as L
 from sim.core.book_checks import BOOK_AUDIT_NAMES
 from sim.core.book_depth import depth
 from sim.core.book_layout import LEVEL, SELL, SIDE_FIELDS, BookGeometry
+from sim.core.gathered import SampleWords
 from sim.core.transaction import Writer
 from sim.errors import BadInput, BadScenario
 from sim.harness.monitor import DEPTH_FILE, Sampler, merged_stats, sample_columns
@@ -111,9 +112,9 @@ def test_a_pool_only_file_is_monitored_as_before(tmp_path: Path) -> None:
     ex.set_header_int("run_state", L.RUN_RUNNING)
     folder = tmp_path / "monitor"
     s = Sampler(ex, str(folder))
-    # No book buffers, no depth stream; a sample copies the currencies and writers only.
+    # No book buffers, no depth stream; a sample gathers words of currencies and writers.
     assert s.ladders is None and s.book_copy is None
-    assert s.row_bytes == ex.geo.account_offset - ex.geo.currency_offset
+    assert s.raw.shape[1] == SampleWords(ex.geo).size
     Writer(ex, 0).trade(0, 0, L.SIDE_BUY, 1_00)
     s.sample()
     s.audit()

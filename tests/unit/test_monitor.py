@@ -186,3 +186,22 @@ def test_a_lock_held_too_long_is_recorded_with_its_holder_and_sampling_goes_on(
                                                      "rate_hz": 33.33}
     streamed = json.loads((tmp_path / "monitor" / generation_stats(0)).read_text())
     assert streamed["lock_stalls"] == 2 and streamed["closed"] is True
+
+
+def test_the_stats_file_is_rewritten_in_place_and_always_reads_whole(tmp_path: Path) -> None:
+    ex = make_exchange(tmp_path / "exchange.dat")
+    ex.set_header_int("run_state", L.RUN_RUNNING)
+    s = Sampler(ex, str(tmp_path / "monitor"))
+    path = tmp_path / "monitor" / generation_stats(0)
+    s.sample()
+    s.flush()  # the first write replaces the file; later ones rewrite it in place
+    inode = path.stat().st_ino
+    longer = json.loads(path.read_text())
+    assert longer["samples"] == 1
+    s._write_stats({"samples": 7})  # shorter than what is there: padded with blanks
+    assert path.stat().st_ino == inode
+    assert json.loads(path.read_text()) == {"samples": 7}
+    s.sample()
+    stats = s.close(2, 0.01, 0.02)
+    assert json.loads(path.read_text()) == stats and stats["closed"] is True
+    ex.close()

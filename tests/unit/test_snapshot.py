@@ -74,9 +74,12 @@ def _trade_until(path: str, slot: int, stop_at: float) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_a_settled_seqlock_copy_is_never_torn_while_traders_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("gathered", [False, True], ids=["tables", "gathered"])
+def test_a_settled_seqlock_copy_is_never_torn_while_traders_run(tmp_path: Path,
+                                                                gathered: bool) -> None:
     """Two real trader processes against a read-only reader: every copy the seqlock
-    vouches for passes every invariant; copies it does not vouch for are only counted."""
+    vouches for (of the tables, as ``sim watch`` reads, or a monitor sample's gathered
+    words) passes every invariant; copies it does not vouch for are only counted."""
     p = tmp_path / "x.dat"
     make_exchange(p).close()
     stop_at = time.monotonic() + RACE_S
@@ -95,12 +98,17 @@ def test_a_settled_seqlock_copy_is_never_torn_while_traders_run(tmp_path: Path) 
         settled = unsettled = 0
         prev = None
         with Exchange.open(str(p), writable=False) as ro:
+            row = ro.sample_row()
             while time.monotonic() < stop_at:
-                copy, raw = _copy(ro, 50, locking=False)
+                if gathered:
+                    copy = snapshot_into(ro, row, 50, locking=False)
+                else:
+                    copy, raw = _copy(ro, 50, locking=False)
                 if not copy.consistent:
                     unsettled += 1
                     continue
-                cur, acc = ro.decode_tables(raw)
+                cur, acc = (ro.sample_words.decode(row.words) if gathered
+                            else ro.decode_tables(raw))
                 found = inv.check_all(cur, acc, prev)
                 assert not any(found.values()), found
                 prev = inv.remember(cur, acc)
