@@ -87,7 +87,7 @@ def read_parquet(path: str | Path, columns: Sequence[str] | None = None) -> pa.T
 
 def numpy(col: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
     """An Arrow column as a numpy array: numbers (a null float reads as NaN), booleans,
-    and strings or dictionaries of strings (as a numpy string array)."""
+    and strings or dictionaries of strings (as an object array of Python strings)."""
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
     if not chunks:
         return _empty(col.type)
@@ -100,7 +100,7 @@ def _empty(t: pa.DataType) -> np.ndarray[Any, Any]:
         return np.zeros(0, dtype=bool)
     if t in _DTYPES:
         return np.zeros(0, dtype=_DTYPES[t])
-    return np.zeros(0, dtype=str)
+    return np.zeros(0, dtype=object)
 
 
 def _chunk(a: pa.Array) -> np.ndarray[Any, Any]:
@@ -124,8 +124,11 @@ def _chunk(a: pa.Array) -> np.ndarray[Any, Any]:
         width = np.int64 if pa.types.is_large_string(t) else np.int32
         offsets = np.frombuffer(bufs[1], dtype=width, count=off + n + 1)[off:]
         data = bytes(bufs[2]) if bufs[2] is not None else b""
-        return np.array([data[offsets[i]:offsets[i + 1]].decode() for i in range(n)],
-                        dtype=str)
+        # Python strings in an object array, as pyarrow gives them: numpy's own string
+        # type would drop a string's trailing NUL characters.
+        out = np.empty(n, dtype=object)
+        out[:] = [data[offsets[i]:offsets[i + 1]].decode() for i in range(n)]
+        return out
     dtype = _DTYPES.get(t)
     if dtype is None:
         raise TypeError(f"no numpy array for Arrow {t}")

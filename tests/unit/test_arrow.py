@@ -43,7 +43,7 @@ def test_booleans_round_trip_at_any_offset(values: list[bool], start: int) -> No
     assert arrow.numpy(a.slice(start)).tolist() == values[start:]
 
 
-@given(st.lists(st.text(max_size=6), max_size=30))
+@given(st.lists(st.text(max_size=6) | st.sampled_from(["\x00", "a\x00", ""]), max_size=30))
 @settings(max_examples=60, deadline=None)
 def test_strings_and_dictionaries_round_trip(values: list[str]) -> None:
     a = arrow.strings(values)
