@@ -16,7 +16,7 @@ SOURCES := $(shell find sim -name '*.py')
 help:
 	@echo "make run [SCENARIO=scenarios/x.yaml]   run a scenario, results in results/"
 	@echo "make test                              run the whole test suite"
-	@echo "make bench [QUICK=1] [LONG=1] [SERIES=matrix|sweeps|book]  benchmarks, bench/results/"
+	@echo "make bench [QUICK=1] [LONG=1] [SERIES=matrix|sweeps|book|monitor]  benchmarks, bench/results/"
 	@echo "make torture [KILLS=10000]             a seeded storm of SIGKILLs, then every check"
 	@echo "make compare [SPEC=...]                strategy comparison"
 	@echo "make sweep [SPEC=...] [SCHEDULER=...]  parameter sweep on Dask (local cluster by default)"

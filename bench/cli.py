@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Final
 
+from .alternation import ALTERNATE_MS, alternation_cost
 from .baselines import run_baseline
 from .costs import cost_targets, run_costs
 from .harness import run_harness
@@ -47,12 +48,17 @@ DEFAULT_POLICY: Final = "per_currency"
 MACHINE_REPEATS: Final = 3
 MONITOR_FAST_MS: Final = 1.0
 MONITOR_SLOW_MS: Final = 100.0
-# Pairs of monitor runs (1 kHz against 10 Hz) and seconds per run. The monitor's 5 %
-# budget is well inside the run-to-run noise (consecutive 0.5 s runs here differ by up to
-# 30 %, 2 s runs by 15 %), so its cost is the median of many paired runs, each long
-# enough to average the short swings out: the quick matrix's pairs take about 40 s.
-MONITOR_PAIRS_QUICK: Final = (12, 1.0)
+# Pairs of monitor runs (1 kHz against 10 Hz) and seconds per run, reported beside the
+# verdict's measure. The monitor's 5 % budget is well inside the run-to-run noise
+# (consecutive 0.5 s runs here differ by up to 30 %, 2 s runs by 15 %): the quartiles
+# of 12 pairs of 1 s runs spanned -3 to 13 %.
+MONITOR_PAIRS_QUICK: Final = (8, 1.0)
 MONITOR_PAIRS: Final = (15, 2.0)
+# Runs (and seconds each) whose monitor alternates between 1 kHz and idle every 100 ms
+# (bench.alternation): the verdict's measure, since it compares within one run. One
+# run's median still moves by a few points from run to run (1-5 %), hence several.
+MONITOR_ALTERNATING_QUICK: Final = (6, 4.0)
+MONITOR_ALTERNATING: Final = (8, 6.0)
 RESULTS: Final = Path(__file__).resolve().parent / "results"
 
 
@@ -68,11 +74,17 @@ class Job:
     interval_ms: float | None = None
     # Seconds per run, when not the matrix's.
     duration_s: float | None = None
+    # A monitor that samples only in every other window of this length.
+    alternate_ms: float | None = None
 
     @property
     def label(self) -> str:
         text = f"{self.variant} n={self.n} c={self.currencies}"
-        return text if self.interval_ms is None else f"{text} monitor {self.interval_ms:g} ms"
+        if self.interval_ms is not None:
+            text += f" monitor {self.interval_ms:g} ms"
+        if self.alternate_ms is not None:
+            text += f", idle every other {self.alternate_ms:g} ms"
+        return text
 
 
 @dataclass(frozen=True)
@@ -97,12 +109,14 @@ def make_config(quick: bool, long: bool = False, population_only: bool = False) 
     if quick:
         duration, rss_short = 0.5, 2.0
         monitor_repeats, monitor_s = MONITOR_PAIRS_QUICK
+        alt_repeats, alt_s = MONITOR_ALTERNATING_QUICK
         ns: tuple[int, ...] = (1, 2, 4)
         harness = [(p, n, 4) for n in ns for p in POLICIES] + [(DEFAULT_POLICY, 2, 1)]
         baselines = [(b, 2, 4) for b in BASELINES]
     else:
         duration, rss_short = 1.0, 5.0
         monitor_repeats, monitor_s = MONITOR_PAIRS
+        alt_repeats, alt_s = MONITOR_ALTERNATING
         ns = (1, 2, 4, 8)
         harness = [(p, n, c) for c in (4, 1) for n in ns for p in POLICIES]
         baselines = [(b, n, c) for c in (4, 1) for n in ns for b in BASELINES]
@@ -110,6 +124,8 @@ def make_config(quick: bool, long: bool = False, population_only: bool = False) 
     jobs += [Job("baseline", b, n, c, repeats) for b, n, c in baselines]
     jobs += [Job("monitor", DEFAULT_POLICY, 2, 4, monitor_repeats, ms, monitor_s)
              for ms in (MONITOR_FAST_MS, MONITOR_SLOW_MS)]
+    jobs.append(Job("monitor", DEFAULT_POLICY, 2, 4, alt_repeats, MONITOR_FAST_MS, alt_s,
+                    alternate_ms=ALTERNATE_MS))
     if population_only:
         jobs = []
     return Config(quick=quick, long=long, population_only=population_only,
@@ -124,6 +140,7 @@ class _Runs:
     sample_ratios: list[float] = field(default_factory=list)
     cpu_shares: list[float] = field(default_factory=list)
     snapshots: list[tuple[int, int, int]] = field(default_factory=list)
+    windows: list[list[int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -187,7 +204,8 @@ class _Bench:
                 rate, conserved, extra = b.trades_per_s, b.conserved, ""
             else:
                 h = run_harness(job.variant, job.n, job.currencies, dur, seed=r,
-                                monitor_interval_ms=job.interval_ms, scratch=self.scratch)
+                                monitor_interval_ms=job.interval_ms, scratch=self.scratch,
+                                monitor_alternate_ms=job.alternate_ms)
                 rate, conserved = h.trades_per_s, h.conserved
                 extra = ""
                 if job.kind == "monitor" and h.sample_ratio is not None:
@@ -200,6 +218,11 @@ class _Bench:
                         rec.snapshots.append(h.snapshots)
                         o, t, w = h.snapshots
                         extra += f", snapshots {o}/{t}/{w}"
+                if h.windows is not None:
+                    rec.windows.append(h.windows)
+                    one = alternation_cost([h.windows])
+                    extra += (f", cost {one['cost_percent']:.1f} % over "
+                              f"{one['windows']} windows" if one else "")
                 if h.rejected:
                     extra += f", {h.rejected:,} rejected"
         except KeyboardInterrupt:
@@ -251,8 +274,11 @@ class _Bench:
     def monitor_overhead(self) -> dict[str, Any]:
         if self.cfg.population_only:
             return {}
-        fast = next(self.runs[j] for j in self.cfg.jobs if j.interval_ms == MONITOR_FAST_MS)
+        fast = next(self.runs[j] for j in self.cfg.jobs
+                    if j.interval_ms == MONITOR_FAST_MS and j.alternate_ms is None)
         slow = next(self.runs[j] for j in self.cfg.jobs if j.interval_ms == MONITOR_SLOW_MS)
+        alt = next((self.runs[j] for j in self.cfg.jobs if j.alternate_ms is not None),
+                   _Runs())
         f, s = _median(fast.rates), _median(slow.rates)
         # Each round runs the two back to back (order alternating): pair them.
         pairs = [100.0 * (1.0 - a / b) for a, b in zip(fast.rates, slow.rates, strict=False)
@@ -276,7 +302,15 @@ class _Bench:
                 "monitor_cpu_percent_10hz": _pct(slow.cpu_shares),
                 # How the 1 kHz runs' snapshots were made, summed over the runs.
                 "snapshots_1khz": _modes(fast.snapshots),
-                "snapshots_10hz": _modes(slow.snapshots)}
+                "snapshots_10hz": _modes(slow.snapshots),
+                # The verdict's measure: within runs, windows with and without sampling.
+                "alternating": {**alternation_cost(alt.windows),
+                                "duration_s": next(j.duration_s for j in self.cfg.jobs
+                                                   if j.alternate_ms is not None),
+                                "monitor_cpu_percent": _pct(alt.cpu_shares),
+                                "sample_ratio": (statistics.median(alt.sample_ratios)
+                                                 if alt.sample_ratios else None),
+                                "snapshots": _modes(alt.snapshots)}}
 
 
 def _machine_info() -> dict[str, Any]:
@@ -456,12 +490,15 @@ def _matrix(args: argparse.Namespace) -> int:
         print("bench: interrupted; nothing written", file=sys.stderr)
         return 130
     wall = time.monotonic() - started
-    notes = [] if cfg.population_only else [
+    pair = next((j for j in cfg.jobs if j.kind == "monitor" and j.alternate_ms is None), None)
+    alt = next((j for j in cfg.jobs if j.alternate_ms is not None), None)
+    notes = [] if cfg.population_only or pair is None or alt is None else [
         "",
         f"Each point: {cfg.jobs[0].repeats} runs of {cfg.duration_s:g} s, interleaved "
-        f"round-robin with every other point; monitor overhead: "
-        f"{cfg.jobs[-1].repeats} runs of {cfg.jobs[-1].duration_s or cfg.duration_s:g} s "
-        f"per interval, in back-to-back pairs. Harness runs use the `random` strategy "
+        f"round-robin with every other point; monitor overhead: {alt.repeats} runs of "
+        f"{alt.duration_s:g} s whose monitor alternates, and {pair.repeats} runs of "
+        f"{pair.duration_s:g} s per interval in back-to-back pairs. Harness runs use the "
+        f"`random` strategy "
         f"(default params), monitor every 10 ms, cash 1e6 and holdings 1e4 per trader, "
         f"pools of 1e6 units. `none` loses updates by design: its runs fail their checks.",
         f"Wall time of this benchmark: {wall:.0f} s.",

@@ -15,6 +15,7 @@ from typing import Any
 from sim.config.scenario import parse_scenario
 from sim.harness.coordinator import run_scenario
 
+from .alternation import window_counts
 from .workload import scenario_data
 
 __all__ = ["HarnessRun", "run_harness"]
@@ -39,6 +40,8 @@ class HarnessRun:
     # The monitor's snapshots: optimistic, under every lock tried, under every lock waited.
     snapshots: tuple[int, int, int] | None
     peak_rss_kb: dict[str, Any]
+    # With a monitor that alternates: trades in each window (bench.alternation).
+    windows: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,14 +49,23 @@ class HarnessRun:
 
 def run_harness(sync: str, n: int, currencies: int, duration_s: float, seed: int = 0,
                 monitor_interval_ms: float | None = None,
-                scratch: str | None = None) -> HarnessRun:
-    """Run one scenario of ``n`` random traders and return its figures."""
+                scratch: str | None = None,
+                monitor_alternate_ms: float | None = None) -> HarnessRun:
+    """Run one scenario of ``n`` random traders and return its figures; with
+    ``monitor_alternate_ms``, the monitor samples in every other window of that length
+    and the trades of each window come back too."""
     data = scenario_data(sync, n, currencies, duration_s, seed, monitor_interval_ms)
+    if monitor_alternate_ms is not None:
+        data["monitor"] = {**data.get("monitor", {}), "alternate_ms": monitor_alternate_ms}
     scn = parse_scenario(data, source="bench")
     root = Path(tempfile.mkdtemp(prefix="bench-run-", dir=scratch))
+    windows = None
     try:
-        # Figures are drawn after the measured interval and the folder is deleted unread.
+        # The folder is deleted once read: a one-second run leaves tens of MB of ledger.
         outcome = run_scenario(scn, root=root, out=None, figures=False)
+        if monitor_alternate_ms is not None:
+            windows = window_counts(outcome.run_dir, outcome.summary.duration_s,
+                                    monitor_alternate_ms)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     s = outcome.summary
@@ -68,4 +80,4 @@ def run_harness(sync: str, n: int, currencies: int, duration_s: float, seed: int
         conserved="cash_conserved" not in broken and "units_conserved" not in broken,
         stopped_by=s.stopped_by, sample_ratio=m.sample_ratio, monitor_cpu_share=m.cpu_share,
         snapshots=(o, t, w) if o is not None and t is not None and w is not None else None,
-        peak_rss_kb=s.peak_rss_kb.as_json())
+        peak_rss_kb=s.peak_rss_kb.as_json(), windows=windows)

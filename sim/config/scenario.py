@@ -181,6 +181,11 @@ class MonitorConfig(StrictModel):
     depth_ms: PositiveFloat = Field(default=100.0,
                                     description="time between two reads of each book's top "
                                                 "levels (depth.parquet; books only)")
+    alternate_ms: PositiveFloat | None = Field(
+        default=None,
+        description="measure what the monitor costs: it samples (and audits) only in every "
+                    "other window of this length from the run's start, and is idle in the "
+                    "rest, which trade as if there were no monitor")
 
 
 class Faults(StrictModel):

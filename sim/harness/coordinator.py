@@ -212,7 +212,8 @@ class Run:
             target=monitor_entry,
             args=(self.path, str(self.run_dir / MONITOR_DIR), scn.monitor.interval_ms / 1e3,
                   scn.monitor.audit_ms / 1e3, len(scn.traders), self.monitor_generation,
-                  scn.monitor.depth_ms / 1e3),
+                  scn.monitor.depth_ms / 1e3,
+                  None if scn.monitor.alternate_ms is None else scn.monitor.alternate_ms / 1e3),
             name="monitor")
         self.monitor.start()
 

@@ -29,7 +29,7 @@ from sim.core.quiescence import final_check
 from sim.core.valuation import owned, rates
 from sim.harness.faults import KillCounts
 from sim.harness.gaps import longest_gap
-from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats
+from sim.harness.monitor import MONITOR_DIR, STATS_FILE, merged_stats, on_share
 from sim.harness.processes import TraderProcess
 from sim.harness.rundir import ORDERS, SCENARIO_FILE, TRADES, group_labels, write_json
 from sim.viz.parallel import Forked, Painter
@@ -315,12 +315,15 @@ def _monitor_stats(run: FinishedRun, n_samples: int, duration: float) -> Monitor
         return MonitorStats(enabled=False)
     folder = run.run_dir / MONITOR_DIR
     interval = run.scn.monitor.interval_ms / 1e3
+    alternate = run.scn.monitor.alternate_ms
+    alternate_s = None if alternate is None else alternate / 1e3
     # Every monitor process streamed its counts: a killed one's checks still count.
-    merged = merged_stats(str(folder), run.monitor_generation + 1, duration, interval)
+    merged = merged_stats(str(folder), run.monitor_generation + 1, duration, interval,
+                          alternate_s)
     if merged is not None:
         stats = MonitorStats.model_validate(merged)
     else:
-        asked = int(duration / interval) + 1
+        asked = int(duration * on_share(alternate_s) / interval) + 1
         stats = MonitorStats(samples=n_samples, samples_asked=asked,
                              sample_ratio=round(n_samples / asked, 4), invariants={})
     stats = stats.model_copy(update={"enabled": True, "exit": run.monitor_exit})

@@ -51,7 +51,8 @@ from sim.harness.faults import proc_state
 
 __all__ = ["AUDITS_FILE", "AUDIT_BANDS", "DEPTH_COLUMNS", "DEPTH_FILE", "DEPTH_S",
            "MONITOR_DIR", "SAMPLES_FILE", "STALLS_FILE", "STATS_FILE", "Sampler",
-           "audit_columns", "generation_stats", "monitor_main", "sample_columns"]
+           "audit_columns", "generation_stats", "merged_stats", "monitor_main", "on_share",
+           "sample_columns"]
 
 # Where the monitor writes, inside a run folder: the coordinator and sim plot read these.
 MONITOR_DIR: Final = "monitor"
@@ -64,6 +65,8 @@ STALLS_FILE: Final = "stalls.jsonl"
 DEPTH_FILE: Final = "depth.f8"
 DEPTH_COLUMNS: Final = ("t", "currency", "side", "level", "rate", "qty", "orders")
 DEPTH_S: Final = 0.1
+# In an idle window (``alternate_s``) the monitor looks at the run's state this often.
+IDLE_POLL_S: Final = 0.05
 
 CHUNK: Final = 256  # most snapshots per batch
 BATCH_BYTES: Final = 4 << 20  # and at most this many bytes of them
@@ -445,10 +448,17 @@ _SUMMED: Final = ("samples", "cpu_s", "torn", "locked_snapshots", "optimistic_sn
                    "recorded_violations", "audits", "audit_cpu_s", "lock_stalls")
 
 
+def on_share(alternate_s: float | None) -> float:
+    """The share of a run's time the monitor samples in: half of it when it alternates."""
+    return 1.0 if alternate_s is None else 0.5
+
+
 def merged_stats(folder: str, generations: int, elapsed_s: float,
-                 interval_s: float) -> dict[str, Any] | None:
+                 interval_s: float, alternate_s: float | None = None
+                 ) -> dict[str, Any] | None:
     """The counts of every monitor process of a run (``generations`` of them: the first
-    and each restart) added up, as ``monitor.json`` holds them; None if none wrote any."""
+    and each restart) added up, as ``monitor.json`` holds them; None if none wrote any.
+    Samples are asked for only in the time the monitor samples in (``alternate_s``)."""
     parts = []
     for g in range(generations):
         with contextlib.suppress(FileNotFoundError), open(
@@ -457,7 +467,7 @@ def merged_stats(folder: str, generations: int, elapsed_s: float,
     if not parts:
         return None
     out: dict[str, Any] = {k: sum(p.get(k, 0) for p in parts) for k in _SUMMED}
-    asked = int(elapsed_s / interval_s) + 1
+    asked = int(elapsed_s * on_share(alternate_s) / interval_s) + 1
     out.update(samples_asked=asked, sample_ratio=round(out["samples"] / asked, 4),
                interval_s=interval_s, slice_ns=parts[-1]["slice_ns"],
                cpu_share=round(out["cpu_s"] / elapsed_s, 4) if elapsed_s > 0 else None,
@@ -484,11 +494,16 @@ def generation_stats(generation: int) -> str:
 
 
 def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5,
-                 n_groups: int = 0, generation: int = 0, depth_s: float = DEPTH_S) -> None:
+                 n_groups: int = 0, generation: int = 0, depth_s: float = DEPTH_S,
+                 alternate_s: float | None = None) -> None:
     """Process entry point: sample every ``interval_s``, read the books' top levels every
     ``depth_s`` (a file with books) and audit every ``audit_s`` (or less often, when
     audits would take more than ``AUDIT_SHARE`` of the time) until the run stops, then
-    audit once more."""
+    audit once more.
+
+    With ``alternate_s`` all of that happens only in the even windows of that length
+    from the run's start; in the odd ones the monitor sleeps, so that the trades of the
+    two kinds of window, side by side in one run, measure what the monitor costs."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     request_slice(SLICE_NS)
     ex = Exchange.open(path)
@@ -509,6 +524,8 @@ def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5
         # stays short. (A collection while the monitor holds every lock stalls all
         # traders: snapshot_into keeps the collector off meanwhile.)
         gc.freeze()
+        alt_ns = round(alternate_s * 1e9) if alternate_s else 0
+        run_start_ns = ex.header_int("start_ns")
         start = time.monotonic()
         next_audit = start + audit_s
         # Without books there is no depth to read: never due.
@@ -516,6 +533,16 @@ def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5
         k = 0
         while True:
             stopping = ex.q[state] != L.RUN_RUNNING or os.getppid() != parent
+            if alt_ns and not stopping:
+                now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+                window = (now_ns - run_start_ns) // alt_ns
+                if window % 2:
+                    # Idle: long sleeps (a wake-up costs the traders too), the stop seen
+                    # within one of them; then back on the schedule's grid.
+                    rest_ns = run_start_ns + (window + 1) * alt_ns - now_ns
+                    time.sleep(min(IDLE_POLL_S, rest_ns / 1e9))
+                    k = int((time.monotonic() - start) / interval_s)
+                    continue
             sampler.sample()
             if time.monotonic() >= next_depth:
                 sampler.depth()
@@ -535,6 +562,7 @@ def monitor_main(path: str, folder: str, interval_s: float, audit_s: float = 0.5
                 # Fell behind: skip the missed ticks rather than bursting to catch up.
                 k = int((time.monotonic() - start) / interval_s)
         elapsed = time.monotonic() - start
-        sampler.close(int(elapsed / interval_s) + 1, interval_s, elapsed)
+        sampler.close(int(elapsed * on_share(alternate_s) / interval_s) + 1, interval_s,
+                      elapsed)
     finally:
         ex.close()

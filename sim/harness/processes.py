@@ -76,9 +76,11 @@ def trader_entry(spec: TraderSpec) -> None:
 
 
 def monitor_entry(path: str, folder: str, interval_s: float, audit_s: float,
-                   n_groups: int, generation: int = 0, depth_s: float = DEPTH_S) -> None:
+                  n_groups: int, generation: int = 0, depth_s: float = DEPTH_S,
+                  alternate_s: float | None = None) -> None:
     try:
-        monitor_main(path, folder, interval_s, audit_s, n_groups, generation, depth_s)
+        monitor_main(path, folder, interval_s, audit_s, n_groups, generation, depth_s,
+                     alternate_s)
     except SimError as e:
         print(f"monitor: {e}", file=sys.stderr, flush=True)
         os._exit(e.exit_status)

@@ -286,3 +286,19 @@ def test_shipped_population_scenario_runs_briefly_with_its_tables_and_bands(
     assert list(samples["groups"]) == ["random", "momentum", "fundamentalist"]
     assert (run_dir / "wealth.png").stat().st_size > 0
     assert sim("check", "--replay", str(run_dir), timeout=110).returncode == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_monitor_that_alternates_samples_only_in_even_windows(tmp_path: Path) -> None:
+    """``monitor.alternate_ms``: samples and audits only in every other window from the
+    run's start (the bench holds their trades against the idle windows')."""
+    out = run(tmp_path, duration_s=0.8, monitor={"interval_ms": 2, "alternate_ms": 100})
+    s = out.summary
+    assert s.passed and s.final_ok
+    t = read_samples(out.run_dir)["t"]
+    # The last sample is the one taken at the stop, whatever the window.
+    windows = (t[:-1] // 0.1).astype(int)
+    assert len(windows) > 50 and set(windows % 2) == {0}
+    assert {0, 2, 4, 6} <= set(windows)
+    assert s.monitor.samples_asked == int(s.duration_s * 0.5 / 0.002) + 1
+    assert s.monitor.sample_ratio is not None and s.monitor.sample_ratio > 0.5

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bench.alternation import alternation_cost, window_counts
 from bench.baselines import BaselineResult, run_manager, run_sqlite
 from bench.costs import cost_targets
 from bench.population import population_scenario, population_targets
@@ -59,7 +60,12 @@ def _synthetic() -> dict[str, Any]:
                "cost_percent_pairs": [4.0, 3.0, 5.0], "cost_percent_iqr": [3.0, 4.0, 5.0],
                "cost_percent_of_medians": 4.0,
                "sample_ratio_1khz": 0.9, "sample_ratios_1khz": [0.9],
-               "snapshots_1khz": {"optimistic": 1890, "trylock": 3, "waited": 1}}
+               "snapshots_1khz": {"optimistic": 1890, "trylock": 3, "waited": 1},
+               "alternating": {**alternation_cost([[90, 100, 96, 100, 97, 100, 95, 100]]),
+                               "duration_s": 4.0, "monitor_cpu_percent": 2.0,
+                               "sample_ratio": 0.98,
+                               "snapshots": {"optimistic": 1900, "trylock": 0,
+                                             "waited": 1}}}
     rss_run = {"peak_rss_kb": {"coordinator": 80_000, "monitor": 60_000,
                                "traders": {"0": 62_000, "1": 62_100}}}
     rss = {"policy": "per_currency", "n": 2, "currencies": 4,
@@ -114,6 +120,7 @@ def test_targets_from_synthetic_result() -> None:
     sqlite = next(t for n, t in verdicts.items() if "sqlite" in n)
     assert sqlite["value"] == pytest.approx(250 / 31, abs=1e-3) and sqlite["pass"]
     monitor = next(t for n, t in verdicts.items() if "monitor" in n)
+    # The within-run measure judges (windows at 4, 3 and 5 %), not the pairs of runs.
     assert monitor["value"] == 4.0 and monitor["pass"]
     rss = next(t for n, t in verdicts.items() if "RSS" in n)
     assert rss["value"] == pytest.approx(8000 / 1024) and not rss["pass"]
@@ -177,8 +184,10 @@ def test_writers_produce_documented_keys(tmp_path: Path) -> None:
     assert "| variant | currencies | N=1 | N=2 | N=2/N=1 | conserved |" in md
     assert "| per_currency | 4 | 160k [150k-170k] | 250k [240k-260k] | 1.56 | yes |" in md
     assert "| none | 4 |  | 310k [300k-320k] | - | NO (3/3 runs) |" in md
-    assert ("Cost of the 1 kHz monitor, median over back-to-back pairs of runs of 0.5 s: "
-            "**4.0 %**") in md
+    assert ("Cost of the 1 kHz monitor within runs: **4.0 %** of trades/s, the median over "
+            "3 windows of 100 ms in 1 runs of 4 s (95 % interval of the median 3.0 to 5.0 %; "
+            "quartiles of the windows 3.0 to 5.0 %") in md
+    assert "Back-to-back pairs of whole runs of 0.5 s (machine noise between runs " in md
     assert ("Snapshots of the 1 kHz runs: 1,890 optimistic, 3 under every lock tried, 1 "
             "under every lock waited for.") in md
     assert "quartiles of the 3 pairs: 3.0 to 5.0 %" in md
@@ -187,3 +196,30 @@ def test_writers_produce_documented_keys(tmp_path: Path) -> None:
     assert "a note" in md
 
     assert paths["png"].read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.timeout(60)
+def test_alternation_holds_each_sampled_window_against_its_idle_neighbours(
+        tmp_path: Path) -> None:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from sim import arrow
+
+    # Windows of 100 ms: 0 (warm-up, left out), 1 idle, 2 sampled, ..., 6 sampled, 7 idle,
+    # and 8, cut short by the stop at 0.85 s (left out).
+    per_window = [50, 100, 90, 110, 99, 100, 80, 100, 7]
+    t_ns = np.concatenate([w * 100_000_000 + np.arange(n) * 1000
+                           for w, n in enumerate(per_window)])
+    pq.write_table(arrow.table({"t_ns": t_ns}), tmp_path / "trades.parquet")
+    counts = window_counts(tmp_path, 0.85, 100.0)
+    assert counts == per_window[:8]
+    got = alternation_cost([counts])
+    # Window 2: 90 against 105 (14.3 %), 4: 99 against 105 (5.7 %), 6: 80 against 100.
+    assert got["windows"] == 3
+    assert got["cost_percent"] == pytest.approx(100 * (1 - 90 / 105), abs=0.01)
+    assert got["cost_percent_iqr"][0] <= got["cost_percent"] <= got["cost_percent_iqr"][2]
+    assert got["median_ci95"][0] <= got["cost_percent"] <= got["median_ci95"][1]
+    means = 1 - (90 + 99 + 80) / 3 / ((100 + 110 + 100 + 100) / 4)
+    assert got["cost_percent_of_means"] == pytest.approx(100 * means, abs=0.01)
+    assert alternation_cost([[10, 20]]) == {}
