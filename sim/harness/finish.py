@@ -115,7 +115,7 @@ def _finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
     # rows this process holds now); a bad row is found here first.
     trade_tables = Forked(functools.partial(
         write_trades, run.run_dir, rows, names, csv=run.csv,
-        books=ledger_books(run.run_dir, rows)), "table writing")
+        books=ledger_books(run.run_dir, rows), checked=True), "table writing")
     stack.callback(trade_tables.close)
     n_rows = len(rows)
     # Pool trades and book fills are trades; orders placed and cancelled are events.

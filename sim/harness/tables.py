@@ -109,9 +109,26 @@ def _plain(schema: pa.Schema) -> pa.Schema:
 
 
 def ledger_order(rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Order of the ledger rows by time (read under each currency's lock, so consistent
-    with every currency's sequence); position ``i`` in it is global sequence ``i + 1``."""
-    return np.lexsort((rows["cur_seq"], rows["t_ns"]))
+    """Order of the ledger rows by time, then by their currency's sequence (time is read
+    under each currency's lock, so this is consistent with every currency's sequence);
+    position ``i`` in it is global sequence ``i + 1``. Rows of equal time and sequence
+    keep their order in ``rows``.
+
+    The rows arrive as a few runs already in time order (one per writer), which a stable
+    sort merges at once (16 ms for 600k rows against 63 ms for sorting by both keys);
+    only the rows read at the same nanosecond as another (a few dozen) are then put in
+    order of their sequence."""
+    t = np.ascontiguousarray(rows["t_ns"])
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    tied = np.flatnonzero(ts[1:] == ts[:-1])
+    if len(tied):
+        involved = np.zeros(len(order), dtype=bool)
+        involved[tied] = involved[tied + 1] = True
+        pos = np.flatnonzero(involved)
+        sub = order[pos]
+        order[pos] = sub[np.lexsort((rows["cur_seq"][sub], t[sub]))]
+    return order
 
 
 def _columns(rows: np.ndarray[Any, Any], sel: np.ndarray[Any, Any],
@@ -180,19 +197,22 @@ def ledger_books(run: Path, rows: np.ndarray[Any, Any], books: bool | None = Non
     whether any row is of a book); raises BadInput for a row of no known kind, or for
     order events when ``books`` is False."""
     kinds = rows["kind"]
-    bad = np.flatnonzero((kinds < L.ROW_TRADE) | (kinds > L.ROW_CANCELLED))
-    if len(bad):
+    # Two reductions over the strided field, no temporary arrays: a scan of a long ledger.
+    lo, hi = (int(kinds.min()), int(kinds.max())) if len(kinds) else (L.ROW_TRADE,) * 2
+    if lo < L.ROW_TRADE or hi > L.ROW_CANCELLED:
+        bad = np.flatnonzero((kinds < L.ROW_TRADE) | (kinds > L.ROW_CANCELLED))
         raise BadInput(f"ledger row {int(bad[0])}: kind {int(kinds[bad[0]])}, expected "
                        f"{L.ROW_TRADE}..{L.ROW_CANCELLED}")
     if books is None:
-        return bool((kinds != L.ROW_TRADE).any())
-    if not books and bool((kinds >= L.ROW_PLACED).any()):
+        return hi != L.ROW_TRADE
+    if not books and hi >= L.ROW_PLACED:
         raise BadInput(f"{run}: the ledger has order events but the file has no book")
     return books
 
 
 def write_trades(run: Path, rows: np.ndarray[Any, Any], names: list[str], *,
-                 csv: bool = False, books: bool | None = None) -> int:
+                 csv: bool = False, books: bool | None = None, checked: bool = False
+                 ) -> int:
     """The merged ledger as trades.parquet and, with books, orders.parquet (and their
     CSV twins with ``csv``); returns the ledger rows written to both.
 
@@ -200,9 +220,11 @@ def write_trades(run: Path, rows: np.ndarray[Any, Any], names: list[str], *,
     cancelled on books. ``seq`` numbers the whole ledger in time order, so the two tables
     merge back by it. ``books`` says whether the file has a book (orders.parquet is
     written, empty or not); None infers it from the rows. Written in blocks of the time
-    order, so a long run's ledger is never held twice.
+    order, so a long run's ledger is never held twice. ``checked`` says the rows and
+    ``books`` already passed :func:`ledger_books` (a scan of every row spared).
     """
-    books = ledger_books(run, rows, books)
+    if not checked or books is None:
+        books = ledger_books(run, rows, books)
     kinds = rows["kind"]
     order = ledger_order(rows)
     cur = strings(names)
