@@ -27,7 +27,7 @@ import json
 import os
 import signal
 import time
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 
@@ -85,6 +85,17 @@ AUDIT_BANDS: Final = (10, 50, 90)
 
 Table = np.ndarray[Any, np.dtype[np.void]]
 _START_NS: Final = L.HEADER.word("start_ns")
+
+
+def _open_rows(path: str, columns: int) -> BinaryIO:
+    """A stream of float64 rows of ``columns``, opened to append. A monitor killed while
+    writing a batch leaves part of a row at the end: cut off, or every row its successor
+    appends would be read shifted."""
+    f = open(path, "ab")  # noqa: SIM115
+    torn = f.tell() % (8 * columns)
+    if torn:
+        f.truncate(f.tell() - torn)
+    return f
 
 
 def sample_columns(n_currencies: int, n_writers: int) -> int:
@@ -156,10 +167,11 @@ class Sampler:
         self.depth_reads = 0
         self.depth_skipped = 0
         self._depth_rows: list[list[float]] = []
-        self._samples_f = open(os.path.join(folder, SAMPLES_FILE), "ab")  # noqa: SIM115
+        self._samples_f = _open_rows(os.path.join(folder, SAMPLES_FILE), self.width)
         self._viol_f = open(os.path.join(folder, "violations.jsonl"), "a")  # noqa: SIM115
-        self._audit_f = open(os.path.join(folder, AUDITS_FILE), "ab")  # noqa: SIM115
-        self._depth_f = (open(os.path.join(folder, DEPTH_FILE), "ab")  # noqa: SIM115
+        self._audit_f = _open_rows(os.path.join(folder, AUDITS_FILE),
+                                   audit_columns(n_groups))
+        self._depth_f = (_open_rows(os.path.join(folder, DEPTH_FILE), len(DEPTH_COLUMNS))
                          if self.ladders is not None else None)
         # The stats file, once written, rewritten in place (see _write_stats).
         self._stats_fd = -1

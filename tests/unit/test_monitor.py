@@ -74,6 +74,29 @@ def test_batches_check_every_sample_and_catch_a_corruption(tmp_path: Path) -> No
     ex.close()
 
 
+def test_a_monitor_after_one_killed_mid_write_appends_whole_rows(tmp_path: Path) -> None:
+    """A killed monitor can leave part of a row at the end of the stream; its successor
+    cuts it off, so that the rows it appends are read where they were written."""
+    ex = make_exchange(tmp_path / "exchange.dat")
+    ex.set_header_int("run_state", L.RUN_RUNNING)
+    folder = tmp_path / "monitor"
+    first = Sampler(ex, str(folder))
+    for _ in range(3):
+        first.sample()
+    first.close(3, 0.01, 0.03)
+    with open(folder / "samples.f8", "ab") as f:  # the dead one's half-written row
+        f.write(np.full(5, 7.0).tobytes()[:37])
+    second = Sampler(ex, str(folder), generation=1)
+    for _ in range(2):
+        second.sample()
+    second.close(2, 0.01, 0.02)
+    rows = read_rows(folder, ex)
+    assert len(rows) == 5
+    assert np.all(np.diff(rows[:, 0]) >= 0) and rows[:, 1].all()
+    assert not np.isnan(rows[:, :3]).any() and (rows[:, 2] == 0).all()
+    ex.close()
+
+
 def test_an_audit_proves_totals_and_catches_an_account_moved_behind_its_writer(
         tmp_path: Path) -> None:
     ex = make_exchange(tmp_path / "exchange.dat", n_funded=2, n_slots=2, n_accounts=4)
