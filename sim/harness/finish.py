@@ -1,9 +1,11 @@
 """The end of a run: the ledger into tables, the final verdict, the summary, the figures.
 
 Everything here runs after trading stopped and every process was reaped or killed, on a
-settled file. The heavy imports (pyarrow and pandas for the tables, matplotlib for the
-figures) happen only here, so none of them delays the first trade or sits in the memory
-of a forked trader.
+settled file. The heavy imports (pyarrow for the tables, matplotlib for the figures)
+happen only here, so none of them delays the first trade or sits in the memory of a
+forked trader. Both CPUs work: the figures' process is forked first and imports
+matplotlib while this one reads the ledger, and the trades table is written by a child
+while this one writes the rest.
 """
 
 from __future__ import annotations
@@ -93,8 +95,8 @@ def finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
 def _finish_run(run: FinishedRun, ex: Exchange, reason: str, duration: float,
                 settled: dict[str, int], painter: Painter | None,
                 stack: contextlib.ExitStack) -> RunSummary:
-    # Imported only now: pyarrow and pandas take most of a second to import, and none of
-    # it may delay the first trade (nor sit in the forked processes' memory).
+    # Imported only now: pyarrow takes a tenth of a second to import, and none of it may
+    # delay the first trade (nor sit in the forked processes' memory).
     from sim.harness.agents import AGENTS_FILE, group_stats, write_agents
     from sim.harness.tables import (
         DEPTH,
