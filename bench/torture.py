@@ -49,7 +49,10 @@ def _scenario(seed: int, duration_s: float, kills: int, every_s: float) -> dict[
         "faults": {"kill_traders": kills, "after_s": 0.2, "every_s": every_s,
                    "restart": True, "monitor_share": 0.02,
                    # A few trades pause inside their transaction: kills land there too.
-                   "pause_in_txn_us": 300, "pause_prob": 0.002},
+                   "pause_in_txn_us": 300, "pause_prob": 0.002,
+                   # And every recovery of a dead writer's transaction pauses: kills land
+                   # inside those too.
+                   "pause_in_recovery_us": 1000},
     }
 
 

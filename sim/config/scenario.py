@@ -201,6 +201,11 @@ class Faults(StrictModel):
         description="pause inside the critical section, so kills land mid-transaction")
     pause_prob: Float = Field(default=0.0, ge=0, le=1,
                               description="probability a trade takes that pause")
+    pause_in_recovery_us: Float = Field(
+        default=0.0, ge=0,
+        description="pause of a trader that rolls back a dead writer's transaction, "
+                    "inside that recovery; a kill inside a transaction is then followed "
+                    "by a kill of the trader that settles it, while it does")
     kill_monitor_after_s: NonNegativeFloat | None = Field(
         default=None, description="SIGKILL the monitor at this time")
     monitor_share: Float = Field(

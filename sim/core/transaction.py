@@ -214,6 +214,9 @@ class Writer:
         self.book_rows = bool(ex.geo.book_mask)
         self._pause = 0.0
         self.pause_in_txn = pause_in_txn
+        # Seconds to sleep inside the recovery of a dead writer's transaction, its lock
+        # held (fault injection: kills land there).
+        self.pause_in_recovery = 0.0
         # A match may log max_fills + 1 rows before the ring is drained again.
         if ex.geo.book_mask and self.rows - self.drain_at < ex.geo.book_shape[2] + 2:
             raise ValueError(f"ring_rows {self.rows} is too small for books of max_fills "
@@ -259,6 +262,8 @@ class Writer:
     def _settle(self, c: int, died: bool) -> None:
         """Roll back what a dead process left on ``c`` (on every currency the lock covers
         when its holder died holding it); the caller holds ``c``'s lock."""
+        if self.pause_in_recovery:
+            time.sleep(self.pause_in_recovery)
         for r in self.locks.covered(c) if died else (c,):
             self.q[self.wb + _ROLLBACKS] += recover_currency(self.ex, r)
 

@@ -30,7 +30,7 @@ from sim.core.ledger import drain_writer
 from sim.core.quiescence import settle
 from sim.core.transaction import recover_writer
 from sim.errors import BadInput, BadScenario, SimError
-from sim.harness.faults import KillCounts, stop_and_kill
+from sim.harness.faults import KillCounts, in_recovery, stop_and_kill
 from sim.harness.monitor import MONITOR_DIR
 from sim.harness.preflight import check_results_root, check_runnable
 from sim.harness.processes import TraderProcess, assign_writers, monitor_entry, trader_entry
@@ -59,6 +59,10 @@ JOIN_TIMEOUT_S: Final = 5.0
 READY_TIMEOUT_S: Final = 120.0
 READY_POLL_S: Final = 0.001
 TICK_S: Final = 0.05
+# How long after a kill inside a transaction the trader that settles it is looked for
+# (beyond the scenario's pause in recovery), and how often.
+SETTLER_WAIT_S: Final = 0.002
+SETTLER_POLL_S: Final = 0.0001
 
 
 @dataclass
@@ -172,6 +176,7 @@ class Run:
             path=self.path, writer=t.writer, agents=t.agents, groups=self.groups,
             seed=scn.seed, generation=gen,
             pause_in_txn_s=scn.faults.pause_in_txn_us / 1e6, pause_prob=scn.faults.pause_prob,
+            pause_in_recovery_s=scn.faults.pause_in_recovery_us / 1e6,
             max_orders=scn.max_trades if det else None, deterministic=det,
             n_processes=n_proc, n_agents=len(self.plan),
             # Spin on the turn word only when every process (and the monitor's short
@@ -352,7 +357,25 @@ class Run:
         if not alive:
             return
         victim = alive[int(self.fault_rng.integers(len(alive)))]
+        in_txn = self.killed.in_transaction
         victim.doomed = stop_and_kill(ex, victim.pid(), victim.writer, self.killed)
+        pause = self.scn.faults.pause_in_recovery_us / 1e6
+        if (pause > 0 and self.killed.in_transaction > in_txn
+                and self.killed.kills < self.faults.kill_traders):
+            self._kill_settler(ex, time.monotonic() + pause + SETTLER_WAIT_S)
+
+    def _kill_settler(self, ex: Exchange, deadline: float) -> None:
+        """Kill the trader that settles the transaction just cut short, while it does.
+
+        The next trader to take the dead one's lock rolls its transaction back at once,
+        within microseconds (a scenario's ``pause_in_recovery_us`` stretches it), long
+        before the next kill is due: only a kill that follows this one catches it."""
+        while time.monotonic() < deadline:
+            for t in self.traders:
+                if not t.doomed and t.alive() and in_recovery(ex, t.pid(), t.writer):
+                    t.doomed = stop_and_kill(ex, t.pid(), t.writer, self.killed)
+                    return
+            time.sleep(SETTLER_POLL_S)
 
     def _watch_monitor(self, ex: Exchange) -> None:
         """A monitor that died while the run goes on is restarted (with ``restart``): it

@@ -66,6 +66,7 @@ class TraderSpec:
     generation: tuple[int, ...] = ()
     pause_in_txn_s: float = 0.0
     pause_prob: float = 0.0
+    pause_in_recovery_s: float = 0.0
     max_orders: int | None = None
     deterministic: bool = False
     n_processes: int = 1
@@ -216,6 +217,7 @@ def trader_main(spec: TraderSpec) -> None:
                 return
             time.sleep(_STARTUP_POLL_S)
         w = Writer(ex, spec.writer)
+        w.pause_in_recovery = spec.pause_in_recovery_s
         try:
             view = MappedView(ex)
             if spec.deterministic:

@@ -17,6 +17,8 @@ def test_a_short_storm_loses_nothing_and_leaves_no_process(tmp_path: Path) -> No
     # here it is enough that a storm happened, with kills inside transactions.
     assert r.kills >= 100, report(r)
     assert r.in_transaction >= 1 and r.monitor_kills >= 1, report(r)
+    # A kill inside a transaction is followed by one of the trader that settles it.
+    assert r.in_recovery >= 1, report(r)
     assert r.rollbacks >= 1 and r.trades_per_s > 0, report(r)
     text = report(r)
     assert f"{r.kills} kills" in text and "kills/s" in text
