@@ -6,8 +6,8 @@ there are. With ``monitor.alternate_ms`` the monitor samples only in every other
 of the run (100 ms here) and sleeps in the rest; the trades of each window come from the
 run's trades table. Each sampled window is held against the mean of the two idle windows
 beside it, so a drift of the machine's speed over the run cancels, and each run gives
-tens of such triples. The first triple (processes still warming up) and a window cut
-short by the stop are left out.
+tens of such triples. The first sampled window (processes still warming up) and a
+window cut short by the stop are left out.
 """
 
 from __future__ import annotations
