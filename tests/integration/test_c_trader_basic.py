@@ -19,7 +19,6 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,17 +174,6 @@ def check_books(path: str) -> dict[str, int]:
         assert (rc, ru) == (int(cur["cash_reserve"][c]), int(cur["unit_reserve"][c]))
         assert (vol_u, vol_c) == (int(cur["volume_units"][c]), int(cur["volume_cash"][c]))
     return {"trades": len(merged)}
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes a test starts; killed if the test fails before reaping them."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.communicate(timeout=30)
 
 
 def _account(path: str, slot: int, field: str) -> int:
